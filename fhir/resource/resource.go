@@ -1,0 +1,179 @@
+// Package resource edits the JSON of a FHIR resource without decoding it into Go types: element order,
+// decimals (1.50 stays 1.50), primitive extensions, contained resources and unknown content pass through
+// byte for byte. The server uses it to stamp id and meta on what a client sent.
+package resource
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// member is one top-level property with its raw (compacted) value.
+type member struct {
+	key   string
+	value json.RawMessage
+}
+
+// object is a JSON object as an ordered list of members.
+type object []member
+
+func parseObject(data []byte) (object, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, fmt.Errorf("resource: %w", err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, errors.New("resource: not a JSON object")
+	}
+	var obj object
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("resource: %w", err)
+		}
+		key, _ := tok.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, fmt.Errorf("resource: member %q: %w", key, err)
+		}
+		obj = append(obj, member{key, raw})
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, fmt.Errorf("resource: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("resource: trailing data after the JSON object")
+	}
+	return obj, nil
+}
+
+func (o object) get(key string) (json.RawMessage, bool) {
+	for _, m := range o {
+		if m.key == key {
+			return m.value, true
+		}
+	}
+	return nil, false
+}
+
+// set replaces key's value in place, or inserts it after the member named after (or first if after is absent).
+func (o object) set(key string, value json.RawMessage, after ...string) object {
+	for i := range o {
+		if o[i].key == key {
+			o[i].value = value
+			return o
+		}
+	}
+	pos := 0
+	for _, a := range after {
+		for i := range o {
+			if o[i].key == a {
+				pos = i + 1
+			}
+		}
+	}
+	o = append(o, member{})
+	copy(o[pos+1:], o[pos:])
+	o[pos] = member{key, value}
+	return o
+}
+
+func (o object) without(key string) object {
+	out := o[:0:0]
+	for _, m := range o {
+		if m.key != key {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (o object) encode() []byte {
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	for i, m := range o {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		k, _ := json.Marshal(m.key)
+		buf.Write(k)
+		buf.WriteByte(':')
+		_ = json.Compact(&buf, m.value)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes()
+}
+
+func quote(s string) json.RawMessage {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	return bytes.TrimRight(buf.Bytes(), "\n")
+}
+
+// FormatInstant renders t as a FHIR instant with millisecond precision in UTC.
+func FormatInstant(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// Stamp returns data (one resource) with id set and meta.versionId / meta.lastUpdated set by the server; every
+// other element, including the rest of meta, is kept in order and byte for byte. The result is compact JSON.
+func Stamp(data []byte, id, versionID string, lastUpdated time.Time) ([]byte, error) {
+	obj, err := parseObject(data)
+	if err != nil {
+		return nil, err
+	}
+	obj = obj.set("id", quote(id), "resourceType")
+	var meta object
+	if raw, ok := obj.get("meta"); ok {
+		if meta, err = parseObject(raw); err != nil {
+			return nil, fmt.Errorf("resource: meta: %w", err)
+		}
+	}
+	meta = meta.set("versionId", quote(versionID))
+	meta = meta.set("lastUpdated", quote(FormatInstant(lastUpdated)), "versionId")
+	obj = obj.set("meta", meta.encode(), "resourceType", "id")
+	return obj.encode(), nil
+}
+
+// Get returns the raw JSON of a top-level element.
+func Get(data []byte, key string) (json.RawMessage, bool, error) {
+	obj, err := parseObject(data)
+	if err != nil {
+		return nil, false, err
+	}
+	v, ok := obj.get(key)
+	return v, ok, nil
+}
+
+// Elements returns data with only the listed top-level elements kept (plus resourceType, id and meta, which
+// _elements always keeps), in their original order.
+func Elements(data []byte, keep map[string]bool) ([]byte, error) {
+	obj, err := parseObject(data)
+	if err != nil {
+		return nil, err
+	}
+	out := obj[:0:0]
+	for _, m := range obj {
+		if keep[m.key] || m.key == "resourceType" || m.key == "id" || m.key == "meta" {
+			out = append(out, m)
+		}
+	}
+	return out.encode(), nil
+}
+
+// Without returns data without the named top-level element.
+func Without(data []byte, key string) ([]byte, error) {
+	obj, err := parseObject(data)
+	if err != nil {
+		return nil, err
+	}
+	return obj.without(key).encode(), nil
+}

@@ -1,0 +1,32 @@
+package rest
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/careflow/careflow/fhir/capability"
+)
+
+// typeInteractions are the interactions the handlers in this package implement for every type.
+var typeInteractions = []string{"read", "vread", "update", "delete", "history-instance", "history-type", "create"}
+
+func (s *Server) metadata(c *gin.Context) {
+	var resources []capability.Resource
+	for _, t := range s.cfg.Types {
+		resources = append(resources, capability.Resource{
+			Type:              t,
+			Interactions:      typeInteractions,
+			ConditionalDelete: "not-supported",
+		})
+	}
+	doc := capability.Build(capability.Options{
+		Software:          "careflow",
+		Version:           s.cfg.Version,
+		BaseURL:           s.baseURL(c),
+		Published:         s.started,
+		Resources:         resources,
+		SystemInteraction: []string{"history-system"},
+	})
+	s.writeJSON(c, http.StatusOK, doc)
+}

@@ -1,0 +1,490 @@
+// Package mongo implements storage.Store on MongoDB (or any server speaking its wire protocol, such as
+// FerretDB) with go.mongodb.org/mongo-driver/v2, using only operations that both execute correctly: no
+// multi-document transactions, no $lookup, no partial indexes.
+//
+// Layout: one collection per resource type holds each resource's current version (_id = logical id), so a
+// read is one lookup by _id and a create one insert; the collection "history" holds the versions
+// (_id = "Type/id/vid"): every version after the first, and the first once the resource has changed. A new
+// version is claimed by inserting its history document, then published to the current-version document
+// (see write). History reads merge both collections.
+package mongo
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
+
+	"github.com/careflow/careflow/fhir/resource"
+	"github.com/careflow/careflow/storage"
+)
+
+const historyCollection = "history"
+
+// Field names of stored documents.
+const (
+	fID          = "_id"
+	fVersion     = "vid"
+	fLastUpdated = "lu"
+	fDeleted     = "del"
+	fMethod      = "m"
+	fBody        = "raw"
+	fType        = "t"   // history only
+	fResourceID  = "rid" // history only
+)
+
+// Store is a storage.Store on one MongoDB database.
+type Store struct {
+	client *mongo.Client
+	db     *mongo.Database
+	types  []string
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// Options configure Open.
+type Options struct {
+	// URI is a MongoDB connection string. Its path names the database; DefaultDatabase is used otherwise.
+	URI             string
+	DefaultDatabase string
+	// Types are the resource types stored (one collection each).
+	Types  []string
+	Logger *slog.Logger
+}
+
+// Open connects, checks that the database answers and creates the indexes the store needs (idempotent).
+func Open(ctx context.Context, o Options) (*Store, error) {
+	cs, err := connstring.ParseAndValidate(o.URI)
+	if err != nil {
+		return nil, fmt.Errorf("mongo: invalid URI: %w", err)
+	}
+	dbName := cs.Database
+	if dbName == "" {
+		dbName = o.DefaultDatabase
+	}
+	if dbName == "" {
+		dbName = "careflow"
+	}
+	client, err := mongo.Connect(options.Client().ApplyURI(o.URI).SetAppName("careflow"))
+	if err != nil {
+		return nil, fmt.Errorf("mongo: connect: %w", err)
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Store{client: client, db: client.Database(dbName), types: o.Types, log: log, now: time.Now}
+	if err := s.Ping(ctx); err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
+	if err := s.ensureIndexes(ctx); err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close disconnects from the database.
+func (s *Store) Close(ctx context.Context) error { return s.client.Disconnect(ctx) }
+
+// Database exposes the underlying database (tests and tooling).
+func (s *Store) Database() *mongo.Database { return s.db }
+
+// Ping implements storage.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.RunCommand(ctx, bson.D{{Key: "ping", Value: 1}}).Err(); err != nil {
+		return fmt.Errorf("mongo: ping: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) ensureIndexes(ctx context.Context) error {
+	hist := []mongo.IndexModel{
+		{Keys: bson.D{{Key: fType, Value: 1}, {Key: fResourceID, Value: 1}, {Key: fLastUpdated, Value: -1}}, Options: options.Index().SetName("instance_history")},
+		{Keys: bson.D{{Key: fType, Value: 1}, {Key: fLastUpdated, Value: -1}, {Key: fResourceID, Value: -1}, {Key: fVersion, Value: -1}}, Options: options.Index().SetName("type_history")},
+		{Keys: bson.D{{Key: fLastUpdated, Value: -1}, {Key: fType, Value: -1}, {Key: fResourceID, Value: -1}, {Key: fVersion, Value: -1}}, Options: options.Index().SetName("system_history")},
+	}
+	if _, err := s.db.Collection(historyCollection).Indexes().CreateMany(ctx, hist); err != nil {
+		return fmt.Errorf("mongo: create history indexes: %w", err)
+	}
+	for _, t := range s.types {
+		cur := []mongo.IndexModel{
+			{Keys: bson.D{{Key: fLastUpdated, Value: -1}, {Key: fID, Value: -1}}, Options: options.Index().SetName("last_updated")},
+		}
+		if _, err := s.db.Collection(t).Indexes().CreateMany(ctx, cur); err != nil {
+			return fmt.Errorf("mongo: create %s indexes: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// doc is a stored version as decoded from either collection.
+type doc struct {
+	ID          string        `bson:"_id"`
+	Type        string        `bson:"t,omitempty"`
+	ResourceID  string        `bson:"rid,omitempty"`
+	VersionID   int64         `bson:"vid"`
+	LastUpdated bson.DateTime `bson:"lu"`
+	Deleted     bool          `bson:"del"`
+	Method      string        `bson:"m"`
+	Body        string        `bson:"raw"`
+}
+
+func (d *doc) version(typ string) *storage.Version {
+	v := &storage.Version{Type: typ, ID: d.ID, VersionID: d.VersionID, LastUpdated: d.LastUpdated.Time().UTC(), Deleted: d.Deleted, Method: d.Method}
+	if d.ResourceID != "" {
+		v.Type, v.ID = d.Type, d.ResourceID
+	}
+	if !d.Deleted {
+		v.Body = []byte(d.Body)
+	}
+	return v
+}
+
+// projection leaves out search-index fields.
+var versionProjection = bson.D{
+	{Key: fVersion, Value: 1}, {Key: fLastUpdated, Value: 1}, {Key: fDeleted, Value: 1}, {Key: fMethod, Value: 1},
+	{Key: fBody, Value: 1}, {Key: fType, Value: 1}, {Key: fResourceID, Value: 1},
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// timestamp returns the lastUpdated of a new version: now, at millisecond precision, and strictly after
+// the version it replaces so that versions of a resource are ordered in time.
+func (s *Store) timestamp(prev time.Time) time.Time {
+	t := s.now().UTC().Truncate(time.Millisecond)
+	if !t.After(prev) {
+		t = prev.Add(time.Millisecond)
+	}
+	return t
+}
+
+// currentDoc builds the current-version document of w at version vid.
+func currentDoc(w storage.Write, id string, vid int64, lu time.Time, method string, deleted bool) (bson.D, []byte, error) {
+	d := bson.D{
+		{Key: fID, Value: id},
+		{Key: fVersion, Value: vid},
+		{Key: fLastUpdated, Value: bson.NewDateTimeFromTime(lu)},
+		{Key: fDeleted, Value: deleted},
+		{Key: fMethod, Value: method},
+	}
+	var body []byte
+	if !deleted {
+		var err error
+		body, err = resource.Stamp(w.Body, id, strconv.FormatInt(vid, 10), lu)
+		if err != nil {
+			return nil, nil, fmt.Errorf("mongo: stamp %s/%s: %w", w.Type, id, err)
+		}
+		d = append(d, bson.E{Key: fBody, Value: string(body)})
+		for k, v := range w.Index {
+			d = append(d, bson.E{Key: k, Value: v})
+		}
+	}
+	return d, body, nil
+}
+
+// Create implements storage.Store.
+func (s *Store) Create(ctx context.Context, w storage.Write) (*storage.Version, error) {
+	id := w.ID
+	if id == "" {
+		id = newID()
+	}
+	method := w.Method
+	if method == "" {
+		method = "POST"
+	}
+	lu := s.timestamp(time.Time{})
+	d, body, err := currentDoc(w, id, 1, lu, method, false)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.db.Collection(w.Type).InsertOne(ctx, d); err != nil {
+		if mongo.IsDuplicateKeyError(err) {
+			return nil, fmt.Errorf("mongo: create %s/%s: %w", w.Type, id, storage.ErrExists)
+		}
+		return nil, fmt.Errorf("mongo: create %s/%s: %w", w.Type, id, err)
+	}
+	return &storage.Version{Type: w.Type, ID: id, VersionID: 1, LastUpdated: lu, Method: method, Body: body}, nil
+}
+
+func (s *Store) current(ctx context.Context, typ, id string) (*doc, error) {
+	var d doc
+	err := s.db.Collection(typ).FindOne(ctx, bson.D{{Key: fID, Value: id}}, options.FindOne().SetProjection(versionProjection)).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mongo: read %s/%s: %w", typ, id, err)
+	}
+	return &d, nil
+}
+
+// Read implements storage.Store.
+func (s *Store) Read(ctx context.Context, typ, id string) (*storage.Version, error) {
+	d, err := s.current(ctx, typ, id)
+	if err != nil {
+		return nil, err
+	}
+	if d == nil {
+		return nil, fmt.Errorf("mongo: read %s/%s: %w", typ, id, storage.ErrNotFound)
+	}
+	v := d.version(typ)
+	if v.Deleted {
+		return nil, &storage.GoneError{Deleted: v}
+	}
+	return v, nil
+}
+
+// VRead implements storage.Store.
+func (s *Store) VRead(ctx context.Context, typ, id string, vid int64) (*storage.Version, error) {
+	d, err := s.current(ctx, typ, id)
+	if err != nil {
+		return nil, err
+	}
+	if d != nil && d.VersionID == vid {
+		return d.version(typ), nil
+	}
+	if d == nil || vid < 1 {
+		return nil, fmt.Errorf("mongo: vread %s/%s/%d: %w", typ, id, vid, storage.ErrNotFound)
+	}
+	var h doc
+	err = s.db.Collection(historyCollection).FindOne(ctx, bson.D{{Key: fID, Value: historyID(typ, id, vid)}}).Decode(&h)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, fmt.Errorf("mongo: vread %s/%s/%d: %w", typ, id, vid, storage.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mongo: vread %s/%s/%d: %w", typ, id, vid, err)
+	}
+	return h.version(typ), nil
+}
+
+func historyID(typ, id string, vid int64) string {
+	return typ + "/" + id + "/" + strconv.FormatInt(vid, 10)
+}
+
+// historyDoc is the history collection's copy of a version document built by currentDoc.
+func historyDoc(typ string, view bson.D) bson.D {
+	h := bson.D{{Key: fType, Value: typ}}
+	for _, e := range view {
+		switch e.Key {
+		case fID:
+			h = append(h, bson.E{Key: fResourceID, Value: e.Value})
+		case fVersion, fLastUpdated, fDeleted, fMethod, fBody:
+			h = append(h, e)
+		}
+	}
+	id := view[0].Value.(string)
+	vid := view[1].Value.(int64)
+	return append(bson.D{{Key: fID, Value: historyID(typ, id, vid)}}, h...)
+}
+
+// archive copies a version created by Create (which writes only the current-version document) into
+// history. It is idempotent.
+func (s *Store) archive(ctx context.Context, typ string, cur *doc) error {
+	h := bson.D{
+		{Key: fID, Value: historyID(typ, cur.ID, cur.VersionID)},
+		{Key: fType, Value: typ},
+		{Key: fResourceID, Value: cur.ID},
+		{Key: fVersion, Value: cur.VersionID},
+		{Key: fLastUpdated, Value: cur.LastUpdated},
+		{Key: fDeleted, Value: cur.Deleted},
+		{Key: fMethod, Value: cur.Method},
+	}
+	if !cur.Deleted {
+		h = append(h, bson.E{Key: fBody, Value: cur.Body})
+	}
+	_, err := s.db.Collection(historyCollection).InsertOne(ctx, h)
+	if err != nil && !mongo.IsDuplicateKeyError(err) {
+		return fmt.Errorf("mongo: archive %s/%s/%d: %w", typ, cur.ID, cur.VersionID, err)
+	}
+	return nil
+}
+
+// Writers retry an unconditional write that lost a race this many times before giving up.
+const maxAttempts = 200
+
+// staleClaim is how long a claimed version may wait for its writer to publish it before other writers
+// publish it themselves (the writer crashed between the two steps).
+const staleClaim = 5 * time.Second
+
+// next builds the document of version vid at lu; body is nil for a deletion.
+type next func(vid int64, lu time.Time) (view bson.D, body []byte, err error)
+
+// write moves a resource to its next version.
+//
+// Version numbers are claimed, not compared-and-set: the writer of version n+1 inserts the history document
+// "Type/id/n+1", and the unique _id makes exactly one writer win, on MongoDB and on FerretDB alike. (Measured:
+// FerretDB v1 evaluates the filter of updateOne, replaceOne and findOneAndUpdate apart from the write, so
+// a {_id, vid} filter does not serialise writers there: 16 concurrent writers won the same version up to
+// 9 times. A unique-index insert is the one write it makes atomic.) The winner then publishes the version to
+// the current-version document, whose writers are thereby serialised.
+func (s *Store) write(ctx context.Context, typ, id string, pre storage.Precondition, build next) (v *storage.Version, prev *doc, err error) {
+	hist := s.db.Collection(historyCollection)
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		cur, err := s.current(ctx, typ, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		if pre.VersionID != 0 && (cur == nil || pre.VersionID != cur.VersionID || cur.Deleted) {
+			c := &storage.VersionConflictError{Expected: pre.VersionID}
+			if cur != nil {
+				c.Current = cur.VersionID
+			}
+			return nil, nil, c
+		}
+		if cur == nil {
+			return nil, nil, nil
+		}
+		if cur.VersionID == 1 {
+			if err := s.archive(ctx, typ, cur); err != nil {
+				return nil, nil, err
+			}
+		}
+		vid := cur.VersionID + 1
+		lu := s.timestamp(cur.LastUpdated.Time())
+		view, body, err := build(vid, lu)
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, err := hist.InsertOne(ctx, historyDoc(typ, view)); err != nil {
+			if !mongo.IsDuplicateKeyError(err) {
+				return nil, nil, fmt.Errorf("mongo: write %s/%s/%d: %w", typ, id, vid, err)
+			}
+			if pre.VersionID != 0 {
+				return nil, nil, &storage.VersionConflictError{Expected: pre.VersionID, Current: vid}
+			}
+			if err := s.publishStale(ctx, typ, cur); err != nil {
+				return nil, nil, err
+			}
+			if err := backoff(ctx, attempt); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		if err := s.publish(ctx, typ, cur, view); err != nil {
+			return nil, nil, err
+		}
+		ver := &storage.Version{Type: typ, ID: id, VersionID: vid, LastUpdated: lu, Body: body, Deleted: body == nil}
+		return ver, cur, nil
+	}
+	return nil, nil, fmt.Errorf("mongo: write %s/%s: still contended after %d attempts", typ, id, maxAttempts)
+}
+
+// publish replaces the current-version document at version cur with view.
+func (s *Store) publish(ctx context.Context, typ string, cur *doc, view bson.D) error {
+	_, err := s.db.Collection(typ).ReplaceOne(ctx, bson.D{{Key: fID, Value: cur.ID}, {Key: fVersion, Value: cur.VersionID}}, view)
+	if err != nil {
+		return fmt.Errorf("mongo: publish %s/%s: %w", typ, cur.ID, err)
+	}
+	return nil
+}
+
+// publishStale publishes the version after cur when its writer claimed it long ago and never published it.
+func (s *Store) publishStale(ctx context.Context, typ string, cur *doc) error {
+	var h doc
+	err := s.db.Collection(historyCollection).FindOne(ctx, bson.D{{Key: fID, Value: historyID(typ, cur.ID, cur.VersionID+1)}}).Decode(&h)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("mongo: read claim %s/%s: %w", typ, cur.ID, err)
+	}
+	if s.now().Sub(h.LastUpdated.Time()) < staleClaim {
+		return nil
+	}
+	s.log.Warn("publishing a version its writer left unpublished", "type", typ, "id", cur.ID, "version", h.VersionID)
+	var raw bson.Raw
+	if err := s.db.Collection(historyCollection).FindOne(ctx, bson.D{{Key: fID, Value: historyID(typ, cur.ID, cur.VersionID+1)}}).Decode(&raw); err != nil {
+		return fmt.Errorf("mongo: read claim %s/%s: %w", typ, cur.ID, err)
+	}
+	view := bson.D{
+		{Key: fID, Value: cur.ID}, {Key: fVersion, Value: h.VersionID}, {Key: fLastUpdated, Value: h.LastUpdated},
+		{Key: fDeleted, Value: h.Deleted}, {Key: fMethod, Value: h.Method},
+	}
+	if !h.Deleted {
+		view = append(view, bson.E{Key: fBody, Value: h.Body})
+	}
+	return s.publish(ctx, typ, cur, view)
+}
+
+// backoff waits before retrying a write that lost a race: short, growing, jittered.
+func backoff(ctx context.Context, attempt int) error {
+	d := time.Duration(1+attempt) * time.Millisecond
+	if d > 50*time.Millisecond {
+		d = 50 * time.Millisecond
+	}
+	var b [1]byte
+	_, _ = rand.Read(b[:])
+	d += time.Duration(b[0]) * 20 * time.Microsecond
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Update implements storage.Store.
+func (s *Store) Update(ctx context.Context, w storage.Write, pre storage.Precondition) (*storage.Version, bool, error) {
+	method := w.Method
+	if method == "" {
+		method = "PUT"
+	}
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		v, prev, err := s.write(ctx, w.Type, w.ID, pre, func(vid int64, lu time.Time) (bson.D, []byte, error) {
+			return currentDoc(w, w.ID, vid, lu, method, false)
+		})
+		if err != nil {
+			return nil, false, err
+		}
+		if v != nil {
+			v.Method = method
+			return v, prev.Deleted, nil
+		}
+		// The resource does not exist: create it with the client's id.
+		w.Method = method
+		v, err = s.Create(ctx, w)
+		if errors.Is(err, storage.ErrExists) {
+			continue // a concurrent writer created it first: update that
+		}
+		return v, err == nil, err
+	}
+	return nil, false, fmt.Errorf("mongo: update %s/%s: still contended after %d attempts", w.Type, w.ID, maxAttempts)
+}
+
+// Delete implements storage.Store.
+func (s *Store) Delete(ctx context.Context, typ, id string, pre storage.Precondition) (*storage.Version, error) {
+	cur, err := s.current(ctx, typ, id)
+	if err != nil {
+		return nil, err
+	}
+	if cur != nil && cur.Deleted && pre.VersionID == 0 {
+		return nil, nil
+	}
+	v, _, err := s.write(ctx, typ, id, pre, func(vid int64, lu time.Time) (bson.D, []byte, error) {
+		return currentDoc(storage.Write{Type: typ}, id, vid, lu, "DELETE", true)
+	})
+	if v != nil {
+		v.Method = "DELETE"
+	}
+	return v, err
+}

@@ -1,0 +1,46 @@
+// Package mongotest opens a throw-away database on the MongoDB-compatible server the tests run against:
+// CAREFLOW_TEST_MONGODB_URI, or the default database scripts/db.sh starts (mongodb://127.0.0.1:27017/).
+// Tests fail — they never skip — when it does not answer: run them through scripts/test.sh.
+package mongotest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/careflow/careflow/storage/mongo"
+)
+
+// URI returns the test server's connection string.
+func URI() string {
+	if u := os.Getenv("CAREFLOW_TEST_MONGODB_URI"); u != "" {
+		return u
+	}
+	return "mongodb://127.0.0.1:27017/"
+}
+
+// Open returns a store on a new, empty database that is dropped when the test ends.
+func Open(t testing.TB, types []string) *mongo.Store {
+	t.Helper()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "test_" + hex.EncodeToString(b[:])
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := mongo.Open(ctx, mongo.Options{URI: URI(), DefaultDatabase: name, Types: types})
+	if err != nil {
+		t.Fatalf("no MongoDB-compatible server at %s (start it with scripts/db.sh or run scripts/test.sh): %v", URI(), err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.Database().Drop(ctx); err != nil {
+			t.Logf("drop %s: %v", name, err)
+		}
+		_ = s.Close(ctx)
+	})
+	return s
+}

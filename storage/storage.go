@@ -1,0 +1,115 @@
+// Package storage defines careflow's persistence contract in FHIR terms — versioned resources with create,
+// read, vread, update, delete and history — and a conformance suite (storagetest) that every implementation
+// must pass. The MongoDB implementation lives in storage/mongo.
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Version is one stored version of a resource.
+type Version struct {
+	Type        string
+	ID          string
+	VersionID   int64
+	LastUpdated time.Time // millisecond precision, UTC
+	Deleted     bool
+	// Method is the interaction that produced the version: POST, PUT, PATCH or DELETE.
+	Method string
+	// Body is the resource JSON exactly as served (id and meta stamped); nil when Deleted.
+	Body []byte
+}
+
+// ETag returns the weak ETag of the version, W/"n".
+func (v *Version) ETag() string { return `W/"` + strconv.FormatInt(v.VersionID, 10) + `"` }
+
+// Write is a resource to store. The store stamps id, meta.versionId and meta.lastUpdated into Body.
+type Write struct {
+	Type string
+	ID   string // required for Update; Create assigns one when empty
+	// Body is the validated resource JSON as the client sent it.
+	Body []byte
+	// Method recorded in history (POST, PUT, PATCH); defaults to POST for Create and PUT for Update.
+	Method string
+	// Index holds the resource's search values, by field name, pre-normalised by the caller.
+	Index map[string]any
+}
+
+// Precondition is the version an update or delete expects to replace (If-Match); zero means any.
+type Precondition struct {
+	VersionID int64
+}
+
+// HistoryQuery selects versions for the history interactions. Type and ID narrow it to a type or an
+// instance; both empty means the whole system. Results are newest first.
+type HistoryQuery struct {
+	Type, ID string
+	Since    time.Time // include versions with LastUpdated >= Since (zero: all)
+	Count    int       // page size (> 0)
+	// After is an opaque cursor from a previous page's Next.
+	After string
+}
+
+// HistoryPage is one page of history, newest first.
+type HistoryPage struct {
+	Versions []*Version
+	// Next is the cursor of the following page; empty on the last page.
+	Next string
+	// Total is the number of versions matching the query (without paging) when the store computed it
+	// cheaply; -1 otherwise.
+	Total int
+}
+
+// Store persists versioned FHIR resources. Implementations are safe for concurrent use by any number of
+// server instances sharing one database.
+type Store interface {
+	// Create stores version 1 of a new resource (server-assigned id when w.ID is empty). A w.ID that
+	// already exists fails with ErrExists.
+	Create(ctx context.Context, w Write) (*Version, error)
+	// Read returns the current version; ErrNotFound if it never existed; a *GoneError if deleted.
+	Read(ctx context.Context, typ, id string) (*Version, error)
+	// VRead returns one version; ErrNotFound if that version does not exist; deleted versions are returned
+	// with Deleted set.
+	VRead(ctx context.Context, typ, id string, versionID int64) (*Version, error)
+	// Update stores a new version (creating the resource when it does not exist or was deleted;
+	// created reports that). A failed precondition returns a *VersionConflictError.
+	Update(ctx context.Context, w Write, pre Precondition) (v *Version, created bool, err error)
+	// Delete records a deletion. Deleting a resource that does not exist or is already deleted is not an
+	// error and returns (nil, nil). A failed precondition returns a *VersionConflictError.
+	Delete(ctx context.Context, typ, id string, pre Precondition) (*Version, error)
+	// History lists versions newest first, with stable keyset paging.
+	History(ctx context.Context, q HistoryQuery) (*HistoryPage, error)
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+}
+
+// ErrNotFound reports a resource or version that does not exist.
+var ErrNotFound = errors.New("storage: not found")
+
+// ErrExists reports a create of an id that is already taken.
+var ErrExists = errors.New("storage: resource already exists")
+
+// ErrBadCursor reports a paging cursor the store cannot decode.
+var ErrBadCursor = errors.New("storage: invalid paging cursor")
+
+// GoneError reports a read of a deleted resource.
+type GoneError struct {
+	Deleted *Version // the deletion version
+}
+
+func (e *GoneError) Error() string {
+	return fmt.Sprintf("storage: %s/%s deleted (version %d)", e.Deleted.Type, e.Deleted.ID, e.Deleted.VersionID)
+}
+
+// VersionConflictError reports that the current version is not the expected one.
+type VersionConflictError struct {
+	Expected, Current int64 // Current is 0 when the resource does not exist
+}
+
+func (e *VersionConflictError) Error() string {
+	return fmt.Sprintf("storage: expected version %d, current is %d", e.Expected, e.Current)
+}
