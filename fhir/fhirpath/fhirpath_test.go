@@ -162,7 +162,7 @@ func TestEvaluate(t *testing.T) {
 		{"Patient.deceased is dateTime", patient, []fhirpath.Node{tru}},
 		{"Patient.deceased.is(boolean)", patient, []fhirpath.Node{fls}},
 		{"Patient.gender is code", patient, []fhirpath.Node{tru}},
-		{"Patient.gender is string", patient, []fhirpath.Node{tru}},      // code specialises string
+		{"Patient.gender is string", patient, []fhirpath.Node{tru}},        // code specialises string
 		{"Patient.gender is System.String", patient, []fhirpath.Node{fls}}, // FHIR and System types are distinct
 		{"Patient.gender is System.Any", patient, []fhirpath.Node{tru}},
 		{"Patient.id is uri", patient, []fhirpath.Node{fls}},

@@ -190,7 +190,7 @@ func (d *decoder) object() (map[string]any, bool) {
 			return nil, false
 		}
 		if _, dup := obj[key]; dup {
-			d.col.addPath(d.path, outcome.CodeStructure, "duplicate property " + quote(key) + " (JSON property names must be unique)")
+			d.col.addPath(d.path, outcome.CodeStructure, "duplicate property "+quote(key)+" (JSON property names must be unique)")
 		} else {
 			obj[key] = v
 		}

@@ -35,7 +35,7 @@ type Validator struct {
 	keys    map[string]string             // every property name of the schema, for interning while decoding
 	// required lists, by type, the mandatory elements the schema cannot require (see requiredElements).
 	required map[*model.Type][]requirement
-	printer *message.Printer              // renders schema errors that have no FHIR-specific message
+	printer  *message.Printer // renders schema errors that have no FHIR-specific message
 }
 
 // New compiles the official FHIR R4 JSON schema (definitions.Schema) for every resource type it defines.
@@ -129,7 +129,7 @@ func (v *Validator) Validate(resourceType string, data []byte) (map[string]any, 
 	case nil:
 		if _, present := res["resourceType"]; !present {
 			col.add(resourceType+".resourceType", outcome.CodeInvalid,
-				"resourceType is missing; expected " + quote(resourceType))
+				"resourceType is missing; expected "+quote(resourceType))
 		}
 		return nil, col.result()
 	case string:
@@ -195,7 +195,7 @@ func (v *Validator) schemaLeaves(e *jsonschema.ValidationError, res map[string]a
 	case *kind.Required:
 		for _, p := range k.Missing {
 			col.addSchema(col.expr(append(path, step{key: p})), outcome.CodeRequired,
-				"required element " + quote(p) + " is missing")
+				"required element "+quote(p)+" is missing")
 		}
 	case *kind.Enum:
 		col.addSchema(col.expr(path), outcome.CodeValue, fmt.Sprintf("%s is not one of %s", describe(k.Got), listValues(k.Want)))
