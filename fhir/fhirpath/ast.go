@@ -39,9 +39,9 @@ type pathExpr struct {
 	steps []step
 }
 
-// unionExpr is left | right.
+// unionExpr is a chain of '|' operators: parts[0] | parts[1] | …
 type unionExpr struct {
-	left, right expr
+	parts []expr
 }
 
 // binaryExpr is one of = != and or xor implies.

@@ -100,15 +100,15 @@ func (ck *checker) expr(x expr, this staticTypes) (staticTypes, error) {
 		}
 		return cur, nil
 	case *unionExpr:
-		l, err := ck.expr(x.left, this)
-		if err != nil {
-			return nil, err
+		var out staticTypes
+		for _, p := range x.parts {
+			types, err := ck.expr(p, this)
+			if err != nil {
+				return nil, err
+			}
+			out = out.add(types...)
 		}
-		r, err := ck.expr(x.right, this)
-		if err != nil {
-			return nil, err
-		}
-		return append(staticTypes(nil), l...).add(r...), nil
+		return out, nil
 	case *binaryExpr:
 		if _, err := ck.expr(x.left, this); err != nil {
 			return nil, err

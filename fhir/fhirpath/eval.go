@@ -16,7 +16,11 @@ type evalCtx struct {
 	root item // the resource being evaluated
 }
 
-func (l *literalExpr) eval(*evalCtx, []item) ([]item, error) { return l.items, nil }
+// Collections returned by expressions may be shared (literals, sub-slices of inputs): they are never
+// modified in place, and are capped (three-index slices) so that appending to them copies.
+func (l *literalExpr) eval(*evalCtx, []item) ([]item, error) {
+	return l.items[:len(l.items):len(l.items)], nil
+}
 
 func (*thisExpr) eval(_ *evalCtx, this []item) ([]item, error) { return this, nil }
 
@@ -44,39 +48,37 @@ func (p *pathExpr) eval(c *evalCtx, this []item) ([]item, error) {
 }
 
 func (u *unionExpr) eval(c *evalCtx, this []item) ([]item, error) {
-	l, err := u.left.eval(c, this)
-	if err != nil {
-		return nil, err
+	var all []item
+	for _, p := range u.parts {
+		items, err := p.eval(c, this)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
 	}
-	r, err := u.right.eval(c, this)
-	if err != nil {
-		return nil, err
-	}
-	return union(l, r), nil
+	return dedupe(all), nil
 }
 
-// union concatenates l and r without duplicates. Items with a location are the same item when their paths
-// are equal; computed values (no path) are duplicates when equal by FHIRPath '='. FHIRPath defines union
-// duplicates by value equality alone; keeping equal values found at different locations lets callers
-// still see every location.
-func union(l, r []item) []item {
-	if len(l) == 0 && len(r) == 0 {
-		return nil
-	}
-	out := make([]item, 0, len(l)+len(r))
-	for _, src := range [2][]item{l, r} {
-	next:
-		for _, it := range src {
-			for _, o := range out {
-				if it.Path != "" && o.Path == it.Path {
-					continue next
-				}
-				if it.Path == "" && o.Path == "" && equalItems(it, o) {
-					continue next
-				}
+// dedupe removes duplicates from a union's items in place, keeping the first of each. Items with a
+// location are the same item when their paths are equal; computed values (no path) are duplicates when
+// equal by FHIRPath '='. FHIRPath defines union duplicates by value equality alone; keeping equal values
+// found at different locations lets callers still see every location.
+func dedupe(items []item) []item {
+	out := items[:0]
+next:
+	for _, it := range items {
+		for _, o := range out {
+			if it.Path != "" && o.Path == it.Path {
+				continue next
 			}
-			out = append(out, it)
+			if it.Path == "" && o.Path == "" && equalItems(it, o) {
+				continue next
+			}
 		}
+		out = append(out, it)
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out
 }
@@ -167,14 +169,24 @@ func (t *typeExpr) eval(c *evalCtx, this []item) ([]item, error) {
 // of a path.
 func ofType(c *evalCtx, in []item, spec typeSpec) ([]item, error) {
 	var out []item
-	for _, it := range in {
+	for i, it := range in {
 		ok, err := isType(c.m, it.Type, spec)
 		if err != nil {
 			return nil, err
 		}
-		if ok {
+		switch {
+		case ok && out != nil:
 			out = append(out, it)
+		case !ok && out == nil:
+			// First mismatch: from here on, copy the matching items.
+			out = append(make([]item, 0, len(in)-1), in[:i]...)
 		}
+	}
+	if out == nil {
+		return in, nil // all matched
+	}
+	if len(out) == 0 {
+		return nil, nil
 	}
 	return out, nil
 }
@@ -286,7 +298,7 @@ func (s *indexStep) apply(c *evalCtx, input, this []item) ([]item, error) {
 	if n < 0 || n >= int64(len(input)) {
 		return nil, nil
 	}
-	return input[n : n+1], nil
+	return input[n : n+1 : n+1], nil
 }
 
 func (s *callStep) apply(c *evalCtx, input, this []item) ([]item, error) {

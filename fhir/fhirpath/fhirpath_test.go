@@ -96,6 +96,13 @@ const medStatementJSON = `{
   "subject": {"reference": "Patient/p1"}
 }`
 
+// evalCase is an expression, the resource it is evaluated on and the exact result.
+type evalCase struct {
+	expr     string
+	resource map[string]any
+	want     []fhirpath.Node
+}
+
 const livingPatientJSON = `{"resourceType": "Patient", "deceasedBoolean": false}`
 
 func TestEvaluate(t *testing.T) {
@@ -119,11 +126,7 @@ func TestEvaluate(t *testing.T) {
 		return node(ref, "Reference", fmt.Sprintf("Patient.generalPractitioner[%d]", i))
 	}
 
-	cases := []struct {
-		expr     string
-		resource map[string]any
-		want     []fhirpath.Node
-	}{
+	cases := []evalCase{
 		// Paths, type-name roots and array flattening.
 		{"Patient.name.given", patient, []fhirpath.Node{john, q, johnny}},
 		{"name.given", patient, []fhirpath.Node{john, q, johnny}},
@@ -172,6 +175,12 @@ func TestEvaluate(t *testing.T) {
 		{"Patient is DomainResource", patient, []fhirpath.Node{tru}},
 		{"Patient.contained is Resource", patient, []fhirpath.Node{tru}},
 		{"Patient.name.ofType(Element).count()", patient, []fhirpath.Node{node("2", "System.Integer", "")}},
+		{"Patient.link.first() is BackboneElement", patient, []fhirpath.Node{tru}},
+		{"Patient.name.first() is BackboneElement", patient, []fhirpath.Node{fls}},
+		{"Patient.contained.first() is DomainResource", patient, []fhirpath.Node{tru}},
+		{"Patient.meta.lastUpdated is instant", patient, []fhirpath.Node{tru}},
+		{"Patient.meta.lastUpdated is dateTime", patient, []fhirpath.Node{fls}}, // instant is not a dateTime specialisation
+		{"Patient.generalPractitioner.ofType(Reference).count()", patient, []fhirpath.Node{node("6", "System.Integer", "")}},
 		{"(Observation.value as Quantity).value", observation, []fhirpath.Node{node("72.50", "decimal", "Observation.valueQuantity.value")}},
 		{"Observation.value.as(FHIR.Quantity).unit", observation, []fhirpath.Node{node(`"kg"`, "string", "Observation.valueQuantity.unit")}},
 		{"Condition.onset as Quantity", condition, []fhirpath.Node{node(`{"value": 40, "unit": "a"}`, "Age", "Condition.onsetAge")}},
@@ -257,6 +266,29 @@ func TestEvaluate(t *testing.T) {
 		{"Condition.subject.where(resolve() is Patient)", condition, nil},
 		{"MedicationStatement.subject.where(resolve() is Patient)", medStatement, []fhirpath.Node{node(`{"reference": "Patient/p1"}`, "Reference", "MedicationStatement.subject")}},
 	}
+	// References resolving to the resource itself, to missing contained resources, or malformed.
+	self := decode(t, []byte(`{"resourceType": "Patient", "link": [
+	  {"other": {"reference": "#"}}, {"other": {"reference": "#nope"}}, {"other": {"reference": "Patient/bad id"}},
+	  {"other": {"reference": "patient/1"}}, {"other": {"reference": "Patient/1?x=y"}}]}`))
+	cases = append(cases, evalCase{"Patient.link.other.resolve()", self, []fhirpath.Node{
+		{Value: self, Type: "Patient", Path: "Patient"},
+		node("null", "Patient", "Patient.link[4].other.resolve()"),
+	}})
+	// The model takes instantiatesCanonical/instantiatesUri for a choice (they are separate repeating
+	// elements); navigation by their own names is unaffected.
+	carePlan := decode(t, []byte(`{"resourceType": "CarePlan", "instantiatesCanonical": ["http://ex.org/pd"], "instantiatesUri": ["http://ex.org/u"]}`))
+	cases = append(cases, evalCase{"CarePlan.instantiatesCanonical", carePlan, []fhirpath.Node{
+		node(`"http://ex.org/pd"`, "canonical", "CarePlan.instantiatesCanonical[0]"),
+	}})
+	// Without UseNumber, numbers are float64 and still compare numerically.
+	var floats map[string]any
+	if err := json.Unmarshal([]byte(`{"resourceType": "Patient", "multipleBirthInteger": 2}`), &floats); err != nil {
+		t.Fatal(err)
+	}
+	cases = append(cases,
+		evalCase{"Patient.multipleBirth = 2.0", floats, []fhirpath.Node{tru}},
+		evalCase{"Patient.multipleBirth", floats, []fhirpath.Node{{Value: 2.0, Type: "integer", Path: "Patient.multipleBirthInteger"}}},
+	)
 	for _, c := range cases {
 		e, err := fhirpath.Compile(c.expr)
 		if err != nil {
@@ -381,6 +413,8 @@ func TestCheck(t *testing.T) {
 		"Patient.name.select(given).count()",
 		"Patient.gender is string",
 		"%resource.id",
+		"Patient.name[0].given | Patient.link.other.resolve().ofType(Patient).id",
+		"Patient.multipleBirth.as(integer).extension.value",
 	}
 	for _, expr := range good {
 		if err := fhirpath.MustCompile(expr).Check(m); err != nil {

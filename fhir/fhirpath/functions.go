@@ -40,14 +40,14 @@ func lookupFunction(name string) (*function, bool) {
 			if len(in) == 0 {
 				return nil, nil
 			}
-			return in[len(in)-1:], nil
+			return in[len(in)-1 : len(in) : len(in)], nil
 		}
 	case "tail":
 		f.call = func(_ *evalCtx, _ *callStep, in, _ []item) ([]item, error) {
 			if len(in) < 2 {
 				return nil, nil
 			}
-			return in[1:], nil
+			return in[1:len(in):len(in)], nil
 		}
 	case "count":
 		f.call = func(_ *evalCtx, _ *callStep, in, _ []item) ([]item, error) {
@@ -78,7 +78,7 @@ func firstN(in []item, n int) []item {
 	if len(in) < n {
 		return in
 	}
-	return in[:n]
+	return in[:n:n]
 }
 
 // criterion evaluates a where/exists/all criteria argument for one input item ($this = it) and converts

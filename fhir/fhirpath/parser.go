@@ -143,7 +143,12 @@ func (p *parser) parseExpr(minPrec int) (expr, error) {
 			return nil, err
 		}
 		if op == "|" {
-			left = &unionExpr{left: left, right: right}
+			// Chains of unions (the official expressions have up to 32 parts) are evaluated in one pass.
+			if u, ok := left.(*unionExpr); ok {
+				u.parts = append(u.parts, right)
+			} else {
+				left = &unionExpr{parts: []expr{left, right}}
+			}
 		} else {
 			left = &binaryExpr{op: op, left: left, right: right, text: p.text(start)}
 		}

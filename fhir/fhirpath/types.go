@@ -124,21 +124,39 @@ func fhirBase(m *model.Model, name string) string {
 // System types are distinct: a FHIR string is not a System.String (FHIRPath §Models); literals and function
 // results have System types.
 func isType(m *model.Model, nodeType string, s typeSpec) (bool, error) {
+	if nodeType == s.name && s.ns != "System" && !strings.HasPrefix(nodeType, "System.") && nodeType != "" {
+		// Fast path: FHIR node types come from the model, so the name is a known FHIR type.
+		return true, nil
+	}
 	ns, err := namespace(m, s)
 	if err != nil {
 		return false, err
 	}
 	if ns == "System" {
-		// System.Any is the root of every type, FHIR types included.
-		return nodeType == "System."+s.name || (s.name == "Any" && nodeType != ""), nil
+		if s.name == "Any" {
+			// System.Any is the root of every type, FHIR types included.
+			return nodeType != "", nil
+		}
+		name, ok := strings.CutPrefix(nodeType, "System.")
+		return ok && name == s.name, nil
 	}
-	if strings.HasPrefix(nodeType, "System.") {
+	if !hasSpecialisations(s.name) || strings.HasPrefix(nodeType, "System.") {
 		return false, nil
 	}
-	for t := nodeType; t != ""; t = fhirBase(m, t) {
+	for t := fhirBase(m, nodeType); t != ""; t = fhirBase(m, t) {
 		if t == s.name {
 			return true, nil
 		}
 	}
 	return false, nil
+}
+
+// hasSpecialisations reports whether any FHIR type specialises name (per fhirBase); other types only
+// match themselves.
+func hasSpecialisations(name string) bool {
+	switch name {
+	case "Resource", "DomainResource", "Element", "BackboneElement", "string", "uri", "integer", "Quantity":
+		return true
+	}
+	return false
 }

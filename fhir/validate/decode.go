@@ -32,10 +32,9 @@ type syntaxError struct {
 // for the element-model walk to judge, since FHIR allows them in primitive arrays paired with their "_x"
 // extension arrays.
 type decoder struct {
-	data  []byte
+	data  string // the document, copied once; decoded strings without escapes share its memory
 	pos   int
 	depth int
-	keys  map[string]string // interned property names, shared and read-only
 	path  []step
 	col   *collector
 	err   *syntaxError
@@ -43,8 +42,8 @@ type decoder struct {
 
 // decode parses data, which must hold exactly one JSON object. On malformed JSON it returns nil and a
 // syntax error; FHIR-level problems found while decoding are added to col.
-func decode(data []byte, keys map[string]string, col *collector) (map[string]any, *syntaxError) {
-	d := &decoder{data: data, keys: keys, col: col, path: make([]step, 0, 16)}
+func decode(data []byte, col *collector) (map[string]any, *syntaxError) {
+	d := &decoder{data: string(data), col: col, path: make([]step, 0, 16)}
 	d.skipSpace()
 	if d.pos == len(d.data) {
 		return nil, &syntaxError{offset: 0, msg: "empty body: expected a JSON object"}
@@ -123,7 +122,7 @@ func (d *decoder) value(inArray bool) (any, bool) {
 			return nil, false
 		}
 		if !inArray {
-			d.col.addPath(d.path, outcome.CodeInvalid, "null is not allowed in FHIR JSON; omit the element instead")
+			d.col.addPath(d.path, outcome.CodeInvalid, nullMessage)
 		}
 		return nil, true
 	default:
@@ -133,7 +132,7 @@ func (d *decoder) value(inArray bool) (any, bool) {
 }
 
 func (d *decoder) literal(lit string) bool {
-	if len(d.data)-d.pos >= len(lit) && string(d.data[d.pos:d.pos+len(lit)]) == lit {
+	if strings.HasPrefix(d.data[d.pos:], lit) {
 		d.pos += len(lit)
 		return true
 	}
@@ -174,7 +173,7 @@ func (d *decoder) object() (map[string]any, bool) {
 			d.fail("invalid %s, expected a property name in double quotes", d.describeNext())
 			return nil, false
 		}
-		key, ok := d.key()
+		key, ok := d.str()
 		if !ok {
 			return nil, false
 		}
@@ -255,44 +254,33 @@ func (d *decoder) array() ([]any, bool) {
 	}
 }
 
-// key parses a property name, interning the names the schema knows to save allocations.
-func (d *decoder) key() (string, bool) {
-	start := d.pos + 1
-	for i := start; i < len(d.data); i++ {
-		c := d.data[i]
-		if c == '"' {
-			if k, ok := d.keys[string(d.data[start:i])]; ok {
-				d.pos = i + 1
-				return k, true
-			}
-			break
-		}
-		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-			break
-		}
-	}
-	return d.str()
-}
-
 // str parses a JSON string at the current position (which holds the opening quote).
 func (d *decoder) str() (string, bool) {
 	start := d.pos + 1
 	i := start
-	// Fast path: printable ASCII without escapes.
+	// Fast path: no escapes, so the string is a slice of the document.
 	for i < len(d.data) {
 		c := d.data[i]
 		if c == '"' {
 			d.pos = i + 1
-			return string(d.data[start:i]), true
+			return d.data[start:i], true
 		}
-		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+		if c == '\\' || c < 0x20 {
 			break
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(d.data[i:])
+			if r == utf8.RuneError && size <= 1 {
+				break
+			}
+			i += size
+			continue
 		}
 		i++
 	}
 	var sb strings.Builder
 	sb.Grow(i - start + 16)
-	sb.Write(d.data[start:i])
+	sb.WriteString(d.data[start:i])
 	for i < len(d.data) {
 		c := d.data[i]
 		switch {
@@ -353,13 +341,13 @@ func (d *decoder) str() (string, bool) {
 			sb.WriteByte(c)
 			i++
 		default:
-			r, size := utf8.DecodeRune(d.data[i:])
+			r, size := utf8.DecodeRuneInString(d.data[i:])
 			if r == utf8.RuneError && size <= 1 {
 				d.pos = i
 				d.fail("invalid UTF-8 in string")
 				return "", false
 			}
-			sb.Write(d.data[i : i+size])
+			sb.WriteString(d.data[i : i+size])
 			i += size
 		}
 	}
@@ -375,7 +363,7 @@ func (d *decoder) hex4(i int) (rune, bool) {
 		return 0, false
 	}
 	var r rune
-	for _, c := range d.data[i : i+4] {
+	for _, c := range []byte(d.data[i : i+4]) {
 		switch {
 		case c >= '0' && c <= '9':
 			r = r<<4 | rune(c-'0')
@@ -437,6 +425,8 @@ func (d *decoder) number() (json.Number, bool) {
 	d.pos = i
 	return json.Number(d.data[start:i]), true
 }
+
+const nullMessage = "null is not allowed in FHIR JSON; omit the element instead"
 
 // isBlank reports whether s is empty or only whitespace.
 func isBlank(s string) bool {

@@ -21,11 +21,15 @@ type issue struct {
 	expr string // FHIRPath; empty for malformed JSON
 	code string
 	msg  string
+	// distinct marks schema issues that say something own issues at the same location do not (an unknown
+	// or missing element): they give way only to an own issue with the same code.
+	distinct bool
 }
 
 // collector gathers the issues of one validation. Issues found by the decoder and the element-model walk
-// ("own" issues) take precedence over schema errors at the same location, which typically describe the same
-// problem less clearly (an empty string also fails the string pattern, "yesterday" fails the date pattern).
+// ("own" issues) take precedence over schema errors about the value at the same location, which typically
+// describe the same problem less clearly (an empty string also fails the string pattern, "yesterday" fails
+// the date pattern).
 type collector struct {
 	root   string // the resource type that starts every expression
 	own    []issue
@@ -49,13 +53,14 @@ func (c *collector) add(expr, code, msg string) {
 	c.own = append(c.own, issue{expr: expr, code: code, msg: msg})
 }
 
-// addSchema records an issue reported by the JSON schema.
-func (c *collector) addSchema(expr, code, msg string) {
+// addSchema records an issue reported by the JSON schema. distinct marks issues about the presence of
+// elements rather than their value (see issue.distinct).
+func (c *collector) addSchema(expr, code, msg string, distinct bool) {
 	if c.full() {
 		return
 	}
 	c.total++
-	c.schema = append(c.schema, issue{expr: expr, code: code, msg: msg})
+	c.schema = append(c.schema, issue{expr: expr, code: code, msg: msg, distinct: distinct})
 }
 
 // expr renders a location as FHIRPath: property names become ".name" (a primitive's "_name" extension
@@ -90,11 +95,13 @@ func (c *collector) exprRaw(path []step, raw string) string {
 	return sb.String()
 }
 
-// writeIdentifier writes a FHIRPath identifier, delimiting it with backticks when it is not a simple one.
+// writeIdentifier writes a FHIRPath identifier, delimiting it with backticks when it is not a simple one. A
+// choice element's name ("deceased[x]") is written as is, the way FHIR names choice elements.
 func writeIdentifier(sb *strings.Builder, name string) {
-	simple := name != ""
-	for i := 0; i < len(name) && simple; i++ {
-		c := name[i]
+	base := strings.TrimSuffix(name, "[x]")
+	simple := base != ""
+	for i := 0; i < len(base) && simple; i++ {
+		c := base[i]
 		simple = c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (i > 0 && c >= '0' && c <= '9')
 	}
 	if simple {
@@ -112,13 +119,15 @@ func (c *collector) result() *outcome.Error {
 		return nil
 	}
 	covered := make(map[string]bool, len(c.own))
+	coveredCode := make(map[[2]string]bool, len(c.own))
 	for _, is := range c.own {
 		covered[is.expr] = true
+		coveredCode[[2]string{is.expr, is.code}] = true
 	}
 	all := c.own
 	seen := map[issue]bool{}
 	for _, is := range c.schema {
-		if covered[is.expr] || seen[is] {
+		if seen[is] || coveredCode[[2]string{is.expr, is.code}] || (covered[is.expr] && !is.distinct) {
 			continue
 		}
 		seen[is] = true

@@ -107,17 +107,22 @@ func (w *walker) object(t *model.Type, obj map[string]any) {
 			w.primitiveExtension(e, val, obj[name])
 		case e.Array:
 			if arr, ok := val.([]any); ok {
+				primitive := w.v.model.IsPrimitive(e.Type)
 				var exts []any
-				if w.v.model.IsPrimitive(e.Type) {
+				if primitive {
 					exts, _ = obj["_"+name].([]any)
 				}
 				for i, item := range arr {
 					w.push(step{index: i})
-					if item == nil {
+					switch {
+					case item == nil && !primitive:
+						w.issue(outcome.CodeInvalid, nullMessage)
+					case item == nil:
 						if i >= len(exts) || exts[i] == nil {
-							w.issue(outcome.CodeInvalid, "null is only allowed in a primitive array whose _"+name+" entry at the same index has extensions")
+							w.issue(outcome.CodeInvalid, "null is only allowed in a primitive array when the _"+name+
+								" entry at the same index has an id or extensions")
 						}
-					} else {
+					default:
 						w.value(e, item)
 					}
 					w.pop()
@@ -158,7 +163,7 @@ func (w *walker) choiceClash(choices []*model.Element) {
 		if len(names) < 2 {
 			continue
 		}
-		w.col.add(w.col.expr(w.path)+"."+base+"[x]", outcome.CodeStructure, fmt.Sprintf(
+		w.col.add(w.col.exprRaw(w.path, base+"[x]"), outcome.CodeStructure, fmt.Sprintf(
 			"%s[x] is a single choice element but %s are present; give only one of them",
 			base, strings.Join(sortedKeys(names), " and ")))
 	}
@@ -489,26 +494,45 @@ func checkXHTML(s string) string {
 	if !strings.HasSuffix(end, "</div>") && !(strings.HasSuffix(open, "/>") && len(open) == len(end)) {
 		return "narrative must be a single <div> element ending with </div>"
 	}
-	lower := strings.ToLower(s)
-	for _, tag := range forbiddenTags {
-		for i := 0; ; {
-			j := strings.Index(lower[i:], "<"+tag)
-			if j < 0 {
-				break
+	for i := strings.IndexByte(s, '<'); i >= 0; {
+		var name [10]byte
+		n := 0
+		j := i + 1
+		for ; j < len(s) && isNameChar(lowerASCII(s[j])); j++ {
+			if n < len(name) {
+				name[n] = lowerASCII(s[j])
 			}
-			k := i + j + 1 + len(tag)
-			if k >= len(lower) || !isNameChar(lower[k]) {
-				return "narrative must not contain <" + tag + "> elements"
-			}
-			i = k
+			n++
 		}
+		if n <= len(name) && forbiddenTag(string(name[:n])) {
+			return "narrative must not contain <" + string(name[:n]) + "> elements"
+		}
+		k := strings.IndexByte(s[j:], '<')
+		if k < 0 {
+			break
+		}
+		i = j + k
 	}
 	return ""
 }
 
-// forbiddenTags are elements FHIR narrative must not contain (http://hl7.org/fhir/R4/narrative.html).
-var forbiddenTags = [...]string{"script", "iframe", "frame", "frameset", "object", "embed", "applet", "form",
-	"input", "base", "link", "meta", "head", "body", "html", "style"}
+// forbiddenTag reports whether name is an element FHIR narrative must not contain
+// (http://hl7.org/fhir/R4/narrative.html): scripts, forms, frames, embedded objects, document structure.
+func forbiddenTag(name string) bool {
+	switch name {
+	case "script", "iframe", "frame", "frameset", "object", "embed", "applet", "form", "input", "base", "link",
+		"meta", "head", "body", "html", "style":
+		return true
+	}
+	return false
+}
+
+func lowerASCII(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
 
 func isNameChar(c byte) bool {
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == ':' || c == '.'

@@ -1,8 +1,18 @@
-// Package validate checks that a request body is a structurally valid FHIR R4 resource: well-formed JSON
-// without duplicate properties, nulls or empty values, valid against the official FHIR JSON schema
-// (fhir.schema.json), and conforming to the rules the schema cannot express — real calendar dates, one
-// alternative per choice element, reference syntax, extension shape, narrative sanity and the rules on
-// contained resources. Problems are reported as OperationOutcome issues located by FHIRPath expressions.
+// Package validate checks that a request body is a structurally valid FHIR R4 resource and reports every
+// problem as an OperationOutcome issue located by a FHIRPath expression ("Patient.name[0].given[1]").
+//
+// The checks, in one pass each:
+//   - JSON: well-formed, one object, no duplicate property names, no null (except as placeholders in
+//     primitive arrays and their "_name" extension arrays), no empty object, array or blank string;
+//   - the official FHIR R4 JSON schema (fhir.schema.json), against the resource type's own definition;
+//     contained resources are checked against theirs, and may not contain resources themselves;
+//   - what the schema cannot express: mandatory primitive and choice elements, real calendar dates and clock
+//     times, 32-bit whole integers, one alternative per choice element, reference syntax and local
+//     references to contained resources, extensions with a url and either a value or nested extensions,
+//     complex elements given as objects, and a sane narrative div.
+//
+// It checks structure only: no terminology bindings beyond the schema's enumerations, no profiles, no
+// FHIRPath invariants other than those named above.
 package validate
 
 import (
@@ -32,8 +42,7 @@ const schemaURL = "http://hl7.org/fhir/json-schema/4.0"
 type Validator struct {
 	model   *model.Model
 	schemas map[string]*jsonschema.Schema // by resource type, each compiled from #/definitions/<Type>
-	keys    map[string]string             // every property name of the schema, for interning while decoding
-	// required lists, by type, the mandatory elements the schema cannot require (see requiredElements).
+	// required lists, by type, the mandatory elements the schema cannot require (see definitions.RequiredElements).
 	required map[*model.Type][]requirement
 	printer  *message.Printer // renders schema errors that have no FHIR-specific message
 }
@@ -78,14 +87,7 @@ func New(m *model.Model) (*Validator, error) {
 	v := &Validator{
 		model:   m,
 		schemas: make(map[string]*jsonschema.Schema, len(types)),
-		keys:    map[string]string{"resourceType": "resourceType"},
 		printer: message.NewPrinter(language.English),
-	}
-	for _, def := range defs {
-		props, _ := def.(map[string]any)["properties"].(map[string]any)
-		for name := range props {
-			v.keys[name] = name
-		}
 	}
 	if v.required, err = loadRequirements(m); err != nil {
 		return nil, fmt.Errorf("validate: %w", err)
@@ -110,16 +112,18 @@ func New(m *model.Model) (*Validator, error) {
 
 // Validate parses data, which must hold one JSON resource, and checks that it is a structurally valid
 // resource of type resourceType. On success it returns the decoded tree: map[string]any, []any, string, bool
-// and json.Number (numbers keep their exact text, so 1.50 stays "1.50"). On failure it returns a 400
-// *outcome.Error with one error issue per problem found (at most MaxIssues), sorted by expression; each
-// issue's expression is a FHIRPath location such as "Patient.name[0].given[1]".
+// and json.Number (numbers keep their exact text, so 1.50 stays "1.50"); the tree does not reference data,
+// which the caller may reuse. On failure it returns a 400 *outcome.Error with one error issue per problem
+// found (at most MaxIssues), sorted by expression then message; each issue's expression is a FHIRPath
+// location such as "Patient.name[0].given[1]" (a primitive's "_name" extensions are located at "name"),
+// and malformed JSON is a single "structure" issue giving the byte offset.
 func (v *Validator) Validate(resourceType string, data []byte) (map[string]any, *outcome.Error) {
 	if _, ok := v.schemas[resourceType]; !ok {
 		return nil, outcome.New(http.StatusBadRequest, outcome.CodeNotSupported,
 			"resource type %q is not a FHIR R4 resource type", resourceType)
 	}
 	col := &collector{root: resourceType}
-	res, serr := decode(data, v.keys, col)
+	res, serr := decode(data, col)
 	if serr != nil {
 		line, column := lineCol(data, serr.offset)
 		return nil, outcome.New(http.StatusBadRequest, outcome.CodeStructure,
@@ -175,7 +179,7 @@ func (v *Validator) schemaLeaves(e *jsonschema.ValidationError, res map[string]a
 	}
 	path, val, ok := locate(res, e.InstanceLocation, prefix)
 	if !ok {
-		col.addSchema(col.expr(prefix), outcome.CodeStructure, e.ErrorKind.LocalizedString(v.printer))
+		col.addSchema(col.expr(prefix), outcome.CodeStructure, e.ErrorKind.LocalizedString(v.printer), false)
 		return
 	}
 	if val == nil {
@@ -190,27 +194,27 @@ func (v *Validator) schemaLeaves(e *jsonschema.ValidationError, res map[string]a
 				msg += " (not an element of " + fhirType + ")"
 			}
 			msg += v.choiceHint(fhirType, p)
-			col.addSchema(col.exprRaw(path, p), outcome.CodeStructure, msg)
+			col.addSchema(col.exprRaw(path, p), outcome.CodeStructure, msg, true)
 		}
 	case *kind.Required:
 		for _, p := range k.Missing {
 			col.addSchema(col.expr(append(path, step{key: p})), outcome.CodeRequired,
-				"required element "+quote(p)+" is missing")
+				"required element "+quote(p)+" is missing", true)
 		}
 	case *kind.Enum:
-		col.addSchema(col.expr(path), outcome.CodeValue, fmt.Sprintf("%s is not one of %s", describe(k.Got), listValues(k.Want)))
+		col.addSchema(col.expr(path), outcome.CodeValue, fmt.Sprintf("%s is not one of %s", describe(k.Got), listValues(k.Want)), false)
 	case *kind.Const:
-		col.addSchema(col.expr(path), outcome.CodeValue, fmt.Sprintf("%s must be %s", describe(k.Got), describe(k.Want)))
+		col.addSchema(col.expr(path), outcome.CodeValue, fmt.Sprintf("%s must be %s", describe(k.Got), describe(k.Want)), false)
 	case *kind.Pattern:
-		col.addSchema(col.expr(path), outcome.CodeValue, fmt.Sprintf("%s is not a valid %s%s", describe(k.Got), fhirType, patternHint(fhirType)))
+		col.addSchema(col.expr(path), outcome.CodeValue, fmt.Sprintf("%s is not a valid %s%s", describe(k.Got), fhirType, patternHint(fhirType)), false)
 	case *kind.Type:
 		want := strings.Join(k.Want, " or ")
 		if fhirType != "" {
 			want += " (FHIR " + fhirType + ")"
 		}
-		col.addSchema(col.expr(path), outcome.CodeStructure, fmt.Sprintf("expected a JSON %s, found %s", want, describe(val)))
+		col.addSchema(col.expr(path), outcome.CodeStructure, fmt.Sprintf("expected a JSON %s, found %s", want, describe(val)), false)
 	default:
-		col.addSchema(col.expr(path), outcome.CodeStructure, e.ErrorKind.LocalizedString(v.printer))
+		col.addSchema(col.expr(path), outcome.CodeStructure, e.ErrorKind.LocalizedString(v.printer), false)
 	}
 }
 
