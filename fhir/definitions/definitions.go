@@ -26,3 +26,9 @@ var SearchParameters []byte
 //
 //go:embed compartmentdefinition-patient.json
 var PatientCompartment []byte
+
+// RequiredElements lists, one path per line, the mandatory elements of R4 resources and complex types that
+// the JSON schema cannot require (primitive and choice elements), from the official StructureDefinitions.
+//
+//go:embed required-elements.txt
+var RequiredElements string

@@ -87,10 +87,22 @@ func run(out, examplesDir string) error {
 			return false
 		}
 		typ, _, ok := strings.Cut(base, "-")
-		return ok && wanted[typ]
+		return ok && (wanted[typ] || typ == "StructureDefinition")
 	})
 	if err != nil {
 		return err
+	}
+	required, err := requiredElements(ex)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(out, "required-elements.txt"), required, 0o644); err != nil {
+		return err
+	}
+	for name := range ex {
+		if strings.HasPrefix(name, "package/StructureDefinition-") {
+			delete(ex, name)
+		}
 	}
 	if err := os.MkdirAll(examplesDir, 0o755); err != nil {
 		return err
@@ -144,6 +156,66 @@ func npmFiles(tmp, pkg string, keep func(string) bool) (map[string][]byte, error
 		return nil, fmt.Errorf("%s: no wanted files", pkg)
 	}
 	return files, nil
+}
+
+// requiredElements lists the mandatory elements (min ≥ 1) of every R4 resource and complex type whose
+// type is primitive or a choice ([x]): the JSON schema cannot require those (a primitive may be present as
+// "_name" with only extensions, a choice as any alternative). Extension.url is left out: validation checks it
+// with ext-1. One path per line, sorted.
+func requiredElements(files map[string][]byte) ([]byte, error) {
+	type element struct {
+		Path string `json:"path"`
+		Min  int    `json:"min"`
+		Type []struct {
+			Code string `json:"code"`
+		} `json:"type"`
+	}
+	type sd struct {
+		Kind       string `json:"kind"`
+		Derivation string `json:"derivation"`
+		ID         string `json:"id"`
+		Snapshot   struct {
+			Element []element `json:"element"`
+		} `json:"snapshot"`
+	}
+	var defs []sd
+	primitive := map[string]bool{}
+	for name, data := range files {
+		if !strings.HasPrefix(name, "package/StructureDefinition-") {
+			continue
+		}
+		var d sd
+		if err := json.Unmarshal(data, &d); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if d.Derivation != "specialization" {
+			continue
+		}
+		switch d.Kind {
+		case "primitive-type":
+			primitive[d.ID] = true
+		case "resource", "complex-type":
+			defs = append(defs, d)
+		}
+	}
+	var paths []string
+	for _, d := range defs {
+		for _, e := range d.Snapshot.Element {
+			if e.Min < 1 || !strings.Contains(e.Path, ".") || e.Path == "Extension.url" {
+				continue
+			}
+			choice := strings.HasSuffix(e.Path, "[x]")
+			prim := len(e.Type) == 1 && (primitive[e.Type[0].Code] || strings.HasPrefix(e.Type[0].Code, "http://hl7.org/fhirpath/"))
+			if (choice || prim) && !(len(e.Type) == 1 && e.Type[0].Code == "xhtml") {
+				paths = append(paths, e.Path)
+			}
+		}
+	}
+	if len(paths) < 100 {
+		return nil, fmt.Errorf("only %d required elements found: wrong package?", len(paths))
+	}
+	sort.Strings(paths)
+	return []byte(strings.Join(paths, "\n") + "\n"), nil
 }
 
 // filterSearchParameters keeps HL7's own SearchParameters that apply to careflow's types, as a Bundle sorted
