@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/careflow/careflow/fhir/search"
 )
 
 // Version is one stored version of a resource.
@@ -83,8 +85,24 @@ type Store interface {
 	Delete(ctx context.Context, typ, id string, pre Precondition) (*Version, error)
 	// History lists versions newest first, with stable keyset paging.
 	History(ctx context.Context, q HistoryQuery) (*HistoryPage, error)
+	// Search returns one page of the current, non-deleted resources of q.Type that match q, in q.Sort
+	// order (then by id), with keyset paging through q.Cursor.
+	Search(ctx context.Context, q *search.Query) (*SearchPage, error)
+	// Lock acquires a named mutex shared by every server instance on the database, waiting until it is
+	// free or ctx ends. A lock whose holder died expires after a timeout. Conditional creates use it so that
+	// concurrent identical requests create one resource.
+	Lock(ctx context.Context, name string) (release func(), err error)
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
+}
+
+// SearchPage is one page of search results.
+type SearchPage struct {
+	Versions []*Version
+	// Next and Prev are cursors of the following and preceding pages; empty when there is none.
+	Next, Prev string
+	// Total is the number of matches over all pages, or -1 when not computed (_total=none).
+	Total int
 }
 
 // ErrNotFound reports a resource or version that does not exist.
@@ -95,6 +113,10 @@ var ErrExists = errors.New("storage: resource already exists")
 
 // ErrBadCursor reports a paging cursor the store cannot decode.
 var ErrBadCursor = errors.New("storage: invalid paging cursor")
+
+// ErrTooCostly reports a search the store refuses to run because it would touch too many resources (a
+// chain or _has matching more resources than the store resolves).
+var ErrTooCostly = errors.New("storage: search too costly")
 
 // GoneError reports a read of a deleted resource.
 type GoneError struct {

@@ -21,6 +21,7 @@ import (
 	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/model"
 	"github.com/careflow/careflow/fhir/rest"
+	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/fhir/validate"
 	"github.com/careflow/careflow/storage/mongo"
 )
@@ -104,8 +105,12 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	registry, err := search.NewRegistry(m, definitions.SearchParameters, definitions.ResourceTypes)
+	if err != nil {
+		return err
+	}
 	openCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	store, err := mongo.Open(openCtx, mongo.Options{URI: *uri, Types: definitions.ResourceTypes, Logger: log})
+	store, err := mongo.Open(openCtx, mongo.Options{URI: *uri, Types: definitions.ResourceTypes, Registry: registry, Logger: log})
 	cancel()
 	if err != nil {
 		return err
@@ -119,7 +124,7 @@ func serve(args []string) error {
 	handler := rest.New(rest.Config{
 		BaseURL: *base, MaxBodyBytes: *maxBody, DefaultCount: int(*defCount), MaxCount: int(*maxCount),
 		Version: version, Types: definitions.ResourceTypes,
-	}, store, v, log)
+	}, store, v, registry, log)
 	srv := &http.Server{Addr: *addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 
 	errc := make(chan error, 1)

@@ -73,7 +73,7 @@ func (o object) set(key string, value json.RawMessage, after ...string) object {
 	pos := 0
 	for _, a := range after {
 		for i := range o {
-			if o[i].key == a {
+			if o[i].key == a && i+1 > pos {
 				pos = i + 1
 			}
 		}
@@ -176,4 +176,31 @@ func Without(data []byte, key string) ([]byte, error) {
 		return nil, err
 	}
 	return obj.without(key).encode(), nil
+}
+
+// Subsetted adds the SUBSETTED tag (http://terminology.hl7.org/CodeSystem/v3-ObservationValue) to
+// meta.tag, as the specification requires for resources returned with _elements or _summary.
+func Subsetted(data []byte) ([]byte, error) {
+	obj, err := parseObject(data)
+	if err != nil {
+		return nil, err
+	}
+	var meta object
+	if raw, ok := obj.get("meta"); ok {
+		if meta, err = parseObject(raw); err != nil {
+			return nil, fmt.Errorf("resource: meta: %w", err)
+		}
+	}
+	tag := json.RawMessage(`{"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationValue","code":"SUBSETTED","display":"Resource encoded in summary mode"}`)
+	var tags []json.RawMessage
+	if raw, ok := meta.get("tag"); ok {
+		if err := json.Unmarshal(raw, &tags); err != nil {
+			return nil, fmt.Errorf("resource: meta.tag: %w", err)
+		}
+	}
+	tags = append(tags, tag)
+	encoded, _ := json.Marshal(tags)
+	meta = meta.set("tag", encoded, "versionId", "lastUpdated", "source", "profile", "security")
+	obj = obj.set("meta", meta.encode(), "resourceType", "id")
+	return obj.encode(), nil
 }

@@ -87,13 +87,23 @@ func (s *Server) respondWrite(c *gin.Context, status int, v *storage.Version, wh
 
 func (s *Server) create(c *gin.Context) {
 	typ := c.Param("type")
-	body, _, err := s.parse(c, typ)
+	body, tree, err := s.parse(c, typ)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	index, err := s.registry.Index(typ, tree)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	// http.html#create: an id in the body is ignored; the server assigns one.
-	v, err := s.store.Create(c.Request.Context(), storage.Write{Type: typ, Body: body})
+	w := storage.Write{Type: typ, Body: body, Index: index}
+	if criteria := c.GetHeader("If-None-Exist"); criteria != "" {
+		s.conditionalCreate(c, typ, w, criteria)
+		return
+	}
+	v, err := s.store.Create(c.Request.Context(), w)
 	if err != nil {
 		s.fail(c, storageError(err, typ, ""))
 		return
@@ -186,7 +196,12 @@ func (s *Server) update(c *gin.Context) {
 		s.fail(c, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, typ+".id", "resource id %q does not match the URL id %q", bodyID, id))
 		return
 	}
-	v, created, err := s.store.Update(c.Request.Context(), storage.Write{Type: typ, ID: id, Body: body}, pre)
+	index, err := s.registry.Index(typ, tree)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	v, created, err := s.store.Update(c.Request.Context(), storage.Write{Type: typ, ID: id, Body: body, Index: index}, pre)
 	if err != nil {
 		s.fail(c, storageError(err, typ, id))
 		return
@@ -198,8 +213,10 @@ func (s *Server) update(c *gin.Context) {
 	s.respondWrite(c, http.StatusOK, v, "updated")
 }
 
-func (s *Server) delete(c *gin.Context) {
-	typ, id := c.Param("type"), c.Param("id")
+func (s *Server) delete(c *gin.Context) { s.deleteOne(c, c.Param("type"), c.Param("id")) }
+
+// deleteOne deletes typ/id, honouring If-Match.
+func (s *Server) deleteOne(c *gin.Context, typ, id string) {
 	pre, err := ifMatch(c)
 	if err != nil {
 		s.fail(c, err)
@@ -210,10 +227,19 @@ func (s *Server) delete(c *gin.Context) {
 		s.fail(c, storageError(err, typ, id))
 		return
 	}
-	msg := fmt.Sprintf("%s/%s is not present (already deleted or never existed)", typ, id)
+	s.deleted(c, typ, id, v)
+}
+
+// deleted answers a delete: 204, or 200 with an OperationOutcome when the client prefers one. v is the
+// deletion version, nil when there was nothing to delete.
+func (s *Server) deleted(c *gin.Context, typ, id string, v *storage.Version) {
+	msg := "no matching resource; nothing was deleted"
+	if id != "" {
+		msg = fmt.Sprintf("%s/%s is not present (already deleted or never existed)", typ, id)
+	}
 	if v != nil {
 		c.Header("ETag", v.ETag())
-		msg = fmt.Sprintf("deleted %s/%s (version %d)", typ, id, v.VersionID)
+		msg = fmt.Sprintf("deleted %s/%s (version %d)", typ, v.ID, v.VersionID)
 	}
 	if preferReturn(c) == "OperationOutcome" {
 		s.writeJSON(c, http.StatusOK, outcome.Resource([]outcome.Issue{outcome.Info("%s", msg)}))

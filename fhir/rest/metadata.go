@@ -9,16 +9,22 @@ import (
 )
 
 // typeInteractions are the interactions the handlers in this package implement for every type.
-var typeInteractions = []string{"read", "vread", "update", "delete", "history-instance", "history-type", "create"}
+var typeInteractions = []string{"read", "vread", "update", "delete", "history-instance", "history-type", "create", "search-type"}
 
 func (s *Server) metadata(c *gin.Context) {
 	var resources []capability.Resource
 	for _, t := range s.cfg.Types {
-		resources = append(resources, capability.Resource{
+		r := capability.Resource{
 			Type:              t,
 			Interactions:      typeInteractions,
-			ConditionalDelete: "not-supported",
-		})
+			ConditionalCreate: true,
+			ConditionalUpdate: true,
+			ConditionalDelete: "single",
+		}
+		for _, p := range s.registry.Params(t) {
+			r.SearchParams = append(r.SearchParams, capability.SearchParam{Name: p.Code, Definition: p.URL, Type: p.Type})
+		}
+		resources = append(resources, r)
 	}
 	doc := capability.Build(capability.Options{
 		Software:          "careflow",

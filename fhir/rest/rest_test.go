@@ -20,27 +20,32 @@ import (
 	"github.com/careflow/careflow/fhir/model"
 	"github.com/careflow/careflow/fhir/resource"
 	"github.com/careflow/careflow/fhir/rest"
+	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/fhir/validate"
 	"github.com/careflow/careflow/storage/mongo/mongotest"
 )
 
 var (
-	validatorOnce sync.Once
-	validator     *validate.Validator
+	definitionsOnce sync.Once
+	validator       *validate.Validator
+	registry        *search.Registry
 )
 
-func sharedValidator(t *testing.T) *validate.Validator {
-	validatorOnce.Do(func() {
+// definitionsFor loads the validator and search registry once for all tests (they are immutable).
+func definitionsFor(t *testing.T) (*validate.Validator, *search.Registry) {
+	definitionsOnce.Do(func() {
 		m, err := model.Load(definitions.Schema)
 		if err != nil {
 			panic(err)
 		}
-		validator, err = validate.New(m)
-		if err != nil {
+		if validator, err = validate.New(m); err != nil {
+			panic(err)
+		}
+		if registry, err = search.NewRegistry(m, definitions.SearchParameters, definitions.ResourceTypes); err != nil {
 			panic(err)
 		}
 	})
-	return validator
+	return validator, registry
 }
 
 // server starts careflow on a fresh database.
@@ -50,9 +55,10 @@ func server(t *testing.T, mutate ...func(*rest.Config)) *client {
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	store := mongotest.Open(t, definitions.ResourceTypes)
+	v, reg := definitionsFor(t)
+	store := mongotest.Open(t, definitions.ResourceTypes, reg)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ts := httptest.NewServer(rest.New(cfg, store, sharedValidator(t), log))
+	ts := httptest.NewServer(rest.New(cfg, store, v, reg, log))
 	t.Cleanup(ts.Close)
 	return &client{t: t, base: ts.URL + "/fhir", root: ts.URL}
 }

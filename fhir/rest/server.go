@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/careflow/careflow/fhir/outcome"
+	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/storage"
 )
 
@@ -44,6 +45,7 @@ type Server struct {
 	cfg       Config
 	store     storage.Store
 	validator Validator
+	registry  *search.Registry
 	log       *slog.Logger
 	types     map[string]bool
 	started   time.Time
@@ -51,7 +53,7 @@ type Server struct {
 }
 
 // New returns the HTTP handler of the FHIR API (under /fhir) with /healthz and /readyz.
-func New(cfg Config, store storage.Store, v Validator, log *slog.Logger) http.Handler {
+func New(cfg Config, store storage.Store, v Validator, registry *search.Registry, log *slog.Logger) http.Handler {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 16 << 20
 	}
@@ -64,7 +66,7 @@ func New(cfg Config, store storage.Store, v Validator, log *slog.Logger) http.Ha
 	if cfg.Version == "" {
 		cfg.Version = "dev"
 	}
-	s := &Server{cfg: cfg, store: store, validator: v, log: log, types: map[string]bool{}, started: time.Now(), now: time.Now}
+	s := &Server{cfg: cfg, store: store, validator: v, registry: registry, log: log, types: map[string]bool{}, started: time.Now(), now: time.Now}
 	for _, t := range cfg.Types {
 		s.types[t] = true
 	}
@@ -86,7 +88,11 @@ func (s *Server) routes() *gin.Engine {
 	f := r.Group("/fhir", s.negotiate)
 	f.GET("/metadata", s.metadata)
 	f.GET("/_history", s.historySystem)
+	f.GET("/:type", s.withType(s.searchType))
 	f.POST("/:type", s.withType(s.create))
+	f.PUT("/:type", s.withType(s.conditionalUpdate))
+	f.DELETE("/:type", s.withType(s.conditionalDelete))
+	f.POST("/:type/_search", s.withType(s.searchType))
 	f.GET("/:type/_history", s.withType(s.historyType))
 	f.GET("/:type/:id", s.withType(s.read))
 	f.PUT("/:type/:id", s.withType(s.update))

@@ -25,6 +25,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 
 	"github.com/careflow/careflow/fhir/resource"
+	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/storage"
 )
 
@@ -44,11 +45,12 @@ const (
 
 // Store is a storage.Store on one MongoDB database.
 type Store struct {
-	client *mongo.Client
-	db     *mongo.Database
-	types  []string
-	log    *slog.Logger
-	now    func() time.Time
+	client   *mongo.Client
+	db       *mongo.Database
+	types    []string
+	registry *search.Registry
+	log      *slog.Logger
+	now      func() time.Time
 }
 
 // Options configure Open.
@@ -57,8 +59,10 @@ type Options struct {
 	URI             string
 	DefaultDatabase string
 	// Types are the resource types stored (one collection each).
-	Types  []string
-	Logger *slog.Logger
+	Types []string
+	// Registry, when set, declares the search parameters whose index fields get database indexes.
+	Registry *search.Registry
+	Logger   *slog.Logger
 }
 
 // Open connects, checks that the database answers and creates the indexes the store needs (idempotent).
@@ -82,7 +86,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Store{client: client, db: client.Database(dbName), types: o.Types, log: log, now: time.Now}
+	s := &Store{client: client, db: client.Database(dbName), types: o.Types, registry: o.Registry, log: log, now: time.Now}
 	if err := s.Ping(ctx); err != nil {
 		_ = client.Disconnect(context.Background())
 		return nil, err
@@ -121,11 +125,36 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		cur := []mongo.IndexModel{
 			{Keys: bson.D{{Key: fLastUpdated, Value: -1}, {Key: fID, Value: -1}}, Options: options.Index().SetName("last_updated")},
 		}
+		cur = append(cur, s.searchIndexes(t)...)
 		if _, err := s.db.Collection(t).Indexes().CreateMany(ctx, cur); err != nil {
 			return fmt.Errorf("mongo: create %s indexes: %w", t, err)
 		}
 	}
 	return nil
+}
+
+// searchIndexes declares one index per search parameter of typ: on its values, or for dates on the start
+// and end of their range. Modifier fields (:exact, :text, :identifier) and sort fields are not indexed: a
+// MongoDB collection holds at most 64 indexes and Patient alone has 29 parameters.
+func (s *Store) searchIndexes(typ string) []mongo.IndexModel {
+	if s.registry == nil {
+		return nil
+	}
+	var out []mongo.IndexModel
+	for _, p := range s.registry.Params(typ) {
+		switch p.Code {
+		case "_id", "_lastUpdated":
+			continue
+		}
+		fields := []string{p.Field}
+		if p.Type == search.TypeDate {
+			fields = []string{p.Field + search.SuffixLow, p.Field + search.SuffixHigh}
+		}
+		for _, f := range fields {
+			out = append(out, mongo.IndexModel{Keys: bson.D{{Key: f, Value: 1}}, Options: options.Index().SetName(f)})
+		}
+	}
+	return out
 }
 
 // doc is a stored version as decoded from either collection.

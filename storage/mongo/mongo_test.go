@@ -9,5 +9,5 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storagetest.Run(t, func(t *testing.T) storage.Store { return mongotest.Open(t, storagetest.Types) })
+	storagetest.Run(t, func(t *testing.T) storage.Store { return mongotest.Open(t, storagetest.Types, nil) })
 }

@@ -37,6 +37,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		"BadCursor":                     testBadCursor,
 		"NotFound":                      testNotFound,
 		"LastUpdatedStrictlyIncreasing": testLastUpdatedIncreasing,
+		"LockIsExclusive":               testLockIsExclusive,
 	}
 	names := make([]string, 0, len(tests))
 	for n := range tests {
@@ -525,4 +526,50 @@ func testLastUpdatedIncreasing(t *testing.T, s storage.Store) {
 		}
 		prev = u.LastUpdated
 	}
+}
+
+func testLockIsExclusive(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	inside, maxInside, total := 0, 0, 0
+	var wg sync.WaitGroup
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			release, err := s.Lock(ctx, "Patient?identifier=x")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			inside++
+			total++
+			if inside > maxInside {
+				maxInside = inside
+			}
+			mu.Unlock()
+			// Give other goroutines the chance to enter if the lock were not exclusive.
+			_, _ = s.Read(ctx, "Patient", "nobody")
+			mu.Lock()
+			inside--
+			mu.Unlock()
+			release()
+		}()
+	}
+	wg.Wait()
+	if maxInside != 1 || total != 16 {
+		t.Errorf("%d holders at once (want 1), %d acquisitions (want 16)", maxInside, total)
+	}
+	// Another name is independent.
+	r1, err := s.Lock(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := s.Lock(ctx, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1()
+	r2()
 }

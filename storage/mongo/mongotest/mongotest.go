@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/storage/mongo"
 )
 
@@ -22,15 +23,16 @@ func URI() string {
 	return "mongodb://127.0.0.1:27017/"
 }
 
-// Open returns a store on a new, empty database that is dropped when the test ends.
-func Open(t testing.TB, types []string) *mongo.Store {
+// Open returns a store on a new, empty database that is dropped when the test ends. registry may be nil
+// (no search indexes).
+func Open(t testing.TB, types []string, registry *search.Registry) *mongo.Store {
 	t.Helper()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	name := "test_" + hex.EncodeToString(b[:])
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := mongo.Open(ctx, mongo.Options{URI: URI(), DefaultDatabase: name, Types: types})
+	s, err := mongo.Open(ctx, mongo.Options{URI: URI(), DefaultDatabase: name, Types: types, Registry: registry})
 	if err != nil {
 		t.Fatalf("no MongoDB-compatible server at %s (start it with scripts/db.sh or run scripts/test.sh): %v", URI(), err)
 	}

@@ -1,0 +1,178 @@
+package rest
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/careflow/careflow/fhir/bundle"
+	"github.com/careflow/careflow/fhir/outcome"
+	"github.com/careflow/careflow/fhir/resource"
+	"github.com/careflow/careflow/fhir/search"
+	"github.com/careflow/careflow/storage"
+)
+
+// preferStrict reads Prefer: handling=strict (default lenient).
+func preferStrict(c *gin.Context) bool {
+	for _, h := range c.Request.Header.Values("Prefer") {
+		for _, part := range strings.FieldsFunc(h, func(r rune) bool { return r == ';' || r == ',' }) {
+			k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+			if strings.EqualFold(k, "handling") && strings.EqualFold(strings.Trim(v, `"`), "strict") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// parseQuery parses search parameters of typ.
+func (s *Server) parseQuery(c *gin.Context, typ string, params url.Values, strict bool) (*search.Query, error) {
+	q, err := s.registry.Parse(typ, params, search.ParseOptions{Strict: strict, DefaultCount: s.cfg.DefaultCount, MaxCount: s.cfg.MaxCount})
+	if err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// searchParams returns the query's parameters: the URL query, merged with a form body for POST _search.
+func (s *Server) searchParams(c *gin.Context) (url.Values, error) {
+	params := c.Request.URL.Query()
+	if c.Request.Method == http.MethodPost {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxBodyBytes)
+		if err := c.Request.ParseForm(); err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				return nil, outcome.New(http.StatusRequestEntityTooLarge, outcome.CodeTooLong, "request body exceeds the limit of %d bytes", s.cfg.MaxBodyBytes)
+			}
+			return nil, outcome.New(http.StatusBadRequest, outcome.CodeStructure, "could not read the form body: %v", err)
+		}
+		for k, vs := range c.Request.PostForm {
+			params[k] = append(params[k], vs...)
+		}
+	}
+	return params, nil
+}
+
+// searchType serves GET [base]/[type]?… and POST [base]/[type]/_search.
+func (s *Server) searchType(c *gin.Context) {
+	typ := c.Param("type")
+	params, err := s.searchParams(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	q, err := s.parseQuery(c, typ, params, preferStrict(c))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if q.Summary == "count" {
+		q.CountSet, q.Count = true, 0
+		if q.Total == "none" || q.Total == "" {
+			q.Total = "accurate"
+		}
+	}
+	page, err := s.store.Search(c.Request.Context(), q)
+	if err != nil {
+		s.fail(c, searchError(err))
+		return
+	}
+	base := s.baseURL(c)
+	b := bundle.New("searchset", "", s.now())
+	if page.Total >= 0 {
+		b.SetTotal(page.Total)
+	}
+	self := s.searchSelf(c, base, typ, params, q)
+	b.Link = append(b.Link, bundle.Link{Relation: "self", URL: self})
+	if page.Next != "" {
+		b.Link = append(b.Link, bundle.Link{Relation: "next", URL: withParam(self, cursorParam, page.Next)})
+	}
+	if page.Prev != "" {
+		b.Link = append(b.Link, bundle.Link{Relation: "previous", URL: withParam(self, cursorParam, page.Prev)})
+	}
+	for _, v := range page.Versions {
+		body, err := shape(v.Body, q)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		b.Entry = append(b.Entry, bundle.Entry{FullURL: base + "/" + v.Type + "/" + v.ID, Resource: body, Search: &bundle.Search{Mode: "match"}})
+	}
+	if len(q.Ignored) > 0 {
+		var issues []outcome.Issue
+		for _, ig := range q.Ignored {
+			issues = append(issues, outcome.Issue{Severity: outcome.Warning, Code: outcome.CodeNotSupported,
+				Diagnostics: "parameter " + ig.Name + " was ignored: " + ig.Reason, Expression: []string{ig.Name}})
+		}
+		b.Entry = append(b.Entry, bundle.Entry{Resource: outcome.Resource(issues), Search: &bundle.Search{Mode: "outcome"}})
+	}
+	s.writeJSON(c, http.StatusOK, b.Encode())
+}
+
+// shape applies _elements and _summary=text|data to a matched resource, tagging it SUBSETTED.
+func shape(body []byte, q *search.Query) ([]byte, error) {
+	var keep map[string]bool
+	switch {
+	case len(q.Elements) > 0:
+		keep = map[string]bool{}
+		for _, e := range q.Elements {
+			keep[e[strings.LastIndex(e, ".")+1:]] = true
+		}
+	case q.Summary == "text":
+		keep = map[string]bool{"text": true}
+	case q.Summary == "data":
+		out, err := resource.Without(body, "text")
+		if err != nil {
+			return nil, err
+		}
+		return resource.Subsetted(out)
+	default:
+		return body, nil
+	}
+	out, err := resource.Elements(body, keep)
+	if err != nil {
+		return nil, err
+	}
+	return resource.Subsetted(out)
+}
+
+// searchSelf renders the self link: the parameters that were used, in a stable order, without the ones
+// that were ignored and without the paging cursor.
+func (s *Server) searchSelf(c *gin.Context, base, typ string, params url.Values, q *search.Query) string {
+	ignored := map[string]bool{cursorParam: true}
+	for _, ig := range q.Ignored {
+		ignored[ig.Name] = true
+	}
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		if !ignored[k] {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		for _, v := range params[k] {
+			parts = append(parts, url.QueryEscape(k)+"="+url.QueryEscape(v))
+		}
+	}
+	u := base + "/" + typ
+	if len(parts) > 0 {
+		u += "?" + strings.Join(parts, "&")
+	}
+	return u
+}
+
+func searchError(err error) error {
+	switch {
+	case errors.Is(err, storage.ErrTooCostly):
+		return outcome.New(http.StatusBadRequest, outcome.CodeTooCostly, "the search is too costly: a chained or _has criterion matches too many resources; narrow it")
+	case errors.Is(err, storage.ErrBadCursor):
+		return outcome.At(http.StatusBadRequest, outcome.CodeInvalid, cursorParam, "invalid paging cursor")
+	}
+	return storageError(err, "", "")
+}

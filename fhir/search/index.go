@@ -1,0 +1,447 @@
+package search
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/careflow/careflow/fhir/fhirpath"
+)
+
+// Index field suffixes. A parameter with Field f stores:
+//
+//	token:     f = token keys (TokenKeys), f+"_t" = normalised display texts (for :text)
+//	string:    f = normalised values (Normalize), f+"_e" = exact values (for :exact)
+//	reference: f = "Type/id" or absolute URLs, f+"_i" = token keys of Reference.identifier (for :identifier)
+//	uri:       f = values
+//	date:      f+"_lo" / f+"_hi" = the earliest start / latest end over all values, as time.Time (the
+//	           envelope; exact for single-valued parameters, which all date parameters of the six types but
+//	           CarePlan.activity-date are)
+//
+// and, for sorting, f+"_sort" = one string per resource (see sortKey). Absent values mean :missing=true.
+const (
+	SuffixText       = "_t"
+	SuffixExact      = "_e"
+	SuffixIdentifier = "_i"
+	SuffixLow        = "_lo"
+	SuffixHigh       = "_hi"
+	SuffixSort       = "_sort"
+)
+
+// ServerFields are parameters the store answers from its own fields instead of extracted values.
+var serverFields = map[string]bool{"_id": true, "_lastUpdated": true}
+
+// Token key forms.
+func tokenCode(code string) string            { return "c:" + code }
+func tokenSystemCode(sys, code string) string { return "s:" + sys + "|" + code }
+func tokenNoSystem(code string) string        { return "n:" + code }
+func tokenSystem(sys string) string           { return "y:" + sys }
+func tokenOfType(sys, code, value string) string {
+	return "t:" + sys + "|" + code + "|" + value
+}
+
+// TokenKey returns the index key a token search value matches: code, system|code, |code or system|.
+func TokenKey(v Value) string {
+	switch {
+	case !v.HasSystem:
+		return tokenCode(v.Code)
+	case v.System == "":
+		return tokenNoSystem(v.Code)
+	case v.Code == "":
+		return tokenSystem(v.System)
+	}
+	return tokenSystemCode(v.System, v.Code)
+}
+
+// OfTypeKey returns the index key of an identifier :of-type search value.
+func OfTypeKey(typeSystem, typeCode, value string) string {
+	return tokenOfType(typeSystem, typeCode, value)
+}
+
+func tokenKeys(sys, code string, hasSystem bool) []string {
+	if code == "" {
+		if sys != "" {
+			return []string{tokenSystem(sys)}
+		}
+		return nil
+	}
+	keys := []string{tokenCode(code)}
+	if hasSystem && sys != "" {
+		keys = append(keys, tokenSystemCode(sys, code), tokenSystem(sys))
+	} else {
+		keys = append(keys, tokenNoSystem(code))
+	}
+	return keys
+}
+
+// Normalize folds a string for the default string search: accents removed, lower case, white space
+// collapsed ("Zoë  Ölund" → "zoe olund").
+func Normalize(s string) string {
+	var b strings.Builder
+	space := false
+	for _, r := range norm.NFD.String(s) {
+		switch {
+		case unicode.Is(unicode.Mn, r):
+			continue
+		case unicode.IsSpace(r):
+			space = b.Len() > 0
+			continue
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		b.WriteString(string(unicode.ToLower(r)))
+	}
+	return b.String()
+}
+
+// Index extracts the search-index fields of a resource of type typ: for every parameter of the type, its
+// expression is evaluated and the values normalised by parameter type. The result maps field names to
+// values ([]string, time.Time) ready to store next to the resource.
+func (r *Registry) Index(typ string, resource map[string]any) (map[string]any, error) {
+	out := map[string]any{}
+	for code, p := range r.byType[typ] {
+		if serverFields[code] {
+			continue
+		}
+		nodes, err := p.Expression.Evaluate(r.model, resource)
+		if err != nil {
+			return nil, fmt.Errorf("search: index %s.%s: %w", typ, code, err)
+		}
+		if len(nodes) == 0 {
+			continue
+		}
+		var x extracted
+		for _, n := range nodes {
+			x.add(p.Type, n)
+		}
+		x.store(p.Field, out)
+	}
+	return out, nil
+}
+
+// extracted collects one parameter's values.
+type extracted struct {
+	keys, texts, exact, idents []string
+	lo, hi                     time.Time
+	hasDate                    bool
+	sortKey                    string
+}
+
+func (x *extracted) addKey(ks ...string) { x.keys = append(x.keys, ks...) }
+
+func (x *extracted) sortCandidate(s string) {
+	if s != "" && (x.sortKey == "" || s < x.sortKey) {
+		x.sortKey = s
+	}
+}
+
+func str(m map[string]any, k string) string {
+	s, _ := m[k].(string)
+	return s
+}
+
+func primitive(v any) string {
+	switch t := v.(type) {
+	case string:
+		return t
+	case bool:
+		if t {
+			return "true"
+		}
+		return "false"
+	case json.Number:
+		return t.String()
+	case float64:
+		return fmt.Sprint(t)
+	}
+	return ""
+}
+
+func (x *extracted) add(ptype string, n fhirpath.Node) {
+	switch ptype {
+	case TypeToken:
+		x.addToken(n)
+	case TypeString:
+		x.addString(n)
+	case TypeReference:
+		x.addReference(n)
+	case TypeURI:
+		if s := primitive(n.Value); s != "" {
+			x.addKey(s)
+			x.sortCandidate(s)
+		}
+	case TypeDate:
+		x.addDate(n)
+	}
+}
+
+func (x *extracted) addCoding(c map[string]any) {
+	code, sys := primitive(c["code"]), str(c, "system")
+	x.addKey(tokenKeys(sys, code, true)...)
+	if d := str(c, "display"); d != "" {
+		x.texts = append(x.texts, Normalize(d))
+	}
+	x.sortCandidate(code)
+}
+
+func (x *extracted) addToken(n fhirpath.Node) {
+	m, isObj := n.Value.(map[string]any)
+	if !isObj {
+		if s := primitive(n.Value); s != "" {
+			x.addKey(tokenKeys("", s, false)...)
+			x.sortCandidate(s)
+		}
+		return
+	}
+	switch n.Type {
+	case "Coding":
+		x.addCoding(m)
+	case "CodeableConcept":
+		codings, _ := m["coding"].([]any)
+		for _, c := range codings {
+			if cm, ok := c.(map[string]any); ok {
+				x.addCoding(cm)
+			}
+		}
+		if t := str(m, "text"); t != "" {
+			x.texts = append(x.texts, Normalize(t))
+		}
+	case "Identifier":
+		sys, val := str(m, "system"), str(m, "value")
+		x.addKey(tokenKeys(sys, val, true)...)
+		x.sortCandidate(val)
+		if typ, ok := m["type"].(map[string]any); ok {
+			codings, _ := typ["coding"].([]any)
+			for _, c := range codings {
+				if cm, ok := c.(map[string]any); ok && val != "" {
+					x.addKey(tokenOfType(str(cm, "system"), primitive(cm["code"]), val))
+				}
+			}
+			if t := str(typ, "text"); t != "" {
+				x.texts = append(x.texts, Normalize(t))
+			}
+		}
+	case "ContactPoint":
+		// search.html: a ContactPoint token matches on value, with ContactPoint.system as the system.
+		sys, val := str(m, "system"), str(m, "value")
+		x.addKey(tokenKeys(sys, val, true)...)
+		x.sortCandidate(val)
+	}
+}
+
+// stringParts lists the searchable strings of a value (search.html#string: HumanName and Address match on
+// any of their parts).
+func stringParts(n fhirpath.Node) []string {
+	m, isObj := n.Value.(map[string]any)
+	if !isObj {
+		if s := primitive(n.Value); s != "" {
+			return []string{s}
+		}
+		return nil
+	}
+	var fields []string
+	switch n.Type {
+	case "HumanName":
+		fields = []string{"text", "family", "given", "prefix", "suffix"}
+	case "Address":
+		fields = []string{"text", "line", "city", "district", "state", "postalCode", "country"}
+	default:
+		return nil
+	}
+	var out []string
+	for _, f := range fields {
+		switch v := m[f].(type) {
+		case string:
+			out = append(out, v)
+		case []any:
+			for _, e := range v {
+				if s, ok := e.(string); ok {
+					out = append(out, s)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func (x *extracted) addString(n fhirpath.Node) {
+	for _, s := range stringParts(n) {
+		x.addKey(Normalize(s))
+		x.exact = append(x.exact, s)
+	}
+	// Sort a HumanName by family name first, like every phone book.
+	if m, ok := n.Value.(map[string]any); ok && n.Type == "HumanName" {
+		if f := str(m, "family"); f != "" {
+			x.sortCandidate(Normalize(f))
+			return
+		}
+	}
+	if parts := stringParts(n); len(parts) > 0 {
+		x.sortCandidate(Normalize(parts[0]))
+	}
+}
+
+func (x *extracted) addReference(n fhirpath.Node) {
+	m, isObj := n.Value.(map[string]any)
+	if !isObj {
+		// canonical / uri targets.
+		if s := primitive(n.Value); s != "" {
+			x.addKey(s)
+			x.sortCandidate(s)
+		}
+		return
+	}
+	if ref := str(m, "reference"); ref != "" && !strings.HasPrefix(ref, "#") {
+		key := ReferenceKey(ref)
+		x.addKey(key)
+		x.sortCandidate(key)
+	}
+	if id, ok := m["identifier"].(map[string]any); ok {
+		x.idents = append(x.idents, tokenKeys(str(id, "system"), str(id, "value"), true)...)
+	}
+}
+
+// ReferenceKey normalises a literal reference for the index: "Type/id/_history/n" → "Type/id"; absolute
+// URLs are kept whole (with any _history part removed).
+func ReferenceKey(ref string) string {
+	if i := strings.Index(ref, "/_history/"); i >= 0 {
+		ref = ref[:i]
+	}
+	return ref
+}
+
+func (x *extracted) addDate(n fhirpath.Node) {
+	var lo, hi time.Time
+	var ok bool
+	switch v := n.Value.(type) {
+	case string:
+		lo, hi, ok = DateRange(v)
+	case map[string]any:
+		switch n.Type {
+		case "Period":
+			var okS, okE bool
+			lo, _, okS = DateRange(str(v, "start"))
+			_, hi, okE = DateRange(str(v, "end"))
+			if !okS {
+				lo = time.Unix(-62135596800, 0).UTC() // 0001-01-01: open start
+			}
+			if !okE {
+				hi = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC) // open end
+			}
+			ok = okS || okE
+		case "Timing":
+			events, _ := v["event"].([]any)
+			for _, e := range events {
+				if s, isStr := e.(string); isStr {
+					if l, h, good := DateRange(s); good {
+						x.widen(l, h)
+					}
+				}
+			}
+			return
+		}
+	}
+	if ok {
+		x.widen(lo, hi)
+	}
+}
+
+func (x *extracted) widen(lo, hi time.Time) {
+	if !x.hasDate || lo.Before(x.lo) {
+		x.lo = lo
+	}
+	if !x.hasDate || hi.After(x.hi) {
+		x.hi = hi
+	}
+	x.hasDate = true
+	x.sortCandidate(lo.UTC().Format("2006-01-02T15:04:05.000Z"))
+}
+
+func dedupe(s []string) []string {
+	if len(s) < 2 {
+		return s
+	}
+	sort.Strings(s)
+	out := s[:1]
+	for _, v := range s[1:] {
+		if v != out[len(out)-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (x *extracted) store(field string, out map[string]any) {
+	if k := dedupe(x.keys); len(k) > 0 {
+		out[field] = k
+	}
+	if t := dedupe(x.texts); len(t) > 0 {
+		out[field+SuffixText] = t
+	}
+	if e := dedupe(x.exact); len(e) > 0 {
+		out[field+SuffixExact] = e
+	}
+	if i := dedupe(x.idents); len(i) > 0 {
+		out[field+SuffixIdentifier] = i
+	}
+	if x.hasDate {
+		out[field+SuffixLow] = x.lo
+		out[field+SuffixHigh] = x.hi
+	}
+	if x.sortKey != "" {
+		out[field+SuffixSort] = x.sortKey
+	}
+}
+
+// DateRange returns the instant range [low, high) that a FHIR date, dateTime or instant denotes at its
+// precision: "1980" → [1980-01-01, 1981-01-01), "1980-05-02T10:00:00+02:00" → [08:00:00Z, 08:00:01Z).
+// Values without a time zone are taken as UTC.
+func DateRange(s string) (time.Time, time.Time, bool) {
+	if s == "" {
+		return time.Time{}, time.Time{}, false
+	}
+	type layout struct {
+		format string
+		step   func(time.Time) time.Time
+	}
+	layouts := []layout{
+		{"2006", func(t time.Time) time.Time { return t.AddDate(1, 0, 0) }},
+		{"2006-01", func(t time.Time) time.Time { return t.AddDate(0, 1, 0) }},
+		{"2006-01-02", func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }},
+		{"2006-01-02T15:04Z07:00", func(t time.Time) time.Time { return t.Add(time.Minute) }},
+		{"2006-01-02T15:04", func(t time.Time) time.Time { return t.Add(time.Minute) }},
+		{"2006-01-02T15:04:05Z07:00", func(t time.Time) time.Time { return t.Add(time.Second) }},
+		{"2006-01-02T15:04:05", func(t time.Time) time.Time { return t.Add(time.Second) }},
+	}
+	// Fractional seconds (time.Parse accepts them after any seconds layout, so they go first): the
+	// precision is that of the digits given.
+	if strings.Contains(s, ".") {
+		for _, f := range []string{"2006-01-02T15:04:05.999999999Z07:00", "2006-01-02T15:04:05.999999999"} {
+			if t, err := time.Parse(f, s); err == nil {
+				frac := s[strings.IndexByte(s, '.')+1:]
+				digits := 0
+				for digits < len(frac) && frac[digits] >= '0' && frac[digits] <= '9' {
+					digits++
+				}
+				step := time.Second
+				for i := 0; i < digits && i < 9; i++ {
+					step /= 10
+				}
+				return t.UTC(), t.Add(step).UTC(), true
+			}
+		}
+	}
+	for _, l := range layouts {
+		if t, err := time.Parse(l.format, s); err == nil {
+			return t.UTC(), l.step(t).UTC(), true
+		}
+	}
+	return time.Time{}, time.Time{}, false
+}

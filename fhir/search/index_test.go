@@ -1,0 +1,106 @@
+package search_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/careflow/careflow/fhir/definitions"
+	"github.com/careflow/careflow/fhir/model"
+	"github.com/careflow/careflow/fhir/search"
+)
+
+func registry(t testing.TB) *search.Registry {
+	t.Helper()
+	m, err := model.Load(definitions.Schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := search.NewRegistry(m, definitions.SearchParameters, definitions.ResourceTypes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestDateRange(t *testing.T) {
+	utc := func(s string) time.Time { t, _ := time.Parse(time.RFC3339Nano, s); return t.UTC() }
+	cases := []struct{ in, lo, hi string }{
+		{"1980", "1980-01-01T00:00:00Z", "1981-01-01T00:00:00Z"},
+		{"1980-02", "1980-02-01T00:00:00Z", "1980-03-01T00:00:00Z"},
+		{"2024-02-29", "2024-02-29T00:00:00Z", "2024-03-01T00:00:00Z"},
+		{"1980-05-02T10:00:00+02:00", "1980-05-02T08:00:00Z", "1980-05-02T08:00:01Z"},
+		{"1980-05-02T10:00:00.5Z", "1980-05-02T10:00:00.5Z", "1980-05-02T10:00:00.6Z"},
+		{"1980-05-02T10:00Z", "1980-05-02T10:00:00Z", "1980-05-02T10:01:00Z"},
+	}
+	for _, c := range cases {
+		lo, hi, ok := search.DateRange(c.in)
+		if !ok || !lo.Equal(utc(c.lo)) || !hi.Equal(utc(c.hi)) {
+			t.Errorf("DateRange(%s) = %v %v %v", c.in, lo, hi, ok)
+		}
+	}
+	for _, bad := range []string{"", "yesterday", "1980-13", "2023-02-29"} {
+		if _, _, ok := search.DateRange(bad); ok {
+			t.Errorf("DateRange(%q) accepted", bad)
+		}
+	}
+}
+
+func TestNormalize(t *testing.T) {
+	for in, want := range map[string]string{"Zoë  Öberg": "zoe oberg", " Smith ": "smith", "ÅNGSTRÖM": "angstrom", "Muñoz": "munoz"} {
+		if got := search.Normalize(in); got != want {
+			t.Errorf("Normalize(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestIndexOfficialExamples(t *testing.T) {
+	r := registry(t)
+	files, _ := filepath.Glob("../../testdata/examples/r4/*.json")
+	if len(files) < 50 {
+		t.Fatalf("%d examples", len(files))
+	}
+	indexes := map[string]map[string]any{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := json.NewDecoder(strings.NewReader(string(data)))
+		dec.UseNumber()
+		var res map[string]any
+		if err := dec.Decode(&res); err != nil {
+			t.Fatal(err)
+		}
+		idx, err := r.Index(res["resourceType"].(string), res)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		indexes[filepath.Base(f)] = idx
+	}
+	p := indexes["Patient-example.json"]
+	checks := []struct {
+		file, field, want string
+	}{
+		{"Patient-example.json", "s_family", "[chalmers windsor]"},
+		{"Patient-example.json", "s_gender", "[c:male n:male]"},
+		{"Patient-example.json", "s_birthdate_lo", "1974-12-25 00:00:00 +0000 UTC"},
+		{"Patient-example.json", "s_birthdate_sort", "1974-12-25T00:00:00.000Z"},
+		{"Patient-example.json", "s_identifier", "[c:12345 s:urn:oid:1.2.36.146.595.217.0.1|12345 t:http://terminology.hl7.org/CodeSystem/v2-0203|MR|12345 y:urn:oid:1.2.36.146.595.217.0.1]"},
+		{"Patient-example.json", "s_organization", "[Organization/1]"},
+		{"AllergyIntolerance-example.json", "s_patient", "[Patient/example]"},
+		{"AllergyIntolerance-example.json", "s_clinical_status", "[c:active s:http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical|active y:http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical]"},
+		{"Appointment-example.json", "s_date_lo", "2013-12-10 09:00:00 +0000 UTC"},
+		{"Appointment-example.json", "s_actor", "[Location/1 Patient/example Practitioner/example]"},
+	}
+	_ = p
+	for _, c := range checks {
+		if got := fmt.Sprint(indexes[c.file][c.field]); got != c.want {
+			t.Errorf("%s %s = %s, want %s", c.file, c.field, got, c.want)
+		}
+	}
+}

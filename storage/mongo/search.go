@@ -1,0 +1,598 @@
+package mongo
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/careflow/careflow/fhir/search"
+	"github.com/careflow/careflow/storage"
+)
+
+// maxChainIDs bounds how many resources a chained or _has criterion may match before the search is refused
+// as too costly (the ids are inlined into the outer query).
+const maxChainIDs = 10000
+
+// Search implements storage.Store.
+func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error) {
+	filter, err := s.filter(ctx, q.Type, q.Criteria)
+	if err != nil {
+		return nil, err
+	}
+	keys := sortFields(q.Sort)
+	page := &storage.SearchPage{Total: -1}
+	if q.Total != "none" {
+		n, err := s.db.Collection(q.Type).CountDocuments(ctx, filter)
+		if err != nil {
+			return nil, fmt.Errorf("mongo: count %s: %w", q.Type, err)
+		}
+		page.Total = int(n)
+	}
+	if q.CountSet && q.Count == 0 {
+		return page, nil
+	}
+	count := q.Count
+	if count <= 0 {
+		count = 50
+	}
+	backward := false
+	var after *searchCursor
+	if q.Cursor != "" {
+		c, err := decodeSearchCursor(q.Cursor, len(keys))
+		if err != nil {
+			return nil, err
+		}
+		after, backward = c, c.Backward
+	}
+	find := filter
+	if after != nil {
+		find = bson.D{{Key: "$and", Value: bson.A{filter, keysetFilter(keys, after.Values, backward)}}}
+	}
+	order := bson.D{}
+	for _, k := range keys {
+		dir := 1
+		if k.desc != backward {
+			dir = -1
+		}
+		order = append(order, bson.E{Key: k.field, Value: dir})
+	}
+	projection := bson.D{}
+	for _, e := range versionProjection {
+		projection = append(projection, e)
+	}
+	for _, k := range keys {
+		if k.field != fID && k.field != fLastUpdated {
+			projection = append(projection, bson.E{Key: k.field, Value: 1})
+		}
+	}
+	cur, err := s.db.Collection(q.Type).Find(ctx, find, options.Find().SetSort(order).SetLimit(int64(count+1)).SetProjection(projection))
+	if err != nil {
+		return nil, fmt.Errorf("mongo: search %s: %w", q.Type, err)
+	}
+	var raws []bson.Raw
+	if err := cur.All(ctx, &raws); err != nil {
+		return nil, fmt.Errorf("mongo: search %s: %w", q.Type, err)
+	}
+	more := len(raws) > count
+	if more {
+		raws = raws[:count]
+	}
+	if backward {
+		for i, j := 0, len(raws)-1; i < j; i, j = i+1, j-1 {
+			raws[i], raws[j] = raws[j], raws[i]
+		}
+	}
+	for _, raw := range raws {
+		var d doc
+		if err := bson.Unmarshal(raw, &d); err != nil {
+			return nil, fmt.Errorf("mongo: search %s: decode: %w", q.Type, err)
+		}
+		page.Versions = append(page.Versions, d.version(q.Type))
+	}
+	if len(raws) > 0 {
+		first, last := keyValues(keys, raws[0]), keyValues(keys, raws[len(raws)-1])
+		// Going forward, a next page exists when this one overflowed; a previous one when we came from a
+		// cursor. Going backward, the other way round.
+		hasNext, hasPrev := more, after != nil
+		if backward {
+			hasNext, hasPrev = true, more
+		}
+		if hasNext {
+			page.Next = (&searchCursor{Values: last}).encode()
+		}
+		if hasPrev {
+			page.Prev = (&searchCursor{Values: first, Backward: true}).encode()
+		}
+	}
+	return page, nil
+}
+
+// sortKey is one key of the result order.
+type sortKey struct {
+	field string
+	desc  bool
+}
+
+// sortFields maps _sort to stored fields, always ending with _id so that the order is total.
+func sortFields(keys []search.SortKey) []sortKey {
+	var out []sortKey
+	for _, k := range keys {
+		switch k.Param.Code {
+		case "_id":
+			out = append(out, sortKey{fID, k.Descending})
+			return out
+		case "_lastUpdated":
+			out = append(out, sortKey{fLastUpdated, k.Descending})
+		default:
+			out = append(out, sortKey{k.Param.Field + search.SuffixSort, k.Descending})
+		}
+	}
+	return append(out, sortKey{fID, false})
+}
+
+// searchCursor is the position after (or, going backward, before) which a page starts: the sort-key
+// values of the boundary resource.
+type searchCursor struct {
+	Values   []any `json:"v"` // string, time (as {"d": ms}) or nil per key
+	Backward bool  `json:"b,omitempty"`
+}
+
+func (c *searchCursor) encode() string {
+	data, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(data)
+}
+
+func decodeSearchCursor(s string, n int) (*searchCursor, error) {
+	data, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, storage.ErrBadCursor
+	}
+	var c searchCursor
+	if err := json.Unmarshal(data, &c); err != nil || len(c.Values) != n {
+		return nil, storage.ErrBadCursor
+	}
+	for i, v := range c.Values {
+		switch t := v.(type) {
+		case nil, string:
+		case map[string]any:
+			ms, ok := t["d"].(float64)
+			if !ok {
+				return nil, storage.ErrBadCursor
+			}
+			c.Values[i] = bson.NewDateTimeFromTime(time.UnixMilli(int64(ms)))
+		default:
+			return nil, storage.ErrBadCursor
+		}
+	}
+	return &c, nil
+}
+
+// keyValues reads the sort-key values of a result document for a cursor.
+func keyValues(keys []sortKey, raw bson.Raw) []any {
+	out := make([]any, len(keys))
+	for i, k := range keys {
+		v, err := raw.LookupErr(k.field)
+		if err != nil {
+			continue
+		}
+		switch v.Type {
+		case bson.TypeString:
+			out[i] = v.StringValue()
+		case bson.TypeDateTime:
+			out[i] = map[string]any{"d": v.DateTime()}
+		}
+	}
+	return out
+}
+
+// keysetFilter selects the documents strictly after the boundary values in the (possibly reversed) sort
+// order. Missing values sort first ascending and last descending, as MongoDB orders null.
+func keysetFilter(keys []sortKey, vals []any, backward bool) bson.D {
+	var branches bson.A
+	for i := range keys {
+		var branch bson.A
+		for j := 0; j < i; j++ {
+			branch = append(branch, equalKey(keys[j].field, vals[j]))
+		}
+		after, ok := afterKey(keys[i].field, vals[i], keys[i].desc != backward)
+		if !ok {
+			continue
+		}
+		branch = append(branch, after)
+		branches = append(branches, bson.D{{Key: "$and", Value: branch}})
+	}
+	if len(branches) == 0 {
+		return bson.D{{Key: fID, Value: bson.D{{Key: "$exists", Value: false}}}}
+	}
+	return bson.D{{Key: "$or", Value: branches}}
+}
+
+func equalKey(field string, v any) bson.D {
+	if v == nil {
+		return bson.D{{Key: field, Value: bson.D{{Key: "$exists", Value: false}}}}
+	}
+	return bson.D{{Key: field, Value: v}}
+}
+
+// afterKey is the condition "field comes after v" ascending (desc=false) or descending.
+func afterKey(field string, v any, desc bool) (bson.D, bool) {
+	switch {
+	case v == nil && !desc:
+		return bson.D{{Key: field, Value: bson.D{{Key: "$exists", Value: true}}}}, true
+	case v == nil && desc:
+		return nil, false
+	case !desc:
+		return bson.D{{Key: field, Value: bson.D{{Key: "$gt", Value: v}}}}, true
+	}
+	return bson.D{{Key: "$or", Value: bson.A{
+		bson.D{{Key: field, Value: bson.D{{Key: "$lt", Value: v}}}},
+		bson.D{{Key: field, Value: bson.D{{Key: "$exists", Value: false}}}},
+	}}}, true
+}
+
+// filter translates criteria (AND) on type typ into a MongoDB filter. Every field name comes from the
+// registry and every client value is a typed operand, never an operator or a path.
+func (s *Store) filter(ctx context.Context, typ string, criteria []search.Criterion) (bson.D, error) {
+	all := bson.A{bson.D{{Key: fDeleted, Value: false}}}
+	for _, c := range criteria {
+		f, err := s.criterion(ctx, typ, c)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, f)
+	}
+	return bson.D{{Key: "$and", Value: all}}, nil
+}
+
+func anyOf(parts bson.A) bson.D {
+	if len(parts) == 1 {
+		return parts[0].(bson.D)
+	}
+	return bson.D{{Key: "$or", Value: parts}}
+}
+
+func in(field string, values []string) bson.D {
+	if len(values) == 1 {
+		return bson.D{{Key: field, Value: values[0]}}
+	}
+	return bson.D{{Key: field, Value: bson.D{{Key: "$in", Value: values}}}}
+}
+
+func regex(field, pattern string) bson.D {
+	return bson.D{{Key: field, Value: bson.Regex{Pattern: pattern}}}
+}
+
+// never matches nothing.
+var never = bson.D{{Key: fID, Value: bson.D{{Key: "$exists", Value: false}}}}
+
+func (s *Store) criterion(ctx context.Context, typ string, c search.Criterion) (bson.D, error) {
+	if c.Has != nil {
+		return s.has(ctx, typ, c.Has)
+	}
+	p := c.Param
+	field := p.Field
+	switch p.Code {
+	case "_id":
+		field = fID
+	case "_lastUpdated":
+		field = fLastUpdated
+	}
+	if c.Modifier == "missing" {
+		var parts bson.A
+		for _, v := range c.Values {
+			probe := field
+			if p.Type == search.TypeDate && field != fLastUpdated {
+				probe = field + search.SuffixLow
+			}
+			parts = append(parts, bson.D{{Key: probe, Value: bson.D{{Key: "$exists", Value: !v.Missing}}}})
+		}
+		return anyOf(parts), nil
+	}
+	if c.Chain != nil {
+		return s.chain(ctx, field, c)
+	}
+	switch p.Type {
+	case search.TypeToken:
+		return tokenFilter(field, c), nil
+	case search.TypeString:
+		return stringFilter(field, c), nil
+	case search.TypeReference:
+		return referenceFilter(field, c), nil
+	case search.TypeURI:
+		return uriFilter(field, c), nil
+	case search.TypeDate:
+		if field == fLastUpdated {
+			return pointDateFilter(field, c), nil
+		}
+		return dateFilter(field, c), nil
+	}
+	return nil, fmt.Errorf("mongo: search parameter type %s is not supported", p.Type)
+}
+
+func tokenFilter(field string, c search.Criterion) bson.D {
+	var keys []string
+	switch c.Modifier {
+	case "text":
+		var parts bson.A
+		for _, v := range c.Values {
+			parts = append(parts, regex(field+search.SuffixText, `(^| )`+regexp.QuoteMeta(search.Normalize(v.Code))))
+		}
+		return anyOf(parts)
+	case "of-type":
+		for _, v := range c.Values {
+			keys = append(keys, search.OfTypeKey(v.System, v.TypeCode, v.Code))
+		}
+		return in(field, keys)
+	}
+	for _, v := range c.Values {
+		if field == fID {
+			keys = append(keys, v.Code)
+			continue
+		}
+		keys = append(keys, search.TokenKey(v))
+	}
+	if c.Modifier == "not" {
+		return bson.D{{Key: "$nor", Value: bson.A{in(field, keys)}}}
+	}
+	return in(field, keys)
+}
+
+func stringFilter(field string, c search.Criterion) bson.D {
+	switch c.Modifier {
+	case "exact":
+		var vals []string
+		for _, v := range c.Values {
+			vals = append(vals, v.Text)
+		}
+		return in(field+search.SuffixExact, vals)
+	case "contains":
+		var parts bson.A
+		for _, v := range c.Values {
+			parts = append(parts, regex(field, regexp.QuoteMeta(search.Normalize(v.Text))))
+		}
+		return anyOf(parts)
+	}
+	var parts bson.A
+	for _, v := range c.Values {
+		parts = append(parts, regex(field, "^"+regexp.QuoteMeta(search.Normalize(v.Text))))
+	}
+	return anyOf(parts)
+}
+
+// referenceKeys lists the index keys a reference value matches.
+func referenceKeys(p *search.Param, c search.Criterion, v search.Value) []string {
+	switch {
+	case v.RefType != "" && v.RefID != "" && v.Text != "" && strings.Contains(v.Text, "://"):
+		return []string{search.ReferenceKey(v.Text)}
+	case v.RefType != "":
+		return []string{v.RefType + "/" + v.RefID}
+	case v.RefID != "":
+		if c.Modifier != "" && c.Modifier != "identifier" {
+			return []string{c.Modifier + "/" + v.RefID}
+		}
+		var keys []string
+		for _, t := range p.Target {
+			keys = append(keys, t+"/"+v.RefID)
+		}
+		return keys
+	}
+	return []string{search.ReferenceKey(v.Text)}
+}
+
+func referenceFilter(field string, c search.Criterion) bson.D {
+	var keys []string
+	if c.Modifier == "identifier" {
+		for _, v := range c.Values {
+			keys = append(keys, search.TokenKey(v))
+		}
+		return in(field+search.SuffixIdentifier, keys)
+	}
+	for _, v := range c.Values {
+		keys = append(keys, referenceKeys(c.Param, c, v)...)
+	}
+	if len(keys) == 0 {
+		return never
+	}
+	return in(field, keys)
+}
+
+func uriFilter(field string, c search.Criterion) bson.D {
+	var parts bson.A
+	for _, v := range c.Values {
+		switch c.Modifier {
+		case "below":
+			parts = append(parts, regex(field, "^"+regexp.QuoteMeta(v.Text)))
+		case "above":
+			// Every ancestor of the value, at "/" boundaries, and the value itself.
+			var ancestors []string
+			for i := len(v.Text); i > 0; i = strings.LastIndex(v.Text[:i], "/") {
+				if strings.HasSuffix(v.Text[:i], ":/") || strings.HasSuffix(v.Text[:i], ":") {
+					break
+				}
+				ancestors = append(ancestors, v.Text[:i])
+			}
+			parts = append(parts, in(field, ancestors))
+		default:
+			parts = append(parts, bson.D{{Key: field, Value: v.Text}})
+		}
+	}
+	return anyOf(parts)
+}
+
+// dateFilter compares the resource's range R = [lo, hi) with the value's range V = [Low, High) per the
+// prefix definitions of search.html#prefix.
+func dateFilter(field string, c search.Criterion) bson.D {
+	lo, hi := field+search.SuffixLow, field+search.SuffixHigh
+	cmp := func(f, op string, t time.Time) bson.D {
+		return bson.D{{Key: f, Value: bson.D{{Key: op, Value: bson.NewDateTimeFromTime(t)}}}}
+	}
+	and := func(parts ...bson.D) bson.D {
+		a := bson.A{}
+		for _, p := range parts {
+			a = append(a, p)
+		}
+		return bson.D{{Key: "$and", Value: a}}
+	}
+	or := func(parts ...bson.D) bson.D {
+		a := bson.A{}
+		for _, p := range parts {
+			a = append(a, p)
+		}
+		return bson.D{{Key: "$or", Value: a}}
+	}
+	var parts bson.A
+	for _, v := range c.Values {
+		eq := and(cmp(lo, "$gte", v.Low), cmp(hi, "$lte", v.High))
+		switch v.Prefix {
+		case "ne":
+			parts = append(parts, or(cmp(lo, "$lt", v.Low), cmp(hi, "$gt", v.High)))
+		case "gt":
+			parts = append(parts, cmp(hi, "$gt", v.High))
+		case "lt":
+			parts = append(parts, cmp(lo, "$lt", v.Low))
+		case "ge":
+			parts = append(parts, or(cmp(hi, "$gt", v.High), eq))
+		case "le":
+			parts = append(parts, or(cmp(lo, "$lt", v.Low), eq))
+		case "sa":
+			parts = append(parts, cmp(lo, "$gte", v.High))
+		case "eb":
+			parts = append(parts, cmp(hi, "$lte", v.Low))
+		case "ap":
+			// Approximately: overlaps V widened by 10% of its distance from now (at least a day).
+			gap := time.Since(v.Low)
+			if gap < 0 {
+				gap = -gap
+			}
+			pad := gap / 10
+			if pad < 24*time.Hour {
+				pad = 24 * time.Hour
+			}
+			parts = append(parts, and(cmp(lo, "$lt", v.High.Add(pad)), cmp(hi, "$gt", v.Low.Add(-pad))))
+		default:
+			parts = append(parts, eq)
+		}
+	}
+	return anyOf(parts)
+}
+
+// pointDateFilter is dateFilter for a stored instant (meta.lastUpdated): R = [t, t].
+func pointDateFilter(field string, c search.Criterion) bson.D {
+	cmp := func(op string, t time.Time) bson.D {
+		return bson.D{{Key: field, Value: bson.D{{Key: op, Value: bson.NewDateTimeFromTime(t)}}}}
+	}
+	var parts bson.A
+	for _, v := range c.Values {
+		eq := bson.D{{Key: "$and", Value: bson.A{cmp("$gte", v.Low), cmp("$lt", v.High)}}}
+		switch v.Prefix {
+		case "ne":
+			parts = append(parts, bson.D{{Key: "$or", Value: bson.A{cmp("$lt", v.Low), cmp("$gte", v.High)}}})
+		case "gt", "sa":
+			parts = append(parts, cmp("$gte", v.High))
+		case "lt", "eb":
+			parts = append(parts, cmp("$lt", v.Low))
+		case "ge":
+			parts = append(parts, cmp("$gte", v.Low))
+		case "le":
+			parts = append(parts, cmp("$lt", v.High))
+		default:
+			parts = append(parts, eq)
+		}
+	}
+	return anyOf(parts)
+}
+
+// ids runs criteria on typ and returns the matching ids (at most maxChainIDs).
+func (s *Store) ids(ctx context.Context, typ string, criteria []search.Criterion, project string) ([]string, []bson.Raw, error) {
+	if !s.serves(typ) {
+		return nil, nil, nil
+	}
+	f, err := s.filter(ctx, typ, criteria)
+	if err != nil {
+		return nil, nil, err
+	}
+	proj := bson.D{{Key: fID, Value: 1}}
+	if project != "" {
+		proj = append(proj, bson.E{Key: project, Value: 1})
+	}
+	cur, err := s.db.Collection(typ).Find(ctx, f, options.Find().SetProjection(proj).SetLimit(maxChainIDs+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("mongo: chained search on %s: %w", typ, err)
+	}
+	var raws []bson.Raw
+	if err := cur.All(ctx, &raws); err != nil {
+		return nil, nil, fmt.Errorf("mongo: chained search on %s: %w", typ, err)
+	}
+	if len(raws) > maxChainIDs {
+		return nil, nil, fmt.Errorf("mongo: chained search on %s matches more than %d resources: %w", typ, maxChainIDs, storage.ErrTooCostly)
+	}
+	var out []string
+	for _, r := range raws {
+		if id, ok := r.Lookup(fID).StringValueOK(); ok {
+			out = append(out, id)
+		}
+	}
+	return out, raws, nil
+}
+
+func (s *Store) serves(typ string) bool {
+	for _, t := range s.types {
+		if t == typ {
+			return true
+		}
+	}
+	return false
+}
+
+// chain resolves a chained criterion (patient.family=x): the ids of matching resources of the chained type
+// become a reference condition on field.
+func (s *Store) chain(ctx context.Context, field string, c search.Criterion) (bson.D, error) {
+	ids, _, err := s.ids(ctx, c.Chain.Type, []search.Criterion{c.Chain.Criterion}, "")
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return never, nil
+	}
+	refs := make([]string, len(ids))
+	for i, id := range ids {
+		refs[i] = c.Chain.Type + "/" + id
+	}
+	return in(field, refs), nil
+}
+
+// has resolves a reverse chain: resources of h.Type meeting h.Criterion whose h.Ref points at typ.
+func (s *Store) has(ctx context.Context, typ string, h *search.Has) (bson.D, error) {
+	_, raws, err := s.ids(ctx, h.Type, []search.Criterion{h.Criterion}, h.Ref.Field)
+	if err != nil {
+		return nil, err
+	}
+	prefix := typ + "/"
+	seen := map[string]bool{}
+	var ids []string
+	for _, r := range raws {
+		arr, ok := r.Lookup(h.Ref.Field).ArrayOK()
+		if !ok {
+			continue
+		}
+		vals, _ := arr.Values()
+		for _, v := range vals {
+			ref, ok := v.StringValueOK()
+			if ok && strings.HasPrefix(ref, prefix) && !seen[ref] {
+				seen[ref] = true
+				ids = append(ids, strings.TrimPrefix(ref, prefix))
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return never, nil
+	}
+	return in(fID, ids), nil
+}
