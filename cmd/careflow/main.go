@@ -121,10 +121,13 @@ func serve(args []string) error {
 		_ = store.Close(closeCtx)
 	}()
 
-	handler := rest.New(rest.Config{
+	handler, err := rest.New(rest.Config{
 		BaseURL: *base, MaxBodyBytes: *maxBody, DefaultCount: int(*defCount), MaxCount: int(*maxCount),
 		Version: version, Types: definitions.ResourceTypes,
 	}, store, v, registry, log)
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{Addr: *addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 
 	errc := make(chan error, 1)

@@ -58,7 +58,11 @@ func server(t *testing.T, mutate ...func(*rest.Config)) *client {
 	v, reg := definitionsFor(t)
 	store := mongotest.Open(t, definitions.ResourceTypes, reg)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ts := httptest.NewServer(rest.New(cfg, store, v, reg, log))
+	h, err := rest.New(cfg, store, v, reg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
 	return &client{t: t, base: ts.URL + "/fhir", root: ts.URL}
 }

@@ -58,8 +58,29 @@ func (s *Server) searchParams(c *gin.Context) (url.Values, error) {
 }
 
 // searchType serves GET [base]/[type]?… and POST [base]/[type]/_search.
-func (s *Server) searchType(c *gin.Context) {
-	typ := c.Param("type")
+func (s *Server) searchType(c *gin.Context) { s.search(c, c.Param("type"), nil) }
+
+// compartmentSearch serves GET [base]/Patient/[id]/[type]?… (search.html#compartments) with the
+// official Patient CompartmentDefinition.
+func (s *Server) compartmentSearch(c *gin.Context) {
+	comp, id, typ := c.Param("type"), c.Param("id"), c.Param("compartment")
+	if !s.compartments.Has(comp) {
+		s.fail(c, outcome.New(http.StatusNotFound, outcome.CodeNotSupported, "%s is not a compartment this server supports; try Patient/[id]/[type]", comp))
+		return
+	}
+	if !s.types[typ] {
+		s.fail(c, outcome.At(http.StatusNotFound, outcome.CodeNotSupported, typ, "resource type %q is not supported by this server", typ))
+		return
+	}
+	cmp, ok := s.compartments.Lookup(comp, id, typ)
+	if !ok {
+		s.fail(c, outcome.New(http.StatusBadRequest, outcome.CodeNotSupported, "%s resources are not in the %s compartment", typ, comp))
+		return
+	}
+	s.search(c, typ, cmp)
+}
+
+func (s *Server) search(c *gin.Context, typ string, cmp *search.Compartment) {
 	params, err := s.searchParams(c)
 	if err != nil {
 		s.fail(c, err)
@@ -70,6 +91,7 @@ func (s *Server) searchType(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	q.Compartment = cmp
 	if q.Summary == "count" {
 		q.CountSet, q.Count = true, 0
 		if q.Total == "none" || q.Total == "" {
@@ -86,7 +108,7 @@ func (s *Server) searchType(c *gin.Context) {
 	if page.Total >= 0 {
 		b.SetTotal(page.Total)
 	}
-	self := s.searchSelf(c, base, typ, params, q)
+	self := s.searchSelf(c, base, strings.TrimPrefix(c.Request.URL.Path, "/fhir/"), params, q)
 	b.Link = append(b.Link, bundle.Link{Relation: "self", URL: self})
 	if page.Next != "" {
 		b.Link = append(b.Link, bundle.Link{Relation: "next", URL: withParam(self, cursorParam, page.Next)})
@@ -94,13 +116,22 @@ func (s *Server) searchType(c *gin.Context) {
 	if page.Prev != "" {
 		b.Link = append(b.Link, bundle.Link{Relation: "previous", URL: withParam(self, cursorParam, page.Prev)})
 	}
-	for _, v := range page.Versions {
+	included, err := s.includes(c.Request.Context(), q, page.Versions)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	for i, v := range append(page.Versions, included...) {
 		body, err := shape(v.Body, q)
 		if err != nil {
 			s.fail(c, err)
 			return
 		}
-		b.Entry = append(b.Entry, bundle.Entry{FullURL: base + "/" + v.Type + "/" + v.ID, Resource: body, Search: &bundle.Search{Mode: "match"}})
+		mode := "match"
+		if i >= len(page.Versions) {
+			mode = "include"
+		}
+		b.Entry = append(b.Entry, bundle.Entry{FullURL: base + "/" + v.Type + "/" + v.ID, Resource: body, Search: &bundle.Search{Mode: mode}})
 	}
 	if len(q.Ignored) > 0 {
 		var issues []outcome.Issue
@@ -142,7 +173,7 @@ func shape(body []byte, q *search.Query) ([]byte, error) {
 
 // searchSelf renders the self link: the parameters that were used, in a stable order, without the ones
 // that were ignored and without the paging cursor.
-func (s *Server) searchSelf(c *gin.Context, base, typ string, params url.Values, q *search.Query) string {
+func (s *Server) searchSelf(c *gin.Context, base, path string, params url.Values, q *search.Query) string {
 	ignored := map[string]bool{cursorParam: true}
 	for _, ig := range q.Ignored {
 		ignored[ig.Name] = true
@@ -160,7 +191,7 @@ func (s *Server) searchSelf(c *gin.Context, base, typ string, params url.Values,
 			parts = append(parts, url.QueryEscape(k)+"="+url.QueryEscape(v))
 		}
 	}
-	u := base + "/" + typ
+	u := base + "/" + strings.TrimSuffix(path, "/_search")
 	if len(parts) > 0 {
 		u += "?" + strings.Join(parts, "&")
 	}

@@ -300,3 +300,56 @@ func TestConcurrentConditionalCreate(t *testing.T) {
 		t.Errorf("matching patients: %q, want exactly one", got)
 	}
 }
+
+// entries returns "mode:Type/id" for each entry of a searchset.
+func entries(t *testing.T, c *client, query string) string {
+	t.Helper()
+	r := c.do("GET", "/"+query, "")
+	if r.status != 200 {
+		t.Fatalf("%s: %d %s", query, r.status, r.body)
+	}
+	var out []string
+	for _, e := range asSlice(r.json(t)["entry"]) {
+		e := e.(map[string]any)
+		res := e["resource"].(map[string]any)
+		out = append(out, fmt.Sprintf("%s:%s/%s", e["search"].(map[string]any)["mode"], res["resourceType"], res["id"]))
+	}
+	sort.Strings(out)
+	return strings.Join(out, " ")
+}
+
+func TestIncludeAndRevinclude(t *testing.T) {
+	c := dataset(t)
+	cases := map[string]string{
+		"AllergyIntolerance?_id=al1&_include=AllergyIntolerance:patient":                      "include:Patient/p1 match:AllergyIntolerance/al1",
+		"AllergyIntolerance?_include=AllergyIntolerance:patient":                              "include:Patient/p1 include:Patient/p2 match:AllergyIntolerance/al1 match:AllergyIntolerance/al2",
+		"Appointment?status=booked&_include=Appointment:actor:Patient":                        "include:Patient/p1 match:Appointment/a1 match:Appointment/a2",
+		"Appointment?_id=a3&_include=*":                                                       "include:Patient/p2 match:Appointment/a3",
+		"Patient?_id=p1&_revinclude=AllergyIntolerance:patient":                               "include:AllergyIntolerance/al1 match:Patient/p1",
+		"Patient?_id=p2&_revinclude=AllergyIntolerance:patient&_revinclude=Appointment:actor": "include:AllergyIntolerance/al2 include:Appointment/a3 match:Patient/p2",
+		// :iterate: from the allergy to its patient, then to that patient's appointments.
+		"AllergyIntolerance?_id=al2&_include=AllergyIntolerance:patient&_revinclude:iterate=Appointment:patient": "include:Appointment/a3 include:Patient/p2 match:AllergyIntolerance/al2",
+	}
+	for q, want := range cases {
+		if got := entries(t, c, q); got != want {
+			t.Errorf("%s\n got %s\nwant %s", q, got, want)
+		}
+	}
+}
+
+func TestPatientCompartment(t *testing.T) {
+	c := dataset(t)
+	for q, want := range map[string]string{
+		"Patient/p1/Appointment":                   "a1,a2",
+		"Patient/p1/Appointment?date=ge2026-12-02": "a2",
+		"Patient/p2/AllergyIntolerance":            "al2",
+		"Patient/p1/Patient":                       "p1",
+		"Patient/nobody/Appointment":               "",
+	} {
+		if got := ids(t, c, q); sorted(got) != sorted(want) {
+			t.Errorf("%s: got %s, want %s", q, got, want)
+		}
+	}
+	expectOutcome(t, c.do("GET", "/Appointment/a1/Patient", ""), 404, "not-supported", "")
+	expectOutcome(t, c.do("GET", "/Patient/p1/Observation", ""), 404, "not-supported", "Observation")
+}

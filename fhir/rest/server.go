@@ -15,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/outcome"
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/storage"
@@ -46,14 +47,16 @@ type Server struct {
 	store     storage.Store
 	validator Validator
 	registry  *search.Registry
-	log       *slog.Logger
-	types     map[string]bool
-	started   time.Time
-	now       func() time.Time
+	// compartments are the official CompartmentDefinitions (Patient).
+	compartments *search.Compartments
+	log          *slog.Logger
+	types        map[string]bool
+	started      time.Time
+	now          func() time.Time
 }
 
 // New returns the HTTP handler of the FHIR API (under /fhir) with /healthz and /readyz.
-func New(cfg Config, store storage.Store, v Validator, registry *search.Registry, log *slog.Logger) http.Handler {
+func New(cfg Config, store storage.Store, v Validator, registry *search.Registry, log *slog.Logger) (http.Handler, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 16 << 20
 	}
@@ -70,7 +73,12 @@ func New(cfg Config, store storage.Store, v Validator, registry *search.Registry
 	for _, t := range cfg.Types {
 		s.types[t] = true
 	}
-	return s.routes()
+	comps, err := registry.NewCompartments(definitions.PatientCompartment)
+	if err != nil {
+		return nil, err
+	}
+	s.compartments = comps
+	return s.routes(), nil
 }
 
 func (s *Server) routes() *gin.Engine {
@@ -99,6 +107,7 @@ func (s *Server) routes() *gin.Engine {
 	f.DELETE("/:type/:id", s.withType(s.delete))
 	f.GET("/:type/:id/_history", s.withType(s.historyInstance))
 	f.GET("/:type/:id/_history/:vid", s.withType(s.vread))
+	f.GET("/:type/:id/:compartment", s.withType(s.compartmentSearch))
 
 	r.NoRoute(func(c *gin.Context) {
 		s.fail(c, outcome.New(http.StatusNotFound, outcome.CodeNotFound, "no FHIR endpoint at %s %s", c.Request.Method, c.Request.URL.Path))

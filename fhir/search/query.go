@@ -16,6 +16,8 @@ type Query struct {
 	Include    []Include // _include
 	RevInclude []Include // _revinclude
 	Cursor     string    // opaque paging cursor (_cursor)
+	// Compartment, when set, restricts the search to one compartment instance (GET Patient/123/CarePlan).
+	Compartment *Compartment
 	// Ignored lists parameters that were not understood and were skipped (lenient handling); under
 	// Prefer: handling=strict they are errors instead.
 	Ignored []Ignored

@@ -26,6 +26,20 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 	if err != nil {
 		return nil, err
 	}
+	if cmp := q.Compartment; cmp != nil {
+		ref := cmp.Type + "/" + cmp.ID
+		var members bson.A
+		for _, p := range cmp.Params {
+			members = append(members, bson.D{{Key: p.Field, Value: ref}})
+		}
+		if cmp.Self {
+			members = append(members, bson.D{{Key: fID, Value: cmp.ID}})
+		}
+		if len(members) == 0 {
+			members = append(members, never)
+		}
+		filter = bson.D{{Key: "$and", Value: bson.A{filter, bson.D{{Key: "$or", Value: members}}}}}
+	}
 	keys := sortFields(q.Sort)
 	page := &storage.SearchPage{Total: -1}
 	if q.Total != "none" {
