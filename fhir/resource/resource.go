@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 )
 
@@ -21,36 +20,103 @@ type member struct {
 // object is a JSON object as an ordered list of members.
 type object []member
 
+// parseObject splits a JSON object into its members without decoding their values: a single scan that
+// tracks strings and nesting. Values are kept as raw bytes; syntax inside them is checked by json.Valid.
 func parseObject(data []byte) (object, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, fmt.Errorf("resource: %w", err)
+	if !json.Valid(data) {
+		return nil, errors.New("resource: invalid JSON")
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
 		return nil, errors.New("resource: not a JSON object")
 	}
+	i++
 	var obj object
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, fmt.Errorf("resource: %w", err)
+	for {
+		i = skipSpace(data, i)
+		if i < len(data) && data[i] == '}' {
+			i++
+			break
 		}
-		key, _ := tok.(string)
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, fmt.Errorf("resource: member %q: %w", key, err)
+		if i >= len(data) || data[i] != '"' {
+			return nil, errors.New("resource: malformed object")
 		}
-		obj = append(obj, member{key, raw})
+		end := skipString(data, i)
+		var key string
+		if err := json.Unmarshal(data[i:end], &key); err != nil {
+			return nil, fmt.Errorf("resource: member name: %w", err)
+		}
+		i = skipSpace(data, end)
+		if i >= len(data) || data[i] != ':' {
+			return nil, errors.New("resource: malformed object")
+		}
+		i = skipSpace(data, i+1)
+		vend := skipValue(data, i)
+		obj = append(obj, member{key, json.RawMessage(data[i:vend])})
+		i = skipSpace(data, vend)
+		if i < len(data) && data[i] == ',' {
+			i++
+		}
 	}
-	if _, err := dec.Token(); err != nil {
-		return nil, fmt.Errorf("resource: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
+	if skipSpace(data, i) != len(data) {
 		return nil, errors.New("resource: trailing data after the JSON object")
 	}
 	return obj, nil
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at data[i] == '"'.
+func skipString(data []byte, i int) int {
+	for i++; i < len(data); i++ {
+		switch data[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(data)
+}
+
+// skipValue returns the index after the (valid) JSON value starting at data[i].
+func skipValue(data []byte, i int) int {
+	depth := 0
+	for i < len(data) {
+		switch data[i] {
+		case '"':
+			i = skipString(data, i)
+			if depth == 0 {
+				return i
+			}
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+			if depth < 0 {
+				return i
+			}
+		case ',':
+			if depth == 0 {
+				return i
+			}
+		case ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				return i
+			}
+		}
+		i++
+	}
+	return i
 }
 
 func (o object) get(key string) (json.RawMessage, bool) {

@@ -55,3 +55,15 @@ func TestElements(t *testing.T) {
 		t.Errorf("got %s", out)
 	}
 }
+
+func TestStampTrickyValues(t *testing.T) {
+	in := "{ \"resourceType\" : \"Patient\" ,\n \"text\": {\"div\": \"<div>a \\\"}{][ \\\\\\\" ,</div>\"}, \"n\": [1, {\"a\": [\"]\"]}], \"x\": -1.50e+3 , \"b\":true}"
+	out, err := resource.Stamp([]byte(in), "i", "1", time.Unix(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"resourceType":"Patient","id":"i","meta":{"versionId":"1","lastUpdated":"1970-01-01T00:00:00.000Z"},"text":{"div":"<div>a \"}{][ \\\" ,</div>"},"n":[1,{"a":["]"]}],"x":-1.50e+3,"b":true}`
+	if string(out) != want {
+		t.Errorf("got\n%s\nwant\n%s", out, want)
+	}
+}

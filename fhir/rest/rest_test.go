@@ -32,7 +32,7 @@ var (
 )
 
 // definitionsFor loads the validator and search registry once for all tests (they are immutable).
-func definitionsFor(t *testing.T) (*validate.Validator, *search.Registry) {
+func definitionsFor(t testing.TB) (*validate.Validator, *search.Registry) {
 	definitionsOnce.Do(func() {
 		m, err := model.Load(definitions.Schema)
 		if err != nil {

@@ -82,6 +82,10 @@ func tokenKeys(sys, code string, hasSystem bool) []string {
 // Normalize folds a string for the default string search: accents removed, lower case, white space
 // collapsed ("Zoë  Ölund" → "zoe olund").
 func Normalize(s string) string {
+	if ascii(s) {
+		// The common case: no accents to fold, so no Unicode decomposition.
+		return strings.Join(strings.Fields(strings.ToLower(s)), " ")
+	}
 	var b strings.Builder
 	space := false
 	for _, r := range norm.NFD.String(s) {
@@ -99,6 +103,15 @@ func Normalize(s string) string {
 		b.WriteString(string(unicode.ToLower(r)))
 	}
 	return b.String()
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // Index extracts the search-index fields of a resource of type typ: for every parameter of the type, its

@@ -1,0 +1,152 @@
+package main_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/careflow/careflow/storage/mongo/mongotest"
+)
+
+// syncBuffer collects the server's log lines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startServer builds and runs the careflow binary on a fresh database.
+func startServer(t *testing.T) (addr string, cmd *exec.Cmd, logs *syncBuffer) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "careflow")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	addr = freePort(t)
+	// A throw-away database, dropped when the test ends.
+	db := mongotest.Open(t, nil, nil).Database().Name()
+	uri := strings.TrimSuffix(mongotest.URI(), "/") + "/" + db
+	logs = &syncBuffer{}
+	cmd = exec.Command(bin, "serve", "--addr", addr, "--mongodb-uri", uri)
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_, _ = cmd.Process.Wait()
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		res, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server not ready: %v\n%s", err, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond) // polling a separate process for readiness
+	}
+	return addr, cmd, logs
+}
+
+// TestGracefulShutdown: a request in flight when SIGTERM arrives completes; then the process exits 0
+// and stops accepting connections.
+func TestGracefulShutdown(t *testing.T) {
+	addr, cmd, logs := startServer(t)
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest("POST", "http://"+addr+"/fhir/Patient", pr)
+	req.Header.Set("Content-Type", "application/fhir+json")
+	req.Header.Set("X-Request-Id", "shutdown-test")
+	type result struct {
+		status int
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		res.Body.Close()
+		done <- result{status: res.StatusCode}
+	}()
+	// Half of the body: the handler is now waiting for the rest.
+	if _, err := pw.Write([]byte(`{"resourceType":"Patient",`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// The server logs that it is shutting down before we finish the request.
+	for !strings.Contains(logs.String(), "shutting down") {
+		time.Sleep(10 * time.Millisecond) // waiting on another process's log output
+	}
+	if _, err := pw.Write([]byte(`"gender":"female"}`)); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	r := <-done
+	if r.err != nil || r.status != http.StatusCreated {
+		t.Fatalf("in-flight request: status %d, err %v\n%s", r.status, r.err, logs.String())
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v\n%s", err, logs.String())
+	}
+	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		t.Error("still accepting connections after shutdown")
+	}
+	// The request log line carries method, path, status, duration and request id.
+	found := false
+	sc := bufio.NewScanner(strings.NewReader(logs.String()))
+	for sc.Scan() {
+		var line map[string]any
+		if json.Unmarshal(sc.Bytes(), &line) != nil || line["msg"] != "request" {
+			continue
+		}
+		if line["request_id"] == "shutdown-test" && line["method"] == "POST" && line["path"] == "/fhir/Patient" &&
+			line["status"] == float64(201) && line["duration"] != nil {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no request log line for the request:\n%s", logs.String())
+	}
+}
