@@ -113,22 +113,59 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 func (s *Store) ensureIndexes(ctx context.Context) error {
-	hist := []mongo.IndexModel{
-		{Keys: bson.D{{Key: fType, Value: 1}, {Key: fResourceID, Value: 1}, {Key: fLastUpdated, Value: -1}}, Options: options.Index().SetName("instance_history")},
-		{Keys: bson.D{{Key: fType, Value: 1}, {Key: fLastUpdated, Value: -1}, {Key: fResourceID, Value: -1}, {Key: fVersion, Value: -1}}, Options: options.Index().SetName("type_history")},
-		{Keys: bson.D{{Key: fLastUpdated, Value: -1}, {Key: fType, Value: -1}, {Key: fResourceID, Value: -1}, {Key: fVersion, Value: -1}}, Options: options.Index().SetName("system_history")},
+	hist := []index{
+		{"instance_history", bson.D{{Key: fType, Value: 1}, {Key: fResourceID, Value: 1}, {Key: fLastUpdated, Value: -1}}},
+		{"type_history", bson.D{{Key: fType, Value: 1}, {Key: fLastUpdated, Value: -1}, {Key: fResourceID, Value: -1}, {Key: fVersion, Value: -1}}},
+		{"system_history", bson.D{{Key: fLastUpdated, Value: -1}, {Key: fType, Value: -1}, {Key: fResourceID, Value: -1}, {Key: fVersion, Value: -1}}},
 	}
-	if _, err := s.db.Collection(historyCollection).Indexes().CreateMany(ctx, hist); err != nil {
-		return fmt.Errorf("mongo: create history indexes: %w", err)
+	if err := s.createIndexes(ctx, historyCollection, hist); err != nil {
+		return err
 	}
 	for _, t := range s.types {
-		cur := []mongo.IndexModel{
-			{Keys: bson.D{{Key: fLastUpdated, Value: -1}, {Key: fID, Value: -1}}, Options: options.Index().SetName("last_updated")},
-		}
+		cur := []index{{"last_updated", bson.D{{Key: fLastUpdated, Value: -1}, {Key: fID, Value: -1}}}}
 		cur = append(cur, s.searchIndexes(t)...)
-		if _, err := s.db.Collection(t).Indexes().CreateMany(ctx, cur); err != nil {
-			return fmt.Errorf("mongo: create %s indexes: %w", t, err)
+		if err := s.createIndexes(ctx, t, cur); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// index is a named index declaration.
+type index struct {
+	name string
+	keys bson.D
+}
+
+// createIndexes creates the indexes of a collection that do not exist yet (by name). Asking again for an
+// existing index is a no-op on MongoDB, but FerretDB v1.24 drops the connection on it (a panic in its
+// createIndexes), so existing ones are listed first.
+func (s *Store) createIndexes(ctx context.Context, coll string, indexes []index) error {
+	cur, err := s.db.Collection(coll).Indexes().List(ctx)
+	if err != nil {
+		return fmt.Errorf("mongo: list %s indexes: %w", coll, err)
+	}
+	var existing []struct {
+		Name string `bson:"name"`
+	}
+	if err := cur.All(ctx, &existing); err != nil {
+		return fmt.Errorf("mongo: list %s indexes: %w", coll, err)
+	}
+	have := map[string]bool{}
+	for _, e := range existing {
+		have[e.Name] = true
+	}
+	var missing []mongo.IndexModel
+	for _, ix := range indexes {
+		if !have[ix.name] {
+			missing = append(missing, mongo.IndexModel{Keys: ix.keys, Options: options.Index().SetName(ix.name)})
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if _, err := s.db.Collection(coll).Indexes().CreateMany(ctx, missing); err != nil {
+		return fmt.Errorf("mongo: create %s indexes: %w", coll, err)
 	}
 	return nil
 }
@@ -136,11 +173,11 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 // searchIndexes declares one index per search parameter of typ: on its values, or for dates on the start
 // and end of their range. Modifier fields (:exact, :text, :identifier) and sort fields are not indexed: a
 // MongoDB collection holds at most 64 indexes and Patient alone has 29 parameters.
-func (s *Store) searchIndexes(typ string) []mongo.IndexModel {
+func (s *Store) searchIndexes(typ string) []index {
 	if s.registry == nil {
 		return nil
 	}
-	var out []mongo.IndexModel
+	var out []index
 	for _, p := range s.registry.Params(typ) {
 		switch p.Code {
 		case "_id", "_lastUpdated":
@@ -151,7 +188,7 @@ func (s *Store) searchIndexes(typ string) []mongo.IndexModel {
 			fields = []string{p.Field + search.SuffixLow, p.Field + search.SuffixHigh}
 		}
 		for _, f := range fields {
-			out = append(out, mongo.IndexModel{Keys: bson.D{{Key: f, Value: 1}}, Options: options.Index().SetName(f)})
+			out = append(out, index{f, bson.D{{Key: f, Value: 1}}})
 		}
 	}
 	return out
