@@ -69,9 +69,11 @@ func startServer(t *testing.T) (addr string, cmd *exec.Cmd, logs *syncBuffer) {
 		_ = cmd.Process.Kill()
 		_, _ = cmd.Process.Wait()
 	})
+	// Poll without leaving idle keep-alive connections behind.
+	noKeepAlive := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		res, err := http.Get("http://" + addr + "/readyz")
+		res, err := noKeepAlive.Get("http://" + addr + "/readyz")
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == 200 {
@@ -100,7 +102,8 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		res, err := http.DefaultClient.Do(req)
+		// A fresh connection: an idle keep-alive one would rightly be closed by the shutdown.
+		res, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
 		if err != nil {
 			done <- result{err: err}
 			return
