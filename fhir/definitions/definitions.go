@@ -32,3 +32,9 @@ var PatientCompartment []byte
 //
 //go:embed required-elements.txt
 var RequiredElements string
+
+// SummaryElements lists, one path per line, the top-level elements of ResourceTypes that the official
+// StructureDefinitions mark isSummary (what _summary=true returns).
+//
+//go:embed summary-elements.txt
+var SummaryElements string

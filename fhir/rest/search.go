@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/careflow/careflow/fhir/bundle"
+	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/outcome"
 	"github.com/careflow/careflow/fhir/resource"
 	"github.com/careflow/careflow/fhir/search"
@@ -122,7 +123,7 @@ func (s *Server) search(c *gin.Context, typ string, cmp *search.Compartment) {
 		return
 	}
 	for i, v := range append(page.Versions, included...) {
-		body, err := shape(v.Body, q)
+		body, err := s.shape(v.Type, v.Body, q)
 		if err != nil {
 			s.fail(c, err)
 			return
@@ -144,15 +145,19 @@ func (s *Server) search(c *gin.Context, typ string, cmp *search.Compartment) {
 	s.writeJSON(c, http.StatusOK, b.Encode())
 }
 
-// shape applies _elements and _summary=text|data to a matched resource, tagging it SUBSETTED.
-func shape(body []byte, q *search.Query) ([]byte, error) {
+// shape applies _elements and _summary (true, text, data) to a matched resource and tags it SUBSETTED
+// (search.html#summary, #elements). Only top-level elements are selected; mandatory elements and the
+// modifiers are not added back beyond what the official isSummary flags include.
+func (s *Server) shape(typ string, body []byte, q *search.Query) ([]byte, error) {
 	var keep map[string]bool
 	switch {
 	case len(q.Elements) > 0:
 		keep = map[string]bool{}
 		for _, e := range q.Elements {
-			keep[e[strings.LastIndex(e, ".")+1:]] = true
+			s.keepElement(keep, typ, e[strings.LastIndex(e, ".")+1:])
 		}
+	case q.Summary == "true":
+		keep = s.summary[typ]
 	case q.Summary == "text":
 		keep = map[string]bool{"text": true}
 	case q.Summary == "data":
@@ -169,6 +174,34 @@ func shape(body []byte, q *search.Query) ([]byte, error) {
 		return nil, err
 	}
 	return resource.Subsetted(out)
+}
+
+// keepElement adds an element name to a selection: its JSON property, its primitive extension ("_name"),
+// and for a choice element ("deceased") every alternative ("deceasedBoolean", …).
+func (s *Server) keepElement(keep map[string]bool, typ, name string) {
+	name = strings.TrimSuffix(name, "[x]")
+	keep[name], keep["_"+name] = true, true
+	if t, ok := s.registry.Model().Type(typ); ok {
+		for _, alt := range t.Choices[name] {
+			keep[alt.Name], keep["_"+alt.Name] = true, true
+		}
+	}
+}
+
+// summarySets builds, per served type, the top-level elements _summary=true keeps.
+func (s *Server) summarySets() map[string]map[string]bool {
+	out := map[string]map[string]bool{}
+	for _, path := range strings.Fields(definitions.SummaryElements) {
+		typ, name, ok := strings.Cut(path, ".")
+		if !ok {
+			continue
+		}
+		if out[typ] == nil {
+			out[typ] = map[string]bool{}
+		}
+		s.keepElement(out[typ], typ, name)
+	}
+	return out
 }
 
 // searchSelf renders the self link: the parameters that were used, in a stable order, without the ones

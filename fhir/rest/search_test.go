@@ -353,3 +353,27 @@ func TestPatientCompartment(t *testing.T) {
 	expectOutcome(t, c.do("GET", "/Appointment/a1/Patient", ""), 404, "not-supported", "")
 	expectOutcome(t, c.do("GET", "/Patient/p1/Observation", ""), 404, "not-supported", "Observation")
 }
+
+func TestSummaryTrue(t *testing.T) {
+	c := dataset(t)
+	b := c.do("GET", "/Patient?_id=p1&_summary=true", "").json(t)
+	res := asSlice(b["entry"])[0].(map[string]any)["resource"].(map[string]any)
+	for _, kept := range []string{"identifier", "active", "name", "gender", "birthDate", "address", "telecom"} {
+		if res[kept] == nil {
+			t.Errorf("_summary=true dropped %s: %v", kept, res)
+		}
+	}
+	if !strings.Contains(fmt.Sprint(res["meta"]), "SUBSETTED") {
+		t.Errorf("no SUBSETTED tag: %v", res["meta"])
+	}
+	b = c.do("GET", "/AllergyIntolerance?_id=al1&_summary=true", "").json(t)
+	res = asSlice(b["entry"])[0].(map[string]any)["resource"].(map[string]any)
+	if res["criticality"] == nil || res["patient"] == nil {
+		t.Errorf("AllergyIntolerance summary %v", res)
+	}
+	b = c.do("GET", "/Patient?_id=p1&_elements=deceased,birthDate", "").json(t)
+	res = asSlice(b["entry"])[0].(map[string]any)["resource"].(map[string]any)
+	if res["birthDate"] == nil || res["name"] != nil {
+		t.Errorf("_elements %v", res)
+	}
+}

@@ -49,10 +49,12 @@ type Server struct {
 	registry  *search.Registry
 	// compartments are the official CompartmentDefinitions (Patient).
 	compartments *search.Compartments
-	log          *slog.Logger
-	types        map[string]bool
-	started      time.Time
-	now          func() time.Time
+	// summary holds, per type, the top-level elements _summary=true returns (official isSummary flags).
+	summary map[string]map[string]bool
+	log     *slog.Logger
+	types   map[string]bool
+	started time.Time
+	now     func() time.Time
 }
 
 // New returns the HTTP handler of the FHIR API (under /fhir) with /healthz and /readyz.
@@ -78,6 +80,7 @@ func New(cfg Config, store storage.Store, v Validator, registry *search.Registry
 		return nil, err
 	}
 	s.compartments = comps
+	s.summary = s.summarySets()
 	return s.routes(), nil
 }
 

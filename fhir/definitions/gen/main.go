@@ -99,6 +99,13 @@ func run(out, examplesDir string) error {
 	if err := os.WriteFile(filepath.Join(out, "required-elements.txt"), required, 0o644); err != nil {
 		return err
 	}
+	summary, err := summaryElements(ex, wanted)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(out, "summary-elements.txt"), summary, 0o644); err != nil {
+		return err
+	}
 	for name := range ex {
 		if strings.HasPrefix(name, "package/StructureDefinition-") {
 			delete(ex, name)
@@ -213,6 +220,39 @@ func requiredElements(files map[string][]byte) ([]byte, error) {
 	}
 	if len(paths) < 100 {
 		return nil, fmt.Errorf("only %d required elements found: wrong package?", len(paths))
+	}
+	sort.Strings(paths)
+	return []byte(strings.Join(paths, "\n") + "\n"), nil
+}
+
+// summaryElements lists the top-level elements marked isSummary in the official StructureDefinitions of
+// careflow's resource types ("Patient.birthDate", "Patient.deceased[x]"), which _summary=true returns.
+func summaryElements(files map[string][]byte, types map[string]bool) ([]byte, error) {
+	var paths []string
+	for name, data := range files {
+		typ := strings.TrimSuffix(strings.TrimPrefix(name, "package/StructureDefinition-"), ".json")
+		if !strings.HasPrefix(name, "package/StructureDefinition-") || !types[typ] {
+			continue
+		}
+		var d struct {
+			Snapshot struct {
+				Element []struct {
+					Path      string `json:"path"`
+					IsSummary bool   `json:"isSummary"`
+				} `json:"element"`
+			} `json:"snapshot"`
+		}
+		if err := json.Unmarshal(data, &d); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		for _, e := range d.Snapshot.Element {
+			if e.IsSummary && strings.Count(e.Path, ".") == 1 {
+				paths = append(paths, e.Path)
+			}
+		}
+	}
+	if len(paths) < len(types)*3 {
+		return nil, fmt.Errorf("only %d summary elements found: wrong package?", len(paths))
 	}
 	sort.Strings(paths)
 	return []byte(strings.Join(paths, "\n") + "\n"), nil
