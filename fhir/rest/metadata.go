@@ -9,7 +9,7 @@ import (
 )
 
 // typeInteractions are the interactions the handlers in this package implement for every type.
-var typeInteractions = []string{"read", "vread", "update", "delete", "history-instance", "history-type", "create", "search-type"}
+var typeInteractions = []string{"read", "vread", "update", "delete", "history-instance", "history-type", "create", "search-type", "patch"}
 
 func (s *Server) metadata(c *gin.Context) {
 	var resources []capability.Resource

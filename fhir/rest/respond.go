@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/careflow/careflow/fhir/outcome"
+	"github.com/careflow/careflow/fhir/patch"
 )
 
 const (
@@ -67,7 +68,7 @@ func (s *Server) bodyTypeAllowed(c *gin.Context, ct string) bool {
 	if err != nil {
 		return false
 	}
-	if jsonMimes[m] {
+	if jsonMimes[m] || m == patch.MediaType && c.Request.Method == http.MethodPatch {
 		return true
 	}
 	return m == "application/x-www-form-urlencoded" && strings.HasSuffix(c.Request.URL.Path, "/_search")

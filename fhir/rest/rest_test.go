@@ -389,7 +389,7 @@ func TestBadInputNeverStored(t *testing.T) {
 		{"reference syntax", "POST", "/Patient", `{"resourceType":"Patient","generalPractitioner":[{"reference":"not a ref"}]}`, nil, 400, "value", "Patient.generalPractitioner[0].reference"},
 		{"resourceType differs", "POST", "/Patient", `{"resourceType":"Coverage"}`, nil, 400, "invalid", ""},
 		{"unknown type", "POST", "/Observation", `{"resourceType":"Observation"}`, nil, 404, "not-supported", ""},
-		{"unsupported method", "PATCH", "/Patient/" + id, `[]`, nil, 405, "not-supported", ""},
+		{"unsupported method", "POST", "/Patient/" + id, `{}`, nil, 405, "not-supported", ""},
 		{"too large", "POST", "/Patient", `{"resourceType":"Patient","name":[{"text":"` + strings.Repeat("x", 5000) + `"}]}`, nil, 413, "too-long", ""},
 		{"xml body", "POST", "/Patient", `<Patient/>`, []string{"Content-Type", "application/fhir+xml"}, 415, "not-supported", ""},
 		{"xml accept", "GET", "/Patient/" + id, "", []string{"Accept", "application/fhir+xml"}, 406, "not-supported", ""},
