@@ -21,6 +21,7 @@ func (s *Server) metadata(c *gin.Context) {
 			ConditionalUpdate: true,
 			ConditionalDelete: "single",
 		}
+		r.Operations = append(r.Operations, capability.Operation{Name: "validate", Definition: validateOperationURL})
 		for _, p := range s.registry.Params(t) {
 			r.SearchParams = append(r.SearchParams, capability.SearchParam{Name: p.Code, Definition: p.URL, Type: p.Type})
 		}

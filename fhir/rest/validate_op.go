@@ -1,0 +1,117 @@
+package rest
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/careflow/careflow/fhir/outcome"
+	"github.com/careflow/careflow/storage"
+)
+
+// validateOperationURL is the official definition of $validate.
+const validateOperationURL = "http://hl7.org/fhir/OperationDefinition/Resource-validate"
+
+// validateType serves POST [base]/[type]/$validate.
+func (s *Server) validateType(c *gin.Context) { s.validateOp(c, c.Param("type"), "") }
+
+// validateInstance serves POST or GET [base]/[type]/[id]/$validate.
+func (s *Server) validateInstance(c *gin.Context) { s.validateOp(c, c.Param("type"), c.Param("id")) }
+
+// validateOp implements $validate (operation-resource-validate.html): the answer is always an
+// OperationOutcome; 200 with error issues means the content would be rejected. Only a malformed request
+// (an unknown mode, a Parameters without a resource) is itself an error.
+func (s *Server) validateOp(c *gin.Context, typ, id string) {
+	mode := c.Query("mode")
+	var body []byte
+	if c.Request.Method == http.MethodPost {
+		raw, err := s.readBody(c)
+		if err != nil && mode != "delete" {
+			s.fail(c, err)
+			return
+		}
+		body = raw
+	}
+	if len(body) > 0 {
+		resource, paramMode, isParams, err := unwrapParameters(body)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		if isParams {
+			body = resource
+			if paramMode != "" {
+				mode = paramMode
+			}
+		}
+	}
+	switch mode {
+	case "", "create", "update", "delete":
+	default:
+		s.fail(c, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, "mode", "mode must be create, update or delete, got %q", mode))
+		return
+	}
+	if (mode == "update" || mode == "delete") && id == "" {
+		s.fail(c, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, "mode", "mode %s needs the instance-level form [base]/%s/[id]/$validate", mode, typ))
+		return
+	}
+	var issues []outcome.Issue
+	switch {
+	case mode == "delete":
+		if _, err := s.store.Read(c.Request.Context(), typ, id); err != nil {
+			if _, gone := err.(*storage.GoneError); !gone {
+				e := storageError(err, typ, id)
+				if e.Status >= 500 {
+					s.fail(c, e)
+					return
+				}
+				issues = append(issues, outcome.Issue{Severity: outcome.Warning, Code: outcome.CodeNotFound, Diagnostics: e.Issues[0].Diagnostics})
+			}
+		}
+	case len(body) == 0:
+		s.fail(c, outcome.New(http.StatusBadRequest, outcome.CodeRequired, "$validate needs a resource (the body, or a Parameters with a resource parameter)"))
+		return
+	default:
+		tree, verr := s.validator.Validate(typ, body)
+		if verr != nil {
+			issues = append(issues, verr.Issues...)
+			break
+		}
+		bodyID, _ := tree["id"].(string)
+		if mode == "update" && bodyID != id {
+			issues = append(issues, outcome.Issue{Severity: outcome.SeverityErr, Code: outcome.CodeInvalid, Expression: []string{typ + ".id"},
+				Diagnostics: "for an update the resource id must be " + id})
+		}
+		if id != "" && mode == "" && bodyID != "" && bodyID != id {
+			issues = append(issues, outcome.Issue{Severity: outcome.SeverityErr, Code: outcome.CodeInvalid, Expression: []string{typ + ".id"},
+				Diagnostics: "resource id " + bodyID + " differs from the URL id " + id})
+		}
+	}
+	s.writeJSON(c, http.StatusOK, outcome.Resource(issues))
+}
+
+// unwrapParameters extracts the resource and mode parameters when body is a Parameters resource.
+func unwrapParameters(body []byte) (resource []byte, mode string, isParams bool, err error) {
+	var head struct {
+		ResourceType string `json:"resourceType"`
+		Parameter    []struct {
+			Name      string          `json:"name"`
+			Resource  json.RawMessage `json:"resource"`
+			ValueCode string          `json:"valueCode"`
+		} `json:"parameter"`
+	}
+	if json.Unmarshal(body, &head) != nil || head.ResourceType != "Parameters" {
+		return nil, "", false, nil // not Parameters: the validator reports what is wrong with it
+	}
+	for _, p := range head.Parameter {
+		switch strings.TrimSpace(p.Name) {
+		case "resource":
+			resource = p.Resource
+		case "mode":
+			mode = p.ValueCode
+		}
+	}
+	return resource, mode, true, nil
+}
