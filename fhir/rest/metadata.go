@@ -22,6 +22,9 @@ func (s *Server) metadata(c *gin.Context) {
 			ConditionalDelete: "single",
 		}
 		r.Operations = append(r.Operations, capability.Operation{Name: "validate", Definition: validateOperationURL})
+		if t == "Patient" {
+			r.Operations = append(r.Operations, capability.Operation{Name: "everything", Definition: everythingOperationURL})
+		}
 		for _, p := range s.registry.Params(t) {
 			r.SearchParams = append(r.SearchParams, capability.SearchParam{Name: p.Code, Definition: p.URL, Type: p.Type})
 		}

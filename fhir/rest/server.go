@@ -108,6 +108,7 @@ func (s *Server) routes() *gin.Engine {
 	f.POST("/:type/$validate", s.withType(s.validateType))
 	f.POST("/:type/:id/$validate", s.withType(s.validateInstance))
 	f.GET("/:type/:id/$validate", s.withType(s.validateInstance))
+	f.GET("/:type/:id/$everything", s.withType(s.everything))
 	f.GET("/:type/_history", s.withType(s.historyType))
 	f.GET("/:type/:id", s.withType(s.read))
 	f.PUT("/:type/:id", s.withType(s.update))

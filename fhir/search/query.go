@@ -34,6 +34,9 @@ type Criterion struct {
 	Chain *Chained
 	// Has is a reverse chain (_has:AllergyIntolerance:patient:clinical-status=active); Param is nil then.
 	Has *Has
+	// OrMissing also matches resources without a value for Param (server-built queries only, e.g. the
+	// start/end window of $everything, which keeps undated resources).
+	OrMissing bool
 }
 
 // Chained is the condition a referenced resource must meet.

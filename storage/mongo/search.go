@@ -312,6 +312,18 @@ func (s *Store) criterion(ctx context.Context, typ string, c search.Criterion) (
 	if c.Chain != nil {
 		return s.chain(ctx, field, c)
 	}
+	if c.OrMissing {
+		probe := field
+		if p.Type == search.TypeDate && field != fLastUpdated {
+			probe = field + search.SuffixLow
+		}
+		c.OrMissing = false
+		f, err := s.criterion(ctx, typ, c)
+		if err != nil {
+			return nil, err
+		}
+		return bson.D{{Key: "$or", Value: bson.A{f, bson.D{{Key: probe, Value: bson.D{{Key: "$exists", Value: false}}}}}}}, nil
+	}
 	switch p.Type {
 	case search.TypeToken:
 		return tokenFilter(field, c), nil
