@@ -38,7 +38,7 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 		if len(members) == 0 {
 			members = append(members, never)
 		}
-		filter = bson.D{{Key: "$and", Value: bson.A{filter, bson.D{{Key: "$or", Value: members}}}}}
+		filter = allOf(filter, bson.D{{Key: "$or", Value: members}})
 	}
 	keys := sortFields(q.Sort)
 	page := &storage.SearchPage{Total: -1}
@@ -67,7 +67,7 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 	}
 	find := filter
 	if after != nil {
-		find = bson.D{{Key: "$and", Value: bson.A{filter, keysetFilter(keys, after.Values, backward)}}}
+		find = allOf(filter, keysetFilter(keys, after.Values, backward))
 	}
 	order := bson.D{}
 	for _, k := range keys {
@@ -254,7 +254,7 @@ func afterKey(field string, v any, desc bool) (bson.D, bool) {
 // filter translates criteria (AND) on type typ into a MongoDB filter. Every field name comes from the
 // registry and every client value is a typed operand, never an operator or a path.
 func (s *Store) filter(ctx context.Context, typ string, criteria []search.Criterion) (bson.D, error) {
-	all := bson.A{bson.D{{Key: fDeleted, Value: false}}}
+	all := []bson.D{{{Key: fDeleted, Value: false}}}
 	for _, c := range criteria {
 		f, err := s.criterion(ctx, typ, c)
 		if err != nil {
@@ -262,7 +262,49 @@ func (s *Store) filter(ctx context.Context, typ string, criteria []search.Criter
 		}
 		all = append(all, f)
 	}
-	return bson.D{{Key: "$and", Value: all}}, nil
+	return allOf(all...), nil
+}
+
+// allOf is the conjunction of conditions as one flat document where it can be: every condition
+// becomes a top-level field of the result, and only a field that comes twice goes into $and. MongoDB
+// plans both forms alike; FerretDB v1 pushes top-level equalities down to PostgreSQL but nothing nested
+// in $and (measured with explain: filterPushdown true vs false).
+func allOf(parts ...bson.D) bson.D {
+	out := bson.D{}
+	seen := map[string]bool{}
+	var nested bson.A
+	var add func(e bson.E)
+	add = func(e bson.E) {
+		if e.Key == "$and" {
+			if subs, ok := e.Value.(bson.A); ok {
+				for _, sub := range subs {
+					if d, ok := sub.(bson.D); ok {
+						for _, se := range d {
+							add(se)
+						}
+						continue
+					}
+					nested = append(nested, sub)
+				}
+				return
+			}
+		}
+		if seen[e.Key] {
+			nested = append(nested, bson.D{e})
+			return
+		}
+		seen[e.Key] = true
+		out = append(out, e)
+	}
+	for _, p := range parts {
+		for _, e := range p {
+			add(e)
+		}
+	}
+	if len(nested) > 0 {
+		out = append(out, bson.E{Key: "$and", Value: nested})
+	}
+	return out
 }
 
 func anyOf(parts bson.A) bson.D {
