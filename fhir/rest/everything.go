@@ -11,6 +11,7 @@ import (
 
 	"github.com/careflow/careflow/fhir/bundle"
 	"github.com/careflow/careflow/fhir/outcome"
+	"github.com/careflow/careflow/fhir/search"
 )
 
 // everythingOperationURL is the official definition of Patient/$everything.
@@ -21,7 +22,7 @@ var everythingDate = map[string]string{
 	"Appointment": "date", "CarePlan": "date", "AllergyIntolerance": "date", "MedicationStatement": "effective",
 }
 
-// everythingCursor is the position of $everything paging: a type (index into the served types) and the
+// everythingCursor is the position of paging across types ($everything, system search): a type (index into the served types) and the
 // search cursor inside it.
 type everythingCursor struct {
 	Type  int    `json:"t"`
@@ -42,41 +43,15 @@ func (s *Server) everything(c *gin.Context) {
 		s.fail(c, storageError(err, "Patient", id))
 		return
 	}
-	count, err := s.pageSize(c)
+	types, err := s.typeList(c)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	if count == 0 {
-		count = s.cfg.DefaultCount
-	}
-	types := s.cfg.Types
-	if raw := c.Query("_type"); raw != "" {
-		types = nil
-		for _, t := range strings.Split(raw, ",") {
-			if !s.types[t] {
-				s.fail(c, outcome.At(http.StatusBadRequest, outcome.CodeNotSupported, "_type", "_type %q is not a served resource type", t))
-				return
-			}
-			types = append(types, t)
-		}
-	}
-	var pos everythingCursor
-	if raw := c.Query(cursorParam); raw != "" {
-		data, err := base64.RawURLEncoding.DecodeString(raw)
-		if err != nil || json.Unmarshal(data, &pos) != nil || pos.Type < 0 || pos.Type >= len(types) {
-			s.fail(c, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, cursorParam, "invalid paging cursor"))
-			return
-		}
-	}
-	base := s.baseURL(c)
-	b := bundle.New("searchset", "", s.now())
-	next := ""
-	for ti := pos.Type; ti < len(types) && len(b.Entry) < count; ti++ {
-		typ := types[ti]
+	s.pageAcrossTypes(c, types, func(typ string) (*search.Query, error) {
 		cmp, ok := s.compartments.Lookup("Patient", id, typ)
 		if !ok {
-			continue
+			return nil, nil
 		}
 		params := url.Values{}
 		if since := c.Query("_since"); since != "" {
@@ -92,8 +67,7 @@ func (s *Server) everything(c *gin.Context) {
 		}
 		q, err := s.parseQuery(c, typ, params, true)
 		if err != nil {
-			s.fail(c, err)
-			return
+			return nil, err
 		}
 		// Undated resources (an allergy without recordedDate) stay in the window.
 		for i := range q.Criteria {
@@ -101,12 +75,82 @@ func (s *Server) everything(c *gin.Context) {
 				q.Criteria[i].OrMissing = true
 			}
 		}
-		q.Compartment, q.Total = cmp, "none"
+		q.Compartment = cmp
+		return q, nil
+	})
+}
+
+// searchSystem serves GET [base]?_type=…&… (search.html#all): the same criteria on each listed type (all
+// served types without _type), paged across types. A parameter must exist on every searched type.
+func (s *Server) searchSystem(c *gin.Context) {
+	types, err := s.typeList(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	params := c.Request.URL.Query()
+	for _, k := range []string{"_type", cursorParam, "_count"} {
+		params.Del(k)
+	}
+	s.pageAcrossTypes(c, types, func(typ string) (*search.Query, error) {
+		return s.parseQuery(c, typ, params, true)
+	})
+}
+
+// typeList reads _type: served types, comma-separated; all served types when absent.
+func (s *Server) typeList(c *gin.Context) ([]string, error) {
+	raw := c.Query("_type")
+	if raw == "" {
+		return s.cfg.Types, nil
+	}
+	var types []string
+	for _, t := range strings.Split(raw, ",") {
+		if !s.types[t] {
+			return nil, outcome.At(http.StatusBadRequest, outcome.CodeNotSupported, "_type", "_type %q is not a served resource type", t)
+		}
+		types = append(types, t)
+	}
+	return types, nil
+}
+
+// pageAcrossTypes serves one searchset page drawn from several types in order: build returns each type's
+// query (nil to skip the type); the cursor holds the type reached and the keyset cursor inside it.
+func (s *Server) pageAcrossTypes(c *gin.Context, types []string, build func(typ string) (*search.Query, error)) {
+	count, err := s.pageSize(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if count == 0 {
+		count = s.cfg.DefaultCount
+	}
+	var pos everythingCursor
+	if raw := c.Query(cursorParam); raw != "" {
+		data, err := base64.RawURLEncoding.DecodeString(raw)
+		if err != nil || json.Unmarshal(data, &pos) != nil || pos.Type < 0 || pos.Type >= len(types) {
+			s.fail(c, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, cursorParam, "invalid paging cursor"))
+			return
+		}
+	}
+	base := s.baseURL(c)
+	b := bundle.New("searchset", "", s.now())
+	next := ""
+	for ti := pos.Type; ti < len(types) && len(b.Entry) < count; ti++ {
+		q, err := build(types[ti])
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		if q == nil {
+			continue
+		}
+		q.Total, q.Sort = "none", nil
 		q.Count, q.CountSet = count-len(b.Entry), true
+		q.Cursor = ""
 		if ti == pos.Type {
 			q.Cursor = pos.Inner
 		}
-		page, err := s.store.Search(ctx, q)
+		page, err := s.store.Search(c.Request.Context(), q)
 		if err != nil {
 			s.fail(c, searchError(err))
 			return

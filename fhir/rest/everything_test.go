@@ -20,3 +20,18 @@ func TestPatientEverything(t *testing.T) {
 	expectOutcome(t, c.do("GET", "/Patient/nobody/$everything", ""), 404, "not-found", "")
 	expectOutcome(t, c.do("GET", "/Patient/p1/$everything?_type=Observation", ""), 400, "not-supported", "_type")
 }
+
+func TestSystemSearch(t *testing.T) {
+	c := dataset(t)
+	cases := []struct{ query, want string }{
+		{"?_type=Patient,Appointment&_id=p1,a3", "p1,a3"},
+		{"?_type=AllergyIntolerance&_count=1", "al1,al2"},
+		{"?_id=al2,p3", "p3,al2"},
+	}
+	for _, tc := range cases {
+		if got := ids(t, c, tc.query); got != tc.want {
+			t.Errorf("%s: got %s, want %s", tc.query, got, tc.want)
+		}
+	}
+	expectOutcome(t, c.do("GET", "?_type=Patient,Appointment&gender=male", ""), 400, "not-supported", "gender")
+}

@@ -36,6 +36,9 @@ func ids(t *testing.T, c *client, query string, headers ...string) string {
 	t.Helper()
 	var out []string
 	next := c.base + "/" + query
+	if strings.HasPrefix(query, "?") {
+		next = c.base + query
+	}
 	for pages := 0; next != "" && pages < 20; pages++ {
 		r := c.do("GET", next, "", headers...)
 		if r.status != 200 {

@@ -97,6 +97,7 @@ func (s *Server) routes() *gin.Engine {
 	r.GET("/readyz", s.ready)
 
 	f := r.Group("/fhir", s.negotiate)
+	f.GET("", s.searchSystem)
 	f.GET("/metadata", s.metadata)
 	f.GET("/_history", s.historySystem)
 	f.GET("/:type", s.withType(s.searchType))
