@@ -1,9 +1,12 @@
 package rest
 
 import (
+	"context"
 	"errors"
+	"math/rand/v2"
 	"mime"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -13,7 +16,7 @@ import (
 )
 
 // maxPatchAttempts bounds retries of a patch whose base version changed under it (no If-Match given).
-const maxPatchAttempts = 16
+const maxPatchAttempts = 64
 
 // patchInstance serves PATCH [base]/[type]/[id].
 func (s *Server) patchInstance(c *gin.Context) { s.patch(c, c.Param("type"), c.Param("id")) }
@@ -96,7 +99,13 @@ func (s *Server) patch(c *gin.Context, typ, id string) {
 			storage.Precondition{VersionID: cur.VersionID})
 		var conflict *storage.VersionConflictError
 		if errors.As(err, &conflict) && pre.VersionID == 0 {
-			continue // changed under us: patch the newer version
+			// Changed under us: patch the newer version, after a short jittered pause so that
+			// concurrent patchers of one resource do not retry in lockstep.
+			if err := retryPause(ctx, attempt); err != nil {
+				s.fail(c, storageError(err, typ, id))
+				return
+			}
+			continue
 		}
 		if err != nil {
 			s.fail(c, storageError(err, typ, id))
@@ -106,4 +115,20 @@ func (s *Server) patch(c *gin.Context, typ, id string) {
 		return
 	}
 	s.fail(c, outcome.New(http.StatusConflict, outcome.CodeConflict, "%s/%s changed %d times while being patched; retry", typ, id, maxPatchAttempts))
+}
+
+// retryPause waits before retrying after losing a race: growing with the attempt, jittered, bounded.
+func retryPause(ctx context.Context, attempt int) error {
+	limit := time.Duration(attempt+1) * 2 * time.Millisecond
+	if limit > 50*time.Millisecond {
+		limit = 50 * time.Millisecond
+	}
+	t := time.NewTimer(time.Duration(rand.Int64N(int64(limit))) + time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
