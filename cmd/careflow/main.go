@@ -38,6 +38,10 @@ func main() {
 	switch os.Args[1] {
 	case "serve":
 		err = serve(os.Args[2:])
+	case "generate":
+		err = generate(os.Args[2:])
+	case "load":
+		err = load(os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
 		return
@@ -56,7 +60,9 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage: careflow <command> [flags]
 
 commands:
-  serve   run the FHIR R4 server (careflow serve -h for flags)
+  serve     run the FHIR R4 server (careflow serve -h for flags)
+  generate  write synthetic coordinated-care patients as transaction Bundles (careflow generate -h)
+  load      POST transaction Bundles to any FHIR server (careflow load -h)
 `)
 }
 
