@@ -1,0 +1,135 @@
+// Package adaptertest sets up the adapters' tests: the official definitions loaded once, a real store on a
+// fresh database of the test MongoDB-compatible server (storage/mongo/mongotest), and fixtures written the
+// way the REST API writes them (validated, then indexed with the search registry).
+package adaptertest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/careflow/careflow/fhir/definitions"
+	"github.com/careflow/careflow/fhir/model"
+	"github.com/careflow/careflow/fhir/search"
+	"github.com/careflow/careflow/fhir/validate"
+	"github.com/careflow/careflow/storage"
+	"github.com/careflow/careflow/storage/mongo/mongotest"
+)
+
+// defs holds the definitions shared by every test of a test binary; they are immutable once loaded.
+type defs struct {
+	model     *model.Model
+	validator *validate.Validator
+	registry  *search.Registry
+	err       error
+}
+
+var (
+	loadOnce sync.Once
+	loaded   defs
+)
+
+// Definitions returns the element model, validator and search registry of the served types.
+func Definitions(t testing.TB) (*model.Model, *validate.Validator, *search.Registry) {
+	t.Helper()
+	loadOnce.Do(func() {
+		m, err := model.Load(definitions.Schema)
+		if err != nil {
+			loaded.err = err
+			return
+		}
+		v, err := validate.New(m)
+		if err != nil {
+			loaded.err = err
+			return
+		}
+		r, err := search.NewRegistry(m, definitions.SearchParameters, definitions.ResourceTypes)
+		if err != nil {
+			loaded.err = err
+			return
+		}
+		loaded = defs{model: m, validator: v, registry: r}
+	})
+	if loaded.err != nil {
+		t.Fatalf("load definitions: %v", loaded.err)
+	}
+	return loaded.model, loaded.validator, loaded.registry
+}
+
+// Store is what the tests need of the store: the adapters search it, fixtures are written with Update and
+// Delete. (Not storage.Store, so that the tests do not depend on store capabilities they never use.)
+type Store interface {
+	Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error)
+	Update(ctx context.Context, w storage.Write, pre storage.Precondition) (*storage.Version, bool, error)
+	Delete(ctx context.Context, typ, id string, pre storage.Precondition) (*storage.Version, error)
+}
+
+// Env is a store on a fresh database plus the definitions to write to it.
+type Env struct {
+	T         testing.TB
+	Store     Store
+	Registry  *search.Registry
+	Validator *validate.Validator
+}
+
+// New opens a store on a fresh database (dropped when the test ends).
+func New(t testing.TB) *Env {
+	t.Helper()
+	_, v, r := Definitions(t)
+	return &Env{T: t, Store: mongotest.Open(t, definitions.ResourceTypes, r), Registry: r, Validator: v}
+}
+
+// Put stores a resource with a client-chosen id (update-as-create), validated and indexed exactly as the
+// REST API does, and fails the test on error. body may omit resourceType and id: they are inserted.
+func (e *Env) Put(typ, id, body string) *storage.Version {
+	e.T.Helper()
+	v, err := e.Write(typ, id, body)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return v
+}
+
+// Write is Put returning the error instead of failing the test; it is safe for concurrent use.
+func (e *Env) Write(typ, id, body string) (*storage.Version, error) {
+	body = strings.TrimSpace(body)
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(body), &top); err != nil {
+		return nil, fmt.Errorf("fixture %s/%s is not a JSON object: %w", typ, id, err)
+	}
+	if _, ok := top["resourceType"]; !ok {
+		body = strings.Replace(body, `{`, `{"resourceType":"`+typ+`","id":"`+id+`",`, 1)
+	}
+	tree, verr := e.Validator.Validate(typ, []byte(body))
+	if verr != nil {
+		return nil, fmt.Errorf("fixture %s/%s is invalid: %w\n%s", typ, id, verr, body)
+	}
+	index, err := e.Registry.Index(typ, tree)
+	if err != nil {
+		return nil, fmt.Errorf("index %s/%s: %w", typ, id, err)
+	}
+	v, _, err := e.Store.Update(context.Background(), storage.Write{Type: typ, ID: id, Body: []byte(body), Index: index}, storage.Precondition{})
+	if err != nil {
+		return nil, fmt.Errorf("store %s/%s: %w", typ, id, err)
+	}
+	return v, nil
+}
+
+// Delete deletes a resource.
+func (e *Env) Delete(typ, id string) {
+	e.T.Helper()
+	if _, err := e.Store.Delete(context.Background(), typ, id, storage.Precondition{}); err != nil {
+		e.T.Fatalf("delete %s/%s: %v", typ, id, err)
+	}
+}
+
+// Validate checks that data is a valid resource of type typ and fails the test otherwise.
+func (e *Env) Validate(typ string, data []byte) {
+	e.T.Helper()
+	if _, verr := e.Validator.Validate(typ, data); verr != nil {
+		e.T.Fatalf("%s does not validate: %v\n%s", typ, verr, data)
+	}
+}

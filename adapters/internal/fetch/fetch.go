@@ -1,0 +1,141 @@
+// Package fetch runs the adapters' searches: it builds each query with the search registry from ordinary
+// FHIR search parameters (so every field and operator comes from the registry, never from text), and pages
+// through every result with Query.Cursor and SearchPage.Next.
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+
+	"github.com/careflow/careflow/fhir/search"
+	"github.com/careflow/careflow/storage"
+)
+
+// DefaultPageSize is the page size used when none is configured.
+const DefaultPageSize = 500
+
+// DefaultBatch is how many values one search puts in a comma-separated (OR) list when it looks up many
+// references at once.
+const DefaultBatch = 200
+
+// Searcher is the store capability the adapters need.
+type Searcher interface {
+	Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error)
+}
+
+// Fetcher runs searches and collects every page.
+type Fetcher struct {
+	Store    Searcher
+	Registry *search.Registry
+	// PageSize is the _count of each page (DefaultPageSize when zero).
+	PageSize int
+	// Batch is the number of OR-ed values per search in In (DefaultBatch when zero).
+	Batch int
+}
+
+// All returns every current resource of typ matching params, in the store's order (by id unless params
+// has _sort). Parameters are parsed strictly: an unknown or unsupported parameter is an error, never
+// silently ignored (which would widen the result).
+func (f Fetcher) All(ctx context.Context, typ string, params url.Values) ([]*storage.Version, error) {
+	if f.Store == nil || f.Registry == nil {
+		return nil, errors.New("fetch: no store or search registry")
+	}
+	p := url.Values{}
+	for k, v := range params {
+		p[k] = append([]string(nil), v...)
+	}
+	size := f.PageSize
+	if size <= 0 {
+		size = DefaultPageSize
+	}
+	p.Set("_count", strconv.Itoa(size))
+	p.Set("_total", "none")
+	q, oerr := f.Registry.Parse(typ, p, search.ParseOptions{Strict: true, DefaultCount: size})
+	if oerr != nil {
+		return nil, fmt.Errorf("fetch: %s?%s: %w", typ, p.Encode(), oerr)
+	}
+	var out []*storage.Version
+	seen := map[string]bool{}
+	for {
+		page, err := f.Store.Search(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("fetch: search %s?%s: %w", typ, p.Encode(), err)
+		}
+		for _, v := range page.Versions {
+			if v.Deleted || seen[v.ID] {
+				continue
+			}
+			seen[v.ID] = true
+			out = append(out, v)
+		}
+		if page.Next == "" || page.Next == q.Cursor {
+			return out, nil
+		}
+		q.Cursor = page.Next
+	}
+}
+
+// In returns every resource of typ whose parameter param matches any of values (batched into
+// comma-separated lists of at most Batch values), and that also matches params. Results are deduplicated
+// and ordered by batch, then as All orders them.
+func (f Fetcher) In(ctx context.Context, typ, param string, values []string, params url.Values) ([]*storage.Version, error) {
+	batch := f.Batch
+	if batch <= 0 {
+		batch = DefaultBatch
+	}
+	var out []*storage.Version
+	seen := map[string]bool{}
+	uniq := dedupe(values)
+	for i := 0; i < len(uniq); i += batch {
+		chunk := uniq[i:min(i+batch, len(uniq))]
+		p := url.Values{}
+		for k, v := range params {
+			p[k] = append([]string(nil), v...)
+		}
+		p.Set(param, joinEscaped(chunk))
+		vs, err := f.All(ctx, typ, p)
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range vs {
+			if !seen[v.ID] {
+				seen[v.ID] = true
+				out = append(out, v)
+			}
+		}
+	}
+	return out, nil
+}
+
+func dedupe(values []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, v := range values {
+		if v != "" && !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// joinEscaped joins values with commas, escaping the characters FHIR search gives a meaning to (search.html#escaping).
+func joinEscaped(values []string) string {
+	var b []byte
+	for i, v := range values {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		for j := 0; j < len(v); j++ {
+			switch v[j] {
+			case '\\', ',', '$', '|':
+				b = append(b, '\\')
+			}
+			b = append(b, v[j])
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,138 @@
+package fetch_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/careflow/careflow/adapters/internal/adaptertest"
+	"github.com/careflow/careflow/adapters/internal/fetch"
+	"github.com/careflow/careflow/fhir/search"
+	"github.com/careflow/careflow/storage"
+)
+
+// fakeStore serves ids in pages, using the cursor as an offset, and records the queries it gets.
+type fakeStore struct {
+	ids     []string
+	queries []*search.Query
+	repeat  bool // answer every page with the same Next cursor (a broken store)
+	err     error
+}
+
+func (f *fakeStore) Search(_ context.Context, q *search.Query) (*storage.SearchPage, error) {
+	cp := *q
+	f.queries = append(f.queries, &cp)
+	if f.err != nil {
+		return nil, f.err
+	}
+	start := 0
+	if q.Cursor != "" {
+		start, _ = strconv.Atoi(q.Cursor)
+	}
+	end := min(start+q.Count, len(f.ids))
+	page := &storage.SearchPage{Total: -1}
+	for _, id := range f.ids[start:end] {
+		page.Versions = append(page.Versions, &storage.Version{Type: q.Type, ID: id, VersionID: 1, Body: []byte(`{}`)})
+	}
+	if end < len(f.ids) {
+		page.Next = strconv.Itoa(end)
+	}
+	if f.repeat {
+		page.Next = "same"
+	}
+	return page, nil
+}
+
+func TestAllPages(t *testing.T) {
+	_, _, reg := adaptertest.Definitions(t)
+	store := &fakeStore{ids: []string{"a", "b", "c", "d", "e", "c"}}
+	f := fetch.Fetcher{Store: store, Registry: reg, PageSize: 2}
+	got, err := f.All(context.Background(), "Patient", url.Values{"gender": {"female"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, v := range got {
+		ids = append(ids, v.ID)
+	}
+	if strings.Join(ids, ",") != "a,b,c,d,e" {
+		t.Errorf("ids %v (duplicates must be dropped)", ids)
+	}
+	if len(store.queries) != 3 {
+		t.Fatalf("%d pages read, want 3", len(store.queries))
+	}
+	q := store.queries[0]
+	if q.Count != 2 || q.Total != "none" || len(q.Criteria) != 1 || q.Criteria[0].Param.Code != "gender" || q.Cursor != "" ||
+		store.queries[1].Cursor != "2" || store.queries[2].Cursor != "4" {
+		t.Errorf("queries: %+v %+v %+v", q, store.queries[1], store.queries[2])
+	}
+	// A store that keeps answering the same cursor does not loop forever.
+	loop := &fakeStore{ids: []string{"a", "b", "c"}, repeat: true}
+	if _, err := (fetch.Fetcher{Store: loop, Registry: reg, PageSize: 1}).All(context.Background(), "Patient", nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(loop.queries) != 2 {
+		t.Errorf("%d pages read from a looping store", len(loop.queries))
+	}
+}
+
+func TestAllErrors(t *testing.T) {
+	_, _, reg := adaptertest.Definitions(t)
+	store := &fakeStore{}
+	f := fetch.Fetcher{Store: store, Registry: reg}
+	// Unknown parameters are errors, never silently dropped.
+	if _, err := f.All(context.Background(), "Patient", url.Values{"no-such-param": {"x"}}); err == nil {
+		t.Error("unknown parameter accepted")
+	}
+	if len(store.queries) != 0 {
+		t.Error("store searched with an invalid query")
+	}
+	boom := errors.New("boom")
+	store.err = boom
+	if _, err := f.All(context.Background(), "Patient", nil); !errors.Is(err, boom) {
+		t.Errorf("store error not wrapped: %v", err)
+	}
+	if _, err := (fetch.Fetcher{}).All(context.Background(), "Patient", nil); err == nil {
+		t.Error("empty Fetcher accepted")
+	}
+}
+
+func TestInBatches(t *testing.T) {
+	_, _, reg := adaptertest.Definitions(t)
+	store := &fakeStore{ids: []string{"x"}}
+	f := fetch.Fetcher{Store: store, Registry: reg, Batch: 2}
+	refs := []string{"Patient/1", "Patient/2", "Patient/3", "Patient/2", "", "Patient/4", "Patient/5"}
+	got, err := f.In(context.Background(), "Coverage", "beneficiary", refs, url.Values{"status": {"active"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 {
+		t.Errorf("results of every batch must be deduplicated: %d", len(got))
+	}
+	var batches []string
+	for _, q := range store.queries {
+		var vals []string
+		for _, c := range q.Criteria {
+			if c.Param.Code != "beneficiary" {
+				continue
+			}
+			for _, v := range c.Values {
+				vals = append(vals, v.RefType+"/"+v.RefID)
+			}
+		}
+		if len(q.Criteria) != 2 {
+			t.Errorf("batch query lost the status criterion: %+v", q.Criteria)
+		}
+		batches = append(batches, strings.Join(vals, "+"))
+	}
+	if strings.Join(batches, " ") != "Patient/1+Patient/2 Patient/3+Patient/4 Patient/5" {
+		t.Errorf("batches %v", batches)
+	}
+	store.queries = nil
+	if got, err := f.In(context.Background(), "Coverage", "beneficiary", nil, nil); err != nil || got != nil || len(store.queries) != 0 {
+		t.Errorf("no values: %v %v, %d queries", got, err, len(store.queries))
+	}
+}

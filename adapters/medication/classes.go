@@ -1,0 +1,126 @@
+package medication
+
+// Code systems of the drug-class table.
+const (
+	RxNorm = "http://www.nlm.nih.gov/research/umls/rxnorm"
+	SNOMED = "http://snomed.info/sct"
+)
+
+// Code is one coded concept of the drug-class table.
+type Code struct {
+	System, Code, Display string
+}
+
+// DrugClass is a group of drugs an allergy to one of which (or to the class itself) makes the others
+// suspect. The table is deliberately small: it flags the classic cross-reactivities a coordinator should
+// raise with a clinician; it is not a drug-interaction knowledge base.
+type DrugClass struct {
+	// Name names the class in findings ("penicillins").
+	Name string
+	// Members are the drugs of the class, as RxNorm ingredient codes.
+	Members []Code
+	// AllergyCodes are codes an AllergyIntolerance records an allergy to the class with: SNOMED CT
+	// "allergy to …" findings and the class substance.
+	AllergyCodes []Code
+}
+
+// DrugClasses returns the shipped drug-class table (a fresh copy on every call).
+//
+// Sources and verification (checked Nov 2026 with the project's reference search, not against the
+// licensed terminologies themselves):
+//
+//   - RxNorm 1191 aspirin, 3355 diclofenac, 4502 flurbiprofen, 10171 sulfadiazine, 10207 sulfisoxazole and
+//     10831 sulfamethoxazole / trimethoprim: the drug table of the Clinical Pharmacogenetics
+//     Implementation Consortium (github.com/cpicpgx/cpic-schema, drug.sql), which keys drugs by RxNorm
+//     ingredient.
+//   - RxNorm 7980 penicillin G: the official FHIR R4 example AllergyIntolerance/medication
+//     (testdata/examples/r4/AllergyIntolerance-medication.json, "Penicillin G").
+//   - RxNorm 723 amoxicillin, 5640 ibuprofen, 7258 naproxen: consistent across several independent
+//     public RxCUI mappings (ibuprofen also in CPIC-derived data), not an authoritative RxNorm release.
+//   - RxNorm 733 ampicillin, 7984 penicillin V, 10180 sulfamethoxazole: from the project brief; NOT
+//     independently verified (public mappings were sparse or contradictory).
+//   - SNOMED CT 764146007 Penicillin (substance): AllergyIntolerance examples of HL7 implementation
+//     guides (HL7 Europe HDR, CH IPS, CZ HDR, AU Core).
+//   - SNOMED CT 91939003 Allergy to sulfonamide (finding): HL7 Belgium Prescription Search Support IG
+//     example AllergyIntolerance.
+//   - SNOMED CT 387406002 Sulfonamide (substance): the US Core AllergyIntolerance example ("sulfonamide
+//     antibacterial") and several public code sets.
+//   - SNOMED CT 91936005 Allergy to penicillin (finding): the project brief and most public code sets
+//     (one maps it to sulfonamides); NOT verified against an HL7 or SNOMED publication.
+//   - SNOMED CT 373270004 Substance with penicillin structure and antibacterial mechanism of action
+//     (substance), the penicillin class substance: an NHS GP Connect discussion and public code sets; NOT
+//     verified against an HL7 or SNOMED publication.
+//   - SNOMED CT 372665008 Non-steroidal anti-inflammatory agent (substance): consistent in several
+//     independent sources (SNOMED-based query tooling, a C-CDA example); NOT verified against an HL7 or
+//     SNOMED publication. No "allergy to NSAID" finding code is included: public sources gave four
+//     different codes for it, so none could be trusted.
+//
+// Deliberately left out: celecoxib (COX-2 selective; usually tolerated by patients with NSAID
+// hypersensitivity) and non-antibiotic sulfonamides such as sulfasalazine (cross-reactivity with
+// sulfonamide antibiotics is not established).
+func DrugClasses() []DrugClass {
+	return []DrugClass{
+		{
+			Name: "penicillins",
+			Members: []Code{
+				{RxNorm, "723", "amoxicillin"},
+				{RxNorm, "733", "ampicillin"},
+				{RxNorm, "7980", "penicillin G"},
+				{RxNorm, "7984", "penicillin V"},
+			},
+			AllergyCodes: []Code{
+				{SNOMED, "91936005", "Allergy to penicillin"},
+				{SNOMED, "764146007", "Penicillin"},
+				{SNOMED, "373270004", "Substance with penicillin structure and antibacterial mechanism of action"},
+			},
+		},
+		{
+			Name: "sulfonamide antibiotics",
+			Members: []Code{
+				{RxNorm, "10180", "sulfamethoxazole"},
+				{RxNorm, "10831", "sulfamethoxazole / trimethoprim"},
+				{RxNorm, "10171", "sulfadiazine"},
+				{RxNorm, "10207", "sulfisoxazole"},
+			},
+			AllergyCodes: []Code{
+				{SNOMED, "91939003", "Allergy to sulfonamide"},
+				{SNOMED, "387406002", "Sulfonamide"},
+			},
+		},
+		{
+			Name: "NSAIDs",
+			Members: []Code{
+				{RxNorm, "5640", "ibuprofen"},
+				{RxNorm, "7258", "naproxen"},
+				{RxNorm, "1191", "aspirin"},
+				{RxNorm, "3355", "diclofenac"},
+				{RxNorm, "4502", "flurbiprofen"},
+			},
+			AllergyCodes: []Code{
+				{SNOMED, "372665008", "Non-steroidal anti-inflammatory agent"},
+			},
+		},
+	}
+}
+
+// classIndex maps "system|code" to the classes a drug belongs to and the classes an allergy code names.
+type classIndex struct {
+	members map[string][]string // drug code → class names
+	allergy map[string][]string // allergy code (class code or member) → class names
+}
+
+func newClassIndex(classes []DrugClass) classIndex {
+	ix := classIndex{members: map[string][]string{}, allergy: map[string][]string{}}
+	for _, c := range classes {
+		for _, m := range c.Members {
+			k := m.System + "|" + m.Code
+			ix.members[k] = append(ix.members[k], c.Name)
+			ix.allergy[k] = append(ix.allergy[k], c.Name)
+		}
+		for _, a := range c.AllergyCodes {
+			k := a.System + "|" + a.Code
+			ix.allergy[k] = append(ix.allergy[k], c.Name)
+		}
+	}
+	return ix
+}

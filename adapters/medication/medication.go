@@ -1,0 +1,350 @@
+// Package medication explains a patient's medications and checks them against the patient's allergies.
+//
+// # Active medication list
+//
+// A patient's active medications are the MedicationStatements about them (subject) whose status is
+// active, intended (about to be taken) or on-hold (paused, but still part of the regimen a clinician must
+// consider); completed, stopped, not-taken, unknown and entered-in-error statements are not listed. Each
+// comes with a plain-language instruction: Dosage.text when present, otherwise a sentence rendered from
+// the structured dosage (see RenderDosage), e.g. "Take 1 tablet by mouth twice a day as needed for pain".
+//
+// # Allergy conflicts
+//
+// An allergy is considered when its clinicalStatus is active or absent and its verificationStatus is
+// confirmed, unconfirmed or absent: refuted and entered-in-error records, and inactive or resolved
+// allergies, are ignored. Its codes are AllergyIntolerance.code and every reaction.substance.
+//
+// A medication's codes are medicationCodeableConcept, or — for a medicationReference to a contained
+// Medication — that Medication's code and its ingredients' itemCodeableConcept. (careflow does not store
+// Medication resources, so a reference to a non-contained Medication has no codes.)
+//
+// A medication conflicts with an allergy when
+//
+//   - a medication code and an allergy code are the same system and code ("code" match), or
+//   - a medication code is a member of a drug class of DrugClasses and an allergy code is that class's
+//     allergy code or another member of it ("drug-class" match: an allergy to penicillin G flags
+//     amoxicillin).
+//
+// One conflict is reported per statement and allergy: a code match if there is one, else the first class
+// match. The allergy's criticality (low, high, unable-to-assess, or empty) is carried into the conflict.
+package medication
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/careflow/careflow/adapters/internal/fetch"
+	"github.com/careflow/careflow/adapters/internal/fhirread"
+	"github.com/careflow/careflow/fhir/search"
+	"github.com/careflow/careflow/storage"
+)
+
+// Searcher is what the medication workflows need of the store.
+type Searcher interface {
+	Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error)
+}
+
+// activeStatuses are the MedicationStatement statuses of the active list.
+const activeStatuses = "active,intended,on-hold"
+
+// Service runs the medication workflows against a store. It is immutable and safe for concurrent use.
+type Service struct {
+	f       fetch.Fetcher
+	classes []DrugClass
+	index   classIndex
+}
+
+// New returns a Service that searches s, building queries with registry, and checks conflicts with the
+// shipped drug-class table.
+func New(s Searcher, registry *search.Registry) *Service {
+	classes := DrugClasses()
+	return &Service{f: fetch.Fetcher{Store: s, Registry: registry}, classes: classes, index: newClassIndex(classes)}
+}
+
+// WithPageSize returns a copy of the Service that reads n resources per search page.
+func (s *Service) WithPageSize(n int) *Service {
+	c := *s
+	c.f.PageSize = n
+	return &c
+}
+
+// Medication is a MedicationStatement as the workflows see it.
+type Medication struct {
+	ID      string
+	Status  string
+	Patient string // subject, "Patient/id"
+	Name    string // the medication's label
+	// Codes are the medication's codes, then its contained Medication's ingredient codes.
+	Codes []fhirread.Coding
+	// Instructions has one plain-language instruction per dosage with something to say, in order;
+	// Instruction combines them (see Instruction).
+	Instructions []string
+	Instruction  string
+	// Informant is informationSource (normalised reference), if any.
+	Informant string
+	Resource  *storage.Version
+}
+
+// DecodeMedication reads a stored MedicationStatement.
+func DecodeMedication(v *storage.Version) (Medication, error) {
+	var ms fhirread.MedicationStatement
+	if err := fhirread.Decode(v.Body, "MedicationStatement", &ms); err != nil {
+		return Medication{}, fmt.Errorf("medication: MedicationStatement/%s: %w", v.ID, err)
+	}
+	m := Medication{ID: v.ID, Status: ms.Status, Patient: ms.Subject.Key(), Resource: v}
+	if ms.InformationSource != nil {
+		m.Informant = ms.InformationSource.Key()
+	}
+	switch {
+	case ms.MedicationCodeableConcept != nil:
+		m.Name = ms.MedicationCodeableConcept.Label()
+		m.Codes = append(m.Codes, ms.MedicationCodeableConcept.Coding...)
+	case ms.MedicationReference != nil:
+		ref := ms.MedicationReference
+		m.Name = ref.Display
+		if raw, ok := fhirread.ContainedOf(ms.Contained, ref.Reference, "Medication"); ok && strings.HasPrefix(ref.Reference, "#") {
+			var med fhirread.Medication
+			if err := fhirread.Decode(raw, "Medication", &med); err != nil {
+				return Medication{}, fmt.Errorf("medication: MedicationStatement/%s: contained Medication: %w", v.ID, err)
+			}
+			if med.Code != nil {
+				m.Codes = append(m.Codes, med.Code.Coding...)
+				if m.Name == "" {
+					m.Name = med.Code.Label()
+				}
+			}
+			var ingredients []string
+			for _, ing := range med.Ingredient {
+				if ing.ItemCodeableConcept != nil {
+					m.Codes = append(m.Codes, ing.ItemCodeableConcept.Coding...)
+					if l := ing.ItemCodeableConcept.Label(); l != "" {
+						ingredients = append(ingredients, l)
+					}
+				}
+			}
+			if m.Name == "" {
+				m.Name = strings.Join(ingredients, " / ")
+			}
+		}
+		if m.Name == "" {
+			m.Name = ref.Reference
+		}
+	}
+	if m.Name == "" {
+		m.Name = "Unnamed medication"
+	}
+	for i := range ms.Dosage {
+		if s := instruction(&ms.Dosage[i]); s != "" {
+			m.Instructions = append(m.Instructions, s)
+		}
+	}
+	m.Instruction = Instruction(ms.Dosage)
+	return m, nil
+}
+
+// Active returns the active medication list of a patient (id or "Patient/id"), or of every patient when
+// patient is empty, ordered by name (case-insensitive) then id. The list depends on statuses only, not on
+// a reference time.
+func (s *Service) Active(ctx context.Context, patient string) ([]Medication, error) {
+	p := url.Values{"status": {activeStatuses}}
+	if ref := fhirread.PatientRef(patient); ref != "" {
+		p.Set("subject", ref)
+	}
+	vs, err := s.f.All(ctx, "MedicationStatement", p)
+	if err != nil {
+		return nil, fmt.Errorf("medication: %w", err)
+	}
+	out := make([]Medication, 0, len(vs))
+	for _, v := range vs {
+		m, err := DecodeMedication(v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := strings.ToLower(out[i].Name), strings.ToLower(out[j].Name)
+		if a != b {
+			return a < b
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// Allergy is an AllergyIntolerance as the workflows see it.
+type Allergy struct {
+	ID                 string
+	Patient            string
+	Label              string // code label, else the first reaction substance, else "Unspecified allergy"
+	ClinicalStatus     string // code, "" when absent
+	VerificationStatus string // code, "" when absent
+	Criticality        string
+	Category           []string
+	// Codes are AllergyIntolerance.code then every reaction.substance coding.
+	Codes    []fhirread.Coding
+	Resource *storage.Version
+}
+
+// Current reports whether the allergy counts for conflict checking: not inactive or resolved, not
+// refuted or entered-in-error.
+func (a *Allergy) Current() bool {
+	switch a.ClinicalStatus {
+	case "inactive", "resolved":
+		return false
+	}
+	switch a.VerificationStatus {
+	case "refuted", "entered-in-error":
+		return false
+	}
+	return true
+}
+
+// DecodeAllergy reads a stored AllergyIntolerance.
+func DecodeAllergy(v *storage.Version) (Allergy, error) {
+	var ai fhirread.AllergyIntolerance
+	if err := fhirread.Decode(v.Body, "AllergyIntolerance", &ai); err != nil {
+		return Allergy{}, fmt.Errorf("medication: AllergyIntolerance/%s: %w", v.ID, err)
+	}
+	a := Allergy{ID: v.ID, Patient: ai.Patient.Key(), Criticality: ai.Criticality, Category: ai.Category,
+		ClinicalStatus: ai.ClinicalStatus.Code(), VerificationStatus: ai.VerificationStatus.Code(), Resource: v}
+	a.Label = ai.Code.Label()
+	if ai.Code != nil {
+		a.Codes = append(a.Codes, ai.Code.Coding...)
+	}
+	for _, r := range ai.Reaction {
+		if r.Substance != nil {
+			a.Codes = append(a.Codes, r.Substance.Coding...)
+			if a.Label == "" {
+				a.Label = r.Substance.Label()
+			}
+		}
+	}
+	if a.Label == "" {
+		a.Label = "Unspecified allergy"
+	}
+	return a, nil
+}
+
+// Allergies returns every AllergyIntolerance of a patient (id or "Patient/id"), current or not, ordered
+// by id.
+func (s *Service) Allergies(ctx context.Context, patient string) ([]Allergy, error) {
+	ref := fhirread.PatientRef(patient)
+	if ref == "" {
+		return nil, fmt.Errorf("medication: Allergies needs a patient")
+	}
+	return s.allergies(ctx, []string{ref})
+}
+
+func (s *Service) allergies(ctx context.Context, patients []string) ([]Allergy, error) {
+	vs, err := s.f.In(ctx, "AllergyIntolerance", "patient", patients, nil)
+	if err != nil {
+		return nil, fmt.Errorf("medication: %w", err)
+	}
+	out := make([]Allergy, 0, len(vs))
+	for _, v := range vs {
+		a, err := DecodeAllergy(v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Match kinds of a Conflict.
+const (
+	MatchCode      = "code"
+	MatchDrugClass = "drug-class"
+)
+
+// Conflict is an active medication a current allergy of the same patient warns against.
+type Conflict struct {
+	Patient    string
+	Medication Medication
+	Allergy    Allergy
+	// Match is MatchCode or MatchDrugClass; Class names the drug class of a class match.
+	Match string
+	Class string
+	// MedicationCode and AllergyCode are the codes that matched.
+	MedicationCode, AllergyCode fhirread.Coding
+	// Criticality is the allergy's criticality.
+	Criticality string
+}
+
+// Conflicts returns the allergy conflicts of the active medications of a patient, or of every patient
+// when patient is empty, ordered by patient, medication name, medication id, then allergy id.
+func (s *Service) Conflicts(ctx context.Context, patient string) ([]Conflict, error) {
+	meds, err := s.Active(ctx, patient)
+	if err != nil {
+		return nil, err
+	}
+	var patients []string
+	for _, m := range meds {
+		patients = append(patients, m.Patient)
+	}
+	if len(patients) == 0 {
+		return nil, nil
+	}
+	all, err := s.allergies(ctx, patients)
+	if err != nil {
+		return nil, err
+	}
+	byPatient := map[string][]Allergy{}
+	for _, a := range all {
+		if a.Current() {
+			byPatient[a.Patient] = append(byPatient[a.Patient], a)
+		}
+	}
+	var out []Conflict
+	for _, m := range meds {
+		for _, a := range byPatient[m.Patient] {
+			if c, ok := s.Check(m, a); ok {
+				out = append(out, c)
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Patient != b.Patient {
+			return a.Patient < b.Patient
+		}
+		return false // otherwise keep the medication-list order, then allergy id order
+	})
+	return out, nil
+}
+
+// Check reports whether medication m conflicts with allergy a (whatever a's status: callers filter with
+// Allergy.Current).
+func (s *Service) Check(m Medication, a Allergy) (Conflict, bool) {
+	c := Conflict{Patient: m.Patient, Medication: m, Allergy: a, Criticality: a.Criticality}
+	for _, mc := range m.Codes {
+		for _, ac := range a.Codes {
+			if mc.System != "" && mc.Code != "" && mc.System == ac.System && mc.Code == ac.Code {
+				c.Match, c.MedicationCode, c.AllergyCode = MatchCode, mc, ac
+				return c, true
+			}
+		}
+	}
+	for _, mc := range m.Codes {
+		classes := s.index.members[mc.System+"|"+mc.Code]
+		if len(classes) == 0 {
+			continue
+		}
+		for _, ac := range a.Codes {
+			for _, ca := range s.index.allergy[ac.System+"|"+ac.Code] {
+				for _, cm := range classes {
+					if ca == cm {
+						c.Match, c.Class, c.MedicationCode, c.AllergyCode = MatchDrugClass, cm, mc, ac
+						return c, true
+					}
+				}
+			}
+		}
+	}
+	return Conflict{}, false
+}

@@ -1,0 +1,214 @@
+package scheduling
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"sort"
+	"time"
+
+	"github.com/careflow/careflow/adapters/internal/fhirread"
+	"github.com/careflow/careflow/storage"
+)
+
+// FollowUpOptions tune FollowUps.
+type FollowUpOptions struct {
+	// AllKinds makes every activity with a detail a follow-up candidate, not only detail.kind Appointment.
+	AllKinds bool
+}
+
+// FollowUp is a care plan activity that should be, and is not yet, booked.
+type FollowUp struct {
+	Plan     string // CarePlan id
+	PlanName string // title, description or category of the plan
+	Patient  string // the plan's subject, "Patient/id"
+	// Activity is the activity's position in CarePlan.activity; ActivityID its element id, if any.
+	Activity   int
+	ActivityID string
+	Kind       string // detail.kind
+	Status     string // detail.status
+	Label      string // detail.description, else detail.code, else "activity N"
+	// Scheduled is the activity's scheduled window; Due its start, or when it has no start the start of its
+	// end value (an end of "2026-12-10" is due 2026-12-10T00:00 in the reference location).
+	Scheduled fhirread.Span
+	Due       time.Time
+	// Overdue is set when the window ended at or before the reference time; otherwise the follow-up is due.
+	Overdue bool
+	// Performers are detail.performer references; Author is the plan's author.
+	Performers []string
+	Author     string
+	// Resource is the stored CarePlan.
+	Resource *storage.Version
+}
+
+// planActivity is a follow-up candidate before the appointment check.
+type planActivity struct {
+	FollowUp
+	direct []string // Appointment references of activity.reference / outcomeReference
+}
+
+// FollowUps returns the follow-ups of active care plans — of one patient, or of every patient when
+// patient is empty — that are due in [now, until) or overdue at now, and that no booked appointment covers
+// (see the package documentation). Ordered by due time, plan id, then activity position.
+func (s *Scheduler) FollowUps(ctx context.Context, patient string, now, until time.Time, opt FollowUpOptions) ([]FollowUp, error) {
+	p := url.Values{"status": {"active"}}
+	if pref := fhirread.PatientRef(patient); pref != "" {
+		p.Set("patient", pref)
+	}
+	plans, err := s.f.All(ctx, "CarePlan", p)
+	if err != nil {
+		return nil, fmt.Errorf("scheduling: %w", err)
+	}
+	loc := now.Location()
+	var cands []planActivity
+	var planRefs, directRefs []string
+	for _, v := range plans {
+		pa, err := candidates(v, loc, now, until, opt)
+		if err != nil {
+			return nil, err
+		}
+		if len(pa) > 0 {
+			planRefs = append(planRefs, "CarePlan/"+v.ID)
+		}
+		for _, c := range pa {
+			directRefs = append(directRefs, c.direct...)
+		}
+		cands = append(cands, pa...)
+	}
+	if len(cands) == 0 {
+		return nil, nil
+	}
+	// Booked appointments linked to the plans (supportingInformation) or to the activities (direct).
+	booked := url.Values{"status": {bookedStatuses}}
+	linked, err := s.f.In(ctx, "Appointment", "supporting-info", planRefs, booked)
+	if err != nil {
+		return nil, fmt.Errorf("scheduling: %w", err)
+	}
+	starts := map[string][]time.Time{} // CarePlan ref → starts of booked appointments linked to it
+	for _, v := range linked {
+		a, ok, err := DecodeAppointment(v)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		for _, cp := range a.CarePlans {
+			starts[cp] = append(starts[cp], a.Start)
+		}
+	}
+	var ids []string
+	for _, ref := range directRefs {
+		ids = append(ids, fhirread.RefID(ref))
+	}
+	direct, err := s.f.In(ctx, "Appointment", "_id", ids, booked)
+	if err != nil {
+		return nil, fmt.Errorf("scheduling: %w", err)
+	}
+	bookedIDs := map[string]bool{}
+	for _, v := range direct {
+		bookedIDs["Appointment/"+v.ID] = true
+	}
+	var out []FollowUp
+	for _, c := range cands {
+		if covered(c, starts["CarePlan/"+c.Plan], bookedIDs) {
+			continue
+		}
+		out = append(out, c.FollowUp)
+	}
+	sortFollowUps(out)
+	return out, nil
+}
+
+func covered(c planActivity, linkedStarts []time.Time, bookedIDs map[string]bool) bool {
+	for _, ref := range c.direct {
+		if bookedIDs[ref] {
+			return true
+		}
+	}
+	for _, st := range linkedStarts {
+		if c.Scheduled.OpenStart || !st.Before(c.Scheduled.Start) {
+			return true
+		}
+	}
+	return false
+}
+
+func sortFollowUps(fs []FollowUp) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := fs[i], fs[j]
+		if !a.Due.Equal(b.Due) {
+			return a.Due.Before(b.Due)
+		}
+		if a.Plan != b.Plan {
+			return a.Plan < b.Plan
+		}
+		return a.Activity < b.Activity
+	})
+}
+
+// closedActivity lists the detail.status values of activities that need nothing more.
+func closedActivity(status string) bool {
+	switch status {
+	case "completed", "cancelled", "stopped", "entered-in-error":
+		return true
+	}
+	return false
+}
+
+// candidates lists the due or overdue follow-up activities of one active plan.
+func candidates(v *storage.Version, loc *time.Location, now, until time.Time, opt FollowUpOptions) ([]planActivity, error) {
+	var cp fhirread.CarePlan
+	if err := fhirread.Decode(v.Body, "CarePlan", &cp); err != nil {
+		return nil, fmt.Errorf("scheduling: CarePlan/%s: %w", v.ID, err)
+	}
+	var out []planActivity
+	for i := range cp.Activity {
+		act := &cp.Activity[i]
+		d := act.Detail
+		if d == nil || closedActivity(d.Status) || (d.DoNotPerform != nil && *d.DoNotPerform) {
+			continue
+		}
+		if !opt.AllKinds && d.Kind != "Appointment" {
+			continue
+		}
+		span, ok := act.Schedule(loc)
+		if !ok {
+			continue
+		}
+		overdue := span.EndsBefore(now)
+		due := (span.OpenStart || span.Start.Before(until)) && (span.OpenEnd || span.End.After(now))
+		if !overdue && !due {
+			continue
+		}
+		f := FollowUp{
+			Plan: v.ID, PlanName: cp.Name(), Patient: cp.Subject.Key(),
+			Activity: i, ActivityID: act.ID, Kind: d.Kind, Status: d.Status, Label: act.Label(i),
+			Scheduled: span, Overdue: overdue, Resource: v,
+		}
+		if cp.Author != nil {
+			f.Author = cp.Author.Key()
+		}
+		f.Due = span.Start
+		if span.OpenStart {
+			f.Due = span.Last
+		}
+		for j := range d.Performer {
+			if k := d.Performer[j].Key(); k != "" {
+				f.Performers = append(f.Performers, k)
+			}
+		}
+		pa := planActivity{FollowUp: f}
+		refs := append([]fhirread.Reference{}, act.OutcomeReference...)
+		if act.Reference != nil {
+			refs = append(refs, *act.Reference)
+		}
+		for j := range refs {
+			if k := refs[j].Key(); fhirread.RefType(k) == "Appointment" {
+				pa.direct = append(pa.direct, k)
+			}
+		}
+		out = append(out, pa)
+	}
+	return out, nil
+}

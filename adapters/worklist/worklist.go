@@ -1,0 +1,605 @@
+// Package worklist derives a care coordinator's worklist — FHIR R4 Task resources — from the findings of
+// the other adapters (scheduling, careplan, medication, coverage).
+//
+// # Tasks
+//
+// Every Task has status requested and intent order; Task.code is a code of the CodeSystem
+// http://careflow.example/fhir/CodeSystem/worklist-item (see CodeSystem for the resource); Task.for is
+// the patient; Task.focus the resource the item is about and Task.reasonReference the resource that
+// explains it, if any; Task.owner the person expected to act when the data names one; Task.authoredOn
+// the reference time; Task.restriction.period.end the due date; Task.description a sentence for humans.
+//
+//	code                            focus               reason       due                         priority
+//	follow-up-due                   CarePlan            —            activity's scheduled start  routine
+//	follow-up-overdue               CarePlan            —            activity's scheduled start  urgent
+//	rebook-appointment              Appointment         —            the missed slot's start     routine
+//	double-booking                  Appointment (1st)   Appointment  the first one's start       urgent
+//	allergy-conflict                MedicationStatement Allergy…     the reference time          urgent; routine if criticality low
+//	coverage-gap (appointment)      Appointment         —            the appointment's start     urgent
+//	coverage-gap (patient)          Patient             —            the reference time          routine
+//	approval-required               Appointment         Coverage     the appointment's start     urgent
+//	coverage-ends-before-follow-up  Coverage            CarePlan     the coverage's last day     routine
+//	careplan-overdue-activity       CarePlan            —            end of the activity window  routine
+//	careplan-activity-not-started   CarePlan            —            start of the activity window routine
+//	careplan-period-ended           CarePlan            —            the period's last day       routine
+//
+// An allergy conflict whose criticality is unable-to-assess or not recorded is treated as high. A
+// patient-level coverage gap is raised for the patients "in care" — with an active care plan or an
+// upcoming appointment in the horizon — who have no coverage in force at the reference time. Care plan
+// activity items are not raised for activities already reported as a follow-up item (when the follow-up
+// code is among the requested codes).
+//
+// Owner: the activity's first performer, else the plan's author (care plan and follow-up items); the
+// appointment's first Practitioner or PractitionerRole participant (appointment items); the
+// MedicationStatement's informationSource when it is a Practitioner or PractitionerRole (allergy
+// conflicts); the patient's first generalPractitioner (patient-level coverage gap). No owner otherwise.
+//
+// # Deterministic ids
+//
+// A Task's id is "wl-" followed by the first 40 hex digits of SHA-256 over its code, its focus, the detail
+// that distinguishes items with the same focus (activity, patient, other appointment or allergy) and the
+// relevant date (the due date for dated items, none for allergy conflicts and patient-level coverage gaps)
+// — so the same condition always yields the same id, whatever the reference time, and a changed
+// condition (a rescheduled activity) a new one.
+package worklist
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/careflow/careflow/adapters/careplan"
+	"github.com/careflow/careflow/adapters/coverage"
+	"github.com/careflow/careflow/adapters/internal/fetch"
+	"github.com/careflow/careflow/adapters/internal/fhirread"
+	"github.com/careflow/careflow/adapters/medication"
+	"github.com/careflow/careflow/adapters/scheduling"
+	"github.com/careflow/careflow/fhir/search"
+	"github.com/careflow/careflow/storage"
+)
+
+// CodeSystemURL is the canonical URL of the worklist item codes.
+const CodeSystemURL = "http://careflow.example/fhir/CodeSystem/worklist-item"
+
+// Worklist item codes.
+const (
+	FollowUpDue                = "follow-up-due"
+	FollowUpOverdue            = "follow-up-overdue"
+	RebookAppointment          = "rebook-appointment"
+	DoubleBooking              = "double-booking"
+	AllergyConflict            = "allergy-conflict"
+	CoverageGap                = "coverage-gap"
+	CoverageEndsBeforeFollowUp = "coverage-ends-before-follow-up"
+	ApprovalRequired           = "approval-required"
+	CarePlanOverdueActivity    = "careplan-overdue-activity"
+	CarePlanActivityNotStarted = "careplan-activity-not-started"
+	CarePlanPeriodEnded        = "careplan-period-ended"
+)
+
+// Item describes one code of the CodeSystem.
+type Item struct {
+	Code, Display, Definition string
+}
+
+// Items returns the worklist item codes (a fresh copy on every call), in CodeSystem order.
+func Items() []Item {
+	return []Item{
+		{FollowUpDue, "Follow-up due", "A care plan follow-up scheduled within the horizon has no booked appointment."},
+		{FollowUpOverdue, "Follow-up overdue", "A care plan follow-up's scheduled window has passed without a booked appointment."},
+		{RebookAppointment, "Rebook appointment", "A cancelled or missed appointment has no later booked appointment for the patient."},
+		{DoubleBooking, "Double booking", "Two booked appointments of the patient overlap in time."},
+		{AllergyConflict, "Allergy conflict", "An active medication matches a current allergy of the patient (same code or drug class)."},
+		{CoverageGap, "Coverage gap", "No coverage is in force for an upcoming appointment, or for a patient in care."},
+		{CoverageEndsBeforeFollowUp, "Coverage ends before follow-up", "The coverage in force ends before a due follow-up and no other coverage covers it."},
+		{ApprovalRequired, "Approval required", "The coverage requires prior approval for an upcoming appointment and none is recorded."},
+		{CarePlanOverdueActivity, "Care plan activity overdue", "A care plan activity's scheduled window has ended and the activity is not completed."},
+		{CarePlanActivityNotStarted, "Care plan activity not started", "A care plan activity has not started although its scheduled start has passed."},
+		{CarePlanPeriodEnded, "Care plan period ended", "A care plan is still active although its period has ended."},
+	}
+}
+
+// CodeSystem returns the FHIR CodeSystem resource (JSON) defining the worklist item codes.
+func CodeSystem() []byte {
+	type concept struct {
+		Code       string `json:"code"`
+		Display    string `json:"display"`
+		Definition string `json:"definition"`
+	}
+	cs := struct {
+		ResourceType  string    `json:"resourceType"`
+		ID            string    `json:"id"`
+		URL           string    `json:"url"`
+		Name          string    `json:"name"`
+		Title         string    `json:"title"`
+		Status        string    `json:"status"`
+		Publisher     string    `json:"publisher"`
+		Description   string    `json:"description"`
+		CaseSensitive bool      `json:"caseSensitive"`
+		Content       string    `json:"content"`
+		Count         int       `json:"count"`
+		Concept       []concept `json:"concept"`
+	}{ResourceType: "CodeSystem", ID: "worklist-item", URL: CodeSystemURL, Name: "CareflowWorklistItem",
+		Title: "careflow worklist item", Status: "active", Publisher: "careflow",
+		Description:   "The kinds of work item careflow derives for care coordinators (Task.code of the $worklist operation).",
+		CaseSensitive: true, Content: "complete"}
+	for _, it := range Items() {
+		cs.Concept = append(cs.Concept, concept(it))
+	}
+	cs.Count = len(cs.Concept)
+	data, _ := marshal(cs) // a fixed structure of strings: cannot fail
+	return data
+}
+
+func display(code string) string {
+	for _, it := range Items() {
+		if it.Code == code {
+			return it.Display
+		}
+	}
+	return code
+}
+
+// Searcher is what the worklist needs of the store.
+type Searcher interface {
+	Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error)
+}
+
+// Builder derives worklists from a store. It is immutable and safe for concurrent use.
+type Builder struct {
+	store    Searcher
+	registry *search.Registry
+	pageSize int
+}
+
+// New returns a Builder that searches s, building queries with registry.
+func New(s Searcher, registry *search.Registry) *Builder {
+	return &Builder{store: s, registry: registry}
+}
+
+// WithPageSize returns a copy of the Builder that reads n resources per search page.
+func (b *Builder) WithPageSize(n int) *Builder {
+	c := *b
+	c.pageSize = n
+	return &c
+}
+
+// run holds the workflows of one Build, sharing one memo of the searches they repeat (the active care
+// plans, the upcoming appointments, the follow-ups).
+type run struct {
+	f     fetch.Fetcher
+	sched *scheduling.Scheduler
+	plans *careplan.Service
+	meds  *medication.Service
+	cov   *coverage.Service
+}
+
+func (b *Builder) newRun() *run {
+	m := fetch.NewMemo(b.store)
+	r := &run{
+		f:     fetch.Fetcher{Store: m, Registry: b.registry, PageSize: b.pageSize},
+		sched: scheduling.New(m, b.registry),
+		plans: careplan.New(m, b.registry),
+		meds:  medication.New(m, b.registry),
+		cov:   coverage.New(m, b.registry),
+	}
+	if b.pageSize > 0 {
+		r.sched, r.plans, r.meds, r.cov = r.sched.WithPageSize(b.pageSize), r.plans.WithPageSize(b.pageSize),
+			r.meds.WithPageSize(b.pageSize), r.cov.WithPageSize(b.pageSize)
+	}
+	return r
+}
+
+// Options select the worklist.
+type Options struct {
+	// Since and Until bound the horizon: appointments and follow-ups starting in [now, Until) are checked,
+	// and cancelled or missed appointments starting in [Since, Until). Zero values mean 30 days before and
+	// 30 days after now. Overdue items are raised whatever their age.
+	Since, Until time.Time
+	// Patient restricts the worklist to one patient (id or "Patient/id").
+	Patient string
+	// Owner keeps only the Tasks owned by this reference ("Practitioner/dr1").
+	Owner string
+	// DueFrom and DueTo keep only the Tasks due in [DueFrom, DueTo); zero values do not restrict.
+	DueFrom, DueTo time.Time
+	// Codes keeps only the Tasks with these item codes (all when empty).
+	Codes []string
+	// FollowUpAllKinds treats every scheduled care plan activity as a follow-up, not only appointments.
+	FollowUpAllKinds bool
+}
+
+// Task is one worklist item.
+type Task struct {
+	ID       string
+	Code     string
+	Patient  string // Task.for
+	Focus    string // Task.focus
+	Reason   string // Task.reasonReference ("" when none)
+	Owner    string // Task.owner ("" when none)
+	Priority string
+	Due      time.Time // Task.restriction.period.end
+	// Description is Task.description.
+	Description string
+	// Resource is the Task resource (JSON).
+	Resource json.RawMessage
+}
+
+const defaultHorizon = 30 * 24 * time.Hour
+
+// item is a Task before rendering.
+type item struct {
+	code, patient, focus, reason, owner, priority, detail, description string
+	due                                                                time.Time
+	dated                                                              bool // the due date identifies the item
+}
+
+// Build returns the worklist at now, ordered by due date, then priority (most urgent first), then id.
+func (b *Builder) Build(ctx context.Context, now time.Time, opt Options) ([]Task, error) {
+	return b.newRun().build(ctx, now, opt)
+}
+
+func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, error) {
+	since, until := opt.Since, opt.Until
+	if since.IsZero() {
+		since = now.Add(-defaultHorizon)
+	}
+	if until.IsZero() {
+		until = now.Add(defaultHorizon)
+	}
+	want := func(codes ...string) bool {
+		if len(opt.Codes) == 0 {
+			return true
+		}
+		for _, c := range codes {
+			for _, w := range opt.Codes {
+				if c == w {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	patient := fhirread.PatientRef(opt.Patient)
+	loc := now.Location()
+	var items []item
+	followed := map[string]bool{} // "planID#activity" reported as follow-ups
+
+	if want(FollowUpDue, FollowUpOverdue) {
+		fus, err := b.sched.FollowUps(ctx, patient, now, until, scheduling.FollowUpOptions{AllKinds: opt.FollowUpAllKinds})
+		if err != nil {
+			return nil, fmt.Errorf("worklist: %w", err)
+		}
+		for _, f := range fus {
+			it := item{code: FollowUpDue, priority: "routine", patient: f.Patient, focus: "CarePlan/" + f.Plan,
+				owner: first(f.Performers, f.Author), detail: activityKey(f.ActivityID, f.Activity), due: f.Due, dated: true,
+				description: fmt.Sprintf("Book the follow-up %q of care plan %q, due %s.", f.Label, f.PlanName, day(f.Due, loc))}
+			if f.Overdue {
+				it.code, it.priority = FollowUpOverdue, "urgent"
+				it.description = fmt.Sprintf("The follow-up %q of care plan %q was due %s and has no booked appointment.", f.Label, f.PlanName, day(f.Due, loc))
+			}
+			if want(it.code) {
+				followed[f.Plan+"#"+strconv.Itoa(f.Activity)] = true
+			}
+			items = append(items, it)
+		}
+	}
+	if want(CarePlanOverdueActivity, CarePlanActivityNotStarted) {
+		issues, err := b.plans.ActivityIssues(ctx, patient, now)
+		if err != nil {
+			return nil, fmt.Errorf("worklist: %w", err)
+		}
+		for _, is := range issues {
+			if followed[is.Plan.ID+"#"+strconv.Itoa(is.Activity.Index)] {
+				continue
+			}
+			it := item{code: CarePlanOverdueActivity, priority: "routine", patient: is.Plan.Patient, focus: "CarePlan/" + is.Plan.ID,
+				owner: first(is.Activity.Performers, is.Plan.Author), detail: activityKey(is.Activity.ID, is.Activity.Index),
+				due: is.Since, dated: true,
+				description: fmt.Sprintf("Activity %q of care plan %q (%s) was scheduled to end %s.", is.Activity.Label, is.Plan.Name, is.Activity.Status, day(is.Since, loc))}
+			if is.Kind == careplan.NotStarted {
+				it.code = CarePlanActivityNotStarted
+				it.description = fmt.Sprintf("Activity %q of care plan %q is still %s although it was scheduled to start %s.", is.Activity.Label, is.Plan.Name, is.Activity.Status, day(is.Since, loc))
+			}
+			items = append(items, it)
+		}
+	}
+	if want(CarePlanPeriodEnded) {
+		ended, err := b.plans.PeriodEnded(ctx, patient, now)
+		if err != nil {
+			return nil, fmt.Errorf("worklist: %w", err)
+		}
+		for _, p := range ended {
+			items = append(items, item{code: CarePlanPeriodEnded, priority: "routine", patient: p.Patient, focus: "CarePlan/" + p.ID,
+				owner: p.Author, due: p.Period.Last, dated: true,
+				description: fmt.Sprintf("Care plan %q is still active although its period ended %s: complete, revoke or extend it.", p.Name, day(p.Period.Last, loc))})
+		}
+	}
+	if want(RebookAppointment) {
+		rebooks, err := b.sched.Rebooking(ctx, patient, since, until)
+		if err != nil {
+			return nil, fmt.Errorf("worklist: %w", err)
+		}
+		for _, r := range rebooks {
+			what := "cancelled"
+			if r.Appointment.Status == "noshow" {
+				what = "missed"
+			}
+			items = append(items, item{code: RebookAppointment, priority: "routine", patient: r.Patient, focus: "Appointment/" + r.Appointment.ID,
+				owner: first(r.Appointment.Practitioners, ""), detail: r.Patient, due: r.Appointment.Start, dated: true,
+				description: fmt.Sprintf("Rebook the %s appointment %q of %s.", what, r.Appointment.Description, clock(r.Appointment.Start, loc))})
+		}
+	}
+	if want(DoubleBooking) {
+		overlaps, err := b.sched.DoubleBookings(ctx, patient, now, until)
+		if err != nil {
+			return nil, fmt.Errorf("worklist: %w", err)
+		}
+		for _, o := range overlaps {
+			items = append(items, item{code: DoubleBooking, priority: "urgent", patient: o.Patient, focus: "Appointment/" + o.First.ID,
+				reason: "Appointment/" + o.Second.ID, owner: first(o.First.Practitioners, ""), detail: o.Second.ID + "|" + o.Patient,
+				due: o.First.Start, dated: true,
+				description: fmt.Sprintf("Appointments %q at %s and %q at %s overlap: keep one.", o.First.Description, clock(o.First.Start, loc),
+					o.Second.Description, clock(o.Second.Start, loc))})
+		}
+	}
+	if want(AllergyConflict) {
+		conflicts, err := b.meds.Conflicts(ctx, patient)
+		if err != nil {
+			return nil, fmt.Errorf("worklist: %w", err)
+		}
+		for _, c := range conflicts {
+			prio := "urgent"
+			if c.Criticality == "low" {
+				prio = "routine"
+			}
+			how := "same code"
+			if c.Match == medication.MatchDrugClass {
+				how = "drug class " + c.Class
+			}
+			owner := ""
+			if t := fhirread.RefType(c.Medication.Informant); t == "Practitioner" || t == "PractitionerRole" {
+				owner = c.Medication.Informant
+			}
+			items = append(items, item{code: AllergyConflict, priority: prio, patient: c.Patient, focus: "MedicationStatement/" + c.Medication.ID,
+				reason: "AllergyIntolerance/" + c.Allergy.ID, owner: owner, detail: c.Allergy.ID, due: now,
+				description: fmt.Sprintf("%s conflicts with the recorded allergy to %s (%s, criticality %s): ask the prescriber to review.",
+					c.Medication.Name, c.Allergy.Label, how, firstNonEmpty(c.Criticality, "not recorded"))})
+		}
+	}
+	var inCare []string
+	if want(CoverageGap, ApprovalRequired) {
+		checks, err := b.cov.CheckAppointments(ctx, patient, now, until)
+		if err != nil {
+			return nil, fmt.Errorf("worklist: %w", err)
+		}
+		for _, c := range checks {
+			inCare = append(inCare, c.Patient)
+			a := c.Appointment
+			if !c.Covered {
+				items = append(items, item{code: CoverageGap, priority: "urgent", patient: c.Patient, focus: "Appointment/" + a.ID,
+					owner: first(a.Practitioners, ""), detail: c.Patient, due: a.Start, dated: true,
+					description: fmt.Sprintf("No coverage is in force for the appointment %q of %s.", a.Description, clock(a.Start, loc))})
+			}
+			if c.NeedsApproval {
+				items = append(items, item{code: ApprovalRequired, priority: "urgent", patient: c.Patient, focus: "Appointment/" + a.ID,
+					reason: "Coverage/" + c.ApprovalBy[0].ID, owner: first(a.Practitioners, ""), detail: c.Patient, due: a.Start, dated: true,
+					description: fmt.Sprintf("Obtain the payer's approval for the appointment %q of %s (required by coverage %s).",
+						a.Description, clock(a.Start, loc), c.ApprovalBy[0].ID)})
+			}
+		}
+	}
+	if want(CoverageEndsBeforeFollowUp) {
+		endings, err := b.cov.EndingBeforeFollowUps(ctx, patient, now, until, scheduling.FollowUpOptions{AllKinds: opt.FollowUpAllKinds})
+		if err != nil {
+			return nil, fmt.Errorf("worklist: %w", err)
+		}
+		for _, e := range endings {
+			f := e.FollowUp
+			items = append(items, item{code: CoverageEndsBeforeFollowUp, priority: "routine", patient: f.Patient, focus: "Coverage/" + e.Policy.ID,
+				reason: "CarePlan/" + f.Plan, owner: first(f.Performers, f.Author),
+				detail: f.Plan + "#" + activityKey(f.ActivityID, f.Activity) + "@" + f.Due.UTC().Format(time.RFC3339),
+				due:    e.Policy.Period.Last, dated: true,
+				description: fmt.Sprintf("Coverage %s ends %s, before the follow-up %q of care plan %q due %s: renew it or find other coverage.",
+					e.Policy.ID, day(e.Policy.Period.Last, loc), f.Label, f.PlanName, day(f.Due, loc))})
+		}
+	}
+	if want(CoverageGap) {
+		plans, err := b.plans.Active(ctx, patient, now)
+		if err != nil {
+			return nil, fmt.Errorf("worklist: %w", err)
+		}
+		for _, p := range plans {
+			inCare = append(inCare, p.Patient)
+		}
+		if len(inCare) > 0 {
+			uninsured, err := b.cov.Uninsured(ctx, inCare, now)
+			if err != nil {
+				return nil, fmt.Errorf("worklist: %w", err)
+			}
+			gps, err := b.generalPractitioners(ctx, uninsured)
+			if err != nil {
+				return nil, err
+			}
+			for _, p := range uninsured {
+				items = append(items, item{code: CoverageGap, priority: "routine", patient: p, focus: p, owner: gps[p], due: now,
+					description: "The patient is in care but no coverage is in force: record or arrange coverage."})
+			}
+		}
+	}
+
+	ownerFilter := fhirread.RefKey(opt.Owner)
+	var out []Task
+	for _, it := range items {
+		if !want(it.code) || (ownerFilter != "" && it.owner != ownerFilter) ||
+			(!opt.DueFrom.IsZero() && it.due.Before(opt.DueFrom)) || (!opt.DueTo.IsZero() && !it.due.Before(opt.DueTo)) {
+			continue
+		}
+		t, err := render(it, now)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if !a.Due.Equal(b.Due) {
+			return a.Due.Before(b.Due)
+		}
+		if rank(a.Priority) != rank(b.Priority) {
+			return rank(a.Priority) > rank(b.Priority)
+		}
+		return a.ID < b.ID
+	})
+	return out, nil
+}
+
+// generalPractitioners maps patients to their first generalPractitioner reference.
+func (b *run) generalPractitioners(ctx context.Context, patients []string) (map[string]string, error) {
+	var ids []string
+	for _, p := range patients {
+		ids = append(ids, fhirread.RefID(p))
+	}
+	vs, err := b.f.In(ctx, "Patient", "_id", ids, url.Values{})
+	if err != nil {
+		return nil, fmt.Errorf("worklist: %w", err)
+	}
+	out := map[string]string{}
+	for _, v := range vs {
+		var p fhirread.Patient
+		if err := fhirread.Decode(v.Body, "Patient", &p); err != nil {
+			return nil, fmt.Errorf("worklist: Patient/%s: %w", v.ID, err)
+		}
+		if len(p.GeneralPractitioner) > 0 {
+			out["Patient/"+v.ID] = p.GeneralPractitioner[0].Key()
+		}
+	}
+	return out, nil
+}
+
+func rank(priority string) int {
+	switch priority {
+	case "stat":
+		return 3
+	case "asap":
+		return 2
+	case "urgent":
+		return 1
+	}
+	return 0
+}
+
+func activityKey(id string, index int) string {
+	if id != "" {
+		return "id:" + id
+	}
+	return "index:" + strconv.Itoa(index)
+}
+
+func first(list []string, fallback string) string {
+	if len(list) > 0 {
+		return list[0]
+	}
+	return fallback
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+func day(t time.Time, loc *time.Location) string { return t.In(loc).Format("2006-01-02") }
+
+func clock(t time.Time, loc *time.Location) string {
+	return t.In(loc).Format("2006-01-02 15:04 -07:00")
+}
+
+// TaskID returns the deterministic id of an item.
+func TaskID(code, focus, detail string, date time.Time, dated bool) string {
+	h := sha256.New()
+	d := ""
+	if dated {
+		d = date.UTC().Format(time.RFC3339Nano)
+	}
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s", code, focus, detail, d)
+	return "wl-" + hex.EncodeToString(h.Sum(nil))[:40]
+}
+
+// render builds the Task resource of an item.
+func render(it item, now time.Time) (Task, error) {
+	id := TaskID(it.code, it.focus, it.detail, it.due, it.dated)
+	type ref struct {
+		Reference string `json:"reference"`
+	}
+	type coding struct {
+		System  string `json:"system"`
+		Code    string `json:"code"`
+		Display string `json:"display"`
+	}
+	task := struct {
+		ResourceType string `json:"resourceType"`
+		ID           string `json:"id"`
+		Text         struct {
+			Status string `json:"status"`
+			Div    string `json:"div"`
+		} `json:"text"`
+		Status   string `json:"status"`
+		Intent   string `json:"intent"`
+		Priority string `json:"priority"`
+		Code     struct {
+			Coding []coding `json:"coding"`
+		} `json:"code"`
+		Description     string `json:"description"`
+		Focus           ref    `json:"focus"`
+		For             ref    `json:"for"`
+		AuthoredOn      string `json:"authoredOn"`
+		Owner           *ref   `json:"owner,omitempty"`
+		ReasonReference *ref   `json:"reasonReference,omitempty"`
+		Restriction     struct {
+			Period struct {
+				End string `json:"end"`
+			} `json:"period"`
+		} `json:"restriction"`
+	}{ResourceType: "Task", ID: id, Status: "requested", Intent: "order", Priority: it.priority,
+		Description: it.description, Focus: ref{it.focus}, For: ref{it.patient}, AuthoredOn: now.Format(time.RFC3339Nano)}
+	task.Text.Status = "generated"
+	task.Text.Div = `<div xmlns="http://www.w3.org/1999/xhtml"><p>` + esc(display(it.code)+": "+it.description) + `</p></div>`
+	task.Code.Coding = []coding{{CodeSystemURL, it.code, display(it.code)}}
+	if it.owner != "" {
+		task.Owner = &ref{it.owner}
+	}
+	if it.reason != "" {
+		task.ReasonReference = &ref{it.reason}
+	}
+	task.Restriction.Period.End = it.due.In(now.Location()).Format(time.RFC3339Nano)
+	data, err := marshal(task)
+	if err != nil {
+		return Task{}, fmt.Errorf("worklist: %w", err)
+	}
+	return Task{ID: id, Code: it.code, Patient: it.patient, Focus: it.focus, Reason: it.reason, Owner: it.owner,
+		Priority: it.priority, Due: it.due, Description: it.description, Resource: data}, nil
+}
+
+func esc(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&#39;").Replace(s)
+}
+
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
