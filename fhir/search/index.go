@@ -350,12 +350,18 @@ func (x *extracted) addDate(n fhirpath.Node) {
 			}
 			ok = okS || okE
 		case "Timing":
+			// search.html#date: a Timing matches on its events and on the outer limits of its bounds.
 			events, _ := v["event"].([]any)
 			for _, e := range events {
 				if s, isStr := e.(string); isStr {
 					if l, h, good := DateRange(s); good {
 						x.widen(l, h)
 					}
+				}
+			}
+			if rep, ok := v["repeat"].(map[string]any); ok {
+				if b, ok := rep["boundsPeriod"].(map[string]any); ok {
+					x.addDate(fhirpath.Node{Value: b, Type: "Period"})
 				}
 			}
 			return

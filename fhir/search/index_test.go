@@ -104,3 +104,17 @@ func TestIndexOfficialExamples(t *testing.T) {
 		}
 	}
 }
+
+func TestIndexTimingBounds(t *testing.T) {
+	r := registry(t)
+	cp := map[string]any{"resourceType": "CarePlan", "status": "active", "intent": "plan", "subject": map[string]any{"reference": "Patient/p"},
+		"activity": []any{map[string]any{"detail": map[string]any{"status": "scheduled",
+			"scheduledTiming": map[string]any{"repeat": map[string]any{"boundsPeriod": map[string]any{"start": "2026-12-01", "end": "2026-12-31"}}}}}}}
+	idx, err := r.Index("CarePlan", cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(idx["s_activity_date_lo"], " ", idx["s_activity_date_hi"]); got != "2026-12-01 00:00:00 +0000 UTC 2027-01-01 00:00:00 +0000 UTC" {
+		t.Errorf("activity-date from boundsPeriod: %s", got)
+	}
+}

@@ -42,7 +42,9 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 	}
 	keys := sortFields(q.Sort)
 	page := &storage.SearchPage{Total: -1}
-	if q.Total != "none" {
+	// The total costs a second query: computed on the first page (and on every page with
+	// _total=accurate), not with _total=none.
+	if q.Total == "accurate" || q.Total != "none" && q.Cursor == "" {
 		n, err := s.db.Collection(q.Type).CountDocuments(ctx, filter)
 		if err != nil {
 			return nil, fmt.Errorf("mongo: count %s: %w", q.Type, err)
