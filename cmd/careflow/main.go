@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/careflow/careflow/adapters/summary"
+	"github.com/careflow/careflow/adapters/worklist"
 	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/model"
 	"github.com/careflow/careflow/fhir/rest"
@@ -130,6 +132,10 @@ func serve(args []string) error {
 	handler, err := rest.New(rest.Config{
 		BaseURL: *base, MaxBodyBytes: *maxBody, DefaultCount: int(*defCount), MaxCount: int(*maxCount),
 		Version: version, Types: definitions.ResourceTypes,
+		Operations: []rest.Operation{
+			summary.Operation(summary.New(store, registry)),
+			worklist.Operation(worklist.New(store, registry)),
+		},
 	}, store, v, registry, log)
 	if err != nil {
 		return err

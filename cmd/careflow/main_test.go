@@ -60,7 +60,7 @@ func startServer(t *testing.T) (addr string, cmd *exec.Cmd, logs *syncBuffer) {
 	db := mongotest.Open(t, nil, nil).Database().Name()
 	uri := strings.TrimSuffix(mongotest.URI(), "/") + "/" + db
 	logs = &syncBuffer{}
-	cmd = exec.Command(bin, "serve", "--addr", addr, "--mongodb-uri", uri)
+	cmd = exec.Command(bin, "serve", "--addr", addr, "--mongodb-uri", uri, "--log-level", "debug")
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -88,6 +88,18 @@ func startServer(t *testing.T) (addr string, cmd *exec.Cmd, logs *syncBuffer) {
 	return addr, cmd, logs
 }
 
+// waitForLog waits until the server process has logged text (bounded).
+func waitForLog(t *testing.T, logs *syncBuffer, text string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(logs.String(), text) {
+		if time.Now().After(deadline) {
+			t.Fatalf("server never logged %q:\n%s", text, logs.String())
+		}
+		time.Sleep(10 * time.Millisecond) // polling another process's output
+	}
+}
+
 // TestGracefulShutdown: a request in flight when SIGTERM arrives completes; then the process exits 0
 // and stops accepting connections.
 func TestGracefulShutdown(t *testing.T) {
@@ -111,17 +123,16 @@ func TestGracefulShutdown(t *testing.T) {
 		res.Body.Close()
 		done <- result{status: res.StatusCode}
 	}()
-	// Half of the body: the handler is now waiting for the rest.
+	// Half of the body; once the server logs that the request started, its handler is waiting for the rest.
 	if _, err := pw.Write([]byte(`{"resourceType":"Patient",`)); err != nil {
 		t.Fatal(err)
 	}
+	waitForLog(t, logs, `"msg":"request started","method":"POST","path":"/fhir/Patient","request_id":"shutdown-test"`)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	// The server logs that it is shutting down before we finish the request.
-	for !strings.Contains(logs.String(), "shutting down") {
-		time.Sleep(10 * time.Millisecond) // waiting on another process's log output
-	}
+	waitForLog(t, logs, "shutting down")
 	if _, err := pw.Write([]byte(`"gender":"female"}`)); err != nil {
 		t.Fatal(err)
 	}

@@ -25,12 +25,24 @@ func (s *Server) metadata(c *gin.Context) {
 		if t == "Patient" {
 			r.Operations = append(r.Operations, capability.Operation{Name: "everything", Definition: everythingOperationURL})
 		}
+		for _, op := range s.cfg.Operations {
+			if op.Type == t {
+				r.Operations = append(r.Operations, capability.Operation{Name: op.Name, Definition: op.Definition})
+			}
+		}
 		for _, p := range s.registry.Params(t) {
 			r.SearchParams = append(r.SearchParams, capability.SearchParam{Name: p.Code, Definition: p.URL, Type: p.Type})
 		}
 		resources = append(resources, r)
 	}
+	var system []capability.Operation
+	for _, op := range s.cfg.Operations {
+		if op.Type == "" {
+			system = append(system, capability.Operation{Name: op.Name, Definition: op.Definition})
+		}
+	}
 	doc := capability.Build(capability.Options{
+		SystemOperations:  system,
 		Software:          "careflow",
 		Version:           s.cfg.Version,
 		BaseURL:           s.baseURL(c),

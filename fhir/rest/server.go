@@ -39,6 +39,8 @@ type Config struct {
 	Version string
 	// Types are the resource types served.
 	Types []string
+	// Operations are the FHIR operations contributed by workflow packages.
+	Operations []Operation
 }
 
 // Server serves the FHIR API.
@@ -110,6 +112,13 @@ func (s *Server) routes() *gin.Engine {
 	f.POST("/:type/:id/$validate", s.withType(s.validateInstance))
 	f.GET("/:type/:id/$validate", s.withType(s.validateInstance))
 	f.GET("/:type/:id/$everything", s.withType(s.everything))
+	for _, op := range s.cfg.Operations {
+		if op.Type == "" {
+			f.GET("/$"+op.Name, s.operationHandler(op))
+		} else {
+			f.GET("/:type/:id/$"+op.Name, s.withType(s.operationHandler(op)))
+		}
+	}
 	f.GET("/:type/_history", s.withType(s.historyType))
 	f.GET("/:type/:id", s.withType(s.read))
 	f.PUT("/:type/:id", s.withType(s.update))
@@ -153,6 +162,8 @@ func (s *Server) requestLog(c *gin.Context) {
 	}
 	c.Set(requestIDHeader, id)
 	c.Header(requestIDHeader, id)
+	s.log.LogAttrs(c.Request.Context(), slog.LevelDebug, "request started",
+		slog.String("method", c.Request.Method), slog.String("path", c.Request.URL.Path), slog.String("request_id", id))
 	c.Next()
 	level := slog.LevelInfo
 	if c.Writer.Status() >= 500 {

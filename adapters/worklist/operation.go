@@ -1,0 +1,69 @@
+package worklist
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/careflow/careflow/fhir/bundle"
+	"github.com/careflow/careflow/fhir/outcome"
+	"github.com/careflow/careflow/fhir/rest"
+)
+
+// OperationDefinitionURL names careflow's $worklist operation.
+const OperationDefinitionURL = "http://careflow.example/fhir/OperationDefinition/worklist"
+
+// Operation exposes the worklist as GET [base]/$worklist?date=YYYY-MM-DD&owner=…&patient=…&code=…: a
+// searchset Bundle of the Tasks due by the end of that day (overdue ones included), most pressing first.
+// Without date the day is today (UTC) and the reference time is now.
+func Operation(b *Builder) rest.Operation {
+	return rest.Operation{Name: "worklist", Definition: OperationDefinitionURL, Handler: func(ctx context.Context, r rest.OperationRequest) ([]byte, error) {
+		now := r.Now.UTC()
+		day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+		var opt Options
+		for name, values := range r.Params {
+			if len(values) != 1 || values[0] == "" {
+				return nil, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, name, "$worklist parameter %s takes one non-empty value", name)
+			}
+			v := values[0]
+			switch name {
+			case "date":
+				d, err := time.Parse("2006-01-02", v)
+				if err != nil {
+					return nil, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, "date", "date must be a day such as 2026-11-25, got %q", v)
+				}
+				day, now = d, d
+			case "owner":
+				opt.Owner = v
+			case "patient":
+				opt.Patient = v
+			case "code":
+				known := map[string]bool{}
+				for _, it := range Items() {
+					known[it.Code] = true
+				}
+				for _, c := range strings.Split(v, ",") {
+					if !known[c] {
+						return nil, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, "code", "unknown worklist item code %q (see %s)", c, CodeSystemURL)
+					}
+					opt.Codes = append(opt.Codes, c)
+				}
+			default:
+				return nil, outcome.At(http.StatusBadRequest, outcome.CodeNotSupported, name, "$worklist has no parameter %q (date, owner, patient, code)", name)
+			}
+		}
+		opt.DueTo = day.AddDate(0, 0, 1)
+		tasks, err := b.Build(ctx, now, opt)
+		if err != nil {
+			return nil, err
+		}
+		out := bundle.New("searchset", "", r.Now)
+		out.SetTotal(len(tasks))
+		for _, t := range tasks {
+			out.Entry = append(out.Entry, bundle.Entry{FullURL: r.Base + "/Task/" + t.ID, Resource: json.RawMessage(t.Resource), Search: &bundle.Search{Mode: "match"}})
+		}
+		return out.Encode(), nil
+	}}
+}

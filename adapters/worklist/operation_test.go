@@ -1,0 +1,104 @@
+package worklist_test
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/careflow/careflow/adapters/summary"
+	"github.com/careflow/careflow/adapters/worklist"
+	"github.com/careflow/careflow/fhir/definitions"
+	"github.com/careflow/careflow/fhir/rest"
+	"github.com/careflow/careflow/storage"
+)
+
+// TestOperationsOverHTTP serves $worklist and $summary from a careflow server on the fixture data.
+func TestOperationsOverHTTP(t *testing.T) {
+	e := fixture(t)
+	store, ok := e.Store.(storage.Store)
+	if !ok {
+		t.Fatalf("fixture store %T is not a storage.Store", e.Store)
+	}
+	h, err := rest.New(rest.Config{Types: definitions.ResourceTypes, Operations: []rest.Operation{
+		worklist.Operation(worklist.New(store, e.Registry)),
+		summary.Operation(summary.New(store, e.Registry)),
+	}}, store, e.Validator, e.Registry, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	get := func(path string) (int, map[string]any) {
+		t.Helper()
+		res, err := http.Get(srv.URL + "/fhir" + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var m map[string]any
+		if err := json.NewDecoder(res.Body).Decode(&m); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		return res.StatusCode, m
+	}
+
+	status, b := get("/$worklist?date=2026-12-01")
+	if status != 200 || b["type"] != "searchset" {
+		t.Fatalf("$worklist: %d %v", status, b)
+	}
+	var items []string
+	for _, en := range b["entry"].([]any) {
+		r := en.(map[string]any)["resource"].(map[string]any)
+		code := r["code"].(map[string]any)["coding"].([]any)[0].(map[string]any)["code"].(string)
+		items = append(items, code+" "+r["focus"].(map[string]any)["reference"].(string))
+	}
+	sort.Strings(items)
+	want := "allergy-conflict MedicationStatement/ms1|careplan-activity-not-started CarePlan/cp1|careplan-overdue-activity CarePlan/cp1|" +
+		"careplan-period-ended CarePlan/cp1|coverage-gap Patient/p4|follow-up-overdue CarePlan/cp1|rebook-appointment Appointment/ap7"
+	if got := strings.Join(items, "|"); got != want {
+		t.Errorf("$worklist for 2026-12-01 (due by the end of the day):\n got %s\nwant %s", got, want)
+	}
+	if status, b := get("/$worklist?date=2026-12-01&code=allergy-conflict&patient=p1"); status != 200 || len(b["entry"].([]any)) != 1 {
+		t.Errorf("filtered $worklist: %d %v", status, b)
+	}
+	for path, expr := range map[string]string{
+		"/$worklist?date=tomorrow":   "date",
+		"/$worklist?colour=red":      "colour",
+		"/$worklist?code=not-a-code": "code",
+		"/Patient/p1/$summary?x=1":   "x",
+	} {
+		status, oo := get(path)
+		issue := oo["issue"].([]any)[0].(map[string]any)
+		if status != 400 || oo["resourceType"] != "OperationOutcome" || issue["expression"].([]any)[0] != expr {
+			t.Errorf("%s: %d %v", path, status, oo)
+		}
+	}
+
+	status, doc := get("/Patient/p1/$summary")
+	if status != 200 || doc["type"] != "document" {
+		t.Fatalf("$summary: %d %v", status, doc)
+	}
+	first := doc["entry"].([]any)[0].(map[string]any)["resource"].(map[string]any)
+	if first["resourceType"] != "Composition" || first["subject"].(map[string]any)["reference"] == nil {
+		t.Errorf("$summary first entry %v", first)
+	}
+	if status, oo := get("/Patient/nobody/$summary"); status != 404 || oo["resourceType"] != "OperationOutcome" {
+		t.Errorf("$summary of a missing patient: %d", status)
+	}
+	if status, _ := get("/Appointment/ap1/$summary"); status != 404 {
+		t.Errorf("$summary on Appointment: %d", status)
+	}
+	// The CapabilityStatement lists both operations.
+	_, cs := get("/metadata")
+	text, _ := json.Marshal(cs)
+	for _, def := range []string{worklist.OperationDefinitionURL, summary.OperationDefinitionURL} {
+		if !strings.Contains(string(text), def) {
+			t.Errorf("CapabilityStatement lacks %s", def)
+		}
+	}
+}
