@@ -41,6 +41,9 @@ type Config struct {
 	Types []string
 	// Operations are the FHIR operations contributed by workflow packages.
 	Operations []Operation
+	// App, when set, serves the coordinator web app under /app/ (it talks to the FHIR API like any
+	// client).
+	App http.Handler
 }
 
 // Server serves the FHIR API.
@@ -97,6 +100,11 @@ func (s *Server) routes() *gin.Engine {
 
 	r.GET("/healthz", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", []byte(`{"status":"ok"}`)) })
 	r.GET("/readyz", s.ready)
+
+	if s.cfg.App != nil {
+		r.GET("/app", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/app/") })
+		r.GET("/app/*path", gin.WrapH(http.StripPrefix("/app", s.cfg.App)))
+	}
 
 	f := r.Group("/fhir", s.negotiate)
 	f.GET("", s.searchSystem)
