@@ -380,3 +380,47 @@ func TestSummaryTrue(t *testing.T) {
 		t.Errorf("_elements %v", res)
 	}
 }
+
+// TestMultiValuedDates: a resource with several values for a date parameter matches when one of them
+// does, judged on each value's own range, not on the envelope of all of them.
+func TestMultiValuedDates(t *testing.T) {
+	c := server(t)
+	body := func(id string, onsets ...string) string {
+		var rs []string
+		for _, o := range onsets {
+			rs = append(rs, `{"manifestation":[{"text":"rash"}],"onset":"`+o+`"}`)
+		}
+		return `{"resourceType":"AllergyIntolerance","id":"` + id + `","patient":{"reference":"Patient/p"},"reaction":[` + strings.Join(rs, ",") + `]}`
+	}
+	for id, onsets := range map[string][]string{"two": {"2004", "2012-06-12"}, "one": {"2008-03-01"}, "three": {"2001", "2002", "2003"}} {
+		if r := c.do("PUT", "/AllergyIntolerance/"+id, body(id, onsets...)); r.status != 201 {
+			t.Fatalf("PUT: %d %s", r.status, r.body)
+		}
+	}
+	for q, want := range map[string]string{
+		"onset=2008":              "one",
+		"onset=2012-06":           "two",
+		"onset=2004":              "two",
+		"onset=2002":              "three",
+		"onset=sa2010":            "two",
+		"onset=eb2002":            "three",
+		"onset=gt2008-06":         "two",
+		"onset=lt2002":            "three",
+		"onset=ge2008-03-01":      "one,two",
+		"onset=le2004":            "three,two",
+		"onset=ne2008-03-01":      "three,two",
+		"onset=2005,2008":         "one",
+		"onset=2003&onset=lt2002": "three",
+	} {
+		if got := ids(t, c, "AllergyIntolerance?"+q+"&_count=1"); sorted(got) != want {
+			t.Errorf("%s: got %s, want %s", q, got, want)
+		}
+	}
+	b := c.do("GET", "/AllergyIntolerance?onset=le2004&_count=1", "").json(t)
+	if fmt.Sprint(b["total"]) != "2" {
+		t.Errorf("total %v, want 2", b["total"])
+	}
+	if got := ids(t, c, "Patient?_has:AllergyIntolerance:patient:onset=2008"); got != "" {
+		t.Errorf("_has with a date: %s", got)
+	}
+}

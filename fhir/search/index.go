@@ -20,8 +20,9 @@ import (
 //	reference: f = "Type/id" or absolute URLs, f+"_i" = token keys of Reference.identifier (for :identifier)
 //	uri:       f = values
 //	date:      f+"_lo" / f+"_hi" = the earliest start / latest end over all values, as time.Time (the
-//	           envelope; exact for single-valued parameters, which all date parameters of the six types but
-//	           CarePlan.activity-date are)
+//	           envelope), and when a resource has several values (AllergyIntolerance reaction onsets,
+//	           CarePlan activity dates) f+"_r" = each value's range as RangeKey: queries use the envelope
+//	           to select candidates and match those resources exactly on their ranges
 //
 // and, for sorting, f+"_sort" = one string per resource (see sortKey). Absent values mean :missing=true.
 const (
@@ -31,7 +32,65 @@ const (
 	SuffixLow        = "_lo"
 	SuffixHigh       = "_hi"
 	SuffixSort       = "_sort"
+	SuffixRanges     = "_r"
 )
+
+// rangeLayout renders range bounds so that they sort and parse back exactly.
+const rangeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// RangeKey renders one date value's range [lo, hi) for the index.
+func RangeKey(lo, hi time.Time) string {
+	return lo.UTC().Format(rangeLayout) + "|" + hi.UTC().Format(rangeLayout)
+}
+
+// ParseRangeKey reads a RangeKey back.
+func ParseRangeKey(k string) (lo, hi time.Time, ok bool) {
+	a, b, found := strings.Cut(k, "|")
+	if !found {
+		return time.Time{}, time.Time{}, false
+	}
+	lo, err1 := time.Parse(rangeLayout, a)
+	hi, err2 := time.Parse(rangeLayout, b)
+	return lo, hi, err1 == nil && err2 == nil
+}
+
+// DateMatches reports whether a resource value's range [lo, hi) matches a date search value per the
+// prefix definitions of search.html#prefix.
+func DateMatches(lo, hi time.Time, v Value, now time.Time) bool {
+	inside := !lo.Before(v.Low) && !hi.After(v.High)
+	switch v.Prefix {
+	case "ne":
+		return !inside
+	case "gt":
+		return hi.After(v.High)
+	case "lt":
+		return lo.Before(v.Low)
+	case "ge":
+		return hi.After(v.High) || inside
+	case "le":
+		return lo.Before(v.Low) || inside
+	case "sa":
+		return !lo.Before(v.High)
+	case "eb":
+		return !hi.After(v.Low)
+	case "ap":
+		pad := ApproximatePad(v, now)
+		return lo.Before(v.High.Add(pad)) && hi.After(v.Low.Add(-pad))
+	}
+	return inside
+}
+
+// ApproximatePad is how far "ap" widens a value: 10% of its distance from now, at least a day.
+func ApproximatePad(v Value, now time.Time) time.Duration {
+	gap := now.Sub(v.Low)
+	if gap < 0 {
+		gap = -gap
+	}
+	if pad := gap / 10; pad > 24*time.Hour {
+		return pad
+	}
+	return 24 * time.Hour
+}
 
 // ServerFields are parameters the store answers from its own fields instead of extracted values.
 var serverFields = map[string]bool{"_id": true, "_lastUpdated": true}
@@ -144,6 +203,7 @@ type extracted struct {
 	keys, texts, exact, idents []string
 	lo, hi                     time.Time
 	hasDate                    bool
+	ranges                     []string // every date value as RangeKey, for exact matching when there are several
 	sortKey                    string
 }
 
@@ -380,6 +440,7 @@ func (x *extracted) widen(lo, hi time.Time) {
 		x.hi = hi
 	}
 	x.hasDate = true
+	x.ranges = append(x.ranges, RangeKey(lo, hi))
 	x.sortCandidate(lo.UTC().Format("2006-01-02T15:04:05.000Z"))
 }
 
@@ -413,6 +474,9 @@ func (x *extracted) store(field string, out map[string]any) {
 	if x.hasDate {
 		out[field+SuffixLow] = x.lo
 		out[field+SuffixHigh] = x.hi
+		if r := dedupe(x.ranges); len(r) > 1 {
+			out[field+SuffixRanges] = r
+		}
 	}
 	if x.sortKey != "" {
 		out[field+SuffixSort] = x.sortKey

@@ -94,6 +94,12 @@ func TestEverySearchIsIndexBacked(t *testing.T) {
 			filterFields(f, fields)
 			delete(fields, fDeleted)
 			for field := range fields {
+				// The per-value ranges of multi-valued dates only refine candidates the date index selected.
+				if strings.HasSuffix(field, search.SuffixRanges) {
+					delete(fields, field)
+				}
+			}
+			for field := range fields {
 				if !indexed[field] {
 					t.Errorf("%s?%s reads %s, which has no index", typ, p.Code, field)
 				}

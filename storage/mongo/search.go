@@ -44,12 +44,13 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 	page := &storage.SearchPage{Total: -1}
 	// The total costs a second query: computed on the first page (and on every page with
 	// _total=accurate), not with _total=none.
+	exact := exactDatesOf(q.Criteria)
 	if q.Total == "accurate" || q.Total != "none" && q.Cursor == "" {
-		n, err := s.db.Collection(q.Type).CountDocuments(ctx, filter)
+		n, err := s.count(ctx, q.Type, filter, exact)
 		if err != nil {
-			return nil, fmt.Errorf("mongo: count %s: %w", q.Type, err)
+			return nil, err
 		}
-		page.Total = int(n)
+		page.Total = n
 	}
 	if q.CountSet && q.Count == 0 {
 		return page, nil
@@ -88,13 +89,28 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 			projection = append(projection, bson.E{Key: k.field, Value: 1})
 		}
 	}
-	cur, err := s.db.Collection(q.Type).Find(ctx, find, options.Find().SetSort(order).SetLimit(int64(count+1)).SetProjection(projection))
-	if err != nil {
-		return nil, fmt.Errorf("mongo: search %s: %w", q.Type, err)
-	}
+	projection = append(projection, exact.projection()...)
+	// Fetch count+1 matches; resources with several dates that only the envelope matched are dropped
+	// here, so keep fetching after the last document read until the page is full or nothing is left.
 	var raws []bson.Raw
-	if err := cur.All(ctx, &raws); err != nil {
-		return nil, fmt.Errorf("mongo: search %s: %w", q.Type, err)
+	for {
+		cur, err := s.db.Collection(q.Type).Find(ctx, find, options.Find().SetSort(order).SetLimit(int64(count+1)).SetProjection(projection))
+		if err != nil {
+			return nil, fmt.Errorf("mongo: search %s: %w", q.Type, err)
+		}
+		var batch []bson.Raw
+		if err := cur.All(ctx, &batch); err != nil {
+			return nil, fmt.Errorf("mongo: search %s: %w", q.Type, err)
+		}
+		for _, raw := range batch {
+			if exact.matches(raw) && len(raws) <= count {
+				raws = append(raws, raw)
+			}
+		}
+		if len(batch) <= count || len(raws) > count {
+			break
+		}
+		find = allOf(filter, keysetFilter(keys, decodeValues(keyValues(keys, batch[len(batch)-1])), backward))
 	}
 	more := len(raws) > count
 	if more {
@@ -497,9 +513,12 @@ func uriFilter(field string, c search.Criterion) bson.D {
 }
 
 // dateFilter compares the resource's range R = [lo, hi) with the value's range V = [Low, High) per the
-// prefix definitions of search.html#prefix.
+// prefix definitions of search.html#prefix. For a resource with one date value lo/hi is that value and the
+// comparison is exact. For a resource with several (field_r present) lo/hi is their envelope: the filter
+// then selects candidates (every resource that may have a matching value) and exactDates.matches decides
+// on each value's own range.
 func dateFilter(field string, c search.Criterion) bson.D {
-	lo, hi := field+search.SuffixLow, field+search.SuffixHigh
+	lo, hi, ranges := field+search.SuffixLow, field+search.SuffixHigh, field+search.SuffixRanges
 	cmp := func(f, op string, t time.Time) bson.D {
 		return bson.D{{Key: f, Value: bson.D{{Key: op, Value: bson.NewDateTimeFromTime(t)}}}}
 	}
@@ -517,40 +536,149 @@ func dateFilter(field string, c search.Criterion) bson.D {
 		}
 		return bson.D{{Key: "$or", Value: a}}
 	}
+	single := bson.D{{Key: ranges, Value: bson.D{{Key: "$exists", Value: false}}}}
+	multi := bson.D{{Key: ranges, Value: bson.D{{Key: "$exists", Value: true}}}}
 	var parts bson.A
 	for _, v := range c.Values {
-		eq := and(cmp(lo, "$gte", v.Low), cmp(hi, "$lte", v.High))
+		inside := and(cmp(lo, "$gte", v.Low), cmp(hi, "$lte", v.High))
+		overlap := and(cmp(lo, "$lt", v.High), cmp(hi, "$gt", v.Low))
+		var exact, candidate bson.D
 		switch v.Prefix {
 		case "ne":
-			parts = append(parts, or(cmp(lo, "$lt", v.Low), cmp(hi, "$gt", v.High)))
+			exact, candidate = or(cmp(lo, "$lt", v.Low), cmp(hi, "$gt", v.High)), multi
 		case "gt":
-			parts = append(parts, cmp(hi, "$gt", v.High))
+			exact = cmp(hi, "$gt", v.High)
 		case "lt":
-			parts = append(parts, cmp(lo, "$lt", v.Low))
+			exact = cmp(lo, "$lt", v.Low)
 		case "ge":
-			parts = append(parts, or(cmp(hi, "$gt", v.High), eq))
+			exact, candidate = or(cmp(hi, "$gt", v.High), inside), or(cmp(hi, "$gt", v.High), overlap)
 		case "le":
-			parts = append(parts, or(cmp(lo, "$lt", v.Low), eq))
+			exact, candidate = or(cmp(lo, "$lt", v.Low), inside), or(cmp(lo, "$lt", v.Low), overlap)
 		case "sa":
-			parts = append(parts, cmp(lo, "$gte", v.High))
+			exact, candidate = cmp(lo, "$gte", v.High), cmp(hi, "$gt", v.High)
 		case "eb":
-			parts = append(parts, cmp(hi, "$lte", v.Low))
+			exact, candidate = cmp(hi, "$lte", v.Low), cmp(lo, "$lt", v.Low)
 		case "ap":
-			// Approximately: overlaps V widened by 10% of its distance from now (at least a day).
-			gap := time.Since(v.Low)
-			if gap < 0 {
-				gap = -gap
-			}
-			pad := gap / 10
-			if pad < 24*time.Hour {
-				pad = 24 * time.Hour
-			}
-			parts = append(parts, and(cmp(lo, "$lt", v.High.Add(pad)), cmp(hi, "$gt", v.Low.Add(-pad))))
+			pad := search.ApproximatePad(v, time.Now())
+			exact = and(cmp(lo, "$lt", v.High.Add(pad)), cmp(hi, "$gt", v.Low.Add(-pad)))
 		default:
-			parts = append(parts, eq)
+			exact, candidate = inside, overlap
 		}
+		if candidate == nil {
+			// gt, lt and ap on the envelope are exactly "some value matches".
+			parts = append(parts, exact)
+			continue
+		}
+		parts = append(parts, or(and(single, exact), and(multi, candidate)))
 	}
 	return anyOf(parts)
+}
+
+// exactDates are the date criteria whose candidates with several values must be checked one range at a
+// time (see dateFilter).
+type exactDates []search.Criterion
+
+func exactDatesOf(criteria []search.Criterion) exactDates {
+	var out exactDates
+	for _, c := range criteria {
+		if c.Param != nil && c.Param.Type == search.TypeDate && c.Param.Code != "_lastUpdated" &&
+			c.Chain == nil && c.Has == nil && c.Modifier != "missing" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// projection lists the range fields matches needs.
+func (e exactDates) projection() bson.D {
+	var out bson.D
+	for _, c := range e {
+		out = append(out, bson.E{Key: c.Param.Field + search.SuffixRanges, Value: 1})
+	}
+	return out
+}
+
+// matches reports whether a candidate really matches: for every date criterion on which it has several
+// values, some value matches some search value.
+func (e exactDates) matches(raw bson.Raw) bool {
+	now := time.Now()
+	for _, c := range e {
+		arr, ok := raw.Lookup(c.Param.Field + search.SuffixRanges).ArrayOK()
+		if !ok {
+			continue // one value: the filter was exact
+		}
+		vals, _ := arr.Values()
+		hit := false
+		for _, rv := range vals {
+			k, _ := rv.StringValueOK()
+			lo, hi, ok := search.ParseRangeKey(k)
+			if !ok {
+				continue
+			}
+			for _, v := range c.Values {
+				if search.DateMatches(lo, hi, v, now) {
+					hit = true
+				}
+			}
+		}
+		if !hit {
+			return false
+		}
+	}
+	return true
+}
+
+// count counts the matches of filter; candidates with several dates are checked one by one.
+func (s *Store) count(ctx context.Context, typ string, filter bson.D, exact exactDates) (int, error) {
+	if len(exact) == 0 {
+		n, err := s.db.Collection(typ).CountDocuments(ctx, filter)
+		if err != nil {
+			return 0, fmt.Errorf("mongo: count %s: %w", typ, err)
+		}
+		return int(n), nil
+	}
+	var none, some bson.A
+	for _, c := range exact {
+		f := c.Param.Field + search.SuffixRanges
+		none = append(none, bson.D{{Key: f, Value: bson.D{{Key: "$exists", Value: false}}}})
+		some = append(some, bson.D{{Key: f, Value: bson.D{{Key: "$exists", Value: true}}}})
+	}
+	n, err := s.db.Collection(typ).CountDocuments(ctx, allOf(filter, bson.D{{Key: "$and", Value: none}}))
+	if err != nil {
+		return 0, fmt.Errorf("mongo: count %s: %w", typ, err)
+	}
+	cur, err := s.db.Collection(typ).Find(ctx, allOf(filter, bson.D{{Key: "$or", Value: some}}), options.Find().SetProjection(exact.projection()))
+	if err != nil {
+		return 0, fmt.Errorf("mongo: count %s: %w", typ, err)
+	}
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		if exact.matches(cur.Current) {
+			n++
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return 0, fmt.Errorf("mongo: count %s: %w", typ, err)
+	}
+	return int(n), nil
+}
+
+// decodeValues turns keyValues output back into query values.
+func decodeValues(vals []any) []any {
+	out := make([]any, len(vals))
+	for i, v := range vals {
+		if m, ok := v.(map[string]any); ok {
+			switch ms := m["d"].(type) {
+			case int64:
+				out[i] = bson.DateTime(ms)
+			case float64:
+				out[i] = bson.DateTime(int64(ms))
+			}
+			continue
+		}
+		out[i] = v
+	}
+	return out
 }
 
 // pointDateFilter is dateFilter for a stored instant (meta.lastUpdated): R = [t, t].
@@ -588,7 +716,8 @@ func (s *Store) ids(ctx context.Context, typ string, criteria []search.Criterion
 	if err != nil {
 		return nil, nil, err
 	}
-	proj := bson.D{{Key: fID, Value: 1}}
+	exact := exactDatesOf(criteria)
+	proj := append(bson.D{{Key: fID, Value: 1}}, exact.projection()...)
 	if project != "" {
 		proj = append(proj, bson.E{Key: project, Value: 1})
 	}
@@ -604,12 +733,17 @@ func (s *Store) ids(ctx context.Context, typ string, criteria []search.Criterion
 		return nil, nil, fmt.Errorf("mongo: chained search on %s matches more than %d resources: %w", typ, maxChainIDs, storage.ErrTooCostly)
 	}
 	var out []string
+	kept := raws[:0]
 	for _, r := range raws {
+		if !exact.matches(r) {
+			continue
+		}
+		kept = append(kept, r)
 		if id, ok := r.Lookup(fID).StringValueOK(); ok {
 			out = append(out, id)
 		}
 	}
-	return out, raws, nil
+	return out, kept, nil
 }
 
 func (s *Store) serves(typ string) bool {
