@@ -117,7 +117,7 @@ func Build(o Options) []byte {
 		},
 		"fhirVersion": "4.0.1",
 		"format":      []string{"application/fhir+json", "json", "application/json"},
-		"patchFormat": []string{},
+		"patchFormat": []string{"application/json-patch+json"},
 		"rest": []map[string]any{{
 			"mode":        "server",
 			"resource":    resources,
@@ -128,7 +128,6 @@ func Build(o Options) []byte {
 	if len(o.SystemOperations) == 0 {
 		delete(doc["rest"].([]map[string]any)[0], "operation")
 	}
-	delete(doc, "patchFormat")
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

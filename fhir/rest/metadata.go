@@ -6,6 +6,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/careflow/careflow/fhir/capability"
+	"github.com/careflow/careflow/fhir/search"
 )
 
 // typeInteractions are the interactions the handlers in this package implement for every type.
@@ -30,8 +31,21 @@ func (s *Server) metadata(c *gin.Context) {
 				r.Operations = append(r.Operations, capability.Operation{Name: op.Name, Definition: op.Definition})
 			}
 		}
+		r.SearchInclude = []string{"*"}
+		r.SearchRevInclude = []string{"*"}
 		for _, p := range s.registry.Params(t) {
 			r.SearchParams = append(r.SearchParams, capability.SearchParam{Name: p.Code, Definition: p.URL, Type: p.Type})
+			if p.Type == search.TypeReference {
+				r.SearchInclude = append(r.SearchInclude, t+":"+p.Code)
+			}
+		}
+		// _revinclude: reference parameters of any served type that can point at this one.
+		for _, src := range s.cfg.Types {
+			for _, p := range s.registry.Params(src) {
+				if p.Type == search.TypeReference && contains(p.Target, t) {
+					r.SearchRevInclude = append(r.SearchRevInclude, src+":"+p.Code)
+				}
+			}
 		}
 		resources = append(resources, r)
 	}

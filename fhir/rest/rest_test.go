@@ -558,3 +558,22 @@ func TestConcurrentIfMatchOverHTTP(t *testing.T) {
 		}
 	}
 }
+
+func TestCapabilityStatementSearchDetails(t *testing.T) {
+	c := server(t)
+	m := c.do("GET", "/metadata", "").json(t)
+	text := fmt.Sprint(m)
+	for _, want := range []string{"AllergyIntolerance:patient", "Appointment:actor", "application/json-patch+json",
+		"http://hl7.org/fhir/SearchParameter/individual-birthdate", "validate", "everything"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("CapabilityStatement lacks %s", want)
+		}
+	}
+	for _, res := range asSlice(asSlice(m["rest"])[0].(map[string]any)["resource"]) {
+		res := res.(map[string]any)
+		n := len(asSlice(res["searchParam"]))
+		if n < 17 {
+			t.Errorf("%s lists %d search parameters", res["type"], n)
+		}
+	}
+}
