@@ -1,5 +1,7 @@
 package medication
 
+import "strings"
+
 // Code systems of the drug-class table.
 const (
 	RxNorm = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -107,6 +109,38 @@ func DrugClasses() []DrugClass {
 type classIndex struct {
 	members map[string][]string // drug code → class names
 	allergy map[string][]string // allergy code (class code or member) → class names
+	names   []memberName        // ingredient names, for product codes (see byName)
+}
+
+// memberName is a class member's ingredient name.
+type memberName struct {
+	words []string // lower-case words of the name ("sulfamethoxazole", "trimethoprim")
+	class string
+}
+
+// byName returns the classes whose member ingredient names all appear as words in a product label
+// ("Ibuprofen 600 MG Oral Tablet" → NSAIDs). RxNorm product (SCD/SBD) labels start with their
+// ingredients, so this recognises the products of the table's ingredients without shipping RxNorm.
+func (ix classIndex) byName(label string) []string {
+	words := map[string]bool{}
+	for _, w := range strings.FieldsFunc(strings.ToLower(label), func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-')
+	}) {
+		words[w] = true
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, n := range ix.names {
+		all := len(n.words) > 0
+		for _, w := range n.words {
+			all = all && words[w]
+		}
+		if all && !seen[n.class] {
+			seen[n.class] = true
+			out = append(out, n.class)
+		}
+	}
+	return out
 }
 
 func newClassIndex(classes []DrugClass) classIndex {
@@ -116,6 +150,11 @@ func newClassIndex(classes []DrugClass) classIndex {
 			k := m.System + "|" + m.Code
 			ix.members[k] = append(ix.members[k], c.Name)
 			ix.allergy[k] = append(ix.allergy[k], c.Name)
+			var words []string
+			for _, w := range strings.FieldsFunc(strings.ToLower(m.Display), func(r rune) bool { return r == ' ' || r == '/' }) {
+				words = append(words, w)
+			}
+			ix.names = append(ix.names, memberName{words: words, class: c.Name})
 		}
 		for _, a := range c.AllergyCodes {
 			k := a.System + "|" + a.Code

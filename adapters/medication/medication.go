@@ -333,6 +333,11 @@ func (s *Service) Check(m Medication, a Allergy) (Conflict, bool) {
 	for _, mc := range m.Codes {
 		classes := s.index.members[mc.System+"|"+mc.Code]
 		if len(classes) == 0 {
+			// Medication statements usually carry a product code (RxNorm SCD "ibuprofen 600 MG Oral
+			// Tablet"), not the ingredient: fall back to the ingredient names in its display.
+			classes = s.index.byName(mc.Display)
+		}
+		if len(classes) == 0 {
 			continue
 		}
 		for _, ac := range a.Codes {

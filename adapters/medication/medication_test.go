@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/careflow/careflow/adapters/internal/adaptertest"
+	"github.com/careflow/careflow/adapters/internal/fhirread"
 	"github.com/careflow/careflow/adapters/medication"
 )
 
@@ -191,5 +192,29 @@ func TestDrugClassTable(t *testing.T) {
 	classes[0].Members[0].Code = "x"
 	if medication.DrugClasses()[0].Members[0].Code != "723" {
 		t.Error("DrugClasses shares its data")
+	}
+}
+
+// TestProductCodes: statements coded with RxNorm products (SCD), as EHRs send them, are recognised as
+// members of a class by the ingredient names in their display.
+func TestProductCodes(t *testing.T) {
+	s := medication.New(nil, nil)
+	cases := []struct {
+		display, allergy, class string
+	}{
+		{"ibuprofen 600 MG Oral Tablet", "5640", "NSAIDs"},
+		{"Amoxicillin 500 MG Oral Capsule", "7980", "penicillins"},
+		{"sulfamethoxazole 800 MG / trimethoprim 160 MG Oral Tablet", "10180", "sulfonamide antibiotics"},
+		{"penicillin V potassium 250 MG Oral Tablet", "723", "penicillins"},
+		{"acetaminophen 500 MG Oral Tablet", "5640", ""},
+		{"trimethoprim 100 MG Oral Tablet", "10180", ""},
+	}
+	for _, c := range cases {
+		m := medication.Medication{Patient: "Patient/p", Codes: []fhirread.Coding{{System: rxnorm, Code: "999999", Display: c.display}}}
+		a := medication.Allergy{Patient: "Patient/p", Codes: []fhirread.Coding{{System: rxnorm, Code: c.allergy}}}
+		got, ok := s.Check(m, a)
+		if ok != (c.class != "") || got.Class != c.class {
+			t.Errorf("%s vs allergy %s: %v %q, want class %q", c.display, c.allergy, ok, got.Class, c.class)
+		}
 	}
 }
