@@ -4,6 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 uri=$(scripts/db.sh start)
+
+# The dashboard's end-to-end test (adapters/dashboard) drives Debian's headless Chromium: install it when
+# missing (CAREFLOW_CHROMIUM names another binary instead).
+if [ -z "${CAREFLOW_CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ] && ! command -v chromium >/dev/null 2>&1; then
+  echo "test.sh: installing chromium from apt (for the dashboard's end-to-end test)" >&2
+  as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq chromium >/dev/null
+fi
 export CAREFLOW_TEST_MONGODB_URI=${CAREFLOW_TEST_MONGODB_URI:-$uri}
 
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))

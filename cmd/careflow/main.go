@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/careflow/careflow/adapters/dashboard"
 	"github.com/careflow/careflow/adapters/summary"
 	"github.com/careflow/careflow/adapters/worklist"
 	"github.com/careflow/careflow/fhir/definitions"
@@ -136,6 +137,7 @@ func serve(args []string) error {
 			summary.Operation(summary.New(store, registry)),
 			worklist.Operation(worklist.New(store, registry)),
 		},
+		App: dashboard.Handler(),
 	}, store, v, registry, log)
 	if err != nil {
 		return err

@@ -1,0 +1,109 @@
+// Package dashboard is the care coordinator's web app: a dependency-free single-page application (plain
+// HTML, CSS and JavaScript modules, no build step) embedded in the binary and served under /app/ through
+// rest.Config.App. It talks to careflow only through the public FHIR API, like any other client:
+//
+//	GET ../fhir/$worklist?date=…            today's worklist (Tasks), coverage gaps, allergy conflicts
+//	GET ../fhir/Patient?_id=a,b,…           patient names for the worklist (one search)
+//	GET ../fhir/Patient?name=…              patient search
+//	GET ../fhir/Patient/{id}/$summary       a patient's summary document
+//	GET ../fhir/$worklist?date=…&patient=…  that patient's open items
+//
+// Every file is served with a strong ETag and Cache-Control: no-cache (revalidated, so a new binary's app
+// is picked up at once) and a Content-Security-Policy that allows only the app's own scripts, styles and
+// API calls: no inline script, no eval, no third-party origin.
+package dashboard
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"io/fs"
+	"mime"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+)
+
+//go:embed static
+var static embed.FS
+
+// ContentSecurityPolicy is sent with every file of the app.
+const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// file is one embedded file, ready to serve.
+type file struct {
+	data        []byte
+	contentType string
+	etag        string
+}
+
+// Files returns the app's files (paths relative to the app root, such as "index.html" and "js/main.js").
+func Files() fs.FS {
+	sub, err := fs.Sub(static, "static")
+	if err != nil {
+		panic(err) // the embedded tree always has the static directory
+	}
+	return sub
+}
+
+// Handler serves the app. It expects paths relative to the mount point ("/", "/index.html",
+// "/js/main.js"): mount it with http.StripPrefix, as rest.Config.App is. "/" serves index.html; a path
+// that names no file is a plain 404.
+func Handler() http.Handler {
+	files := map[string]*file{}
+	root := Files()
+	err := fs.WalkDir(root, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(root, p)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(data)
+		ct := mime.TypeByExtension(path.Ext(p))
+		switch path.Ext(p) { // not left to the platform's MIME tables
+		case ".js":
+			ct = "text/javascript; charset=utf-8"
+		case ".css":
+			ct = "text/css; charset=utf-8"
+		case ".html":
+			ct = "text/html; charset=utf-8"
+		case ".svg":
+			ct = "image/svg+xml"
+		}
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		files["/"+p] = &file{data: data, contentType: ct, etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
+		return nil
+	})
+	if err != nil {
+		panic(err) // embedded files are always readable
+	}
+	files["/"] = files["/index.html"]
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			h.Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		f := files[r.URL.Path]
+		if f == nil || strings.Contains(r.URL.Path, "..") {
+			http.NotFound(w, r)
+			return
+		}
+		h.Set("Content-Type", f.contentType)
+		h.Set("ETag", f.etag)
+		h.Set("Cache-Control", "no-cache")
+		h.Set("Content-Security-Policy", ContentSecurityPolicy)
+		h.Set("X-Frame-Options", "DENY")
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.data))
+	})
+}

@@ -1,0 +1,109 @@
+// The app's only way to the server: GET requests to the public FHIR API next to the app (../fhir/),
+// asking for application/fhir+json. Errors carry the OperationOutcome issues the server sent.
+
+const BASE = new URL('../fhir/', document.baseURI);
+
+/** FhirError is a failed request: the HTTP status (0: no answer) and the OperationOutcome issues. */
+export class FhirError extends Error {
+  constructor(status, issues, url) {
+    super(issues.map((i) => i.diagnostics || i.details?.text || i.code).filter(Boolean).join('; ') || `HTTP ${status}`);
+    this.name = 'FhirError';
+    this.status = status;
+    this.issues = issues;
+    this.url = String(url);
+  }
+}
+
+/** fhirUrl resolves a path of the FHIR API ("Patient", "$worklist") with query parameters. */
+export function fhirUrl(path, params) {
+  const u = new URL(path, BASE);
+  for (const [k, v] of Object.entries(params || {})) {
+    if (v !== undefined && v !== null && v !== '') u.searchParams.set(k, String(v));
+  }
+  return u;
+}
+
+/** fhirGet fetches one FHIR resource (JSON) from a path of the API or an absolute URL of this server. */
+export async function fhirGet(pathOrUrl, params, signal) {
+  const url = pathOrUrl instanceof URL ? pathOrUrl : fhirUrl(pathOrUrl, params);
+  if (url.origin !== location.origin) {
+    throw new FhirError(0, [{ severity: 'error', code: 'security', diagnostics: `refusing to follow a link to another server: ${url.origin}` }], url);
+  }
+  let res;
+  try {
+    res = await fetch(url, { headers: { Accept: 'application/fhir+json' }, signal, credentials: 'same-origin', cache: 'no-store' });
+  } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    throw new FhirError(0, [{ severity: 'error', code: 'transient', diagnostics: `The FHIR server could not be reached (${e.message}).` }], url);
+  }
+  const text = await res.text();
+  let body = null;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    body = null;
+  }
+  if (!res.ok) {
+    const issues = body && body.resourceType === 'OperationOutcome' && Array.isArray(body.issue) && body.issue.length
+      ? body.issue
+      : [{ severity: 'error', code: 'exception', diagnostics: `HTTP ${res.status} ${res.statusText}`.trim() }];
+    throw new FhirError(res.status, issues, url);
+  }
+  if (!body || typeof body !== 'object' || typeof body.resourceType !== 'string') {
+    throw new FhirError(res.status, [{ severity: 'error', code: 'structure', diagnostics: 'The server did not answer with FHIR JSON.' }], url);
+  }
+  return body;
+}
+
+/**
+ * searchAll runs a search and follows the Bundle's next links, returning every entry's resource
+ * (search.mode "match" or absent; "outcome" entries are reported separately) — at most maxPages pages.
+ */
+export async function searchAll(path, params, signal, maxPages = 20) {
+  const resources = [];
+  const outcomes = [];
+  let url = fhirUrl(path, params);
+  for (let page = 0; url && page < maxPages; page++) {
+    const bundle = await fhirGet(url, null, signal);
+    for (const e of bundle.entry || []) {
+      if (!e.resource) continue;
+      if (e.search && e.search.mode === 'outcome') outcomes.push(e.resource);
+      else if (!e.search || e.search.mode === 'match') resources.push(e.resource);
+    }
+    const next = (bundle.link || []).find((l) => l.relation === 'next');
+    url = next ? new URL(next.url, BASE) : null;
+  }
+  return { resources, outcomes };
+}
+
+/** refId returns the id of a reference to type ("Patient/x", "http://…/Patient/x" → "x"), or "". */
+export function refId(ref, type) {
+  if (!ref || typeof ref.reference !== 'string') return '';
+  const parts = ref.reference.split('/');
+  const i = parts.lastIndexOf(type);
+  if (i < 0 || i + 1 >= parts.length) return '';
+  return parts[i + 1];
+}
+
+/** humanName formats Patient.name: the official (or first) name's text, else given + family. */
+export function humanName(patient) {
+  const names = (patient && patient.name) || [];
+  const n = names.find((x) => x.use === 'official') || names.find((x) => x.use !== 'old') || names[0];
+  if (!n) return '';
+  if (n.text) return n.text;
+  return [...(n.given || []), n.family].filter(Boolean).join(' ');
+}
+
+/** codingOf returns the first coding of a CodeableConcept with the system (or any), or null. */
+export function codingOf(cc, system) {
+  const cs = (cc && cc.coding) || [];
+  return (system ? cs.find((c) => c.system === system) : cs[0]) || null;
+}
+
+/** conceptText is a CodeableConcept's text, else its first coding's display or code. */
+export function conceptText(cc) {
+  if (!cc) return '';
+  if (cc.text) return cc.text;
+  const c = codingOf(cc);
+  return c ? c.display || c.code || '' : '';
+}
