@@ -94,14 +94,95 @@ type Store interface {
 	Lock(ctx context.Context, name string) (release func(), err error)
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
+	// Transact applies ops atomically: either every op takes effect, or none does and the store is as if
+	// the call never happened — also when the process dies part-way (the store recovers on restart). Each
+	// op has the semantics of the corresponding single call (Create, Update, Delete, with its
+	// Precondition); an op that would fail fails the whole transaction with a *TxError naming it and
+	// wrapping the usual error (ErrExists, *VersionConflictError, …). A resource may be the target of at
+	// most one op (ErrTxInvalid otherwise). Concurrent transactions and single writes on the same
+	// resources serialise per resource: no update is lost and versions stay sequential. Reads (Read,
+	// VRead, History, Search) never observe the versions of a transaction that has not committed.
+	// Results are in ops order.
+	Transact(ctx context.Context, ops []TxOp) ([]TxResult, error)
 }
+
+// TxKind is what a transaction op does.
+type TxKind int
+
+const (
+	// TxCreate stores version 1 of a new resource, as Create: the store assigns an id when Write.ID is
+	// empty; an id that exists (even deleted) fails with ErrExists.
+	TxCreate TxKind = iota + 1
+	// TxUpdate stores a new version, as Update: it creates the resource when it does not exist or was
+	// deleted.
+	TxUpdate
+	// TxDelete records a deletion of Write.Type/Write.ID, as Delete: deleting what does not exist or is
+	// already deleted does nothing (TxResult.Version is nil) unless a Precondition is given.
+	TxDelete
+)
+
+func (k TxKind) String() string {
+	switch k {
+	case TxCreate:
+		return "create"
+	case TxUpdate:
+		return "update"
+	case TxDelete:
+		return "delete"
+	}
+	return "TxKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// TxOp is one operation of a transaction.
+type TxOp struct {
+	Kind TxKind
+	// Write is the resource to store; for TxDelete only Type and ID are used.
+	Write Write
+	// Precondition is the version an update or delete expects to replace (If-Match); zero means any.
+	Precondition Precondition
+}
+
+// TxResult is the outcome of one op of a committed transaction.
+type TxResult struct {
+	// Version is the version the op stored; nil for a TxDelete that had nothing to delete.
+	Version *Version
+	// Created reports that the op created the resource (always for TxCreate; for TxUpdate when the
+	// resource did not exist or was deleted).
+	Created bool
+}
+
+// TxError reports why a transaction failed; nothing of it was stored.
+type TxError struct {
+	// Index is the failing op's position in the ops passed to Transact.
+	Index int
+	// Type and ID name the op's resource (ID is empty for a create with a store-assigned id).
+	Type, ID string
+	// Err is why: ErrExists, *VersionConflictError, ErrTxInvalid, ErrTxAborted, or a database error.
+	Err error
+}
+
+func (e *TxError) Error() string {
+	return fmt.Sprintf("storage: transaction failed at op %d (%s/%s): %v", e.Index, e.Type, e.ID, e.Err)
+}
+
+func (e *TxError) Unwrap() error { return e.Err }
+
+// ErrTxInvalid reports a malformed transaction: an op without a type or id, an unknown kind, or two ops on
+// the same resource.
+var ErrTxInvalid = errors.New("storage: invalid transaction")
+
+// ErrTxAborted reports a transaction the store gave up on before its commit point — it waited too long for
+// another writer of one of its resources, or outlived the store's transaction timeout and was rolled back
+// — and that may succeed when retried.
+var ErrTxAborted = errors.New("storage: transaction aborted")
 
 // SearchPage is one page of search results.
 type SearchPage struct {
 	Versions []*Version
 	// Next and Prev are cursors of the following and preceding pages; empty when there is none.
 	Next, Prev string
-	// Total is the number of matches over all pages, or -1 when not computed (_total=none).
+	// Total is the number of matches over all pages, or -1 when not computed: with _total=none, and on
+	// pages after the first unless _total=accurate.
 	Total int
 }
 

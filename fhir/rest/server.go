@@ -39,6 +39,8 @@ type Config struct {
 	Version string
 	// Types are the resource types served.
 	Types []string
+	// MaxBundleEntries bounds the entries of a batch or transaction (413 beyond). Default 10,000.
+	MaxBundleEntries int
 	// Operations are the FHIR operations contributed by workflow packages.
 	Operations []Operation
 	// App, when set, serves the coordinator web app under /app/ (it talks to the FHIR API like any
@@ -108,6 +110,8 @@ func (s *Server) routes() *gin.Engine {
 
 	f := r.Group("/fhir", s.negotiate)
 	f.GET("", s.searchSystem)
+	f.POST("", s.batchOrTransaction)
+	f.POST("/", s.batchOrTransaction)
 	f.GET("/metadata", s.metadata)
 	f.GET("/_history", s.historySystem)
 	f.GET("/:type", s.withType(s.searchType))

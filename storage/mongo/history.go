@@ -156,7 +156,9 @@ func (s *Store) History(ctx context.Context, q storage.HistoryQuery) (*storage.H
 		page = olderThan(*after)
 	}
 	histSort := bson.D{{Key: fLastUpdated, Value: -1}, {Key: fType, Value: -1}, {Key: fResourceID, Value: -1}, {Key: fVersion, Value: -1}}
-	if err := collect(historyCollection, "", and(scope, since, page), histSort); err != nil {
+	// Claims of unsettled transactions are not history (yet).
+	settled := bson.D{{Key: fTx, Value: bson.D{{Key: "$exists", Value: false}}}}
+	if err := collect(historyCollection, "", and(scope, since, page, settled), histSort); err != nil {
 		return nil, err
 	}
 	// Current versions.
@@ -165,6 +167,8 @@ func (s *Store) History(ctx context.Context, q storage.HistoryQuery) (*storage.H
 		types = []string{q.Type}
 	}
 	curSort := bson.D{{Key: fLastUpdated, Value: -1}, {Key: fID, Value: -1}}
+	// Placeholders (version 0) of transactions creating a resource are not versions.
+	notPlaceholder := bson.D{{Key: fVersion, Value: bson.D{{Key: "$gt", Value: 0}}}}
 	for _, t := range types {
 		var scope, page bson.D
 		if q.ID != "" {
@@ -173,7 +177,7 @@ func (s *Store) History(ctx context.Context, q storage.HistoryQuery) (*storage.H
 		if after != nil {
 			page = olderThanInType(*after, t, fID)
 		}
-		if err := collect(t, t, and(scope, since, page), curSort); err != nil {
+		if err := collect(t, t, and(scope, since, page, notPlaceholder), curSort); err != nil {
 			return nil, err
 		}
 	}

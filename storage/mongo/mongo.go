@@ -7,6 +7,11 @@
 // (_id = "Type/id/vid"): every version after the first, and the first once the resource has changed. A new
 // version is claimed by inserting its history document, then published to the current-version document
 // (see write). History reads merge both collections.
+//
+// Transactions (Transact, tx.go) claim their versions the same way, marked with the transaction's id so
+// that every read ignores them, and publish them only after a single insert into "txoutcomes" has
+// committed the transaction; "transactions" lists the transactions not yet settled, for recovery
+// (recovery.go).
 package mongo
 
 import (
@@ -41,6 +46,12 @@ const (
 	fBody        = "raw"
 	fType        = "t"   // history only
 	fResourceID  = "rid" // history only
+	// Transaction marks (tx.go): a history document or placeholder carrying fTx belongs to a transaction
+	// that has not been settled; fTxTime is when that transaction started and fIndex holds the search
+	// index fields of a claimed version, to publish it.
+	fTx     = "tx"
+	fTxTime = "txt"
+	fIndex  = "idx"
 )
 
 // Store is a storage.Store on one MongoDB database.
@@ -51,6 +62,13 @@ type Store struct {
 	registry *search.Registry
 	log      *slog.Logger
 	now      func() time.Time
+
+	txTimeout time.Duration
+	lockTTL   time.Duration
+	hooks     Hooks
+	// stopRecovery ends the periodic recovery loop; recoveryDone is closed when it has ended.
+	stopRecovery context.CancelFunc
+	recoveryDone chan struct{}
 }
 
 // Options configure Open.
@@ -63,7 +81,25 @@ type Options struct {
 	// Registry, when set, declares the search parameters whose index fields get database indexes.
 	Registry *search.Registry
 	Logger   *slog.Logger
+	// TxTimeout bounds how long a transaction may take to reach its commit point. An older pending
+	// transaction is presumed dead (its process crashed) and rolled back by recovery, or by a writer it
+	// blocks. Default DefaultTxTimeout.
+	TxTimeout time.Duration
+	// RecoveryInterval is how often the store settles transactions that crashed processes left behind,
+	// besides once at Open. Default DefaultRecoveryInterval; negative: only at Open and on Recover.
+	RecoveryInterval time.Duration
+	// LockTTL is how long a lock (Lock) outlives a holder that died without releasing it; live holders
+	// renew theirs. Default DefaultLockTTL.
+	LockTTL time.Duration
+	// Hooks inject failures between the phases of a transaction. For tests; leave zero in production.
+	Hooks Hooks
 }
+
+// Defaults of Options.
+const (
+	DefaultTxTimeout        = time.Minute
+	DefaultRecoveryInterval = 30 * time.Second
+)
 
 // Open connects, checks that the database answers and creates the indexes the store needs (idempotent).
 func Open(ctx context.Context, o Options) (*Store, error) {
@@ -86,7 +122,14 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Store{client: client, db: client.Database(dbName), types: o.Types, registry: o.Registry, log: log, now: time.Now}
+	s := &Store{client: client, db: client.Database(dbName), types: o.Types, registry: o.Registry, log: log, now: time.Now,
+		txTimeout: o.TxTimeout, hooks: o.Hooks}
+	if s.txTimeout <= 0 {
+		s.txTimeout = DefaultTxTimeout
+	}
+	if s.lockTTL = o.LockTTL; s.lockTTL <= 0 {
+		s.lockTTL = DefaultLockTTL
+	}
 	if err := s.Ping(ctx); err != nil {
 		_ = client.Disconnect(context.Background())
 		return nil, err
@@ -95,11 +138,29 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		_ = client.Disconnect(context.Background())
 		return nil, err
 	}
+	// Settle what a crashed process left behind before serving; failing that is not fatal (the periodic
+	// pass and the writers that meet a stray claim settle it later).
+	if err := s.Recover(ctx); err != nil {
+		s.log.Warn("transaction recovery at start-up failed; it will be retried", "err", err)
+	}
+	interval := o.RecoveryInterval
+	if interval == 0 {
+		interval = DefaultRecoveryInterval
+	}
+	if interval > 0 {
+		s.startRecovery(interval)
+	}
 	return s, nil
 }
 
-// Close disconnects from the database.
-func (s *Store) Close(ctx context.Context) error { return s.client.Disconnect(ctx) }
+// Close stops the periodic recovery and disconnects from the database.
+func (s *Store) Close(ctx context.Context) error {
+	if s.stopRecovery != nil {
+		s.stopRecovery()
+		<-s.recoveryDone
+	}
+	return s.client.Disconnect(ctx)
+}
 
 // Database exposes the underlying database (tests and tooling).
 func (s *Store) Database() *mongo.Database { return s.db }
@@ -118,6 +179,7 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		{"type_history", bson.D{{Key: fType, Value: 1}, {Key: fLastUpdated, Value: -1}, {Key: fResourceID, Value: -1}, {Key: fVersion, Value: -1}}},
 		{"system_history", bson.D{{Key: fLastUpdated, Value: -1}, {Key: fType, Value: -1}, {Key: fResourceID, Value: -1}, {Key: fVersion, Value: -1}}},
 	}
+	hist = append(hist, index{"pending_tx", bson.D{{Key: fTx, Value: 1}}})
 	if err := s.createIndexes(ctx, historyCollection, hist); err != nil {
 		return err
 	}
@@ -204,7 +266,14 @@ type doc struct {
 	Deleted     bool          `bson:"del"`
 	Method      string        `bson:"m"`
 	Body        string        `bson:"raw"`
+	// Tx marks a claim or placeholder of an unsettled transaction, started at TxTime.
+	Tx     string        `bson:"tx,omitempty"`
+	TxTime bson.DateTime `bson:"txt,omitempty"`
 }
+
+// placeholder reports a current-version document that only reserves the id for a transaction creating the
+// resource (version 0): the resource does not exist (yet).
+func (d *doc) placeholder() bool { return d != nil && d.VersionID == 0 }
 
 func (d *doc) version(typ string) *storage.Version {
 	v := &storage.Version{Type: typ, ID: d.ID, VersionID: d.VersionID, LastUpdated: d.LastUpdated.Time().UTC(), Deleted: d.Deleted, Method: d.Method}
@@ -220,7 +289,7 @@ func (d *doc) version(typ string) *storage.Version {
 // projection leaves out search-index fields.
 var versionProjection = bson.D{
 	{Key: fVersion, Value: 1}, {Key: fLastUpdated, Value: 1}, {Key: fDeleted, Value: 1}, {Key: fMethod, Value: 1},
-	{Key: fBody, Value: 1}, {Key: fType, Value: 1}, {Key: fResourceID, Value: 1},
+	{Key: fBody, Value: 1}, {Key: fType, Value: 1}, {Key: fResourceID, Value: 1}, {Key: fTx, Value: 1}, {Key: fTxTime, Value: 1},
 }
 
 func newID() string {
@@ -308,7 +377,7 @@ func (s *Store) Read(ctx context.Context, typ, id string) (*storage.Version, err
 	if err != nil {
 		return nil, err
 	}
-	if d == nil {
+	if d == nil || d.placeholder() {
 		return nil, fmt.Errorf("mongo: read %s/%s: %w", typ, id, storage.ErrNotFound)
 	}
 	v := d.version(typ)
@@ -324,6 +393,9 @@ func (s *Store) VRead(ctx context.Context, typ, id string, vid int64) (*storage.
 	if err != nil {
 		return nil, err
 	}
+	if d.placeholder() {
+		d = nil
+	}
 	if d != nil && d.VersionID == vid {
 		return d.version(typ), nil
 	}
@@ -337,6 +409,16 @@ func (s *Store) VRead(ctx context.Context, typ, id string, vid int64) (*storage.
 	}
 	if err != nil {
 		return nil, fmt.Errorf("mongo: vread %s/%s/%d: %w", typ, id, vid, err)
+	}
+	if h.Tx != "" {
+		// A transaction's claim: visible once the transaction has committed, before it is published.
+		state, _, err := s.outcome(ctx, h.Tx)
+		if err != nil {
+			return nil, err
+		}
+		if state != stateCommitted {
+			return nil, fmt.Errorf("mongo: vread %s/%s/%d: %w", typ, id, vid, storage.ErrNotFound)
+		}
 	}
 	return h.version(typ), nil
 }
@@ -364,19 +446,7 @@ func historyDoc(typ string, view bson.D) bson.D {
 // archive copies a version created by Create (which writes only the current-version document) into
 // history. It is idempotent.
 func (s *Store) archive(ctx context.Context, typ string, cur *doc) error {
-	h := bson.D{
-		{Key: fID, Value: historyID(typ, cur.ID, cur.VersionID)},
-		{Key: fType, Value: typ},
-		{Key: fResourceID, Value: cur.ID},
-		{Key: fVersion, Value: cur.VersionID},
-		{Key: fLastUpdated, Value: cur.LastUpdated},
-		{Key: fDeleted, Value: cur.Deleted},
-		{Key: fMethod, Value: cur.Method},
-	}
-	if !cur.Deleted {
-		h = append(h, bson.E{Key: fBody, Value: cur.Body})
-	}
-	_, err := s.db.Collection(historyCollection).InsertOne(ctx, h)
+	_, err := s.db.Collection(historyCollection).InsertOne(ctx, archiveDoc(typ, cur))
 	if err != nil && !mongo.IsDuplicateKeyError(err) {
 		return fmt.Errorf("mongo: archive %s/%s/%d: %w", typ, cur.ID, cur.VersionID, err)
 	}
@@ -436,7 +506,7 @@ func (s *Store) write(ctx context.Context, typ, id string, pre storage.Precondit
 			if pre.VersionID != 0 {
 				return nil, nil, &storage.VersionConflictError{Expected: pre.VersionID, Current: vid}
 			}
-			if err := s.publishStale(ctx, typ, cur); err != nil {
+			if err := s.unblock(ctx, typ, cur.ID, vid); err != nil {
 				return nil, nil, err
 			}
 			if err := backoff(ctx, attempt); err != nil {
@@ -453,41 +523,48 @@ func (s *Store) write(ctx context.Context, typ, id string, pre storage.Precondit
 	return nil, nil, fmt.Errorf("mongo: write %s/%s: still contended after %d attempts", typ, id, maxAttempts)
 }
 
-// publish replaces the current-version document at version cur with view.
+// publish replaces the current-version document at version cur with view. Over a placeholder (version 0)
+// it upserts: the transaction that reserved the id may roll back and remove it meanwhile.
 func (s *Store) publish(ctx context.Context, typ string, cur *doc, view bson.D) error {
-	_, err := s.db.Collection(typ).ReplaceOne(ctx, bson.D{{Key: fID, Value: cur.ID}, {Key: fVersion, Value: cur.VersionID}}, view)
-	if err != nil {
+	opts := options.Replace()
+	if cur.VersionID == 0 {
+		opts.SetUpsert(true)
+	}
+	_, err := s.db.Collection(typ).ReplaceOne(ctx, bson.D{{Key: fID, Value: cur.ID}, {Key: fVersion, Value: cur.VersionID}}, view, opts)
+	if err != nil && !mongo.IsDuplicateKeyError(err) { // duplicate: someone published it already
 		return fmt.Errorf("mongo: publish %s/%s: %w", typ, cur.ID, err)
 	}
 	return nil
 }
 
-// publishStale publishes the version after cur when its writer claimed it long ago and never published it.
-func (s *Store) publishStale(ctx context.Context, typ string, cur *doc) error {
-	var h doc
-	err := s.db.Collection(historyCollection).FindOne(ctx, bson.D{{Key: fID, Value: historyID(typ, cur.ID, cur.VersionID+1)}}).Decode(&h)
+// unblock deals with the claim of version vid of typ/id that a writer found taken. A claim of a
+// transaction is dealt with by unblockTx; a plain claim whose writer left it unpublished for staleClaim
+// is published. Otherwise its owner is at work and the caller waits.
+func (s *Store) unblock(ctx context.Context, typ, id string, vid int64) error {
+	var raw bson.Raw
+	err := s.db.Collection(historyCollection).FindOne(ctx, bson.D{{Key: fID, Value: historyID(typ, id, vid)}}).Decode(&raw)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil
+		return nil // rolled back meanwhile
 	}
 	if err != nil {
-		return fmt.Errorf("mongo: read claim %s/%s: %w", typ, cur.ID, err)
+		return fmt.Errorf("mongo: read claim %s/%s/%d: %w", typ, id, vid, err)
 	}
-	if s.now().Sub(h.LastUpdated.Time()) < staleClaim {
+	c, err := decodeClaim(raw)
+	if err != nil {
+		return err
+	}
+	if c.Tx != "" {
+		return s.unblockTx(ctx, c)
+	}
+	if s.now().Sub(c.LastUpdated.Time()) < staleClaim {
 		return nil
 	}
-	s.log.Warn("publishing a version its writer left unpublished", "type", typ, "id", cur.ID, "version", h.VersionID)
-	var raw bson.Raw
-	if err := s.db.Collection(historyCollection).FindOne(ctx, bson.D{{Key: fID, Value: historyID(typ, cur.ID, cur.VersionID+1)}}).Decode(&raw); err != nil {
-		return fmt.Errorf("mongo: read claim %s/%s: %w", typ, cur.ID, err)
+	s.log.Warn("publishing a version its writer left unpublished", "type", typ, "id", id, "version", vid)
+	view, err := s.claimView(c)
+	if err != nil {
+		return err
 	}
-	view := bson.D{
-		{Key: fID, Value: cur.ID}, {Key: fVersion, Value: h.VersionID}, {Key: fLastUpdated, Value: h.LastUpdated},
-		{Key: fDeleted, Value: h.Deleted}, {Key: fMethod, Value: h.Method},
-	}
-	if !h.Deleted {
-		view = append(view, bson.E{Key: fBody, Value: h.Body})
-	}
-	return s.publish(ctx, typ, cur, view)
+	return s.publish(ctx, typ, &doc{ID: id, VersionID: vid - 1}, view)
 }
 
 // backoff waits before retrying a write that lost a race: short, growing, jittered.

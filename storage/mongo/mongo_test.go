@@ -2,8 +2,10 @@ package mongo_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -57,4 +59,44 @@ func TestReopen(t *testing.T) {
 	if after := count(); after != before {
 		t.Errorf("indexes %d → %d after reopening", before, after)
 	}
+}
+
+// crashTimeout is the transaction timeout of the recovery tests: short, so that a dead transaction is old
+// enough to roll back after a short wait.
+const crashTimeout = time.Second
+
+var errCrash = errors.New("simulated crash")
+
+// crashHooks stop every transaction at the crash point as if the process died there.
+func crashHooks(at storagetest.CrashPoint) mongo.Hooks {
+	crash := func(ctx context.Context, txID string) error { return errCrash }
+	switch at {
+	case storagetest.CrashAfterClaims:
+		return mongo.Hooks{AfterClaims: crash}
+	case storagetest.CrashAfterCommit:
+		return mongo.Hooks{AfterCommit: crash}
+	case storagetest.CrashMidPublish:
+		return mongo.Hooks{AfterPublish: func(ctx context.Context, txID, typ string) error { return errCrash }}
+	}
+	return mongo.Hooks{}
+}
+
+// restart opens a store on the database of crashed and recovers: it waits until whatever crashed left
+// is older than the transaction timeout, then runs a recovery pass.
+func restart(t *testing.T, crashed storage.Store) storage.Store {
+	s := mongotest.Reopen(t, crashed.(*mongo.Store).Database().Name(), mongo.Options{Types: storagetest.Types, TxTimeout: crashTimeout, RecoveryInterval: -1})
+	time.Sleep(crashTimeout + 100*time.Millisecond)
+	if err := s.Recover(context.Background()); err != nil {
+		t.Fatalf("recover: %v", err)
+	}
+	return s
+}
+
+func TestRecovery(t *testing.T) {
+	storagetest.RunRecovery(t, storagetest.Recovery{
+		Open: func(t *testing.T, at storagetest.CrashPoint) storage.Store {
+			return mongotest.OpenWith(t, mongo.Options{Types: storagetest.Types, TxTimeout: crashTimeout, RecoveryInterval: -1, Hooks: crashHooks(at)})
+		},
+		Restart: restart,
+	})
 }

@@ -39,6 +39,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		"LastUpdatedStrictlyIncreasing": testLastUpdatedIncreasing,
 		"LockIsExclusive":               testLockIsExclusive,
 	}
+	for n, f := range transactionTests {
+		tests[n] = f
+	}
 	names := make([]string, 0, len(tests))
 	for n := range tests {
 		names = append(names, n)

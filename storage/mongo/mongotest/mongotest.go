@@ -27,12 +27,19 @@ func URI() string {
 // (no search indexes).
 func Open(t testing.TB, types []string, registry *search.Registry) *mongo.Store {
 	t.Helper()
+	return OpenWith(t, mongo.Options{Types: types, Registry: registry})
+}
+
+// OpenWith is Open with more options; URI and DefaultDatabase are set here.
+func OpenWith(t testing.TB, o mongo.Options) *mongo.Store {
+	t.Helper()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	name := "test_" + hex.EncodeToString(b[:])
+	o.URI, o.DefaultDatabase = URI(), name
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := mongo.Open(ctx, mongo.Options{URI: URI(), DefaultDatabase: name, Types: types, Registry: registry})
+	s, err := mongo.Open(ctx, o)
 	if err != nil {
 		t.Fatalf("no MongoDB-compatible server at %s (start it with scripts/db.sh or run scripts/test.sh): %v", URI(), err)
 	}
@@ -42,6 +49,25 @@ func Open(t testing.TB, types []string, registry *search.Registry) *mongo.Store 
 		if err := s.Database().Drop(ctx); err != nil {
 			t.Logf("drop %s: %v", name, err)
 		}
+		_ = s.Close(ctx)
+	})
+	return s
+}
+
+// Reopen opens another store on the database named db (as a restarted server would), closed when the
+// test ends; URI and DefaultDatabase are set here. The database is dropped by whoever opened it first.
+func Reopen(t testing.TB, db string, o mongo.Options) *mongo.Store {
+	t.Helper()
+	o.URI, o.DefaultDatabase = URI(), db
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := mongo.Open(ctx, o)
+	if err != nil {
+		t.Fatalf("reopen %s: %v", db, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
 		_ = s.Close(ctx)
 	})
 	return s

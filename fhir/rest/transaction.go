@@ -1,0 +1,701 @@
+package rest
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/careflow/careflow/fhir/bundle"
+	"github.com/careflow/careflow/fhir/outcome"
+	"github.com/careflow/careflow/fhir/patch"
+	"github.com/careflow/careflow/fhir/resource"
+	"github.com/careflow/careflow/fhir/search"
+	"github.com/careflow/careflow/storage"
+)
+
+// DefaultMaxBundleEntries is the default of Config.MaxBundleEntries.
+const DefaultMaxBundleEntries = 10000
+
+// maxBundleEntries is the largest batch or transaction accepted.
+func (s *Server) maxBundleEntries() int {
+	if s.cfg.MaxBundleEntries > 0 {
+		return s.cfg.MaxBundleEntries
+	}
+	return DefaultMaxBundleEntries
+}
+
+// txEntry is one Bundle.entry of a batch or transaction.
+type txEntry struct {
+	index   int
+	fullURL string
+	method  string
+	path    string // request.url relative to the base, without query
+	query   string // raw query of request.url
+	typ, id string // resource type and id request.url names (write interactions)
+	body    []byte // entry.resource
+
+	ifMatch, ifNoneMatch, ifModifiedSince, ifNoneExist string
+
+	// Transactions: what the entry resolves to.
+	cond     *search.Query  // criteria of a conditional interaction
+	kind     storage.TxKind // the storage op (0: none)
+	write    storage.Write  // Type and ID are the target
+	pre      storage.Precondition
+	existing *storage.Version // conditional create that matched: nothing is written
+	result   storage.TxResult
+}
+
+// where names the entry in messages.
+func (e *txEntry) where() string { return "Bundle.entry[" + strconv.Itoa(e.index) + "]" }
+
+// target is the resource the entry writes, "Type/id".
+func (e *txEntry) target() string { return e.write.Type + "/" + e.write.ID }
+
+// entryError locates err at entry e: issues located in the entry's resource ("Patient.name[0]") move under
+// Bundle.entry[i].resource, issues without a location get the entry's, and diagnostics name the entry.
+func entryError(index int, method, rawURL string, err error) *outcome.Error {
+	src := outcome.Wrap(err)
+	where := "Bundle.entry[" + strconv.Itoa(index) + "]"
+	out := &outcome.Error{Status: src.Status, Cause: src.Cause}
+	typ := strings.SplitN(strings.SplitN(rawURL, "?", 2)[0], "/", 2)[0]
+	for _, is := range src.Issues {
+		is.Expression = append([]string(nil), is.Expression...)
+		located := false
+		for k, x := range is.Expression {
+			switch {
+			case strings.HasPrefix(x, "Bundle."):
+				located = true
+			case typ != "" && (x == typ || strings.HasPrefix(x, typ+".") || strings.HasPrefix(x, typ+"[")):
+				is.Expression[k] = where + ".resource" + strings.TrimPrefix(x, typ)
+				located = true
+			}
+		}
+		if !located {
+			is.Expression = append([]string{where}, is.Expression...)
+		}
+		prefix := where
+		if method != "" {
+			prefix += " (" + method + " " + rawURL + ")"
+		}
+		is.Diagnostics = prefix + ": " + is.Diagnostics
+		out.Issues = append(out.Issues, is)
+	}
+	return out
+}
+
+func (s *Server) fail400(e *txEntry, code, expression, format string, args ...any) error {
+	return entryError(e.index, e.method, e.rawURL(), outcome.At(http.StatusBadRequest, code, e.where()+expression, format, args...))
+}
+
+func (e *txEntry) rawURL() string {
+	if e.query == "" {
+		return e.path
+	}
+	return e.path + "?" + e.query
+}
+
+// rawEntry is Bundle.entry as decoded (the resource kept as bytes).
+type rawEntry struct {
+	FullURL  string          `json:"fullUrl"`
+	Resource json.RawMessage `json:"resource"`
+	Request  *struct {
+		Method          string `json:"method"`
+		URL             string `json:"url"`
+		IfNoneMatch     string `json:"ifNoneMatch"`
+		IfModifiedSince string `json:"ifModifiedSince"`
+		IfMatch         string `json:"ifMatch"`
+		IfNoneExist     string `json:"ifNoneExist"`
+	} `json:"request"`
+}
+
+// batchOrTransaction serves POST [base] with a Bundle of type batch or transaction
+// (http.html#transaction).
+func (s *Server) batchOrTransaction(c *gin.Context) {
+	data, err := s.readBody(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var b struct {
+		ResourceType *string           `json:"resourceType"`
+		Type         *string           `json:"type"`
+		Entry        []json.RawMessage `json:"entry"`
+	}
+	if err := json.Unmarshal(data, &b); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			s.fail(c, outcome.New(http.StatusBadRequest, outcome.CodeStructure, "malformed JSON at byte offset %d: %v", syn.Offset, err))
+			return
+		}
+		s.fail(c, outcome.At(http.StatusBadRequest, outcome.CodeStructure, "Bundle", "the body is not a Bundle: %v", err))
+		return
+	}
+	switch {
+	case b.ResourceType == nil:
+		s.fail(c, outcome.At(http.StatusBadRequest, outcome.CodeRequired, "Bundle.resourceType", "resourceType is missing; POST to the base takes a Bundle"))
+		return
+	case *b.ResourceType != "Bundle":
+		s.fail(c, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, "Bundle.resourceType", "resourceType is %q; POST to the base takes a Bundle of type batch or transaction", *b.ResourceType))
+		return
+	case b.Type == nil:
+		s.fail(c, outcome.At(http.StatusBadRequest, outcome.CodeRequired, "Bundle.type", "Bundle.type is missing; expected batch or transaction"))
+		return
+	case *b.Type != "batch" && *b.Type != "transaction":
+		s.fail(c, outcome.At(http.StatusBadRequest, outcome.CodeValue, "Bundle.type", "Bundle.type is %q; POST to the base processes batch and transaction Bundles only", *b.Type))
+		return
+	}
+	if max := s.maxBundleEntries(); len(b.Entry) > max {
+		s.fail(c, outcome.At(http.StatusRequestEntityTooLarge, outcome.CodeTooLong, "Bundle.entry",
+			"the %s has %d entries; this server processes at most %d per Bundle: split it", *b.Type, len(b.Entry), max))
+		return
+	}
+	var out *bundle.Bundle
+	if *b.Type == "batch" {
+		out = s.batch(c, b.Entry)
+	} else {
+		out, err = s.transaction(c, b.Entry)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+	}
+	s.writeJSON(c, http.StatusOK, out.Encode())
+}
+
+// parseEntry decodes and checks one entry's envelope: request.method and request.url, fullUrl, and the
+// presence of a resource where the interaction needs one.
+func (s *Server) parseEntry(c *gin.Context, index int, raw json.RawMessage) (*txEntry, error) {
+	e := &txEntry{index: index}
+	var re rawEntry
+	if err := json.Unmarshal(raw, &re); err != nil {
+		return nil, entryError(index, "", "", outcome.New(http.StatusBadRequest, outcome.CodeStructure, "not a valid Bundle.entry: %v", err))
+	}
+	if re.Request == nil {
+		return nil, s.fail400(e, outcome.CodeRequired, ".request", "entry.request is required in a batch or transaction")
+	}
+	r := re.Request
+	e.method = r.Method
+	e.ifMatch, e.ifNoneMatch, e.ifModifiedSince, e.ifNoneExist = r.IfMatch, r.IfNoneMatch, r.IfModifiedSince, r.IfNoneExist
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch:
+	case "":
+		return nil, s.fail400(e, outcome.CodeRequired, ".request.method", "request.method is required")
+	default:
+		return nil, s.fail400(e, outcome.CodeValue, ".request.method", "request.method %q is not one of GET, HEAD, POST, PUT, DELETE, PATCH", r.Method)
+	}
+	u := r.URL
+	if u == "" {
+		return nil, s.fail400(e, outcome.CodeRequired, ".request.url", "request.url is required")
+	}
+	if base := s.baseURL(c); strings.HasPrefix(u, base+"/") || u == base {
+		u = strings.TrimPrefix(strings.TrimPrefix(u, base), "/")
+	} else if hasScheme(u) {
+		return nil, s.fail400(e, outcome.CodeNotSupported, ".request.url", "request.url %q is not on this server (%s); use a URL relative to the base", u, base)
+	}
+	u = strings.TrimPrefix(u, "/")
+	e.path, e.query, _ = strings.Cut(u, "?")
+	e.body = re.Resource
+	if len(bytes.TrimSpace(e.body)) == 0 || string(bytes.TrimSpace(e.body)) == "null" {
+		e.body = nil
+	}
+	if re.FullURL != "" {
+		e.fullURL = re.FullURL
+		if !validFullURL(re.FullURL) {
+			return nil, s.fail400(e, outcome.CodeValue, ".fullUrl", "fullUrl %q is not an absolute URL, urn:uuid:<uuid> or urn:oid:<oid>", re.FullURL)
+		}
+	}
+	segs := strings.Split(e.path, "/")
+	switch e.method {
+	case http.MethodGet, http.MethodHead:
+		return e, nil
+	case http.MethodPost:
+		if len(segs) != 1 || e.query != "" || e.path == "" || strings.HasPrefix(e.path, "$") || strings.HasPrefix(e.path, "_") {
+			return nil, s.fail400(e, outcome.CodeNotSupported, ".request.url", "POST entries create resources: request.url must be a resource type such as \"Patient\", not %q", r.URL)
+		}
+	case http.MethodPut, http.MethodDelete, http.MethodPatch:
+		switch {
+		case len(segs) == 2 && e.query == "" && validID(segs[1]):
+			e.id = segs[1]
+		case len(segs) == 1 && e.query != "":
+			// conditional
+		default:
+			return nil, s.fail400(e, outcome.CodeValue, ".request.url", "%s entries take request.url [type]/[id] or [type]?[criteria], not %q", e.method, r.URL)
+		}
+	}
+	e.typ = segs[0]
+	if !s.types[e.typ] {
+		return nil, entryError(index, e.method, e.rawURL(), outcome.At(http.StatusNotFound, outcome.CodeNotSupported, e.where()+".request.url", "resource type %q is not supported by this server", e.typ))
+	}
+	if e.method != http.MethodDelete && e.body == nil {
+		return nil, s.fail400(e, outcome.CodeRequired, ".resource", "%s entries need a resource", e.method)
+	}
+	return e, nil
+}
+
+// validID reports a valid resource id: 1 to 64 letters, digits, '-' and '.'.
+func validID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// hasScheme reports whether s starts with a URI scheme ("http:", "urn:").
+func hasScheme(s string) bool {
+	i := strings.IndexByte(s, ':')
+	if i <= 0 {
+		return false
+	}
+	for k := 0; k < i; k++ {
+		c := s[k]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || k > 0 && (c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return true
+}
+
+// validFullURL accepts the fullUrl forms of bundle.html#fullUrl: an absolute URL, urn:uuid:, urn:oid:.
+func validFullURL(u string) bool {
+	switch {
+	case strings.HasPrefix(u, "urn:uuid:"):
+		id := u[len("urn:uuid:"):]
+		if len(id) != 36 {
+			return false
+		}
+		for i := 0; i < len(id); i++ {
+			c := id[i]
+			if i == 8 || i == 13 || i == 18 || i == 23 {
+				if c != '-' {
+					return false
+				}
+			} else if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+				return false
+			}
+		}
+		return true
+	case strings.HasPrefix(u, "urn:oid:"):
+		oid := u[len("urn:oid:"):]
+		return oid != "" && strings.Trim(oid, "0123456789.") == ""
+	}
+	p, err := url.Parse(u)
+	return err == nil && p.IsAbs() && (p.Host != "" || p.Opaque != "") && !strings.ContainsAny(u, " \t\r\n")
+}
+
+// newResourceID returns a fresh server-assigned id (a random UUID).
+func newResourceID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// transaction processes a transaction Bundle (http.html#trules): all of it or nothing. Conditional
+// interactions are resolved first, under database locks named after their criteria (the same locks as
+// single conditional interactions take) held in sorted order until the transaction is stored; then
+// fullUrls (urn:uuid: and others) and conditional references are resolved in every Reference.reference
+// of every resource; each resource is validated and indexed as a single create or update would; the
+// writes (DELETE, then POST, then PUT and PATCH) are stored with one storage transaction; the reads (GET,
+// HEAD) run last and see the writes.
+func (s *Server) transaction(c *gin.Context, raws []json.RawMessage) (*bundle.Bundle, error) {
+	ctx := c.Request.Context()
+	entries := make([]*txEntry, len(raws))
+	fullURLs := map[string]int{}
+	for i, raw := range raws {
+		e, err := s.parseEntry(c, i, raw)
+		if err != nil {
+			return nil, err
+		}
+		if e.fullURL != "" {
+			if j, dup := fullURLs[e.fullURL]; dup {
+				return nil, s.fail400(e, outcome.CodeDuplicate, ".fullUrl", "fullUrl %q is also the fullUrl of Bundle.entry[%d]", e.fullURL, j)
+			}
+			fullURLs[e.fullURL] = i
+		}
+		entries[i] = e
+	}
+
+	// Conditional interactions: criteria, then locks, then matches.
+	locks := map[string]int{}
+	for _, e := range entries {
+		raw, where := "", ""
+		switch {
+		case e.method == http.MethodPost && e.ifNoneExist != "":
+			raw, where = e.ifNoneExist, "ifNoneExist"
+		case e.id == "" && (e.method == http.MethodPut || e.method == http.MethodDelete || e.method == http.MethodPatch):
+			raw, where = e.query, "conditional "+strings.ToLower(e.method)
+		default:
+			continue
+		}
+		q, lock, err := s.condition(c, e.typ, raw, where)
+		if err != nil {
+			return nil, entryError(e.index, e.method, e.rawURL(), err)
+		}
+		if j, dup := locks[lock]; dup && e.method == http.MethodPost && entries[j].method == http.MethodPost {
+			return nil, s.fail400(e, outcome.CodeDuplicate, ".request.ifNoneExist", "Bundle.entry[%d] has the same ifNoneExist criteria; a transaction creates a resource at most once per criteria", j)
+		}
+		locks[lock] = e.index
+		e.cond = q
+	}
+	names := make([]string, 0, len(locks))
+	for name := range locks {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		release, err := s.store.Lock(ctx, name)
+		if err != nil {
+			return nil, storageError(err, "", "")
+		}
+		defer release()
+	}
+
+	for _, e := range entries {
+		if err := s.resolveTarget(c, e); err != nil {
+			return nil, entryError(e.index, e.method, e.rawURL(), err)
+		}
+	}
+	// A resource may be written by one entry only (http.html#trules).
+	targets := map[string]int{}
+	for _, e := range entries {
+		if e.kind == 0 {
+			continue
+		}
+		if j, dup := targets[e.target()]; dup {
+			return nil, s.fail400(e, outcome.CodeDuplicate, ".request", "%s is also written by Bundle.entry[%d]; a transaction writes each resource at most once", e.target(), j)
+		}
+		targets[e.target()] = e.index
+	}
+
+	// References to entries: fullUrl → the resource's id on this server.
+	refs := newRefResolver(s, c, true)
+	for _, e := range entries {
+		if e.fullURL == "" {
+			continue
+		}
+		switch {
+		case e.existing != nil:
+			refs.local[e.fullURL] = e.existing.Type + "/" + e.existing.ID
+		case e.kind == storage.TxCreate || e.kind == storage.TxUpdate:
+			refs.local[e.fullURL] = e.target()
+		}
+	}
+	for _, e := range entries {
+		if err := s.prepareWrite(c, e, refs); err != nil {
+			return nil, entryError(e.index, e.method, e.rawURL(), err)
+		}
+	}
+
+	// Store every write at once, in the processing order of the specification.
+	var ops []storage.TxOp
+	var owners []*txEntry
+	for _, method := range []string{http.MethodDelete, http.MethodPost, http.MethodPut, http.MethodPatch} {
+		for _, e := range entries {
+			if e.method == method && e.kind != 0 {
+				ops = append(ops, storage.TxOp{Kind: e.kind, Write: e.write, Precondition: e.pre})
+				owners = append(owners, e)
+			}
+		}
+	}
+	results, err := s.store.Transact(ctx, ops)
+	if err != nil {
+		var txErr *storage.TxError
+		if errors.As(err, &txErr) && txErr.Index >= 0 && txErr.Index < len(owners) {
+			e := owners[txErr.Index]
+			return nil, entryError(e.index, e.method, e.rawURL(), txError(txErr.Err, e.write.Type, e.write.ID))
+		}
+		return nil, txError(err, "", "")
+	}
+	for k, e := range owners {
+		e.result = results[k]
+	}
+
+	out := bundle.New("transaction-response", newResourceID(), s.now())
+	out.Entry = make([]bundle.Entry, len(entries))
+	for _, e := range entries {
+		switch e.method {
+		case http.MethodGet, http.MethodHead:
+			continue // below, after every write
+		}
+		out.Entry[e.index] = s.writeEntry(c, e)
+	}
+	for _, e := range entries {
+		if e.method == http.MethodGet || e.method == http.MethodHead {
+			out.Entry[e.index] = s.readEntry(c, e, refs.local)
+		}
+	}
+	return out, nil
+}
+
+// txError maps a storage error of a transaction op to a FHIR answer.
+func txError(err error, typ, id string) error {
+	switch {
+	case errors.Is(err, storage.ErrExists):
+		return outcome.New(http.StatusConflict, outcome.CodeDuplicate, "%s/%s already exists", typ, id)
+	case errors.Is(err, storage.ErrTxAborted):
+		e := outcome.New(http.StatusServiceUnavailable, outcome.CodeTransient, "the transaction waited too long for concurrent writes of the same resources and was rolled back; retry it")
+		e.Cause = err
+		return e
+	case errors.Is(err, storage.ErrTxInvalid):
+		e := outcome.New(http.StatusBadRequest, outcome.CodeInvalid, "invalid transaction: %v", err)
+		e.Cause = err
+		return e
+	}
+	return storageError(err, typ, id)
+}
+
+// resolveTarget decides what a write entry of a transaction does: its storage op and target resource,
+// after matching its criteria when it is conditional.
+func (s *Server) resolveTarget(c *gin.Context, e *txEntry) error {
+	ctx := c.Request.Context()
+	var found []*storage.Version
+	if e.cond != nil {
+		var err error
+		if found, err = s.matches(ctx, e.cond); err != nil {
+			return err
+		}
+		if len(found) > 1 {
+			what := "ifNoneExist"
+			if e.method != http.MethodPost {
+				what = "conditional " + strings.ToLower(e.method)
+			}
+			return tooMany(what)
+		}
+	}
+	if e.ifMatch != "" {
+		vid, ok := parseETag(e.ifMatch)
+		if !ok {
+			return outcome.At(http.StatusBadRequest, outcome.CodeInvalid, e.where()+".request.ifMatch", "ifMatch %q is not a version ETag such as W/\"3\"", e.ifMatch)
+		}
+		e.pre = storage.Precondition{VersionID: vid}
+	}
+	e.write = storage.Write{Type: e.typ, ID: e.id, Method: e.method}
+	switch e.method {
+	case http.MethodPost:
+		if len(found) == 1 {
+			e.existing = found[0]
+			return nil
+		}
+		e.kind, e.write.ID = storage.TxCreate, newResourceID()
+	case http.MethodPut:
+		e.kind = storage.TxUpdate
+		if e.cond != nil {
+			if len(found) == 1 {
+				e.write.ID = found[0].ID
+			} // else: the body's id, or a new one (prepareWrite)
+		}
+	case http.MethodDelete:
+		if e.cond != nil {
+			if len(found) == 0 {
+				return nil // nothing to delete
+			}
+			e.write.ID = found[0].ID
+		}
+		e.kind = storage.TxDelete
+	case http.MethodPatch:
+		if e.cond != nil {
+			if len(found) == 0 {
+				return outcome.New(http.StatusNotFound, outcome.CodeNotFound, "conditional patch: no %s matches the criteria", e.typ)
+			}
+			e.write.ID = found[0].ID
+		}
+		e.kind = storage.TxUpdate
+	}
+	if e.kind != 0 && e.write.ID == "" && e.method == http.MethodPut {
+		// Conditional update without a match: the body's id decides (prepareWrite); reserve a target now
+		// so that overlaps are detected on something.
+		id, err := bodyID(e.body)
+		if err != nil {
+			return err
+		}
+		if id != "" {
+			e.write.ID = id
+		} else {
+			e.kind, e.write.ID = storage.TxCreate, newResourceID()
+		}
+	}
+	return nil
+}
+
+// bodyID reads the id of a resource without validating it.
+func bodyID(body []byte) (string, error) {
+	var r struct {
+		ID any `json:"id"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return "", nil // malformed: the validator will say why
+	}
+	id, _ := r.ID.(string)
+	return id, nil
+}
+
+// prepareWrite builds the resource a POST, PUT or PATCH entry stores: references resolved, validated,
+// id rules of create and update applied, search index extracted.
+func (s *Server) prepareWrite(c *gin.Context, e *txEntry, refs *refResolver) error {
+	if e.kind == 0 || e.kind == storage.TxDelete {
+		return nil
+	}
+	body := e.body
+	if e.method == http.MethodPatch {
+		var err error
+		if body, err = s.patched(c, e); err != nil {
+			return err
+		}
+	}
+	body, err := refs.rewrite(e, body)
+	if err != nil {
+		return err
+	}
+	tree, verr := s.validator.Validate(e.typ, body)
+	if verr != nil {
+		if e.method == http.MethodPatch {
+			verr.Status = http.StatusUnprocessableEntity
+		}
+		return verr
+	}
+	got, _ := tree["id"].(string)
+	switch e.method {
+	case http.MethodPut:
+		// http.html#update: the body carries the id of the URL; a conditional update's body may omit it.
+		switch {
+		case e.id != "" && got == "":
+			return outcome.At(http.StatusBadRequest, outcome.CodeRequired, e.typ+".id", "the resource must carry id %q to be updated at %s/%s", e.id, e.typ, e.id)
+		case e.id != "" && got != e.id:
+			return outcome.At(http.StatusBadRequest, outcome.CodeInvalid, e.typ+".id", "resource id %q does not match the URL id %q", got, e.id)
+		case e.id == "" && got != "" && got != e.write.ID:
+			return outcome.At(http.StatusBadRequest, outcome.CodeInvalid, e.typ+".id", "resource id %q differs from the id %q of the resource the criteria match", got, e.write.ID)
+		}
+	case http.MethodPatch:
+		if got != e.write.ID {
+			return outcome.At(http.StatusUnprocessableEntity, outcome.CodeInvalid, e.typ+".id", "the patch changes the resource id to %q", got)
+		}
+	}
+	index, err := s.registry.Index(e.typ, tree)
+	if err != nil {
+		return err
+	}
+	e.write.Body, e.write.Index = body, index
+	return nil
+}
+
+// patched applies a PATCH entry's JSON Patch (a Binary resource with contentType
+// application/json-patch+json) to the current version, which the write then expects (compare-and-set).
+func (s *Server) patched(c *gin.Context, e *txEntry) ([]byte, error) {
+	var bin struct {
+		ResourceType string `json:"resourceType"`
+		ContentType  string `json:"contentType"`
+		Data         string `json:"data"`
+	}
+	_ = json.Unmarshal(e.body, &bin)
+	ct, _, _ := mime.ParseMediaType(bin.ContentType)
+	if bin.ResourceType != "Binary" || ct != patch.MediaType {
+		return nil, outcome.At(http.StatusBadRequest, outcome.CodeNotSupported, e.where()+".resource",
+			"a PATCH entry takes a Binary resource with contentType %s holding a JSON Patch; FHIRPath Patch is not supported yet", patch.MediaType)
+	}
+	doc, err := base64.StdEncoding.DecodeString(bin.Data)
+	if err != nil {
+		return nil, outcome.At(http.StatusBadRequest, outcome.CodeValue, e.where()+".resource.data", "Binary.data is not base64: %v", err)
+	}
+	cur, err := s.store.Read(c.Request.Context(), e.typ, e.write.ID)
+	if err != nil {
+		return nil, storageError(err, e.typ, e.write.ID)
+	}
+	if e.pre.VersionID != 0 && e.pre.VersionID != cur.VersionID {
+		return nil, storageError(&storage.VersionConflictError{Expected: e.pre.VersionID, Current: cur.VersionID}, e.typ, e.write.ID)
+	}
+	e.pre = storage.Precondition{VersionID: cur.VersionID}
+	return patch.ApplyJSON(cur.Body, doc)
+}
+
+// writeEntry is the response entry of a write of a committed transaction.
+func (s *Server) writeEntry(c *gin.Context, e *txEntry) bundle.Entry {
+	switch {
+	case e.existing != nil:
+		return s.versionEntry(c, e.existing, http.StatusOK, "a matching resource exists:")
+	case e.kind == storage.TxDelete:
+		resp := &bundle.Response{Status: bundle.Status(http.StatusNoContent, "No Content")}
+		msg := "nothing to delete"
+		if v := e.result.Version; v != nil {
+			resp.Etag = v.ETag()
+			resp.LastModified = resource.FormatInstant(v.LastUpdated)
+			msg = fmt.Sprintf("deleted %s/%s (version %d)", v.Type, v.ID, v.VersionID)
+		}
+		if preferReturn(c) == "OperationOutcome" {
+			resp.Outcome = outcome.Resource([]outcome.Issue{outcome.Info("%s", msg)})
+		}
+		return bundle.Entry{Response: resp}
+	case e.kind == 0:
+		resp := &bundle.Response{Status: bundle.Status(http.StatusNoContent, "No Content")}
+		if preferReturn(c) == "OperationOutcome" {
+			resp.Outcome = outcome.Resource([]outcome.Issue{outcome.Info("no matching resource; nothing was deleted")})
+		}
+		return bundle.Entry{Response: resp}
+	case e.result.Created:
+		return s.versionEntry(c, e.result.Version, http.StatusCreated, "created")
+	case e.method == http.MethodPatch:
+		return s.versionEntry(c, e.result.Version, http.StatusOK, "patched")
+	}
+	return s.versionEntry(c, e.result.Version, http.StatusOK, "updated")
+}
+
+// versionEntry is a response entry about one stored version, shaped by Prefer.
+func (s *Server) versionEntry(c *gin.Context, v *storage.Version, status int, what string) bundle.Entry {
+	out := bundle.Entry{
+		FullURL: s.baseURL(c) + "/" + v.Type + "/" + v.ID,
+		Response: &bundle.Response{
+			Status: bundle.Status(status, http.StatusText(status)), Location: s.versionURL(c, v),
+			Etag: v.ETag(), LastModified: resource.FormatInstant(v.LastUpdated),
+		},
+	}
+	switch preferReturn(c) {
+	case "minimal":
+	case "OperationOutcome":
+		out.Response.Outcome = outcome.Resource([]outcome.Issue{outcome.Info("%s %s/%s, version %d", what, v.Type, v.ID, v.VersionID)})
+	default:
+		out.Resource = v.Body
+	}
+	return out
+}
+
+// readEntry runs a GET or HEAD entry after the writes; query values naming an entry's fullUrl are
+// replaced by the resource's reference.
+func (s *Server) readEntry(c *gin.Context, e *txEntry, local map[string]string) bundle.Entry {
+	raw := e.rawURL()
+	if e.query != "" {
+		if params, err := url.ParseQuery(e.query); err == nil {
+			changed := false
+			for _, vs := range params {
+				for k, v := range vs {
+					if ref, ok := local[v]; ok {
+						vs[k], changed = ref, true
+					}
+				}
+			}
+			if changed {
+				raw = e.path + "?" + params.Encode()
+			}
+		}
+	}
+	headers := map[string]string{"If-None-Match": e.ifNoneMatch, "If-Modified-Since": e.ifModifiedSince}
+	return s.subEntry(c, e.index, e.method, raw, s.dispatch(c, e.index, e.method, raw, nil, headers))
+}

@@ -1,0 +1,827 @@
+package mongo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/careflow/careflow/storage"
+)
+
+// Transactions without database transactions (FerretDB has none; the same code serves MongoDB).
+//
+// Transact is a two-phase commit over the version claims of write (mongo.go):
+//
+//  1. Intent. A document in "transactions" lists the resources the transaction touches, so that recovery
+//     can find what a crashed process left behind.
+//  2. Claims, in one global order (resource type, then id). An id that does not exist is first reserved by a
+//     placeholder current-version document (version 0, deleted, marked with the transaction id): it makes
+//     Create of that id fail like any taken id, and reads treat it as absent. Then every op's next
+//     version is claimed by inserting its history document "Type/id/n+1", marked with the transaction id
+//     and carrying the search-index fields needed to publish it. A claim that is taken belongs to another
+//     writer: a conditional op (If-Match) fails with a version conflict; an unconditional one waits for
+//     that writer — it publishes, commits or rolls back — and claims the next version. Waiting while
+//     holding claims cannot deadlock: placeholders never wait, every transaction takes its claims in the
+//     same order, and single writes hold one claim and never wait while holding it. A transaction that
+//     waits longer than the store's TxTimeout gives up (storage.ErrTxAborted).
+//  3. Commit point: inserting {_id: txid, state: "committed"} into "txoutcomes". Whoever decides the fate
+//     of a transaction does so by that insert — its owner commits, anyone who finds it older than
+//     TxTimeout aborts it — and the unique _id makes exactly one decision win (an update would not do:
+//     FerretDB's updates are no compare-and-set).
+//  4. Publish: each claimed version replaces its current-version document, then the marks are removed
+//     from the claims and the intent is deleted.
+//
+// Visibility. Read and Search see current-version documents only, which change in step 4, after the
+// commit point. History skips marked claims and placeholders; VRead shows a marked claim only when its
+// transaction has committed. So nothing of a transaction that has not committed is ever visible. Between
+// the commit point and the end of step 4 (milliseconds; seconds for thousands of entries on FerretDB), a
+// reader may see some of a committed transaction's resources at their new version and others still at
+// the old one; no read isolation beyond that is promised.
+//
+// Failure. Before the commit point a failing transaction deletes its claims, then its placeholders, then
+// its intent. A crashed one is rolled back the same way once older than TxTimeout, by recovery (at Open
+// and every RecoveryInterval) or by a writer it blocks. After the commit point it is rolled forward (step
+// 4) by recovery once its owner has shown no sign of life for TxTimeout (the owner heartbeats in the
+// intent while it publishes, which takes long for large transactions on FerretDB); a writer blocked by
+// one of its claims publishes that claim itself after a short grace period. Every step is idempotent and
+// guarded by the transaction mark, so any number of processes may settle the same transaction at once.
+
+const (
+	// txCollection holds the intent of every transaction not yet settled.
+	txCollection = "transactions"
+	// outcomeCollection holds the decision on each transaction: committed or aborted.
+	outcomeCollection = "txoutcomes"
+
+	stateCommitted = "committed"
+	stateAborted   = "aborted"
+)
+
+// outcomeRetention is how long a decision is kept after its transaction was settled, so that a writer
+// meeting a claim left behind by a late, aborted owner still finds the verdict.
+const outcomeRetention = time.Hour
+
+// Hooks run between the phases of Transact, to inject failures in tests. A hook that returns an error
+// abandons the transaction at that point as if its process had died there: Transact returns the error
+// without cleaning up, and recovery settles what is left.
+type Hooks struct {
+	// AfterClaims runs when every version is claimed, before the commit point.
+	AfterClaims func(ctx context.Context, txID string) error
+	// AfterCommit runs right after the commit point, before anything is published.
+	AfterCommit func(ctx context.Context, txID string) error
+	// AfterPublish runs after the versions of one resource type are published (types in order).
+	AfterPublish func(ctx context.Context, txID, typ string) error
+}
+
+// abandoned is the error of a hook that stopped a transaction.
+type abandoned struct {
+	at  string
+	err error
+}
+
+func (e *abandoned) Error() string {
+	return fmt.Sprintf("mongo: transaction abandoned %s: %v", e.at, e.err)
+}
+
+func (e *abandoned) Unwrap() error { return e.err }
+
+// txOp is one op of a transaction with its plan.
+type txOp struct {
+	i       int // position in the caller's ops
+	op      storage.TxOp
+	typ, id string
+	method  string
+	cur     *doc // the current-version document the op builds on (nil: none)
+
+	noop    bool // a delete of nothing
+	created bool
+	vid     int64
+	lu      time.Time
+	view    bson.D // the current-version document to publish
+	body    []byte
+}
+
+func (o *txOp) fail(err error) error {
+	return &storage.TxError{Index: o.i, Type: o.typ, ID: o.op.Write.ID, Err: err}
+}
+
+// needsPlaceholder reports an op that stores a version of an id with no current-version document.
+func (o *txOp) needsPlaceholder() bool { return !o.noop && o.cur == nil }
+
+// needsArchive reports an op replacing a version 1 that is only in its current-version document.
+func (o *txOp) needsArchive() bool { return !o.noop && o.cur != nil && o.cur.VersionID == 1 }
+
+type tx struct {
+	id      string
+	started time.Time
+	ops     []*txOp // in claim order
+}
+
+// target names a resource of a transaction in its intent.
+type target struct {
+	Type string `bson:"t"`
+	ID   string `bson:"id"`
+}
+
+type intent struct {
+	ID      string        `bson:"_id"`
+	Started bson.DateTime `bson:"started"`
+	Ops     []target      `bson:"ops"`
+	// Beat is the last heartbeat of the owner while it publishes.
+	Beat bson.DateTime `bson:"beat,omitempty"`
+}
+
+func (t *tx) targets() []target {
+	out := make([]target, len(t.ops))
+	for k, o := range t.ops {
+		out[k] = target{o.typ, o.id}
+	}
+	return out
+}
+
+// Transact implements storage.Store (see the comment at the top of this file).
+func (s *Store) Transact(ctx context.Context, ops []storage.TxOp) ([]storage.TxResult, error) {
+	t := &tx{id: newID(), started: s.now().UTC().Truncate(time.Millisecond)}
+	seen := make(map[string]int, len(ops))
+	for i, op := range ops {
+		o := &txOp{i: i, op: op, typ: op.Write.Type, id: op.Write.ID, method: op.Write.Method}
+		invalid := func(format string, args ...any) error {
+			return o.fail(fmt.Errorf("%w: "+format, append([]any{storage.ErrTxInvalid}, args...)...))
+		}
+		switch op.Kind {
+		case storage.TxCreate:
+			if o.id == "" {
+				o.id = newID()
+			}
+			if o.method == "" {
+				o.method = "POST"
+			}
+		case storage.TxUpdate:
+			if o.method == "" {
+				o.method = "PUT"
+			}
+		case storage.TxDelete:
+			o.method = "DELETE"
+		default:
+			return nil, invalid("unknown op kind %v", op.Kind)
+		}
+		if o.typ == "" || o.id == "" {
+			return nil, invalid("an op needs a resource type and id")
+		}
+		key := o.typ + "/" + o.id
+		if j, dup := seen[key]; dup {
+			return nil, invalid("%s is also the target of op %d", key, j)
+		}
+		seen[key] = i
+		t.ops = append(t.ops, o)
+	}
+	if len(t.ops) == 0 {
+		return []storage.TxResult{}, nil
+	}
+	sort.Slice(t.ops, func(a, b int) bool {
+		if t.ops[a].typ != t.ops[b].typ {
+			return t.ops[a].typ < t.ops[b].typ
+		}
+		return t.ops[a].id < t.ops[b].id
+	})
+
+	// 1. Intent.
+	if _, err := s.db.Collection(txCollection).InsertOne(ctx, intent{ID: t.id, Started: bson.NewDateTimeFromTime(t.started), Ops: t.targets()}); err != nil {
+		return nil, fmt.Errorf("mongo: transaction %s: record intent: %w", t.id, err)
+	}
+	cleanup := func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if err := s.rollBack(ctx, t.id, t.targets()); err != nil {
+			s.log.Warn("transaction roll-back failed; recovery will finish it", "tx", t.id, "err", err)
+		}
+	}
+
+	// 2. Claims.
+	if err := s.claimAll(ctx, t); err != nil {
+		cleanup()
+		return nil, err
+	}
+	if h := s.hooks.AfterClaims; h != nil {
+		if err := h(ctx, t.id); err != nil {
+			return nil, &abandoned{"after the claims", err}
+		}
+	}
+
+	// 3. Commit point.
+	state, commitErr := s.decide(ctx, t.id, stateCommitted)
+	if commitErr != nil {
+		// The insert may or may not have happened: settle it with a decision that cannot be doubted.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		var err error
+		state, err = s.decide(dctx, t.id, stateAborted)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("mongo: transaction %s: outcome unknown (recovery will settle it): %w", t.id, errors.Join(commitErr, err))
+		}
+	}
+	if state != stateCommitted {
+		cleanup()
+		if commitErr != nil {
+			return nil, fmt.Errorf("mongo: transaction %s rolled back: commit failed: %w", t.id, commitErr)
+		}
+		return nil, fmt.Errorf("mongo: transaction %s outlived the transaction timeout (%s) and was rolled back: %w", t.id, s.txTimeout, storage.ErrTxAborted)
+	}
+	if h := s.hooks.AfterCommit; h != nil {
+		if err := h(ctx, t.id); err != nil {
+			return nil, &abandoned{"after the commit point", err}
+		}
+	}
+
+	// 4. Publish. The transaction is durable from here on: a failure is finished by recovery, not
+	// reported to the client, and a client that goes away does not stop it.
+	if err := s.finish(context.WithoutCancel(ctx), t); err != nil {
+		var ab *abandoned
+		if errors.As(err, &ab) {
+			return nil, err
+		}
+		s.log.Error("transaction committed but not fully published; recovery will finish it", "tx", t.id, "err", err)
+	}
+
+	results := make([]storage.TxResult, len(ops))
+	for _, o := range t.ops {
+		if o.noop {
+			continue
+		}
+		v := &storage.Version{Type: o.typ, ID: o.id, VersionID: o.vid, LastUpdated: o.lu, Method: o.method, Body: o.body, Deleted: o.op.Kind == storage.TxDelete}
+		results[o.i] = storage.TxResult{Version: v, Created: o.created}
+	}
+	return results, nil
+}
+
+// claimAll claims every op's version in claim order. On failure the claims made so far stay (the caller
+// rolls back).
+func (s *Store) claimAll(ctx context.Context, t *tx) error {
+	if err := s.loadCurrent(ctx, t.ops); err != nil {
+		return err
+	}
+	// Plan everything first: a failed precondition fails the transaction before anything is written.
+	for _, o := range t.ops {
+		if err := s.plan(t, o); err != nil {
+			return err
+		}
+	}
+	if err := s.reserve(ctx, t); err != nil {
+		return err
+	}
+	if err := s.archiveFirst(ctx, t.ops); err != nil {
+		return err
+	}
+	return s.claimVersions(ctx, t)
+}
+
+// loadCurrent reads the current-version documents of ops, one query per type.
+func (s *Store) loadCurrent(ctx context.Context, ops []*txOp) error {
+	byType := map[string][]*txOp{}
+	for _, o := range ops {
+		byType[o.typ] = append(byType[o.typ], o)
+	}
+	for typ, group := range byType {
+		ids := make([]string, len(group))
+		for k, o := range group {
+			ids[k] = o.id
+		}
+		cur, err := s.db.Collection(typ).Find(ctx, bson.D{{Key: fID, Value: bson.D{{Key: "$in", Value: ids}}}}, options.Find().SetProjection(versionProjection))
+		if err != nil {
+			return fmt.Errorf("mongo: transaction: read %s: %w", typ, err)
+		}
+		var docs []doc
+		if err := cur.All(ctx, &docs); err != nil {
+			return fmt.Errorf("mongo: transaction: read %s: %w", typ, err)
+		}
+		found := make(map[string]*doc, len(docs))
+		for k := range docs {
+			found[docs[k].ID] = &docs[k]
+		}
+		for _, o := range group {
+			o.cur = found[o.id]
+		}
+	}
+	return nil
+}
+
+// replan re-reads o's current-version document and plans o again.
+func (s *Store) replan(ctx context.Context, t *tx, o *txOp) error {
+	cur, err := s.current(ctx, o.typ, o.id)
+	if err != nil {
+		return err
+	}
+	o.cur = cur
+	return s.plan(t, o)
+}
+
+// plan decides what o stores on top of o.cur, checking its precondition and kind.
+func (s *Store) plan(t *tx, o *txOp) error {
+	cur := o.cur
+	mine := cur.placeholder() && cur.Tx == t.id
+	exists := cur != nil && !cur.placeholder()
+	if pre := o.op.Precondition; pre.VersionID != 0 && (!exists || cur.Deleted || cur.VersionID != pre.VersionID) {
+		c := &storage.VersionConflictError{Expected: pre.VersionID}
+		if exists {
+			c.Current = cur.VersionID
+		}
+		return o.fail(c)
+	}
+	o.noop = false
+	switch o.op.Kind {
+	case storage.TxCreate:
+		if cur != nil && !mine {
+			return o.fail(fmt.Errorf("mongo: create %s/%s: %w", o.typ, o.id, storage.ErrExists))
+		}
+	case storage.TxDelete:
+		if !exists || cur.Deleted {
+			o.noop = true
+			return nil
+		}
+	}
+	var prev time.Time
+	o.vid = 1
+	if cur != nil {
+		o.vid = cur.VersionID + 1
+		prev = cur.LastUpdated.Time()
+	}
+	o.lu = s.timestamp(prev)
+	o.created = o.op.Kind != storage.TxDelete && (!exists || cur.Deleted)
+	w := o.op.Write
+	w.Type, w.ID = o.typ, o.id
+	var err error
+	o.view, o.body, err = currentDoc(w, o.id, o.vid, o.lu, o.method, o.op.Kind == storage.TxDelete)
+	return err
+}
+
+// placeholderDoc reserves id for transaction t.
+func placeholderDoc(t *tx, id string) bson.D {
+	at := bson.NewDateTimeFromTime(t.started)
+	return bson.D{
+		{Key: fID, Value: id}, {Key: fVersion, Value: int64(0)}, {Key: fLastUpdated, Value: at}, {Key: fDeleted, Value: true},
+		{Key: fMethod, Value: ""}, {Key: fTx, Value: t.id}, {Key: fTxTime, Value: at},
+	}
+}
+
+// reserve inserts the placeholders of the ops that need one, one ordered insert per type. An id taken
+// meanwhile is replanned on the document that took it.
+func (s *Store) reserve(ctx context.Context, t *tx) error {
+	var run []*txOp
+	flush := func() error {
+		for attempt := 0; len(run) > 0; attempt++ {
+			if attempt >= maxAttempts {
+				return run[0].fail(fmt.Errorf("mongo: reserve %s/%s: still contended after %d attempts: %w", run[0].typ, run[0].id, maxAttempts, storage.ErrTxAborted))
+			}
+			docs := make([]any, len(run))
+			for k, o := range run {
+				docs[k] = placeholderDoc(t, o.id)
+			}
+			_, err := s.db.Collection(run[0].typ).InsertMany(ctx, docs)
+			if err == nil {
+				for _, o := range run {
+					o.cur = &doc{ID: o.id, LastUpdated: bson.NewDateTimeFromTime(t.started), Deleted: true, Tx: t.id}
+				}
+				run = nil
+				return nil
+			}
+			k, dup := firstDuplicate(err)
+			if !dup {
+				return fmt.Errorf("mongo: transaction: reserve %s ids: %w", run[0].typ, err)
+			}
+			for _, o := range run[:k] {
+				o.cur = &doc{ID: o.id, LastUpdated: bson.NewDateTimeFromTime(t.started), Deleted: true, Tx: t.id}
+			}
+			o := run[k]
+			if err := s.replan(ctx, t, o); err != nil {
+				return err
+			}
+			run = run[k:]
+			if !o.needsPlaceholder() {
+				run = run[1:]
+			}
+		}
+		return nil
+	}
+	for _, o := range t.ops {
+		if len(run) > 0 && run[0].typ != o.typ {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		if o.needsPlaceholder() {
+			run = append(run, o)
+		}
+	}
+	return flush()
+}
+
+// archiveDoc is the history copy of a version that only its current-version document holds.
+func archiveDoc(typ string, cur *doc) bson.D {
+	h := bson.D{
+		{Key: fID, Value: historyID(typ, cur.ID, cur.VersionID)},
+		{Key: fType, Value: typ},
+		{Key: fResourceID, Value: cur.ID},
+		{Key: fVersion, Value: cur.VersionID},
+		{Key: fLastUpdated, Value: cur.LastUpdated},
+		{Key: fDeleted, Value: cur.Deleted},
+		{Key: fMethod, Value: cur.Method},
+	}
+	if !cur.Deleted {
+		h = append(h, bson.E{Key: fBody, Value: cur.Body})
+	}
+	return h
+}
+
+// archiveFirst copies the versions 1 that ops replace into history (as write does), in one insert.
+func (s *Store) archiveFirst(ctx context.Context, ops []*txOp) error {
+	var docs []any
+	for _, o := range ops {
+		if o.needsArchive() {
+			docs = append(docs, archiveDoc(o.typ, o.cur))
+		}
+	}
+	if len(docs) == 0 {
+		return nil
+	}
+	_, err := s.db.Collection(historyCollection).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	if err != nil && !onlyDuplicates(err) {
+		return fmt.Errorf("mongo: transaction: archive: %w", err)
+	}
+	return nil
+}
+
+// claimDoc is o's history document, marked as a claim of t, with the search-index fields to publish it.
+func claimDoc(t *tx, o *txOp) bson.D {
+	h := historyDoc(o.typ, o.view)
+	h = append(h, bson.E{Key: fTx, Value: t.id}, bson.E{Key: fTxTime, Value: bson.NewDateTimeFromTime(t.started)})
+	if o.op.Kind != storage.TxDelete && len(o.op.Write.Index) > 0 {
+		keys := make([]string, 0, len(o.op.Write.Index))
+		for k := range o.op.Write.Index {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		idx := make(bson.D, len(keys))
+		for n, k := range keys {
+			idx[n] = bson.E{Key: k, Value: o.op.Write.Index[k]}
+		}
+		h = append(h, bson.E{Key: fIndex, Value: idx})
+	}
+	return h
+}
+
+// claimVersions inserts the claims in claim order (one ordered insert); a taken claim is contended for.
+func (s *Store) claimVersions(ctx context.Context, t *tx) error {
+	var pending []*txOp
+	for _, o := range t.ops {
+		if !o.noop {
+			pending = append(pending, o)
+		}
+	}
+	hist := s.db.Collection(historyCollection)
+	for len(pending) > 0 {
+		docs := make([]any, len(pending))
+		for k, o := range pending {
+			docs[k] = claimDoc(t, o)
+		}
+		_, err := hist.InsertMany(ctx, docs)
+		if err == nil {
+			return nil
+		}
+		k, dup := firstDuplicate(err)
+		if !dup {
+			return fmt.Errorf("mongo: transaction: claim: %w", err)
+		}
+		if err := s.contend(ctx, t, pending[k]); err != nil {
+			return err
+		}
+		pending = pending[k+1:]
+	}
+	return nil
+}
+
+// contend claims o's version after finding it taken: it settles or waits for the writer holding it, then
+// claims the version after whatever that writer stored. A conditional op does not wait: unless the claim
+// goes away when settled (a dead transaction's), its precondition has failed.
+func (s *Store) contend(ctx context.Context, t *tx, o *txOp) error {
+	hist := s.db.Collection(historyCollection)
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 && s.now().Sub(t.started) > s.txTimeout {
+			return o.fail(fmt.Errorf("mongo: transaction %s waited too long for another writer of %s/%s: %w", t.id, o.typ, o.id, storage.ErrTxAborted))
+		}
+		if err := s.unblock(ctx, o.typ, o.id, o.vid); err != nil {
+			return err
+		}
+		if attempt > 0 {
+			if err := backoff(ctx, attempt); err != nil {
+				return o.fail(err)
+			}
+		}
+		if err := s.replan(ctx, t, o); err != nil {
+			return err
+		}
+		if o.noop {
+			return nil
+		}
+		if o.needsPlaceholder() {
+			_, err := s.db.Collection(o.typ).InsertOne(ctx, placeholderDoc(t, o.id))
+			if err != nil && !mongo.IsDuplicateKeyError(err) {
+				return fmt.Errorf("mongo: transaction: reserve %s/%s: %w", o.typ, o.id, err)
+			}
+			if err != nil {
+				continue // taken meanwhile: plan again
+			}
+			o.cur = &doc{ID: o.id, LastUpdated: bson.NewDateTimeFromTime(t.started), Deleted: true, Tx: t.id}
+		}
+		if o.needsArchive() {
+			if err := s.archive(ctx, o.typ, o.cur); err != nil {
+				return err
+			}
+		}
+		_, err := hist.InsertOne(ctx, claimDoc(t, o))
+		if err == nil {
+			return nil
+		}
+		if !mongo.IsDuplicateKeyError(err) {
+			return fmt.Errorf("mongo: transaction: claim %s/%s/%d: %w", o.typ, o.id, o.vid, err)
+		}
+		if pre := o.op.Precondition.VersionID; pre != 0 {
+			return o.fail(&storage.VersionConflictError{Expected: pre, Current: o.vid})
+		}
+	}
+}
+
+// firstDuplicate returns the index of the document an ordered insert stopped at, when it stopped on a
+// duplicate key.
+func firstDuplicate(err error) (int, bool) {
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+		return 0, false
+	}
+	we := bwe.WriteErrors[0]
+	for _, e := range bwe.WriteErrors[1:] {
+		if e.Index < we.Index {
+			we = e
+		}
+	}
+	if !mongo.IsDuplicateKeyError(we) {
+		return 0, false
+	}
+	return we.Index, true
+}
+
+// onlyDuplicates reports a bulk write whose every failure is a duplicate key.
+func onlyDuplicates(err error) bool {
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) {
+		return mongo.IsDuplicateKeyError(err)
+	}
+	if bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+		return false
+	}
+	for _, we := range bwe.WriteErrors {
+		if !mongo.IsDuplicateKeyError(we) {
+			return false
+		}
+	}
+	return true
+}
+
+// decide records the decision on transaction txID unless one exists, and returns the one that holds.
+func (s *Store) decide(ctx context.Context, txID, state string) (string, error) {
+	outcomes := s.db.Collection(outcomeCollection)
+	for attempt := 0; attempt < 3; attempt++ {
+		_, err := outcomes.InsertOne(ctx, bson.D{{Key: fID, Value: txID}, {Key: "state", Value: state}, {Key: "at", Value: bson.NewDateTimeFromTime(s.now())}})
+		if err == nil {
+			return state, nil
+		}
+		if !mongo.IsDuplicateKeyError(err) {
+			return "", fmt.Errorf("mongo: transaction %s: record %s: %w", txID, state, err)
+		}
+		held, _, err := s.outcome(ctx, txID)
+		if err != nil {
+			return "", err
+		}
+		if held != "" {
+			return held, nil
+		}
+		// Removed by the clean-up of settled transactions meanwhile: decide again.
+	}
+	return "", fmt.Errorf("mongo: transaction %s: could not record a decision", txID)
+}
+
+// outcome returns the decision on transaction txID and when it was taken; "" when there is none.
+func (s *Store) outcome(ctx context.Context, txID string) (string, time.Time, error) {
+	var o struct {
+		State string        `bson:"state"`
+		At    bson.DateTime `bson:"at"`
+	}
+	err := s.db.Collection(outcomeCollection).FindOne(ctx, bson.D{{Key: fID, Value: txID}}).Decode(&o)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return "", time.Time{}, nil
+	}
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("mongo: transaction %s: read outcome: %w", txID, err)
+	}
+	return o.State, o.At.Time(), nil
+}
+
+// pub is a version to publish over the current-version document at version prev.
+type pub struct {
+	id   string
+	prev int64
+	view bson.D
+}
+
+// publishers bounds the replacements publishAll runs at once.
+//
+// One replacement per command, never a bulk write of many: FerretDB v1.24 keeps a PostgreSQL connection
+// open for every statement of an update command until the command ends (a defer in a loop in its
+// msg_update.go) and needs one more to write, so an update command of ~50 statements exhausts its pool of
+// 50 and hangs the whole server for good (measured: a 50-replacement bulk write froze it). One statement
+// per command holds at most two connections.
+const publishers = 4
+
+// publishAll publishes versions of one type. Versions already published, or overtaken by later ones, are
+// left alone.
+func (s *Store) publishAll(ctx context.Context, typ string, pubs []pub) error {
+	coll := s.db.Collection(typ)
+	work := make(chan pub)
+	errs := make(chan error, publishers)
+	var wg sync.WaitGroup
+	for w := 0; w < min(publishers, len(pubs)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var first error
+			for p := range work {
+				if first != nil {
+					continue
+				}
+				opts := options.Replace()
+				if p.prev == 0 {
+					opts.SetUpsert(true) // over a placeholder, which a roll-back may remove meanwhile
+				}
+				_, err := coll.ReplaceOne(ctx, bson.D{{Key: fID, Value: p.id}, {Key: fVersion, Value: p.prev}}, p.view, opts)
+				if err != nil && !mongo.IsDuplicateKeyError(err) { // duplicate: published already
+					first = fmt.Errorf("mongo: publish %s/%s: %w", typ, p.id, err)
+				}
+			}
+			errs <- first
+		}()
+	}
+	for _, p := range pubs {
+		work <- p
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		if err != nil {
+			all = append(all, err)
+		}
+	}
+	return errors.Join(all...)
+}
+
+// settledUpdate removes the transaction marks from claims.
+var settledUpdate = bson.D{{Key: "$unset", Value: bson.D{{Key: fTx, Value: ""}, {Key: fTxTime, Value: ""}, {Key: fIndex, Value: ""}}}}
+
+// finish publishes a committed transaction's versions, clears its marks and deletes its intent.
+func (s *Store) finish(ctx context.Context, t *tx) error {
+	stop := s.heartbeat(t.id)
+	defer stop()
+	var claimIDs []string
+	for start := 0; start < len(t.ops); {
+		typ := t.ops[start].typ
+		end := start
+		var pubs []pub
+		for ; end < len(t.ops) && t.ops[end].typ == typ; end++ {
+			o := t.ops[end]
+			if o.noop {
+				continue
+			}
+			pubs = append(pubs, pub{o.id, o.vid - 1, o.view})
+			claimIDs = append(claimIDs, historyID(o.typ, o.id, o.vid))
+		}
+		if err := s.publishAll(ctx, typ, pubs); err != nil {
+			return err
+		}
+		if h := s.hooks.AfterPublish; h != nil && len(pubs) > 0 {
+			if err := h(ctx, t.id, typ); err != nil {
+				return &abandoned{"after publishing " + typ, err}
+			}
+		}
+		start = end
+	}
+	if err := s.clearMarks(ctx, t.id, claimIDs); err != nil {
+		return err
+	}
+	if _, err := s.db.Collection(txCollection).DeleteOne(ctx, bson.D{{Key: fID, Value: t.id}}); err != nil {
+		return fmt.Errorf("mongo: transaction %s: delete intent: %w", t.id, err)
+	}
+	return nil
+}
+
+// clearMarks removes the marks of transaction txID from its claims (claimIDs), in up to publishers
+// ranges of _id at once. The filter is the mark (an index lookup on MongoDB; on FerretDB an equality
+// PostgreSQL evaluates) plus an _id range, never a long $in (which FerretDB matches document by document
+// in Go). FerretDB commits every updated document on its own, so ranges in parallel share the cost of
+// those commits (measured: 10,000 marks take 72 s one after the other).
+func (s *Store) clearMarks(ctx context.Context, txID string, claimIDs []string) error {
+	if len(claimIDs) == 0 {
+		return nil
+	}
+	hist := s.db.Collection(historyCollection)
+	ids := append([]string(nil), claimIDs...)
+	sort.Strings(ids)
+	parts := min(publishers, (len(ids)+63)/64)
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for p := 0; p < parts; p++ {
+		lo, hi := ids[p*len(ids)/parts], ids[(p+1)*len(ids)/parts-1]
+		filter := bson.D{{Key: fTx, Value: txID}}
+		if parts > 1 {
+			filter = append(filter, bson.E{Key: fID, Value: bson.D{{Key: "$gte", Value: lo}, {Key: "$lte", Value: hi}}})
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := hist.UpdateMany(ctx, filter, settledUpdate); err != nil {
+				errs[p] = fmt.Errorf("mongo: transaction %s: clear marks: %w", txID, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// claim is a history document as stored, with the fields of a transaction's claim.
+type claim struct {
+	doc
+	Index bson.Raw // the idx sub-document; nil when absent
+}
+
+func decodeClaim(raw bson.Raw) (*claim, error) {
+	var c claim
+	if err := bson.Unmarshal(raw, &c.doc); err != nil {
+		return nil, fmt.Errorf("mongo: decode claim: %w", err)
+	}
+	if v, err := raw.LookupErr(fIndex); err == nil {
+		idx, ok := v.DocumentOK()
+		if !ok {
+			return nil, fmt.Errorf("mongo: decode claim %s: %s is not a document", c.ID, fIndex)
+		}
+		c.Index = idx
+	}
+	return &c, nil
+}
+
+// claimView rebuilds the current-version document of a claimed version. Its search-index fields come with
+// a transaction's claim; a single write's claim has none, so they are extracted again from the body when
+// the store knows the search parameters.
+func (s *Store) claimView(c *claim) (bson.D, error) {
+	view := bson.D{
+		{Key: fID, Value: c.ResourceID}, {Key: fVersion, Value: c.VersionID}, {Key: fLastUpdated, Value: c.LastUpdated},
+		{Key: fDeleted, Value: c.Deleted}, {Key: fMethod, Value: c.Method},
+	}
+	if c.Deleted {
+		return view, nil
+	}
+	view = append(view, bson.E{Key: fBody, Value: c.Body})
+	if len(c.Index) > 0 {
+		elems, err := c.Index.Elements()
+		if err != nil {
+			return nil, fmt.Errorf("mongo: decode claim index: %w", err)
+		}
+		for _, e := range elems {
+			view = append(view, bson.E{Key: e.Key(), Value: e.Value()})
+		}
+		return view, nil
+	}
+	if s.registry == nil {
+		return view, nil
+	}
+	dec := json.NewDecoder(strings.NewReader(c.Body))
+	dec.UseNumber()
+	var tree map[string]any
+	if err := dec.Decode(&tree); err != nil {
+		return nil, fmt.Errorf("mongo: reindex %s/%s: %w", c.Type, c.ResourceID, err)
+	}
+	idx, err := s.registry.Index(c.Type, tree)
+	if err != nil {
+		return nil, fmt.Errorf("mongo: reindex %s/%s: %w", c.Type, c.ResourceID, err)
+	}
+	for k, v := range idx {
+		view = append(view, bson.E{Key: k, Value: v})
+	}
+	return view, nil
+}
