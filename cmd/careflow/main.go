@@ -93,6 +93,7 @@ func serve(args []string) error {
 	maxBody := fs.Int64("max-body-bytes", envInt("CAREFLOW_MAX_BODY_BYTES", 16<<20), "largest accepted request body (CAREFLOW_MAX_BODY_BYTES)")
 	defCount := fs.Int64("default-count", envInt("CAREFLOW_DEFAULT_COUNT", 50), "page size when _count is absent (CAREFLOW_DEFAULT_COUNT)")
 	maxCount := fs.Int64("max-count", envInt("CAREFLOW_MAX_COUNT", 1000), "largest page size (CAREFLOW_MAX_COUNT)")
+	maxEntries := fs.Int64("max-bundle-entries", envInt("CAREFLOW_MAX_BUNDLE_ENTRIES", 10000), "largest batch/transaction Bundle (CAREFLOW_MAX_BUNDLE_ENTRIES)")
 	logLevel := fs.String("log-level", env("CAREFLOW_LOG_LEVEL", "info"), "debug, info, warn or error (CAREFLOW_LOG_LEVEL)")
 	grace := fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may run after SIGTERM")
 	_ = fs.Parse(args)
@@ -132,7 +133,8 @@ func serve(args []string) error {
 
 	handler, err := rest.New(rest.Config{
 		BaseURL: *base, MaxBodyBytes: *maxBody, DefaultCount: int(*defCount), MaxCount: int(*maxCount),
-		Version: version, Types: definitions.ResourceTypes,
+		MaxBundleEntries: int(*maxEntries),
+		Version:          version, Types: definitions.ResourceTypes,
 		Operations: []rest.Operation{
 			summary.Operation(summary.New(store, registry)),
 			worklist.Operation(worklist.New(store, registry)),

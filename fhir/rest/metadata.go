@@ -62,7 +62,7 @@ func (s *Server) metadata(c *gin.Context) {
 		BaseURL:           s.baseURL(c),
 		Published:         s.started,
 		Resources:         resources,
-		SystemInteraction: []string{"history-system", "search-system"},
+		SystemInteraction: []string{"transaction", "batch", "history-system", "search-system"},
 	})
 	s.writeJSON(c, http.StatusOK, doc)
 }
