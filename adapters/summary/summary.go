@@ -43,9 +43,8 @@ import (
 	"time"
 
 	"github.com/careflow/careflow/adapters/careplan"
-	"github.com/careflow/careflow/adapters/coverage"
-	"github.com/careflow/careflow/adapters/internal/fetch"
 	"github.com/careflow/careflow/adapters/internal/fhirread"
+	"github.com/careflow/careflow/adapters/internal/workflows"
 	"github.com/careflow/careflow/adapters/medication"
 	"github.com/careflow/careflow/adapters/scheduling"
 	"github.com/careflow/careflow/fhir/search"
@@ -95,30 +94,10 @@ func (b *Builder) WithPageSize(n int) *Builder {
 	return &c
 }
 
-// run holds the workflows of one summary, sharing one memo of repeated searches.
-type run struct {
-	f     fetch.Fetcher
-	sched *scheduling.Scheduler
-	meds  *medication.Service
-	plans *careplan.Service
-	cov   *coverage.Service
-}
+// run holds the workflows of one computation, sharing one memo of repeated searches.
+type run struct{ *workflows.Set }
 
-func (b *Builder) newRun() *run {
-	m := fetch.NewMemo(b.store)
-	r := &run{
-		f:     fetch.Fetcher{Store: m, Registry: b.registry, PageSize: b.pageSize},
-		sched: scheduling.New(m, b.registry),
-		meds:  medication.New(m, b.registry),
-		plans: careplan.New(m, b.registry),
-		cov:   coverage.New(m, b.registry),
-	}
-	if b.pageSize > 0 {
-		r.sched, r.meds, r.plans, r.cov = r.sched.WithPageSize(b.pageSize), r.meds.WithPageSize(b.pageSize),
-			r.plans.WithPageSize(b.pageSize), r.cov.WithPageSize(b.pageSize)
-	}
-	return r
-}
+func (b *Builder) newRun() *run { return &run{workflows.New(b.store, b.registry, b.pageSize)} }
 
 // Options tune a summary.
 type Options struct {
@@ -240,7 +219,7 @@ func (b *run) summary(ctx context.Context, patient string, now time.Time, opt Op
 	if id == "" {
 		return nil, fmt.Errorf("summary: %q is not a patient id: %w", patient, ErrPatientNotFound)
 	}
-	vs, err := b.f.All(ctx, "Patient", url.Values{"_id": {id}})
+	vs, err := b.F.All(ctx, "Patient", url.Values{"_id": {id}})
 	if err != nil {
 		return nil, fmt.Errorf("summary: %w", err)
 	}
@@ -268,7 +247,7 @@ func (b *run) summary(ctx context.Context, patient string, now time.Time, opt Op
 		return nil, err
 	}
 	sections = append(sections, s)
-	plans, err := b.plans.Active(ctx, ref, now)
+	plans, err := b.Plans.Active(ctx, ref, now)
 	if err != nil {
 		return nil, fmt.Errorf("summary: %w", err)
 	}
@@ -355,7 +334,7 @@ func (s *section) finish(body, empty string) {
 
 func (b *run) allergySection(ctx context.Context, d *doc, ref string) (section, error) {
 	s := newSection("Allergies and Intolerances", CodeAllergies, "Allergies and adverse reactions Document")
-	all, err := b.meds.Allergies(ctx, ref)
+	all, err := b.Meds.Allergies(ctx, ref)
 	if err != nil {
 		return s, fmt.Errorf("summary: %w", err)
 	}
@@ -373,11 +352,11 @@ func (b *run) allergySection(ctx context.Context, d *doc, ref string) (section, 
 
 func (b *run) medicationSection(ctx context.Context, d *doc, ref string) (section, error) {
 	s := newSection("Medication Summary", CodeMedications, "History of Medication use Narrative")
-	meds, err := b.meds.Active(ctx, ref)
+	meds, err := b.Meds.Active(ctx, ref)
 	if err != nil {
 		return s, fmt.Errorf("summary: %w", err)
 	}
-	conflicts, err := b.meds.Conflicts(ctx, ref)
+	conflicts, err := b.Meds.Conflicts(ctx, ref)
 	if err != nil {
 		return s, fmt.Errorf("summary: %w", err)
 	}
@@ -455,7 +434,7 @@ func planSection(d *doc, plans []careplan.Plan, now time.Time) section {
 
 func (b *run) coverageSection(ctx context.Context, d *doc, ref string, now time.Time) (section, error) {
 	s := newSection("Health Insurance and Payment Information", CodeCoverage, "Payment sources Document")
-	pols, err := b.cov.Policies(ctx, ref, now.Location())
+	pols, err := b.Cov.Policies(ctx, ref, now.Location())
 	if err != nil {
 		return s, fmt.Errorf("summary: %w", err)
 	}
@@ -481,7 +460,7 @@ func (b *run) coverageSection(ctx context.Context, d *doc, ref string, now time.
 
 func (b *run) appointmentSection(ctx context.Context, d *doc, ref string, now, until time.Time) (section, error) {
 	s := newSection("Upcoming Appointments", CodeAppointments, "Appointment summary Document")
-	appts, err := b.sched.Upcoming(ctx, scheduling.Selector{Patient: ref}, now, until)
+	appts, err := b.Sched.Upcoming(ctx, scheduling.Selector{Patient: ref}, now, until)
 	if err != nil {
 		return s, fmt.Errorf("summary: %w", err)
 	}

@@ -57,9 +57,8 @@ import (
 	"time"
 
 	"github.com/careflow/careflow/adapters/careplan"
-	"github.com/careflow/careflow/adapters/coverage"
-	"github.com/careflow/careflow/adapters/internal/fetch"
 	"github.com/careflow/careflow/adapters/internal/fhirread"
+	"github.com/careflow/careflow/adapters/internal/workflows"
 	"github.com/careflow/careflow/adapters/medication"
 	"github.com/careflow/careflow/adapters/scheduling"
 	"github.com/careflow/careflow/fhir/search"
@@ -171,31 +170,10 @@ func (b *Builder) WithPageSize(n int) *Builder {
 	return &c
 }
 
-// run holds the workflows of one Build, sharing one memo of the searches they repeat (the active care
-// plans, the upcoming appointments, the follow-ups).
-type run struct {
-	f     fetch.Fetcher
-	sched *scheduling.Scheduler
-	plans *careplan.Service
-	meds  *medication.Service
-	cov   *coverage.Service
-}
+// run holds the workflows of one computation, sharing one memo of repeated searches.
+type run struct{ *workflows.Set }
 
-func (b *Builder) newRun() *run {
-	m := fetch.NewMemo(b.store)
-	r := &run{
-		f:     fetch.Fetcher{Store: m, Registry: b.registry, PageSize: b.pageSize},
-		sched: scheduling.New(m, b.registry),
-		plans: careplan.New(m, b.registry),
-		meds:  medication.New(m, b.registry),
-		cov:   coverage.New(m, b.registry),
-	}
-	if b.pageSize > 0 {
-		r.sched, r.plans, r.meds, r.cov = r.sched.WithPageSize(b.pageSize), r.plans.WithPageSize(b.pageSize),
-			r.meds.WithPageSize(b.pageSize), r.cov.WithPageSize(b.pageSize)
-	}
-	return r
-}
+func (b *Builder) newRun() *run { return &run{workflows.New(b.store, b.registry, b.pageSize)} }
 
 // Options select the worklist.
 type Options struct {
@@ -272,7 +250,7 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 	followed := map[string]bool{} // "planID#activity" reported as follow-ups
 
 	if want(FollowUpDue, FollowUpOverdue) {
-		fus, err := b.sched.FollowUps(ctx, patient, now, until, scheduling.FollowUpOptions{AllKinds: opt.FollowUpAllKinds})
+		fus, err := b.Sched.FollowUps(ctx, patient, now, until, scheduling.FollowUpOptions{AllKinds: opt.FollowUpAllKinds})
 		if err != nil {
 			return nil, fmt.Errorf("worklist: %w", err)
 		}
@@ -291,7 +269,7 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 		}
 	}
 	if want(CarePlanOverdueActivity, CarePlanActivityNotStarted) {
-		issues, err := b.plans.ActivityIssues(ctx, patient, now)
+		issues, err := b.Plans.ActivityIssues(ctx, patient, now)
 		if err != nil {
 			return nil, fmt.Errorf("worklist: %w", err)
 		}
@@ -311,7 +289,7 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 		}
 	}
 	if want(CarePlanPeriodEnded) {
-		ended, err := b.plans.PeriodEnded(ctx, patient, now)
+		ended, err := b.Plans.PeriodEnded(ctx, patient, now)
 		if err != nil {
 			return nil, fmt.Errorf("worklist: %w", err)
 		}
@@ -322,7 +300,7 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 		}
 	}
 	if want(RebookAppointment) {
-		rebooks, err := b.sched.Rebooking(ctx, patient, since, until)
+		rebooks, err := b.Sched.Rebooking(ctx, patient, since, until)
 		if err != nil {
 			return nil, fmt.Errorf("worklist: %w", err)
 		}
@@ -337,7 +315,7 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 		}
 	}
 	if want(DoubleBooking) {
-		overlaps, err := b.sched.DoubleBookings(ctx, patient, now, until)
+		overlaps, err := b.Sched.DoubleBookings(ctx, patient, now, until)
 		if err != nil {
 			return nil, fmt.Errorf("worklist: %w", err)
 		}
@@ -350,7 +328,7 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 		}
 	}
 	if want(AllergyConflict) {
-		conflicts, err := b.meds.Conflicts(ctx, patient)
+		conflicts, err := b.Meds.Conflicts(ctx, patient)
 		if err != nil {
 			return nil, fmt.Errorf("worklist: %w", err)
 		}
@@ -375,7 +353,7 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 	}
 	var inCare []string
 	if want(CoverageGap, ApprovalRequired) {
-		checks, err := b.cov.CheckAppointments(ctx, patient, now, until)
+		checks, err := b.Cov.CheckAppointments(ctx, patient, now, until)
 		if err != nil {
 			return nil, fmt.Errorf("worklist: %w", err)
 		}
@@ -396,7 +374,7 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 		}
 	}
 	if want(CoverageEndsBeforeFollowUp) {
-		endings, err := b.cov.EndingBeforeFollowUps(ctx, patient, now, until, scheduling.FollowUpOptions{AllKinds: opt.FollowUpAllKinds})
+		endings, err := b.Cov.EndingBeforeFollowUps(ctx, patient, now, until, scheduling.FollowUpOptions{AllKinds: opt.FollowUpAllKinds})
 		if err != nil {
 			return nil, fmt.Errorf("worklist: %w", err)
 		}
@@ -411,7 +389,7 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 		}
 	}
 	if want(CoverageGap) {
-		plans, err := b.plans.Active(ctx, patient, now)
+		plans, err := b.Plans.Active(ctx, patient, now)
 		if err != nil {
 			return nil, fmt.Errorf("worklist: %w", err)
 		}
@@ -419,7 +397,7 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 			inCare = append(inCare, p.Patient)
 		}
 		if len(inCare) > 0 {
-			uninsured, err := b.cov.Uninsured(ctx, inCare, now)
+			uninsured, err := b.Cov.Uninsured(ctx, inCare, now)
 			if err != nil {
 				return nil, fmt.Errorf("worklist: %w", err)
 			}
@@ -466,7 +444,7 @@ func (b *run) generalPractitioners(ctx context.Context, patients []string) (map[
 	for _, p := range patients {
 		ids = append(ids, fhirread.RefID(p))
 	}
-	vs, err := b.f.In(ctx, "Patient", "_id", ids, url.Values{})
+	vs, err := b.F.In(ctx, "Patient", "_id", ids, url.Values{})
 	if err != nil {
 		return nil, fmt.Errorf("worklist: %w", err)
 	}

@@ -1,0 +1,38 @@
+// Package workflows bundles the coordination workflow services that the composite adapters (summary,
+// worklist) run together, sharing one memo so that a search several workflows repeat runs once.
+package workflows
+
+import (
+	"github.com/careflow/careflow/adapters/careplan"
+	"github.com/careflow/careflow/adapters/coverage"
+	"github.com/careflow/careflow/adapters/internal/fetch"
+	"github.com/careflow/careflow/adapters/medication"
+	"github.com/careflow/careflow/adapters/scheduling"
+	"github.com/careflow/careflow/fhir/search"
+)
+
+// Set is the workflow services of one computation (one summary, one worklist build).
+type Set struct {
+	F     fetch.Fetcher
+	Sched *scheduling.Scheduler
+	Plans *careplan.Service
+	Meds  *medication.Service
+	Cov   *coverage.Service
+}
+
+// New returns a Set reading store through a fresh memo; pageSize > 0 overrides the page size.
+func New(store fetch.Searcher, registry *search.Registry, pageSize int) *Set {
+	m := fetch.NewMemo(store)
+	s := &Set{
+		F:     fetch.Fetcher{Store: m, Registry: registry, PageSize: pageSize},
+		Sched: scheduling.New(m, registry),
+		Plans: careplan.New(m, registry),
+		Meds:  medication.New(m, registry),
+		Cov:   coverage.New(m, registry),
+	}
+	if pageSize > 0 {
+		s.Sched, s.Plans, s.Meds, s.Cov = s.Sched.WithPageSize(pageSize), s.Plans.WithPageSize(pageSize),
+			s.Meds.WithPageSize(pageSize), s.Cov.WithPageSize(pageSize)
+	}
+	return s
+}
