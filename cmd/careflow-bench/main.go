@@ -12,6 +12,10 @@
 //
 //	careflow-bench --base http://127.0.0.1:8080/fhir --mongodb-uri mongodb://127.0.0.1:27017/ \
 //	    --requests 2000 --duration 15s --concurrency 8 --server-pid $(pgrep -n careflow)
+//
+// The subcommand "search" is the search benchmark instead (search.go; scripts/bench-search.sh runs it):
+//
+//	careflow-bench search --base http://127.0.0.1:8080/fhir --mongodb-uri mongodb://127.0.0.1:27017/<db> --patients 10000
 package main
 
 import (
@@ -77,6 +81,9 @@ func (c config) createBudget() budget { return budget{Requests: c.requests, Dura
 func (c config) readBudget() budget { return budget{Requests: c.readRequests, Duration: c.duration} }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "search" {
+		os.Exit(searchMain(os.Args[2:]))
+	}
 	var c config
 	flag.Usage = func() {
 		fmt.Fprint(flag.CommandLine.Output(), "usage: careflow-bench [flags]\n\n"+

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/careflow/careflow/fhir/definitions"
+)
+
+// searchReport is everything the search benchmark measured, printed as Markdown.
+type searchReport struct {
+	cfg     searchConfig
+	started time.Time
+	load    *loadStats
+	params  *searchParams
+	cases   []*caseResult
+	failed  error // the error that ended the run early, if any
+}
+
+// write prints the report.
+func (r *searchReport) write(out io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(out, format, args...) }
+	c, l := r.cfg, r.load
+	p("### careflow-bench search, %s\n\n", r.started.UTC().Format("2006-01-02 15:04 MST"))
+	p("- command: `%s`\n", c.command)
+	var types []string
+	for _, t := range definitions.ResourceTypes {
+		if n := l.byType[t]; n > 0 {
+			types = append(types, fmt.Sprintf("%s %d", t, n))
+		}
+	}
+	p("- data: %d patients from fhir/synth (seed %d, today %s): %d resources (%s)\n", c.patients, c.seed,
+		c.today.Format(time.DateOnly), l.resources, strings.Join(types, ", "))
+	switch {
+	case l.skipped:
+		p("- load: reused database `%s`, which already held every resource (generating the data set to check it took %s)\n",
+			c.db, l.genElapsed.Round(time.Millisecond))
+	default:
+		p("- load: %d resources (%.1f MB of JSON) in %s = **%.0f resources/s**, %d writers, each resource validated, indexed "+
+			"(registry.Index) and stored with storage/mongo `Store.Create`, as POST [type] stores it", l.written,
+			float64(l.bodyBytes)/1e6, l.elapsed.Round(time.Millisecond), l.rate(), c.loadConcurrency)
+		if l.existing > 0 {
+			p(" (%d were already there)", l.existing)
+		}
+		if l.cpu != nil && l.written > 0 {
+			p("; CPU per resource: load generator %s", us(l.cpu.Total()/time.Duration(l.written)))
+			if l.dbCPU != nil {
+				p(", database %s", us(l.dbCPU.Total()/time.Duration(l.written)))
+			}
+		}
+		p("\n")
+	}
+	if r.params == nil {
+		return
+	}
+	x := r.params.patient
+	p("- X = Patient/%s (patient %d: family %q, %d appointments of which %d booked from %s, %d allergies of which %d active); name = %q\n",
+		x.id, x.index, x.family, x.appointments, x.bookedFrom, c.today.Format(time.DateOnly), x.allergies, x.activeAllergies, r.params.name)
+	p("- timing: per query %d warm-up + %d timed rounds of one careflow request (HTTP GET, body read in full) and one raw run "+
+		"(the equivalent find(s) with the MongoDB driver, documents decoded as careflow decodes them), one request at a time\n",
+		c.warmup, c.requests)
+	p("\n| query | results | n | careflow p50 / p90 / p99 ms | raw find p50 / p90 / p99 ms | careflow / raw p50 | raw find + count p50 / p99 ms | careflow / (raw + count) p50 | server CPU/req | DB CPU/req careflow / raw |\n")
+	p("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, cr := range r.cases {
+		p("| %d. %s | %s | %d | %s / %s / %s | %s / %s / %s | %s | %s | %s | %s | %s |\n", cr.number, cr.sc.name, cr.results(), cr.cf.OK,
+			ms(cr.cf.Quantile(0.5)), ms(cr.cf.Quantile(0.9)), ms(cr.cf.Quantile(0.99)),
+			ms(cr.raw.Quantile(0.5)), ms(cr.raw.Quantile(0.9)), ms(cr.raw.Quantile(0.99)),
+			ratio(cr.cf, cr.raw), cr.countCell(), cr.countRatio(),
+			perReq(cr.serverCPU, cr.cf.OK), dbCell(cr))
+	}
+	p("\nn: timed requests per side (--requests %d", c.requests)
+	if c.maxQueryTime > 0 {
+		p(", fewer where --max-query-time %s ran out", c.maxQueryTime)
+	}
+	p("); quantiles are nearest-rank, so with 50 requests or fewer p99 is the slowest. \"results\": matches on the page " +
+		"(+ included resources) of Bundle.total. careflow computes the total (a second query) on a first page, so \"raw find + count\" " +
+		"adds the same count to the raw side. CPU: the server process during careflow requests (--server-pid); the database " +
+		"processes and their children (--db-pids) during each side, which on a shared database includes other clients' work; " +
+		"/proc resolution is 10 ms per sample.\n")
+	if r.failed != nil {
+		p("\n**The run stopped early**: %v\n", r.failed)
+	}
+	for _, cr := range r.cases {
+		if cr.mismatch != "" {
+			p("\n**Query %d: careflow and the raw finds disagree**: %s\n", cr.number, cr.mismatch)
+		}
+	}
+	p("\nThe queries, as timed (URLs relative to the FHIR base; raw finds in extended JSON, with careflow's projection):\n\n")
+	for _, cr := range r.cases {
+		u := strings.TrimPrefix(cr.url, strings.TrimRight(c.base, "/")+"/")
+		p("%d. `GET %s`", cr.number, u)
+		if cr.walkPages > 0 {
+			p(" (reached by following next links from `%s`: %d pages fetched in %s, %s per page)", cr.sc.query, cr.walkPages,
+				cr.walk.Round(time.Millisecond), (cr.walk / time.Duration(cr.walkPages)).Round(time.Millisecond))
+		}
+		p("\n")
+		for _, t := range cr.sc.rawText {
+			p("   - `%s`\n", t)
+		}
+	}
+}
+
+func (cr *caseResult) results() string {
+	s := fmt.Sprint(cr.matches)
+	if cr.included > 0 || cr.sc.query != "" && strings.Contains(cr.sc.query, "_revinclude") {
+		s += fmt.Sprintf(" + %d", cr.included)
+	}
+	if cr.total >= 0 {
+		s += fmt.Sprintf(" of %d", cr.total)
+	}
+	return s
+}
+
+func (cr *caseResult) countCell() string {
+	if cr.sc.count == nil {
+		return "(no count)"
+	}
+	return ms(cr.rawCount.Quantile(0.5)) + " / " + ms(cr.rawCount.Quantile(0.99))
+}
+
+func (cr *caseResult) countRatio() string {
+	if cr.sc.count == nil {
+		return "–"
+	}
+	return ratio(cr.cf, cr.rawCount)
+}
+
+func ratio(a, b *result) string {
+	if b.Quantile(0.5) <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f×", float64(a.Quantile(0.5))/float64(b.Quantile(0.5)))
+}
+
+func perReq(t *cpuTime, n int) string {
+	if t == nil || n == 0 {
+		return "–"
+	}
+	return us(t.Total() / time.Duration(n))
+}
+
+func dbCell(cr *caseResult) string {
+	if cr.cfDBCPU == nil {
+		return "–"
+	}
+	return perReq(cr.cfDBCPU, cr.cf.OK) + " / " + perReq(cr.rawDBCPU, cr.raw.OK)
+}
