@@ -45,14 +45,15 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 	// The total costs a second query: computed on the first page (and on every page with
 	// _total=accurate), not with _total=none.
 	exact := exactDatesOf(q.Criteria)
-	if q.Total == "accurate" || q.Total != "none" && q.Cursor == "" {
-		n, err := s.count(ctx, q.Type, filter, exact)
-		if err != nil {
-			return nil, err
-		}
-		page.Total = n
-	}
+	wantTotal := q.Total == "accurate" || q.Total != "none" && q.Cursor == ""
 	if q.CountSet && q.Count == 0 {
+		if wantTotal {
+			n, err := s.count(ctx, q.Type, filter, exact)
+			if err != nil {
+				return nil, err
+			}
+			page.Total = n
+		}
 		return page, nil
 	}
 	count := q.Count
@@ -113,6 +114,18 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 		find = allOf(filter, keysetFilter(keys, decodeValues(keyValues(keys, batch[len(batch)-1])), backward))
 	}
 	more := len(raws) > count
+	// The total: a first page that holds every match is its own count; otherwise one more query.
+	if wantTotal {
+		if q.Cursor == "" && !more {
+			page.Total = len(raws)
+		} else {
+			n, err := s.count(ctx, q.Type, filter, exact)
+			if err != nil {
+				return nil, err
+			}
+			page.Total = n
+		}
+	}
 	if more {
 		raws = raws[:count]
 	}
