@@ -8,8 +8,10 @@ import _ "embed"
 //go:generate go run ./gen -out . -examples ../../testdata/examples/r4
 
 // ResourceTypes are the resource types careflow stores and serves, in the order the CapabilityStatement lists
-// them. Everything else about them comes from the official definitions.
-var ResourceTypes = []string{"Patient", "CarePlan", "Appointment", "AllergyIntolerance", "MedicationStatement", "Coverage"}
+// them: the six coordination resources, and Task, which holds the coordinator's worklist items (their
+// assignment and completion must survive like any other record). Everything else about them comes from the
+// official definitions.
+var ResourceTypes = []string{"Patient", "CarePlan", "Appointment", "AllergyIntolerance", "MedicationStatement", "Coverage", "Task"}
 
 // Schema is the official FHIR R4 JSON schema (http://hl7.org/fhir/json-schema/4.0), verbatim.
 //

@@ -120,8 +120,8 @@ func loadExample(t testing.TB, name string) map[string]any {
 func TestOfficialSearchParameters(t *testing.T) {
 	m := officialModel(t)
 	params := searchParams(t)
-	if len(params) != 101 {
-		t.Errorf("got %d search parameters, want 101", len(params))
+	if len(params) != 120 {
+		t.Errorf("got %d search parameters, want 120", len(params))
 	}
 	exs := examples(t)
 	compiled, hits := 0, map[string]int{}
@@ -153,8 +153,8 @@ func TestOfficialSearchParameters(t *testing.T) {
 			}
 		}
 	}
-	if compiled != 98 {
-		t.Errorf("compiled %d expressions, want 98", compiled)
+	if compiled != 117 {
+		t.Errorf("compiled %d expressions, want 117", compiled)
 	}
 	var none []string
 	for _, sp := range params {

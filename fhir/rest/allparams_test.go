@@ -81,7 +81,7 @@ func searchValue(p *search.Param, n fhirpath.Node) string {
 	return ""
 }
 
-// TestEveryParameterFindsItsExample stores every official example of the six types (plus a few resources
+// TestEveryParameterFindsItsExample stores every official example of the served types (plus a few resources
 // for the parameters no official example has a value for), then, for every
 // search parameter of every type and every example that has a value for it, searches with that value and
 // expects the example among the results. With the hand-written exact cases in search_test.go this covers
@@ -120,6 +120,7 @@ func TestEveryParameterFindsItsExample(t *testing.T) {
 		`{"resourceType":"AllergyIntolerance","id":"meta-al","meta":{"profile":["http://example.org/StructureDefinition/al"],"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActReason","code":"HTEST"}],"source":"http://ehr.example.org/feed","tag":[{"system":"http://example.org/tags","code":"al"}]},"patient":{"reference":"Patient/meta-1"}}`,
 		`{"resourceType":"MedicationStatement","id":"med-ref","meta":{"profile":["http://example.org/StructureDefinition/ms"],"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActReason","code":"HTEST"}],"source":"http://ehr.example.org/feed","tag":[{"system":"http://example.org/tags","code":"ms"}]},"status":"active","medicationReference":{"reference":"Medication/med-9"},"subject":{"reference":"Patient/meta-1"}}`,
 		`{"resourceType":"Coverage","id":"meta-cov","meta":{"profile":["http://example.org/StructureDefinition/cov"],"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActReason","code":"HTEST"}],"source":"http://ehr.example.org/feed","tag":[{"system":"http://example.org/tags","code":"cov"}]},"status":"active","beneficiary":{"reference":"Patient/meta-1"},"payor":[{"display":"Acme"}]}`,
+		`{"resourceType":"Task","id":"meta-task","meta":{"profile":["http://example.org/StructureDefinition/task"],"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActReason","code":"HTEST"}],"source":"http://ehr.example.org/feed","tag":[{"system":"http://example.org/tags","code":"task"}]},"basedOn":[{"reference":"CarePlan/links-1"}],"status":"in-progress","businessStatus":{"coding":[{"system":"http://example.org/task-business-status","code":"waiting-for-payer"}]},"intent":"order","for":{"reference":"Patient/meta-1"}}`,
 	}
 	for _, body := range extra {
 		dec := json.NewDecoder(strings.NewReader(body))
