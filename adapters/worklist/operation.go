@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,7 +18,9 @@ const OperationDefinitionURL = "http://careflow.example/fhir/OperationDefinition
 
 // Operation exposes the worklist as GET [base]/$worklist?date=YYYY-MM-DD&owner=…&patient=…&code=…: a
 // searchset Bundle of the Tasks due by the end of that day (overdue ones included), most pressing first.
-// Without date the day is today (UTC) and the reference time is now.
+// Without date the day is today (UTC) and the reference time is now. status (comma-separated Task
+// statuses) selects by the stored Task's status; by default the open ones (see OpenStatuses), so items a
+// coordinator completed or cancelled are not listed again.
 func Operation(b *Builder) rest.Operation {
 	return rest.Operation{Name: "worklist", Definition: OperationDefinitionURL, Handler: func(ctx context.Context, r rest.OperationRequest) ([]byte, error) {
 		now := r.Now.UTC()
@@ -50,8 +53,15 @@ func Operation(b *Builder) rest.Operation {
 					}
 					opt.Codes = append(opt.Codes, c)
 				}
+			case "status":
+				for _, st := range strings.Split(v, ",") {
+					if !slices.Contains(TaskStatuses(), st) {
+						return nil, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, "status", "unknown Task status %q (see http://hl7.org/fhir/task-status)", st)
+					}
+					opt.Statuses = append(opt.Statuses, st)
+				}
 			default:
-				return nil, outcome.At(http.StatusBadRequest, outcome.CodeNotSupported, name, "$worklist has no parameter %q (date, owner, patient, code)", name)
+				return nil, outcome.At(http.StatusBadRequest, outcome.CodeNotSupported, name, "$worklist has no parameter %q (date, owner, patient, code, status)", name)
 			}
 		}
 		opt.DueTo = day.AddDate(0, 0, 1)

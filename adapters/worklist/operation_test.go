@@ -66,7 +66,39 @@ func TestOperationsOverHTTP(t *testing.T) {
 	if status, b := get("/$worklist?date=2026-12-01&code=allergy-conflict&patient=p1"); status != 200 || len(b["entry"].([]any)) != 1 {
 		t.Errorf("filtered $worklist: %d %v", status, b)
 	}
+	// A coordinator completes the allergy conflict with an ordinary FHIR update of the Task it was given.
+	var conflict map[string]any
+	for _, en := range b["entry"].([]any) {
+		r := en.(map[string]any)["resource"].(map[string]any)
+		if r["code"].(map[string]any)["coding"].([]any)[0].(map[string]any)["code"] == worklist.AllergyConflict {
+			conflict = r
+		}
+	}
+	conflict["status"] = "completed"
+	body, _ := json.Marshal(conflict)
+	req, _ := http.NewRequest(http.MethodPut, srv.URL+"/fhir/Task/"+conflict["id"].(string), strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/fhir+json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT Task: %d", res.StatusCode)
+	}
+	if _, b := get("/$worklist?date=2026-12-01&code=allergy-conflict"); b["total"] != float64(0) {
+		t.Errorf("completed Task listed again: %v", b)
+	}
+	if _, b := get("/$worklist?date=2026-12-01&status=completed"); b["total"] != float64(1) ||
+		b["entry"].([]any)[0].(map[string]any)["resource"].(map[string]any)["meta"] == nil {
+		t.Errorf("$worklist?status=completed: %v", b)
+	}
+	if _, b := get("/Task?status=completed&patient=p1"); b["total"] != float64(1) {
+		t.Errorf("Task search: %v", b)
+	}
+
 	for path, expr := range map[string]string{
+		"/$worklist?status=done":     "status",
 		"/$worklist?date=tomorrow":   "date",
 		"/$worklist?colour=red":      "colour",
 		"/$worklist?code=not-a-code": "code",

@@ -51,6 +51,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -191,6 +192,9 @@ type Options struct {
 	Codes []string
 	// FollowUpAllKinds treats every scheduled care plan activity as a follow-up, not only appointments.
 	FollowUpAllKinds bool
+	// Statuses keeps only the Tasks with these statuses (stored status, else requested); OpenStatuses
+	// when empty.
+	Statuses []string
 }
 
 // Task is one worklist item.
@@ -205,6 +209,10 @@ type Task struct {
 	Due      time.Time // Task.restriction.period.end
 	// Description is Task.description.
 	Description string
+	// Status is Task.status: the stored Task's, requested when the item has not been stored.
+	Status string
+	// Stored reports that a coordinator has stored this Task (Resource is then the stored version).
+	Stored bool
 	// Resource is the Task resource (JSON).
 	Resource json.RawMessage
 }
@@ -412,16 +420,31 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 		}
 	}
 
-	ownerFilter := fhirread.RefKey(opt.Owner)
-	var out []Task
+	var derived []Task
 	for _, it := range items {
-		if !want(it.code) || (ownerFilter != "" && it.owner != ownerFilter) ||
-			(!opt.DueFrom.IsZero() && it.due.Before(opt.DueFrom)) || (!opt.DueTo.IsZero() && !it.due.Before(opt.DueTo)) {
+		if !want(it.code) {
 			continue
 		}
 		t, err := render(it, now)
 		if err != nil {
 			return nil, err
+		}
+		derived = append(derived, t)
+	}
+	// The stored state (status, owner, priority, due date) decides what is shown.
+	if err := b.merge(ctx, derived, loc); err != nil {
+		return nil, err
+	}
+	statuses := opt.Statuses
+	if len(statuses) == 0 {
+		statuses = OpenStatuses()
+	}
+	ownerFilter := fhirread.RefKey(opt.Owner)
+	var out []Task
+	for _, t := range derived {
+		if !slices.Contains(statuses, t.Status) || (ownerFilter != "" && t.Owner != ownerFilter) ||
+			(!opt.DueFrom.IsZero() && t.Due.Before(opt.DueFrom)) || (!opt.DueTo.IsZero() && !t.Due.Before(opt.DueTo)) {
+			continue
 		}
 		out = append(out, t)
 	}
