@@ -200,3 +200,12 @@ func CheckUpdate(previous, proposed []byte) *outcome.Error {
 	}
 	return &outcome.Error{Status: http.StatusUnprocessableEntity, Issues: issues}
 }
+
+// UpdateRule is CheckUpdate as a store rule (storage/rules): the server applies it to every update of a
+// CarePlan — PUT, conditional update, PATCH and transaction entries — atomically with the write.
+func UpdateRule(previous, proposed []byte) error {
+	if err := CheckUpdate(previous, proposed); err != nil {
+		return err
+	}
+	return nil
+}

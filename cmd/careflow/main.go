@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/careflow/careflow/adapters/careplan"
 	"github.com/careflow/careflow/adapters/dashboard"
 	"github.com/careflow/careflow/adapters/summary"
 	"github.com/careflow/careflow/adapters/worklist"
@@ -27,6 +28,7 @@ import (
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/fhir/validate"
 	"github.com/careflow/careflow/storage/mongo"
+	"github.com/careflow/careflow/storage/rules"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -131,6 +133,9 @@ func serve(args []string) error {
 		_ = store.Close(closeCtx)
 	}()
 
+	// Updates obey the workflow rules whatever interaction makes them (PUT, PATCH, transactions).
+	guarded := rules.New(store, map[string][]rules.Rule{"CarePlan": {careplan.UpdateRule}})
+
 	handler, err := rest.New(rest.Config{
 		BaseURL: *base, MaxBodyBytes: *maxBody, DefaultCount: int(*defCount), MaxCount: int(*maxCount),
 		MaxBundleEntries: int(*maxEntries),
@@ -140,7 +145,7 @@ func serve(args []string) error {
 			worklist.Operation(worklist.New(store, registry)),
 		},
 		App: dashboard.Handler(),
-	}, store, v, registry, log)
+	}, guarded, v, registry, log)
 	if err != nil {
 		return err
 	}
