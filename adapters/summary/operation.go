@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/careflow/careflow/fhir/capability"
 	"github.com/careflow/careflow/fhir/outcome"
 	"github.com/careflow/careflow/fhir/rest"
 )
@@ -16,24 +17,33 @@ const OperationDefinitionURL = "http://careflow.example/fhir/OperationDefinition
 // Operation exposes the summary as GET [base]/Patient/[id]/$summary[?until=YYYY-MM-DD]: the patient's
 // summary document Bundle at the server's current time.
 func Operation(b *Builder) rest.Operation {
-	return rest.Operation{Name: "summary", Type: "Patient", Definition: OperationDefinitionURL, Handler: func(ctx context.Context, r rest.OperationRequest) ([]byte, error) {
-		opt := Options{BaseURL: r.Base}
-		for name, values := range r.Params {
-			switch {
-			case name == "until" && len(values) == 1:
-				d, err := time.Parse("2006-01-02", values[0])
-				if err != nil {
-					return nil, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, "until", "until must be a day such as 2027-02-01, got %q", values[0])
+	return rest.Operation{Name: "summary", Type: "Patient", Definition: OperationDefinitionURL,
+		Title: "Patient health history summary",
+		Description: "A FHIR document Bundle summarising the patient for care coordination, with the International Patient " +
+			"Summary section layout: allergies, medications (with plain-language instructions and allergy conflicts), " +
+			"active care plans and the conditions they address, coverage, and upcoming appointments.",
+		Parameters: []capability.OperationParameter{
+			{Name: "until", Use: "in", Min: 0, Max: "1", Type: "date", Documentation: "Last day of the upcoming appointments listed (YYYY-MM-DD)."},
+			{Name: "return", Use: "out", Min: 1, Max: "1", Type: "Bundle", Documentation: "The summary document Bundle (Composition first)."},
+		},
+		Handler: func(ctx context.Context, r rest.OperationRequest) ([]byte, error) {
+			opt := Options{BaseURL: r.Base}
+			for name, values := range r.Params {
+				switch {
+				case name == "until" && len(values) == 1:
+					d, err := time.Parse("2006-01-02", values[0])
+					if err != nil {
+						return nil, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, "until", "until must be a day such as 2027-02-01, got %q", values[0])
+					}
+					opt.Until = d
+				default:
+					return nil, outcome.At(http.StatusBadRequest, outcome.CodeNotSupported, name, "$summary has no parameter %q (until)", name)
 				}
-				opt.Until = d
-			default:
-				return nil, outcome.At(http.StatusBadRequest, outcome.CodeNotSupported, name, "$summary has no parameter %q (until)", name)
 			}
-		}
-		doc, err := b.Summary(ctx, r.ID, r.Now, opt)
-		if errors.Is(err, ErrPatientNotFound) {
-			return nil, outcome.New(http.StatusNotFound, outcome.CodeNotFound, "Patient/%s is not known", r.ID)
-		}
-		return doc, err
-	}}
+			doc, err := b.Summary(ctx, r.ID, r.Now, opt)
+			if errors.Is(err, ErrPatientNotFound) {
+				return nil, outcome.New(http.StatusNotFound, outcome.CodeNotFound, "Patient/%s is not known", r.ID)
+			}
+			return doc, err
+		}}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/careflow/careflow/fhir/bundle"
+	"github.com/careflow/careflow/fhir/capability"
 	"github.com/careflow/careflow/fhir/outcome"
 	"github.com/careflow/careflow/fhir/rest"
 )
@@ -22,58 +23,72 @@ const OperationDefinitionURL = "http://careflow.example/fhir/OperationDefinition
 // statuses) selects by the stored Task's status; by default the open ones (see OpenStatuses), so items a
 // coordinator completed or cancelled are not listed again.
 func Operation(b *Builder) rest.Operation {
-	return rest.Operation{Name: "worklist", Definition: OperationDefinitionURL, Handler: func(ctx context.Context, r rest.OperationRequest) ([]byte, error) {
-		now := r.Now.UTC()
-		day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
-		var opt Options
-		for name, values := range r.Params {
-			if len(values) != 1 || values[0] == "" {
-				return nil, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, name, "$worklist parameter %s takes one non-empty value", name)
-			}
-			v := values[0]
-			switch name {
-			case "date":
-				d, err := time.Parse("2006-01-02", v)
-				if err != nil {
-					return nil, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, "date", "date must be a day such as 2026-11-25, got %q", v)
+	return rest.Operation{Name: "worklist", Definition: OperationDefinitionURL,
+		Title: "Care coordinator's worklist",
+		Description: "The Tasks a care coordinator has to do by the end of a day (overdue ones included), derived from the stored " +
+			"care plans, appointments, medications, allergies and coverages, merged with the Tasks coordinators stored " +
+			"(completed or cancelled items are not listed again), most pressing first. Task ids are deterministic: " +
+			"PUT a Task with its id to assign, reschedule or complete it. Item codes: " + CodeSystemURL + ".",
+		Parameters: []capability.OperationParameter{
+			{Name: "date", Use: "in", Min: 0, Max: "1", Type: "date", Documentation: "The day (YYYY-MM-DD): Tasks due by its end. Default: today (UTC)."},
+			{Name: "owner", Use: "in", Min: 0, Max: "1", Type: "string", SearchType: "reference", Documentation: "Only the Tasks owned by this reference (Practitioner/x)."},
+			{Name: "patient", Use: "in", Min: 0, Max: "1", Type: "string", SearchType: "reference", Documentation: "Only the Tasks of this patient (id or Patient/id)."},
+			{Name: "code", Use: "in", Min: 0, Max: "1", Type: "string", SearchType: "token", Documentation: "Comma-separated item codes of " + CodeSystemURL + "."},
+			{Name: "status", Use: "in", Min: 0, Max: "1", Type: "string", SearchType: "token", Documentation: "Comma-separated Task statuses. Default: the open ones (draft, requested, received, accepted, ready, in-progress, on-hold)."},
+			{Name: "return", Use: "out", Min: 1, Max: "1", Type: "Bundle", Documentation: "A searchset Bundle of Task resources."},
+		},
+		Handler: func(ctx context.Context, r rest.OperationRequest) ([]byte, error) {
+			now := r.Now.UTC()
+			day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+			var opt Options
+			for name, values := range r.Params {
+				if len(values) != 1 || values[0] == "" {
+					return nil, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, name, "$worklist parameter %s takes one non-empty value", name)
 				}
-				day, now = d, d
-			case "owner":
-				opt.Owner = v
-			case "patient":
-				opt.Patient = v
-			case "code":
-				known := map[string]bool{}
-				for _, it := range Items() {
-					known[it.Code] = true
-				}
-				for _, c := range strings.Split(v, ",") {
-					if !known[c] {
-						return nil, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, "code", "unknown worklist item code %q (see %s)", c, CodeSystemURL)
+				v := values[0]
+				switch name {
+				case "date":
+					d, err := time.Parse("2006-01-02", v)
+					if err != nil {
+						return nil, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, "date", "date must be a day such as 2026-11-25, got %q", v)
 					}
-					opt.Codes = append(opt.Codes, c)
-				}
-			case "status":
-				for _, st := range strings.Split(v, ",") {
-					if !slices.Contains(TaskStatuses(), st) {
-						return nil, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, "status", "unknown Task status %q (see http://hl7.org/fhir/task-status)", st)
+					day, now = d, d
+				case "owner":
+					opt.Owner = v
+				case "patient":
+					opt.Patient = v
+				case "code":
+					known := map[string]bool{}
+					for _, it := range Items() {
+						known[it.Code] = true
 					}
-					opt.Statuses = append(opt.Statuses, st)
+					for _, c := range strings.Split(v, ",") {
+						if !known[c] {
+							return nil, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, "code", "unknown worklist item code %q (see %s)", c, CodeSystemURL)
+						}
+						opt.Codes = append(opt.Codes, c)
+					}
+				case "status":
+					for _, st := range strings.Split(v, ",") {
+						if !slices.Contains(TaskStatuses(), st) {
+							return nil, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, "status", "unknown Task status %q (see http://hl7.org/fhir/task-status)", st)
+						}
+						opt.Statuses = append(opt.Statuses, st)
+					}
+				default:
+					return nil, outcome.At(http.StatusBadRequest, outcome.CodeNotSupported, name, "$worklist has no parameter %q (date, owner, patient, code, status)", name)
 				}
-			default:
-				return nil, outcome.At(http.StatusBadRequest, outcome.CodeNotSupported, name, "$worklist has no parameter %q (date, owner, patient, code, status)", name)
 			}
-		}
-		opt.DueTo = day.AddDate(0, 0, 1)
-		tasks, err := b.Build(ctx, now, opt)
-		if err != nil {
-			return nil, err
-		}
-		out := bundle.New("searchset", "", r.Now)
-		out.SetTotal(len(tasks))
-		for _, t := range tasks {
-			out.Entry = append(out.Entry, bundle.Entry{FullURL: r.Base + "/Task/" + t.ID, Resource: json.RawMessage(t.Resource), Search: &bundle.Search{Mode: "match"}})
-		}
-		return out.Encode(), nil
-	}}
+			opt.DueTo = day.AddDate(0, 0, 1)
+			tasks, err := b.Build(ctx, now, opt)
+			if err != nil {
+				return nil, err
+			}
+			out := bundle.New("searchset", "", r.Now)
+			out.SetTotal(len(tasks))
+			for _, t := range tasks {
+				out.Entry = append(out.Entry, bundle.Entry{FullURL: r.Base + "/Task/" + t.ID, Resource: json.RawMessage(t.Resource), Search: &bundle.Search{Mode: "match"}})
+			}
+			return out.Encode(), nil
+		}}
 }

@@ -125,9 +125,63 @@ func TestOperationsOverHTTP(t *testing.T) {
 	if status, _ := get("/Appointment/ap1/$summary"); status != 404 {
 		t.Errorf("$summary on Appointment: %d", status)
 	}
+	// Both operations can be invoked with POST and a Parameters resource (R4 operations.html#request).
+	post := func(path, body string) (int, map[string]any) {
+		t.Helper()
+		res, err := http.Post(srv.URL+"/fhir"+path, "application/fhir+json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var m map[string]any
+		if err := json.NewDecoder(res.Body).Decode(&m); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		return res.StatusCode, m
+	}
+	if status, b := post("/$worklist", `{"resourceType":"Parameters","parameter":[{"name":"date","valueDate":"2026-12-01"},{"name":"code","valueString":"rebook-appointment"}]}`); status != 200 ||
+		b["total"] != float64(1) {
+		t.Errorf("POST $worklist: %d %v", status, b)
+	}
+	if status, b := post("/Patient/p1/$summary", `{"resourceType":"Parameters","parameter":[{"name":"until","valueDate":"2027-01-31"}]}`); status != 200 || b["type"] != "document" {
+		t.Errorf("POST $summary: %d %v", status, b)
+	}
+	for body, expr := range map[string]string{
+		`{"resourceType":"Parameters","parameter":[{"name":"date","valuePeriod":{"start":"2026-12-01"}}]}`: "Parameters.parameter[0].valuePeriod",
+		`{"resourceType":"Parameters","parameter":[{"name":"date"}]}`:                                      "Parameters.parameter[0]",
+		`{"resourceType":"Patient"}`:                                                                       "",
+		`{"resourceType":"Parameters","parameter":[{"name":"date","valueDate":"soon"}]}`:                   "date",
+	} {
+		status, oo := post("/$worklist", body)
+		if status != 400 || oo["resourceType"] != "OperationOutcome" {
+			t.Errorf("POST $worklist %s: %d %v", body, status, oo)
+			continue
+		}
+		if issue := oo["issue"].([]any)[0].(map[string]any); expr != "" && issue["expression"].([]any)[0] != expr {
+			t.Errorf("POST $worklist %s: %v", body, issue)
+		}
+	}
+
+	// Their OperationDefinitions are served and valid.
+	for id, code := range map[string]string{"worklist": "worklist", "Patient-summary": "summary"} {
+		status, od := get("/OperationDefinition/" + id)
+		if status != 200 || od["code"] != code || od["resourceType"] != "OperationDefinition" {
+			t.Errorf("OperationDefinition/%s: %d %v", id, status, od)
+			continue
+		}
+		data, _ := json.Marshal(od)
+		e.Validate("OperationDefinition", data)
+	}
+	if status, _ := get("/OperationDefinition/nope"); status != 404 {
+		t.Errorf("unknown OperationDefinition: %d", status)
+	}
+
 	// The CapabilityStatement lists both operations.
 	_, cs := get("/metadata")
 	text, _ := json.Marshal(cs)
+	if !strings.Contains(string(text), `"type":"OperationDefinition"`) {
+		t.Errorf("CapabilityStatement does not list OperationDefinition as readable")
+	}
 	for _, def := range []string{worklist.OperationDefinitionURL, summary.OperationDefinitionURL} {
 		if !strings.Contains(string(text), def) {
 			t.Errorf("CapabilityStatement lacks %s", def)

@@ -34,6 +34,9 @@ type Resource struct {
 	ConditionalDelete string // not-supported | single | multiple
 	SearchInclude     []string
 	SearchRevInclude  []string
+	// Definitional marks a read-only type the server defines itself (OperationDefinition): not versioned,
+	// no update, no conditional interactions.
+	Definitional bool
 }
 
 // Options describe the server.
@@ -90,6 +93,9 @@ func Build(o Options) []byte {
 		}
 		if rr.ConditionalDelete == "" {
 			rr.ConditionalDelete = "not-supported"
+		}
+		if r.Definitional {
+			rr.Versioning, rr.ReadHistory, rr.UpdateCreate, rr.ReferencePolicy = "no-version", false, false, nil
 		}
 		for _, i := range r.Interactions {
 			rr.Interaction = append(rr.Interaction, code{i})

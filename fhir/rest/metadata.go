@@ -49,6 +49,10 @@ func (s *Server) metadata(c *gin.Context) {
 		}
 		resources = append(resources, r)
 	}
+	if len(s.cfg.Operations) > 0 {
+		// The definitions of the server's own operations, readable at [base]/OperationDefinition/[id].
+		resources = append(resources, capability.Resource{Type: "OperationDefinition", Interactions: []string{"read"}, Definitional: true})
+	}
 	var system []capability.Operation
 	for _, op := range s.cfg.Operations {
 		if op.Type == "" {

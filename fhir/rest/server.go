@@ -127,10 +127,13 @@ func (s *Server) routes() *gin.Engine {
 	for _, op := range s.cfg.Operations {
 		if op.Type == "" {
 			f.GET("/$"+op.Name, s.operationHandler(op))
+			f.POST("/$"+op.Name, s.operationHandler(op))
 		} else {
 			f.GET("/:type/:id/$"+op.Name, s.withType(s.operationHandler(op)))
+			f.POST("/:type/:id/$"+op.Name, s.withType(s.operationHandler(op)))
 		}
 	}
+	f.GET("/OperationDefinition/:id", s.operationDefinition)
 	f.GET("/:type/_history", s.withType(s.historyType))
 	f.GET("/:type/:id", s.withType(s.read))
 	f.PUT("/:type/:id", s.withType(s.update))
