@@ -149,8 +149,8 @@ func TestOperationsOverHTTP(t *testing.T) {
 	for body, expr := range map[string]string{
 		`{"resourceType":"Parameters","parameter":[{"name":"date","valuePeriod":{"start":"2026-12-01"}}]}`: "Parameters.parameter[0].valuePeriod",
 		`{"resourceType":"Parameters","parameter":[{"name":"date"}]}`:                                      "Parameters.parameter[0]",
-		`{"resourceType":"Patient"}`:                                                                       "",
-		`{"resourceType":"Parameters","parameter":[{"name":"date","valueDate":"soon"}]}`:                   "date",
+		`{"resourceType":"Patient"}`: "",
+		`{"resourceType":"Parameters","parameter":[{"name":"date","valueDate":"soon"}]}`: "date",
 	} {
 		status, oo := post("/$worklist", body)
 		if status != 400 || oo["resourceType"] != "OperationOutcome" {
