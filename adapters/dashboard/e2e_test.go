@@ -663,6 +663,30 @@ func TestDashboardEndToEnd(t *testing.T) {
 	}
 	checkScreenshot(t, "worklist", shot, shots)
 
+	// Done: the item's Task is stored as completed (an ordinary PUT) and the worklist no longer lists it.
+	var doneID string
+	for _, tk := range tasks {
+		if tk.code() != worklist.AllergyConflict {
+			doneID = tk.ID
+		}
+	}
+	run("mark an item done", chromedp.Click(chromedp.CSS(`.items li.task[data-task-id="`+doneID+`"] .task-done`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`.items li.task[data-task-id="`+doneID+`"]`)), ready("worklist"))
+	eval("read the worklist after marking an item done", renderedTasksJS, &shown)
+	if len(shown) != len(tasks)-1 {
+		t.Errorf("after marking %s done the page shows %d items, want %d", doneID, len(shown), len(tasks)-1)
+	}
+	var stored struct {
+		Status string
+		Meta   struct{ VersionID string }
+	}
+	if st := getJSON(t, ts.URL+"/fhir/Task/"+doneID, &stored); st != 200 || stored.Status != "completed" {
+		t.Errorf("Task/%s after Done: %d %+v", doneID, st, stored)
+	}
+	if n := len(worklistOf(t, ts.URL, "date="+today)); n != len(tasks)-1 {
+		t.Errorf("$worklist lists %d items after one was marked done, want %d", n, len(tasks)-1)
+	}
+
 	// 2. A patient's summary, opened from the worklist by keyboard. Prefer a patient with an allergy
 	// conflict, else one whose summary lists allergies and medications.
 	var pick string

@@ -1,5 +1,6 @@
-// The app's only way to the server: GET requests to the public FHIR API next to the app (../fhir/),
-// asking for application/fhir+json. Errors carry the OperationOutcome issues the server sent.
+// The app's only way to the server: the public FHIR API next to the app (../fhir/) in
+// application/fhir+json — GET for everything it shows, PUT for the one thing a coordinator changes (a
+// worklist Task's status). Errors carry the OperationOutcome issues the server sent.
 
 const BASE = new URL('../fhir/', document.baseURI);
 
@@ -29,9 +30,25 @@ export async function fhirGet(pathOrUrl, params, signal) {
   if (url.origin !== location.origin) {
     throw new FhirError(0, [{ severity: 'error', code: 'security', diagnostics: `refusing to follow a link to another server: ${url.origin}` }], url);
   }
+  return request(url, { headers: { Accept: 'application/fhir+json' }, signal, credentials: 'same-origin', cache: 'no-store' });
+}
+
+/**
+ * fhirPut updates (or creates) a resource with PUT [base]/[type]/[id]; with ifMatch (a versionId) the
+ * server refuses the update if someone changed the resource meanwhile (412). Returns the stored resource.
+ */
+export async function fhirPut(resource, { ifMatch, signal } = {}) {
+  const url = fhirUrl(`${resource.resourceType}/${encodeURIComponent(resource.id)}`);
+  const headers = { Accept: 'application/fhir+json', 'Content-Type': 'application/fhir+json', Prefer: 'return=representation' };
+  if (ifMatch) headers['If-Match'] = `W/"${ifMatch}"`;
+  return request(url, { method: 'PUT', headers, body: JSON.stringify(resource), signal, credentials: 'same-origin', cache: 'no-store' });
+}
+
+/** request sends one request and returns the FHIR resource answered, or throws a FhirError. */
+async function request(url, init) {
   let res;
   try {
-    res = await fetch(url, { headers: { Accept: 'application/fhir+json' }, signal, credentials: 'same-origin', cache: 'no-store' });
+    res = await fetch(url, init);
   } catch (e) {
     if (e.name === 'AbortError') throw e;
     throw new FhirError(0, [{ severity: 'error', code: 'transient', diagnostics: `The FHIR server could not be reached (${e.message}).` }], url);

@@ -45,17 +45,33 @@ export function taskInfo(task) {
     ownerLabel: (task.owner && task.owner.display) || shortRef(ownerRef),
     focus: (task.focus && task.focus.reference) || '',
     reason: ((task.reasonReference && task.reasonReference.reference) || ''),
+    status: task.status || '',
+    version: (task.meta && task.meta.versionId) || '',
+    resource: task,
   };
 }
 
 /**
- * taskItem renders one Task as a list item: priority, kind, description, patient (a link to the
- * summary unless showPatient is false), due date and owner.
+ * taskItem renders one Task as a list item: priority, kind, status when not just requested, description,
+ * patient (a link to the summary unless showPatient is false), due date and owner; with onDone, a Done
+ * button that calls it (an error is shown next to the button).
  */
-export function taskItem(t, { date, patientName, showPatient = true }) {
+export function taskItem(t, { date, patientName, showPatient = true, onDone }) {
   const rel = relativeDay(t.due, date);
-  return h('li', { class: `task kind-${t.code}`, 'data-task-id': t.id, 'data-code': t.code },
-    h('div', { class: 'task-head' }, priorityBadge(t.priority), codeChip(t.code, t.display)),
+  let done = null;
+  if (onDone) {
+    done = h('button', { type: 'button', class: 'task-done secondary', 'aria-label': `Mark done: ${t.display}${patientName ? ` for ${patientName}` : ''}` }, 'Done');
+    done.addEventListener('click', () => {
+      done.disabled = true;
+      onDone(t).catch((err) => {
+        done.disabled = false;
+        done.after(errorPanel(err, 'The item could not be marked done'));
+      });
+    });
+  }
+  return h('li', { class: `task kind-${t.code}`, 'data-task-id': t.id, 'data-code': t.code, 'data-status': t.status },
+    h('div', { class: 'task-head' }, priorityBadge(t.priority), codeChip(t.code, t.display),
+      t.status && t.status !== 'requested' ? h('span', { class: 'badge status' }, t.status) : null, done),
     h('p', { class: 'task-description' }, t.description || t.display),
     h('dl', { class: 'task-meta' },
       showPatient && t.patientId ? h('div', {},

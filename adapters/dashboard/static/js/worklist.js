@@ -1,10 +1,10 @@
 // The worklist view: GET $worklist?date=… (Tasks due by the end of that day, overdue ones included),
 // patient names from one Patient search, grouped by due day and sorted by priority; side panels for
 // medication–allergy conflicts and coverage gaps. Filters (item type, owner) apply in the page and are
-// kept in the app's URL.
+// kept in the app's URL. Done stores the Task as completed (PUT), so the item is not listed again.
 
 import { h, uid } from './dom.js';
-import { fhirGet, humanName, searchAll } from './fhir.js';
+import { fhirGet, fhirPut, humanName, searchAll } from './fhir.js';
 import { COVERAGE_CODES, CONFLICT_CODES, formatDay, isDay, priorityRank, relativeDay } from './format.js';
 import { emptyState, errorPanel, navLink, taskInfo, taskItem } from './ui.js';
 
@@ -141,7 +141,23 @@ export async function render({ root, params, signal, navigate, announce, reload 
     const title = due === date ? `Today — ${formatDay(due)}` : due ? `${formatDay(due)}${rel ? ` — ${rel}` : ''}` : 'No due date';
     list.append(h('section', { class: `due-group${due && due < date ? ' overdue' : ''}`, 'aria-labelledby': gid, 'data-due': due },
       h('h3', { id: gid }, title, h('span', { class: 'count' }, ` (${items.length})`)),
-      h('ol', { class: 'tasks' }, items.map((t) => taskItem(t, { date, patientName: nameOf(t.patientId) })))));
+      h('ol', { class: 'tasks' }, items.map((t) => taskItem(t, { date, patientName: nameOf(t.patientId), onDone: markDone })))));
+  }
+
+  // Done: store the Task as completed (PUT with the id $worklist gave it; If-Match when it is already
+  // stored, so a concurrent change by a colleague is not overwritten), then reload the worklist, which
+  // no longer lists it.
+  async function markDone(t) {
+    const task = { ...t.resource, status: 'completed' };
+    if (task.meta) {
+      const { versionId, lastUpdated, ...meta } = task.meta;
+      task.meta = meta;
+      if (Object.keys(meta).length === 0) delete task.meta;
+    }
+    await fhirPut(task, { ifMatch: t.version });
+    forget();
+    announce(`${t.display} for ${nameOf(t.patientId) || `patient ${t.patientId}`} marked done.`);
+    reload();
   }
 
   const panel = (id, title, items, empty, cls) => {
