@@ -132,7 +132,7 @@ func (e *Expression) Parent() (parent *Expression, name string, ok bool) {
 	var root expr
 	switch {
 	case len(p.steps) > 1:
-		root = &pathExpr{base: p.base, steps: p.steps[:len(p.steps)-1 : len(p.steps)-1]}
+		root = &pathExpr{base: p.base, steps: p.steps[: len(p.steps)-1 : len(p.steps)-1]}
 	case p.base != nil:
 		root = p.base
 	default:
