@@ -124,8 +124,11 @@ func (op *operation) add(m *model.Model, root any) error {
 
 // insert: the value is inserted into the list the path names, at index (0 ≤ index ≤ length).
 func (op *operation) insert(m *model.Model, root any) error {
-	container, elem, err := op.list(m, root)
+	container, t, elem, err := op.list(m, root)
 	if err != nil {
+		return err
+	}
+	if err := op.checkType(m, t, elem, op.value); err != nil {
 		return err
 	}
 	n := 0
@@ -146,7 +149,7 @@ func (op *operation) insert(m *model.Model, root any) error {
 // move: the element at source moves to destination (both indexes of the list the path names; the
 // destination is its index in the resulting list).
 func (op *operation) move(m *model.Model, root any) error {
-	container, elem, err := op.list(m, root)
+	container, _, elem, err := op.list(m, root)
 	if err != nil {
 		return err
 	}
@@ -172,33 +175,33 @@ func (op *operation) move(m *model.Model, root any) error {
 
 // list resolves the path of insert and move, the path of a list ("Patient.identifier"): the single
 // element its last member belongs to, and that member, which must repeat.
-func (op *operation) list(m *model.Model, root any) (*object, *model.Element, error) {
+func (op *operation) list(m *model.Model, root any) (*object, *model.Type, *model.Element, error) {
 	parent, name, ok := op.path.Parent()
 	if !ok {
-		return nil, nil, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, op.where,
+		return nil, nil, nil, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, op.where,
 			"FHIRPath Patch %s: the path %q must end with the name of a list element (such as Patient.identifier)", op.kind, op.path.String())
 	}
 	loc, err := op.single(m, root, parent)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	v, err := walk(root, loc.Steps)
 	if err != nil {
-		return nil, nil, fmt.Errorf("fhirpath patch: %s: %w", stepsString(loc.Steps), err)
+		return nil, nil, nil, fmt.Errorf("fhirpath patch: %s: %w", stepsString(loc.Steps), err)
 	}
 	container := asObject(v)
 	t, known := m.Type(loc.Type)
 	if container == nil || !known {
-		return nil, nil, op.cannot(outcome.CodeProcessing, "%q does not select an element with children", parent.String())
+		return nil, nil, nil, op.cannot(outcome.CodeProcessing, "%q does not select an element with children", parent.String())
 	}
 	elem, ok := t.Elements[name]
 	if !ok || !elem.Array {
-		return nil, nil, op.cannot(outcome.CodeInvalid, "%s.%s is not a list element of %s", loc.Type, name, loc.Type)
+		return nil, nil, nil, op.cannot(outcome.CodeInvalid, "%s.%s is not a list element of %s", loc.Type, name, loc.Type)
 	}
 	if l, ok := container.get(name); ok && asArray(l) == nil {
-		return nil, nil, op.cannot(outcome.CodeProcessing, "%s is not a JSON array", name)
+		return nil, nil, nil, op.cannot(outcome.CodeProcessing, "%s is not a JSON array", name)
 	}
-	return container, elem, nil
+	return container, t, elem, nil
 }
 
 // delete removes the element the path selects with its id and extensions ("_name"); nothing when the
