@@ -123,7 +123,7 @@ func Build(o Options) []byte {
 		},
 		"fhirVersion": "4.0.1",
 		"format":      []string{"application/fhir+json", "json", "application/json"},
-		"patchFormat": []string{"application/json-patch+json"},
+		"patchFormat": []string{"application/json-patch+json", "application/fhir+json"},
 		"rest": []map[string]any{{
 			"mode":        "server",
 			"resource":    resources,

@@ -1,6 +1,7 @@
-// Package patch applies JSON Patch (RFC 6902, application/json-patch+json) documents to FHIR resources for
-// the patch interaction (http://hl7.org/fhir/R4/http.html#patch). Untouched content keeps its bytes:
-// element order and decimal precision survive.
+// Package patch applies JSON Patch (RFC 6902, application/json-patch+json) and FHIRPath Patch (a
+// Parameters resource, http://hl7.org/fhir/R4/fhirpatch.html) documents to FHIR resources for the patch
+// interaction (http://hl7.org/fhir/R4/http.html#patch). Untouched content keeps its bytes: element order
+// and decimal precision survive.
 package patch
 
 import (

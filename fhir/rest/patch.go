@@ -42,15 +42,14 @@ func (s *Server) conditionalPatch(c *gin.Context) {
 	}
 }
 
-// patch applies a JSON Patch to the current version and stores the result as a new version, validated
+// patch applies a JSON Patch or FHIRPath Patch to the current version and stores the result as a new version, validated
 // like any update. The new version is written with a compare-and-set on the version the patch was
 // applied to: with If-Match a concurrent change is a 412; without, the patch is re-applied to the newer
 // version, so no concurrent update is lost.
 func (s *Server) patch(c *gin.Context, typ, id string) {
-	ct, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
-	if ct != patch.MediaType {
-		s.fail(c, outcome.New(http.StatusUnsupportedMediaType, outcome.CodeNotSupported,
-			"PATCH takes %s (JSON Patch); FHIRPath Patch (a Parameters resource) is not supported yet", patch.MediaType))
+	apply, err := s.patchFormat(c.GetHeader("Content-Type"))
+	if err != nil {
+		s.fail(c, err)
 		return
 	}
 	pre, err := ifMatch(c)
@@ -74,7 +73,7 @@ func (s *Server) patch(c *gin.Context, typ, id string) {
 			s.fail(c, storageError(&storage.VersionConflictError{Expected: pre.VersionID, Current: cur.VersionID}, typ, id))
 			return
 		}
-		body, err := patch.ApplyJSON(cur.Body, doc)
+		body, err := apply(cur.Body, doc)
 		if err != nil {
 			s.fail(c, err)
 			return
@@ -115,6 +114,22 @@ func (s *Server) patch(c *gin.Context, typ, id string) {
 		return
 	}
 	s.fail(c, outcome.New(http.StatusConflict, outcome.CodeConflict, "%s/%s changed %d times while being patched; retry", typ, id, maxPatchAttempts))
+}
+
+// patchFormat returns the function that applies a patch body of media type ct (http.html#patch): JSON
+// Patch for application/json-patch+json, FHIRPath Patch (a Parameters resource, fhirpatch.html) for the
+// FHIR JSON media types.
+func (s *Server) patchFormat(ct string) (func(resource, doc []byte) ([]byte, error), error) {
+	m, _, _ := mime.ParseMediaType(ct)
+	switch {
+	case m == patch.MediaType:
+		return patch.ApplyJSON, nil
+	case jsonMimes[m]:
+		model := s.registry.Model()
+		return func(resource, doc []byte) ([]byte, error) { return patch.ApplyFHIRPath(model, resource, doc) }, nil
+	}
+	return nil, outcome.New(http.StatusUnsupportedMediaType, outcome.CodeNotSupported,
+		"PATCH takes %s (JSON Patch) or %s (FHIRPath Patch: a Parameters resource); Content-Type is %q", patch.MediaType, mimeFHIRJSON, ct)
 }
 
 // retryPause waits before retrying after losing a race: growing with the attempt, jittered, bounded.

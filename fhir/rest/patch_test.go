@@ -34,7 +34,7 @@ func TestJSONPatch(t *testing.T) {
 	expectOutcome(t, c.do("PATCH", "/Patient/p1", `{"op":`, "Content-Type", jsonPatch), 400, "structure", "")
 	expectOutcome(t, c.do("PATCH", "/Patient/p1", `[{"op":"remove","path":"/nothing"}]`, "Content-Type", jsonPatch), 422, "processing", "")
 	expectOutcome(t, c.do("PATCH", "/Patient/p1", `[{"op":"replace","path":"/id","value":"p9"}]`, "Content-Type", jsonPatch), 422, "invalid", "Patient.id")
-	expectOutcome(t, c.do("PATCH", "/Patient/p1", `{"resourceType":"Parameters"}`), 415, "not-supported", "")
+	expectOutcome(t, c.do("PATCH", "/Patient/p1", `[]`, "Content-Type", "application/xml-patch+xml"), 415, "not-supported", "")
 	expectOutcome(t, c.do("PATCH", "/Patient/nobody", `[]`, "Content-Type", jsonPatch), 404, "not-found", "")
 	if r := c.do("GET", "/Patient/p1", ""); r.header.Get("ETag") != `W/"2"` {
 		t.Errorf("failed patches changed the resource: %s", r.header.Get("ETag"))

@@ -598,23 +598,13 @@ func (s *Server) prepareWrite(c *gin.Context, e *txEntry, refs *refResolver) err
 	return nil
 }
 
-// patched applies a PATCH entry's JSON Patch (a Binary resource with contentType
-// application/json-patch+json) to the current version, which the write then expects (compare-and-set).
+// patched applies a PATCH entry's patch to the current version, which the write then expects
+// (compare-and-set): a JSON Patch (a Binary resource with contentType application/json-patch+json) or a
+// FHIRPath Patch (a Parameters resource), as http.html#transaction describes.
 func (s *Server) patched(c *gin.Context, e *txEntry) ([]byte, error) {
-	var bin struct {
-		ResourceType string `json:"resourceType"`
-		ContentType  string `json:"contentType"`
-		Data         string `json:"data"`
-	}
-	_ = json.Unmarshal(e.body, &bin)
-	ct, _, _ := mime.ParseMediaType(bin.ContentType)
-	if bin.ResourceType != "Binary" || ct != patch.MediaType {
-		return nil, outcome.At(http.StatusBadRequest, outcome.CodeNotSupported, e.where()+".resource",
-			"a PATCH entry takes a Binary resource with contentType %s holding a JSON Patch; FHIRPath Patch is not supported yet", patch.MediaType)
-	}
-	doc, err := base64.StdEncoding.DecodeString(bin.Data)
+	apply, doc, err := s.entryPatch(e)
 	if err != nil {
-		return nil, outcome.At(http.StatusBadRequest, outcome.CodeValue, e.where()+".resource.data", "Binary.data is not base64: %v", err)
+		return nil, err
 	}
 	cur, err := s.store.Read(c.Request.Context(), e.typ, e.write.ID)
 	if err != nil {
@@ -624,7 +614,31 @@ func (s *Server) patched(c *gin.Context, e *txEntry) ([]byte, error) {
 		return nil, storageError(&storage.VersionConflictError{Expected: e.pre.VersionID, Current: cur.VersionID}, e.typ, e.write.ID)
 	}
 	e.pre = storage.Precondition{VersionID: cur.VersionID}
-	return patch.ApplyJSON(cur.Body, doc)
+	return apply(cur.Body, doc)
+}
+
+// entryPatch returns the patch document of a PATCH entry and the function that applies it.
+func (s *Server) entryPatch(e *txEntry) (func(resource, doc []byte) ([]byte, error), []byte, error) {
+	if patch.IsFHIRPathPatch(e.body) {
+		apply, err := s.patchFormat(mimeFHIRJSON)
+		return apply, e.body, err
+	}
+	var bin struct {
+		ResourceType string `json:"resourceType"`
+		ContentType  string `json:"contentType"`
+		Data         string `json:"data"`
+	}
+	_ = json.Unmarshal(e.body, &bin)
+	ct, _, _ := mime.ParseMediaType(bin.ContentType)
+	if bin.ResourceType != "Binary" || ct != patch.MediaType {
+		return nil, nil, outcome.At(http.StatusBadRequest, outcome.CodeNotSupported, e.where()+".resource",
+			"a PATCH entry takes a Parameters resource (FHIRPath Patch) or a Binary resource with contentType %s holding a JSON Patch", patch.MediaType)
+	}
+	doc, err := base64.StdEncoding.DecodeString(bin.Data)
+	if err != nil {
+		return nil, nil, outcome.At(http.StatusBadRequest, outcome.CodeValue, e.where()+".resource.data", "Binary.data is not base64: %v", err)
+	}
+	return patch.ApplyJSON, doc, nil
 }
 
 // writeEntry is the response entry of a write of a committed transaction.

@@ -58,6 +58,9 @@ func (s *Server) batchEntry(c *gin.Context, index int, raw json.RawMessage) bund
 			return errorEntry(entryError(index, e.method, e.rawURL(), err))
 		}
 	case http.MethodPatch:
+		if patch.IsFHIRPathPatch(body) {
+			break // the Parameters resource is the body, sent as application/fhir+json
+		}
 		var bin struct {
 			ResourceType string `json:"resourceType"`
 			ContentType  string `json:"contentType"`
@@ -67,7 +70,7 @@ func (s *Server) batchEntry(c *gin.Context, index int, raw json.RawMessage) bund
 		doc, derr := base64.StdEncoding.DecodeString(bin.Data)
 		if bin.ResourceType != "Binary" || derr != nil {
 			return errorEntry(s.fail400(e, outcome.CodeNotSupported, ".resource",
-				"a PATCH entry takes a Binary resource with contentType %s holding a base64 JSON Patch; FHIRPath Patch is not supported yet", patch.MediaType))
+				"a PATCH entry takes a Parameters resource (FHIRPath Patch) or a Binary resource with contentType %s holding a base64 JSON Patch", patch.MediaType))
 		}
 		body = doc
 		headers["Content-Type"] = bin.ContentType
