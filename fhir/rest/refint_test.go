@@ -2,12 +2,17 @@ package rest_test
 
 import (
 	"encoding/base64"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/rest"
+	"github.com/careflow/careflow/storage/mongo/mongotest"
 )
 
 // refint starts a server that enforces referential integrity.
@@ -269,4 +274,33 @@ func TestRefIntBatch(t *testing.T) {
 	if p := get(t, c, pat); p["active"] != false {
 		t.Errorf("the patient must survive the batch, patched: %v", p)
 	}
+}
+
+// TestRefIntLeftovers: references written while the check was off do not block a no-op delete of what is
+// already gone, and a resource holding one cannot be rewritten until it is fixed.
+func TestRefIntLeftovers(t *testing.T) {
+	v, reg := definitionsFor(t)
+	store := mongotest.Open(t, definitions.ResourceTypes, reg)
+	start := func(on bool) *client {
+		cfg := rest.Config{Types: definitions.ResourceTypes, ReferentialIntegrity: on}
+		h, err := rest.New(cfg, store, v, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := httptest.NewServer(h)
+		t.Cleanup(ts.Close)
+		return &client{t: t, base: ts.URL + "/fhir", root: ts.URL}
+	}
+	off, on := start(false), start(true)
+	pat := post(t, off, "Patient", patientWith("l1", "Left"))
+	al := post(t, off, "AllergyIntolerance", allergy(pat))
+	if r := off.do("DELETE", "/"+pat, ""); r.status != http.StatusNoContent {
+		t.Fatalf("delete without the check: %d %s", r.status, r.body)
+	}
+	if r := on.do("DELETE", "/"+pat, ""); r.status != http.StatusNoContent {
+		t.Errorf("repeated delete of a deleted, still referenced patient: %d %s", r.status, r.body)
+	}
+	id := strings.TrimPrefix(al, "AllergyIntolerance/")
+	body := strings.Replace(allergy(pat), `{"resourceType":"AllergyIntolerance",`, `{"resourceType":"AllergyIntolerance","id":"`+id+`",`, 1)
+	expectOutcome(t, on.do("PUT", "/"+al, body), http.StatusUnprocessableEntity, "deleted", "AllergyIntolerance.patient.reference")
 }
