@@ -88,6 +88,13 @@ type Store interface {
 	// Search returns one page of the current, non-deleted resources of q.Type that match q, in q.Sort
 	// order (then by id), with keyset paging through q.Cursor.
 	Search(ctx context.Context, q *search.Query) (*SearchPage, error)
+	// Exists reports which of ids name resources of typ: true for a current one, false for a deleted one.
+	// Ids never created, or only reserved by a transaction that has not committed, are absent.
+	Exists(ctx context.Context, typ string, ids []string) (map[string]bool, error)
+	// Referrers finds the current, non-deleted resources of any type whose references (the
+	// search.RefsField index values their Write carried) include one of keys: at most limit of them as
+	// "Type/id", sorted, and how many there are in all.
+	Referrers(ctx context.Context, keys []string, limit int) (refs []string, total int, err error)
 	// Lock acquires a named mutex shared by every server instance on the database, waiting until it is
 	// free or ctx ends. A lock whose holder died expires after a timeout. Conditional creates use it so that
 	// concurrent identical requests create one resource.

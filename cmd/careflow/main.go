@@ -87,7 +87,25 @@ func envInt(key string, def int64) int64 {
 	return def
 }
 
+// envBool reads a boolean environment variable (1, t, true, 0, f, false, …); a value that is not one is an
+// error rather than the default, so that a typo cannot silently turn a safety check off.
+func envBool(key string, def bool) (bool, error) {
+	v := os.Getenv(key)
+	if v == "" {
+		return def, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s=%q is not a boolean (true or false)", key, v)
+	}
+	return b, nil
+}
+
 func serve(args []string) error {
+	refIntDefault, err := envBool("CAREFLOW_REFERENTIAL_INTEGRITY", false)
+	if err != nil {
+		return err
+	}
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
 	addr := fs.String("addr", env("CAREFLOW_ADDR", "127.0.0.1:8080"), "listen address (CAREFLOW_ADDR)")
 	uri := fs.String("mongodb-uri", env("CAREFLOW_MONGODB_URI", "mongodb://127.0.0.1:27017/careflow"), "MongoDB connection string; its path names the database (CAREFLOW_MONGODB_URI)")
@@ -97,6 +115,7 @@ func serve(args []string) error {
 	maxCount := fs.Int64("max-count", envInt("CAREFLOW_MAX_COUNT", 1000), "largest page size (CAREFLOW_MAX_COUNT)")
 	maxEntries := fs.Int64("max-bundle-entries", envInt("CAREFLOW_MAX_BUNDLE_ENTRIES", 10000), "largest batch/transaction Bundle (CAREFLOW_MAX_BUNDLE_ENTRIES)")
 	logLevel := fs.String("log-level", env("CAREFLOW_LOG_LEVEL", "info"), "debug, info, warn or error (CAREFLOW_LOG_LEVEL)")
+	refInt := fs.Bool("referential-integrity", refIntDefault, "refuse writes whose references to this server do not resolve (422) and deletes of referenced resources (409) (CAREFLOW_REFERENTIAL_INTEGRITY)")
 	grace := fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may run after SIGTERM")
 	_ = fs.Parse(args)
 
@@ -144,7 +163,8 @@ func serve(args []string) error {
 			summary.Operation(summary.New(store, registry)),
 			worklist.Operation(worklist.New(store, registry)),
 		},
-		App: dashboard.Handler(),
+		App:                  dashboard.Handler(),
+		ReferentialIntegrity: *refInt,
 	}, guarded, v, registry, log)
 	if err != nil {
 		return err

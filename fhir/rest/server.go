@@ -46,6 +46,10 @@ type Config struct {
 	// App, when set, serves the coordinator web app under /app/ (it talks to the FHIR API like any
 	// client).
 	App http.Handler
+	// ReferentialIntegrity makes writes keep references intact (refint.go): a resource whose references
+	// to this server name missing or deleted resources is refused (422), and so is the deletion of a
+	// resource that current resources reference (409). Off: references are not checked and cost nothing.
+	ReferentialIntegrity bool
 }
 
 // Server serves the FHIR API.
@@ -78,6 +82,9 @@ func New(cfg Config, store storage.Store, v Validator, registry *search.Registry
 	if cfg.Version == "" {
 		cfg.Version = "dev"
 	}
+	if cfg.ReferentialIntegrity {
+		store = newRefStore(store, cfg)
+	}
 	s := &Server{cfg: cfg, store: store, validator: v, registry: registry, log: log, types: map[string]bool{}, started: time.Now(), now: time.Now}
 	for _, t := range cfg.Types {
 		s.types[t] = true
@@ -109,6 +116,9 @@ func (s *Server) routes() *gin.Engine {
 	}
 
 	f := r.Group("/fhir", s.negotiate)
+	if s.cfg.ReferentialIntegrity && s.cfg.BaseURL == "" {
+		f.Use(s.withRequestBase)
+	}
 	f.GET("", s.searchSystem)
 	f.POST("", s.batchOrTransaction)
 	f.POST("/", s.batchOrTransaction)

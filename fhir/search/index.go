@@ -175,7 +175,8 @@ func ascii(s string) bool {
 
 // Index extracts the search-index fields of a resource of type typ: for every parameter of the type, its
 // expression is evaluated and the values normalised by parameter type. The result maps field names to
-// values ([]string, time.Time) ready to store next to the resource.
+// values ([]string, time.Time) ready to store next to the resource; RefsField holds the resource's
+// references to served types, whatever element holds them.
 func (r *Registry) Index(typ string, resource map[string]any) (map[string]any, error) {
 	out := map[string]any{}
 	for code, p := range r.byType[typ] {
@@ -194,6 +195,9 @@ func (r *Registry) Index(typ string, resource map[string]any) (map[string]any, e
 			x.add(p.Type, n)
 		}
 		x.store(p.Field, out)
+	}
+	if refs := r.localRefs(resource); len(refs) > 0 {
+		out[RefsField] = refs
 	}
 	return out, nil
 }

@@ -184,7 +184,7 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		return err
 	}
 	for _, t := range s.types {
-		cur := []index{{"last_updated", bson.D{{Key: fLastUpdated, Value: -1}, {Key: fID, Value: -1}}}}
+		cur := []index{{"last_updated", bson.D{{Key: fLastUpdated, Value: -1}, {Key: fID, Value: -1}}}, refsIndex}
 		cur = append(cur, s.searchIndexes(t)...)
 		if err := s.createIndexes(ctx, t, cur); err != nil {
 			return err

@@ -42,6 +42,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	for n, f := range transactionTests {
 		tests[n] = f
 	}
+	for n, f := range refsTests {
+		tests[n] = f
+	}
 	names := make([]string, 0, len(tests))
 	for n := range tests {
 		names = append(names, n)
