@@ -10,6 +10,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/careflow/careflow/fhir/outcome"
+	"github.com/careflow/careflow/fhir/search"
+	"github.com/careflow/careflow/storage"
 )
 
 // refResolver resolves the references of the resources of a batch or transaction (http.html#trules):
@@ -24,6 +26,40 @@ type refResolver struct {
 	local map[string]string
 	// resolved caches conditional references by their canonical criteria.
 	resolved map[string]string
+	// candidates are the resources a transaction creates or updates, which conditional references may
+	// match as well as stored resources.
+	candidates []candidate
+}
+
+// candidate is a resource a transaction entry writes, indexed as it was sent.
+type candidate struct {
+	typ, id string
+	index   map[string]any
+}
+
+// bundleCandidates indexes the resources the POST and PUT entries of a transaction write, so that a
+// conditional reference can match a resource created in the same Bundle (a new patient and the
+// resources that reference it by Patient?identifier=…). Entries whose body is not a valid resource
+// are skipped here; their own processing reports them.
+func (s *Server) bundleCandidates(entries []*txEntry) []candidate {
+	var out []candidate
+	for _, e := range entries {
+		if e.existing != nil || (e.kind != storage.TxCreate && e.kind != storage.TxUpdate) || e.method == http.MethodPatch {
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(e.body))
+		dec.UseNumber()
+		var tree map[string]any
+		if dec.Decode(&tree) != nil {
+			continue
+		}
+		index, err := s.registry.Index(e.write.Type, tree)
+		if err != nil {
+			continue
+		}
+		out = append(out, candidate{typ: e.write.Type, id: e.write.ID, index: index})
+	}
+	return out
 }
 
 func newRefResolver(s *Server, c *gin.Context, tx bool) *refResolver {
@@ -83,15 +119,37 @@ func (r *refResolver) conditional(path, typ, criteria string) (string, bool, err
 		return to, true, nil
 	}
 	found, err := r.s.matches(r.c.Request.Context(), q)
-	switch {
-	case err != nil:
+	if err != nil {
 		return "", false, err
-	case len(found) == 0:
+	}
+	// The stored resources that match, and the resources of this transaction that will match once it
+	// is applied (an entry updating a stored resource counts once).
+	targets := map[string]bool{}
+	for _, v := range found {
+		targets[typ+"/"+v.ID] = true
+	}
+	for _, cand := range r.candidates {
+		if cand.typ != typ {
+			continue
+		}
+		matched, supported := search.Match(q.Criteria, cand.id, cand.index)
+		if !supported {
+			break // criteria beyond the in-memory matcher: stored resources only
+		}
+		if matched {
+			targets[typ+"/"+cand.id] = true
+		}
+	}
+	switch {
+	case len(targets) == 0:
 		return "", false, outcome.At(http.StatusPreconditionFailed, outcome.CodeNotFound, path, "conditional reference %q matches no resource", ref)
-	case len(found) > 1:
+	case len(targets) > 1:
 		return "", false, outcome.At(http.StatusPreconditionFailed, outcome.CodeMultipleMatch, path, "conditional reference %q matches more than one resource; make the criteria more selective", ref)
 	}
-	to := typ + "/" + found[0].ID
+	var to string
+	for t := range targets {
+		to = t
+	}
 	r.resolved[key] = to
 	return to, true, nil
 }
