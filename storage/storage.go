@@ -88,6 +88,10 @@ type Store interface {
 	// Search returns one page of the current, non-deleted resources of q.Type that match q, in q.Sort
 	// order (then by id), with keyset paging through q.Cursor.
 	Search(ctx context.Context, q *search.Query) (*SearchPage, error)
+	// Distinct returns, for each of the search-index fields given (search.Param Field names), the distinct
+	// values, sorted, that the current, non-deleted resources of typ hold. The $meta operation lists the
+	// tags, security labels and profiles in use with it.
+	Distinct(ctx context.Context, typ string, fields ...string) (map[string][]string, error)
 	// Lock acquires a named mutex shared by every server instance on the database, waiting until it is
 	// free or ctx ends. A lock whose holder died expires after a timeout. Conditional creates use it so that
 	// concurrent identical requests create one resource.
