@@ -22,7 +22,10 @@ func (s *Server) metadata(c *gin.Context) {
 			ConditionalUpdate: true,
 			ConditionalDelete: "single",
 		}
-		r.Operations = append(r.Operations, capability.Operation{Name: "validate", Definition: validateOperationURL})
+		r.Operations = append(r.Operations, capability.Operation{Name: "validate", Definition: validateOperationURL},
+			capability.Operation{Name: "meta", Definition: metaOperationURL},
+			capability.Operation{Name: "meta-add", Definition: metaAddOperationURL},
+			capability.Operation{Name: "meta-delete", Definition: metaDeleteOperationURL})
 		if t == "Patient" {
 			r.Operations = append(r.Operations, capability.Operation{Name: "everything", Definition: everythingOperationURL})
 		}
@@ -49,7 +52,7 @@ func (s *Server) metadata(c *gin.Context) {
 		}
 		resources = append(resources, r)
 	}
-	var system []capability.Operation
+	system := []capability.Operation{{Name: "meta", Definition: metaOperationURL}}
 	for _, op := range s.cfg.Operations {
 		if op.Type == "" {
 			system = append(system, capability.Operation{Name: op.Name, Definition: op.Definition})
