@@ -95,6 +95,10 @@ type Store interface {
 	// search.RefsField index values their Write carried) include one of keys: at most limit of them as
 	// "Type/id", sorted, and how many there are in all.
 	Referrers(ctx context.Context, keys []string, limit int) (refs []string, total int, err error)
+	// Distinct returns, for each of the search-index fields given (search.Param Field names), the distinct
+	// values, sorted, that the current, non-deleted resources of typ hold. The $meta operation lists the
+	// tags, security labels and profiles in use with it.
+	Distinct(ctx context.Context, typ string, fields ...string) (map[string][]string, error)
 	// Lock acquires a named mutex shared by every server instance on the database, waiting until it is
 	// free or ctx ends. A lock whose holder died expires after a timeout. Conditional creates use it so that
 	// concurrent identical requests create one resource.

@@ -22,7 +22,10 @@ func (s *Server) metadata(c *gin.Context) {
 			ConditionalUpdate: true,
 			ConditionalDelete: "single",
 		}
-		r.Operations = append(r.Operations, capability.Operation{Name: "validate", Definition: validateOperationURL})
+		r.Operations = append(r.Operations, capability.Operation{Name: "validate", Definition: validateOperationURL},
+			capability.Operation{Name: "meta", Definition: metaOperationURL},
+			capability.Operation{Name: "meta-add", Definition: metaAddOperationURL},
+			capability.Operation{Name: "meta-delete", Definition: metaDeleteOperationURL})
 		if t == "Patient" {
 			r.Operations = append(r.Operations, capability.Operation{Name: "everything", Definition: everythingOperationURL})
 		}
@@ -53,7 +56,7 @@ func (s *Server) metadata(c *gin.Context) {
 		// The definitions of the server's own operations, readable at [base]/OperationDefinition/[id].
 		resources = append(resources, capability.Resource{Type: "OperationDefinition", Interactions: []string{"read"}, Definitional: true})
 	}
-	var system []capability.Operation
+	system := []capability.Operation{{Name: "meta", Definition: metaOperationURL}}
 	for _, op := range s.cfg.Operations {
 		if op.Type == "" {
 			system = append(system, capability.Operation{Name: op.Name, Definition: op.Definition})

@@ -134,6 +134,18 @@ func (s *Server) routes() *gin.Engine {
 	f.POST("/:type/:id/$validate", s.withType(s.validateInstance))
 	f.GET("/:type/:id/$validate", s.withType(s.validateInstance))
 	f.GET("/:type/:id/$everything", s.withType(s.everything))
+	for _, m := range []string{http.MethodGet, http.MethodPost} { // $meta is idempotent: GET or POST
+		f.Handle(m, "/$meta", s.metaSystem)
+		f.Handle(m, "/:type/$meta", s.withType(s.metaType))
+		f.Handle(m, "/:type/:id/$meta", s.withType(s.metaInstance))
+		f.Handle(m, "/:type/:id/_history/:vid/$meta", s.withType(s.metaInstance))
+	}
+	f.POST("/:type/:id/$meta-add", s.withType(s.metaAdd))
+	f.POST("/:type/:id/$meta-delete", s.withType(s.metaDelete))
+	f.GET("/:type/:id/$meta-add", s.metaByGet) // else taken for a compartment search
+	f.GET("/:type/:id/$meta-delete", s.metaByGet)
+	f.POST("/:type/:id/_history/:vid/$meta-add", s.withType(s.metaVersionEdit))
+	f.POST("/:type/:id/_history/:vid/$meta-delete", s.withType(s.metaVersionEdit))
 	for _, op := range s.cfg.Operations {
 		if op.Type == "" {
 			f.GET("/$"+op.Name, s.operationHandler(op))

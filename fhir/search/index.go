@@ -104,6 +104,20 @@ func tokenOfType(sys, code, value string) string {
 	return "t:" + sys + "|" + code + "|" + value
 }
 
+// CodingOfKey inverts the index key of a coding that has a code: "s:system|code", or "n:code" for one
+// without a system. Other keys ("c:code" and "y:system", which every such coding also has, and
+// identifier keys) report false. A system is taken to hold no "|" (token search could not name it).
+func CodingOfKey(key string) (system, code string, ok bool) {
+	switch {
+	case strings.HasPrefix(key, "s:"):
+		system, code, ok = strings.Cut(key[2:], "|")
+		return system, code, ok && code != ""
+	case strings.HasPrefix(key, "n:"):
+		return "", key[2:], len(key) > 2
+	}
+	return "", "", false
+}
+
 // TokenKey returns the index key a token search value matches: code, system|code, |code or system|.
 func TokenKey(v Value) string {
 	switch {

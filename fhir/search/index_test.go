@@ -118,3 +118,36 @@ func TestIndexTimingBounds(t *testing.T) {
 		t.Errorf("activity-date from boundsPeriod: %s", got)
 	}
 }
+
+func TestCodingOfKey(t *testing.T) {
+	r := registry(t)
+	codings := []map[string]any{{"system": "http://x", "code": "a"}, {"code": "b"}, {"system": "urn:oid:1.2", "code": "c|d"}, {"system": "http://only"}}
+	tags := make([]any, len(codings))
+	for i, c := range codings {
+		tags[i] = c
+	}
+	index, err := r.Index("Patient", map[string]any{"resourceType": "Patient", "meta": map[string]any{"tag": tags}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := index[tagField(t, r)].([]string)
+	got := map[string]bool{}
+	for _, key := range keys {
+		if sys, code, ok := search.CodingOfKey(key); ok {
+			got[sys+" "+code] = true
+		}
+	}
+	want := map[string]bool{"http://x a": true, " b": true, "urn:oid:1.2 c|d": true}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("codings of %q = %v, want %v", keys, got, want)
+	}
+}
+
+func tagField(t *testing.T, r *search.Registry) string {
+	t.Helper()
+	p, ok := r.Lookup("Patient", "_tag")
+	if !ok {
+		t.Fatal("no _tag parameter")
+	}
+	return p.Field
+}
