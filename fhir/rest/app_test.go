@@ -15,4 +15,8 @@ func TestAppMount(t *testing.T) {
 	if r.status != 200 || string(r.body) != "app:/index.html" {
 		t.Errorf("app: %d %s", r.status, r.body)
 	}
+	// HEAD reaches the app too (link checkers, load balancers' health probes).
+	if r := c.do("HEAD", c.root+"/app/", ""); r.status != 200 {
+		t.Errorf("HEAD /app/: %d", r.status)
+	}
 }

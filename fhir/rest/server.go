@@ -113,6 +113,7 @@ func (s *Server) routes() *gin.Engine {
 	if s.cfg.App != nil {
 		r.GET("/app", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/app/") })
 		r.GET("/app/*path", gin.WrapH(http.StripPrefix("/app", s.cfg.App)))
+		r.HEAD("/app/*path", gin.WrapH(http.StripPrefix("/app", s.cfg.App)))
 	}
 
 	f := r.Group("/fhir", s.negotiate)
