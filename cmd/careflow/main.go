@@ -117,7 +117,12 @@ func serve(args []string) error {
 	logLevel := fs.String("log-level", env("CAREFLOW_LOG_LEVEL", "info"), "debug, info, warn or error (CAREFLOW_LOG_LEVEL)")
 	refInt := fs.Bool("referential-integrity", refIntDefault, "refuse writes whose references to this server do not resolve (422) and deletes of referenced resources (409) (CAREFLOW_REFERENTIAL_INTEGRITY)")
 	grace := fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may run after SIGTERM")
+	indexes := fs.String("search-indexes", env("CAREFLOW_SEARCH_INDEXES", "auto"), "create the search-parameter indexes: auto (not on FerretDB, which never uses them), always or never (CAREFLOW_SEARCH_INDEXES)")
 	_ = fs.Parse(args)
+	indexMode, err := mongo.ParseIndexMode(*indexes)
+	if err != nil {
+		return err
+	}
 
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -141,7 +146,7 @@ func serve(args []string) error {
 		return err
 	}
 	openCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	store, err := mongo.Open(openCtx, mongo.Options{URI: *uri, Types: definitions.ResourceTypes, Registry: registry, Logger: log})
+	store, err := mongo.Open(openCtx, mongo.Options{URI: *uri, Types: definitions.ResourceTypes, Registry: registry, Logger: log, SearchIndexes: indexMode})
 	cancel()
 	if err != nil {
 		return err

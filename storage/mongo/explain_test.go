@@ -77,7 +77,7 @@ func TestEverySearchIsIndexBacked(t *testing.T) {
 	var slow []string
 	for _, typ := range definitions.ResourceTypes {
 		indexed := map[string]bool{fID: true, fLastUpdated: true}
-		for _, ix := range s.searchIndexes(typ) {
+		for _, ix := range s.searchParamIndexes(typ) {
 			indexed[ix.keys[0].Key] = true
 		}
 		for _, p := range reg.Params(typ) {

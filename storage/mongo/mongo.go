@@ -66,6 +66,8 @@ type Store struct {
 	txTimeout time.Duration
 	lockTTL   time.Duration
 	hooks     Hooks
+	// searchIndexes: the search-parameter indexes are (to be) created.
+	searchIndexes bool
 	// stopRecovery ends the periodic recovery loop; recoveryDone is closed when it has ended.
 	stopRecovery context.CancelFunc
 	recoveryDone chan struct{}
@@ -93,6 +95,32 @@ type Options struct {
 	LockTTL time.Duration
 	// Hooks inject failures between the phases of a transaction. For tests; leave zero in production.
 	Hooks Hooks
+	// SearchIndexes says whether the search-parameter indexes (one per parameter and type) are created:
+	// IndexesAuto (the default) creates them unless the server is FerretDB, IndexesAlways and
+	// IndexesNever force the choice. FerretDB v1 never uses them for queries, and they cost it about 40 %
+	// more database CPU per write (docs/PERFORMANCE.md).
+	SearchIndexes IndexMode
+}
+
+// IndexMode selects whether search-parameter indexes are created.
+type IndexMode string
+
+// Index modes.
+const (
+	IndexesAuto   IndexMode = "auto"
+	IndexesAlways IndexMode = "always"
+	IndexesNever  IndexMode = "never"
+)
+
+// ParseIndexMode parses auto, always or never ("" is auto).
+func ParseIndexMode(s string) (IndexMode, error) {
+	switch m := IndexMode(s); m {
+	case "":
+		return IndexesAuto, nil
+	case IndexesAuto, IndexesAlways, IndexesNever:
+		return m, nil
+	}
+	return "", fmt.Errorf("search indexes %q: want auto, always or never", s)
 }
 
 // Defaults of Options.
@@ -131,6 +159,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		s.lockTTL = DefaultLockTTL
 	}
 	if err := s.Ping(ctx); err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
+	if s.searchIndexes, err = s.wantSearchIndexes(ctx, o.SearchIndexes); err != nil {
 		_ = client.Disconnect(context.Background())
 		return nil, err
 	}
@@ -185,12 +217,36 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 	}
 	for _, t := range s.types {
 		cur := []index{{"last_updated", bson.D{{Key: fLastUpdated, Value: -1}, {Key: fID, Value: -1}}}, refsIndex}
-		cur = append(cur, s.searchIndexes(t)...)
+		if s.searchIndexes {
+			cur = append(cur, s.searchParamIndexes(t)...)
+		}
 		if err := s.createIndexes(ctx, t, cur); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// wantSearchIndexes decides whether search-parameter indexes are created (see Options.SearchIndexes).
+func (s *Store) wantSearchIndexes(ctx context.Context, mode IndexMode) (bool, error) {
+	switch mode {
+	case IndexesAlways:
+		return true, nil
+	case IndexesNever:
+		return false, nil
+	case "", IndexesAuto:
+	default:
+		return false, fmt.Errorf("mongo: search indexes %q: want auto, always or never", mode)
+	}
+	var info bson.M
+	if err := s.db.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		return false, fmt.Errorf("mongo: buildInfo: %w", err)
+	}
+	if _, ferret := info["ferretdbVersion"]; ferret {
+		s.log.Info("FerretDB detected: search-parameter indexes are not created (it does not use them)", "ferretdb", info["ferretdbVersion"])
+		return false, nil
+	}
+	return true, nil
 }
 
 // index is a named index declaration.
@@ -232,10 +288,10 @@ func (s *Store) createIndexes(ctx context.Context, coll string, indexes []index)
 	return nil
 }
 
-// searchIndexes declares one index per search parameter of typ: on its values, or for dates on the start
+// searchParamIndexes declares one index per search parameter of typ: on its values, or for dates on the start
 // and end of their range. Modifier fields (:exact, :text, :identifier) and sort fields are not indexed: a
 // MongoDB collection holds at most 64 indexes and Patient alone has 29 parameters.
-func (s *Store) searchIndexes(typ string) []index {
+func (s *Store) searchParamIndexes(typ string) []index {
 	if s.registry == nil {
 		return nil
 	}

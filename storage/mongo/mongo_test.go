@@ -24,7 +24,8 @@ func TestConformance(t *testing.T) {
 }
 
 // TestReopen: opening a store on a database that already has its indexes (a restart) works and creates
-// nothing twice. FerretDB v1.24 drops the connection when asked to create an existing index.
+// nothing twice. FerretDB v1.24 drops the connection when asked to create an existing index. (The search
+// indexes are forced: on FerretDB they are skipped by default.)
 func TestReopen(t *testing.T) {
 	m, err := model.Load(definitions.Schema)
 	if err != nil {
@@ -34,7 +35,7 @@ func TestReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first := mongotest.Open(t, definitions.ResourceTypes, reg)
+	first := mongotest.OpenWith(t, mongo.Options{Types: definitions.ResourceTypes, Registry: reg, SearchIndexes: mongo.IndexesAlways})
 	count := func() int {
 		cur, err := first.Database().Collection("Patient").Indexes().List(context.Background())
 		if err != nil {
@@ -51,7 +52,7 @@ func TestReopen(t *testing.T) {
 		t.Errorf("Patient has %d indexes, want one per search parameter", before)
 	}
 	uri := strings.TrimSuffix(mongotest.URI(), "/") + "/" + first.Database().Name()
-	again, err := mongo.Open(context.Background(), mongo.Options{URI: uri, Types: definitions.ResourceTypes, Registry: reg})
+	again, err := mongo.Open(context.Background(), mongo.Options{URI: uri, Types: definitions.ResourceTypes, Registry: reg, SearchIndexes: mongo.IndexesAlways})
 	if err != nil {
 		t.Fatalf("reopen: %v", err)
 	}
@@ -99,4 +100,45 @@ func TestRecovery(t *testing.T) {
 		},
 		Restart: restart,
 	})
+}
+
+// TestSearchIndexModes: auto creates the search-parameter indexes on MongoDB and not on FerretDB (which
+// never uses them); never creates only the structural ones.
+func TestSearchIndexModes(t *testing.T) {
+	m, err := model.Load(definitions.Schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := search.NewRegistry(m, definitions.SearchParameters, definitions.ResourceTypes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(s *mongo.Store) int {
+		cur, err := s.Database().Collection("Patient").Indexes().List(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var all []bson.M
+		if err := cur.All(context.Background(), &all); err != nil {
+			t.Fatal(err)
+		}
+		return len(all)
+	}
+	var info bson.M
+	never := mongotest.OpenWith(t, mongo.Options{Types: definitions.ResourceTypes, Registry: reg, SearchIndexes: mongo.IndexesNever})
+	if err := never.Database().RunCommand(context.Background(), bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		t.Fatal(err)
+	}
+	_, ferret := info["ferretdbVersion"]
+	structural := count(never) // _id, last_updated, refs
+	if structural != 3 {
+		t.Errorf("never: Patient has %d indexes, want 3 (_id, last_updated, refs)", structural)
+	}
+	auto := count(mongotest.OpenWith(t, mongo.Options{Types: definitions.ResourceTypes, Registry: reg}))
+	if (ferret && auto != structural) || (!ferret && auto < 30) {
+		t.Errorf("auto on %s: Patient has %d indexes", map[bool]string{true: "FerretDB", false: "MongoDB"}[ferret], auto)
+	}
+	if _, err := mongo.ParseIndexMode("sometimes"); err == nil {
+		t.Error("ParseIndexMode accepted sometimes")
+	}
 }
