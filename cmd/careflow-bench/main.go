@@ -18,9 +18,11 @@
 //	careflow-bench search --base http://127.0.0.1:8080/fhir --mongodb-uri mongodb://127.0.0.1:27017/<db> --patients 10000
 //
 // "workflows" loads the same data set and times $worklist and Patient/{id}/$summary (workflows.go;
-// scripts/bench-workflows.sh):
+// scripts/bench-workflows.sh), and "ingest" POSTs generated transaction (or batch) Bundles and inserts the
+// same resources with the driver for comparison (ingest.go; scripts/bench-ingest.sh):
 //
 //	careflow-bench workflows --base http://127.0.0.1:8080/fhir --mongodb-uri mongodb://127.0.0.1:27017/<db> --patients 10000
+//	careflow-bench ingest --base http://127.0.0.1:8080/fhir --mongodb-uri mongodb://127.0.0.1:27017/ --patients 1000 --concurrency 4
 package main
 
 import (
@@ -92,6 +94,8 @@ func main() {
 			os.Exit(searchMain(os.Args[2:]))
 		case "workflows":
 			os.Exit(workflowsMain(os.Args[2:]))
+		case "ingest":
+			os.Exit(ingestMain(os.Args[2:]))
 		}
 	}
 	var c config
