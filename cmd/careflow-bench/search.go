@@ -79,17 +79,17 @@ func loadedMain(mode string, args []string) int {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: %s [flags]\n\n"+
 			"Loads --patients synthetic patients (fhir/synth) with their related resources straight through\n"+
-			"careflow's storage layer into --mongodb-uri's database, then %s,\n"+
-			"and prints a Markdown report (%s starts a server on the database and runs this).\n\nflags:\n",
+			"careflow's storage layer into --mongodb-uri's database, then %s.\n"+
+			"It prints a Markdown report (%s starts a server on the database and runs this).\n\nflags:\n",
 			name, map[string]string{
-				modeSearch:    "times six coordinator searches over HTTP (--base) and the equivalent raw MongoDB finds",
-				modeWorkflows: "times $worklist (for the data set's reference day, one owner, one patient) and\nPatient/{id}/$summary over HTTP (--base)",
+				modeSearch:    "times six coordinator searches over\nHTTP (--base) and the equivalent raw MongoDB finds",
+				modeWorkflows: "times $worklist (for the data set's\nreference day, one owner, one patient) and Patient/{id}/$summary over HTTP (--base)",
 			}[mode], map[string]string{modeSearch: "scripts/bench-search.sh", modeWorkflows: "scripts/bench-workflows.sh"}[mode])
 		fs.PrintDefaults()
 	}
 	today := defaultToday
 	fs.StringVar(&c.base, "base", "http://127.0.0.1:8080/fhir", "FHIR base URL of a careflow server that uses --mongodb-uri's database")
-	fs.StringVar(&c.mongoURI, "mongodb-uri", "mongodb://127.0.0.1:27017/careflow_bench_search", "MongoDB URI; its path names the (server's) database to load and query")
+	fs.StringVar(&c.mongoURI, "mongodb-uri", "mongodb://127.0.0.1:27017/careflow_bench_"+mode, "MongoDB URI; its path names the (server's) database to load and query")
 	fs.IntVar(&c.patients, "patients", 10000, "synthetic patients to load (each with its Coverage, allergies, medications, care plan and appointments)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the generated data set")
 	fs.StringVar(&today, "today", defaultToday, "reference date of the generated data (every date is relative to it; the queries use it too)")
