@@ -191,16 +191,29 @@ func checkServer(ctx context.Context, c *fhirClient) error {
 
 // mirrorIndexes gives dst the secondary indexes of src (careflow's Patient collection).
 func mirrorIndexes(ctx context.Context, src, dst *mongo.Collection) error {
+	n, err := copyIndexes(ctx, src, dst)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("careflow's Patient collection has no secondary indexes to mirror (wrong --server-db?)")
+	}
+	progress("raw collection: mirrored %d careflow indexes", n)
+	return nil
+}
+
+// copyIndexes creates on dst the secondary indexes of src (same keys and names) and returns how many.
+func copyIndexes(ctx context.Context, src, dst *mongo.Collection) (int, error) {
 	cur, err := src.Indexes().List(ctx)
 	if err != nil {
-		return fmt.Errorf("list careflow indexes: %w", err)
+		return 0, fmt.Errorf("list indexes of %s: %w", src.Name(), err)
 	}
 	var specs []struct {
 		Name string `bson:"name"`
 		Key  bson.D `bson:"key"`
 	}
 	if err := cur.All(ctx, &specs); err != nil {
-		return fmt.Errorf("list careflow indexes: %w", err)
+		return 0, fmt.Errorf("list indexes of %s: %w", src.Name(), err)
 	}
 	var models []mongo.IndexModel
 	for _, s := range specs {
@@ -209,13 +222,12 @@ func mirrorIndexes(ctx context.Context, src, dst *mongo.Collection) error {
 		}
 	}
 	if len(models) == 0 {
-		return fmt.Errorf("careflow's Patient collection has no secondary indexes to mirror (wrong --server-db?)")
+		return 0, nil
 	}
 	if _, err := dst.Indexes().CreateMany(ctx, models); err != nil {
-		return fmt.Errorf("mirror careflow indexes: %w", err)
+		return 0, fmt.Errorf("mirror the indexes of %s: %w", src.Name(), err)
 	}
-	progress("raw collection: mirrored %d careflow indexes", len(models))
-	return nil
+	return len(models), nil
 }
 
 // shapeOf describes document id of coll.

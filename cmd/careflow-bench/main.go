@@ -16,6 +16,13 @@
 // The subcommand "search" is the search benchmark instead (search.go; scripts/bench-search.sh runs it):
 //
 //	careflow-bench search --base http://127.0.0.1:8080/fhir --mongodb-uri mongodb://127.0.0.1:27017/<db> --patients 10000
+//
+// "workflows" loads the same data set and times $worklist and Patient/{id}/$summary (workflows.go;
+// scripts/bench-workflows.sh), and "ingest" POSTs generated transaction (or batch) Bundles and inserts the
+// same resources with the driver for comparison (ingest.go; scripts/bench-ingest.sh):
+//
+//	careflow-bench workflows --base http://127.0.0.1:8080/fhir --mongodb-uri mongodb://127.0.0.1:27017/<db> --patients 10000
+//	careflow-bench ingest --base http://127.0.0.1:8080/fhir --mongodb-uri mongodb://127.0.0.1:27017/ --patients 1000 --concurrency 4
 package main
 
 import (
@@ -81,8 +88,15 @@ func (c config) createBudget() budget { return budget{Requests: c.requests, Dura
 func (c config) readBudget() budget { return budget{Requests: c.readRequests, Duration: c.duration} }
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "search" {
-		os.Exit(searchMain(os.Args[2:]))
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "search":
+			os.Exit(searchMain(os.Args[2:]))
+		case "workflows":
+			os.Exit(workflowsMain(os.Args[2:]))
+		case "ingest":
+			os.Exit(ingestMain(os.Args[2:]))
+		}
 	}
 	var c config
 	flag.Usage = func() {

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -90,15 +91,26 @@ func (c *fhirClient) create(ctx context.Context, body []byte) (string, error) {
 		return "", err
 	}
 	loc := resp.Header.Get("Location")
-	i := strings.Index(loc, "/Patient/")
-	if i < 0 {
-		return "", fmt.Errorf("create: unexpected Location %q", loc)
-	}
-	id, _, _ := strings.Cut(loc[i+len("/Patient/"):], "/")
-	if id == "" {
-		return "", fmt.Errorf("create: no id in Location %q", loc)
+	id, ok := idFromLocation(loc, "Patient")
+	if !ok {
+		return "", fmt.Errorf("create: no Patient id in Location %q", loc)
 	}
 	return id, nil
+}
+
+// idFromLocation returns the id of a Location such as [base/]Patient/{id}/_history/1 (absolute or
+// relative), for resource type typ.
+func idFromLocation(loc, typ string) (string, bool) {
+	rest, ok := strings.CutPrefix(loc, typ+"/")
+	if !ok {
+		i := strings.Index(loc, "/"+typ+"/")
+		if i < 0 {
+			return "", false
+		}
+		rest = loc[i+len(typ)+2:]
+	}
+	id, _, _ := strings.Cut(rest, "/")
+	return id, id != ""
 }
 
 // read GETs a Patient.
@@ -147,18 +159,52 @@ func rawDoc(patients *corpus, i int, now time.Time) (bson.D, string) {
 	id := fmt.Sprintf("%08x-0000-4000-8000-%012d", patients.gen.seed, i) // as long as careflow's UUIDs
 	body := strings.Replace(string(p.JSON), `{"resourceType":"Patient",`, `{"resourceType":"Patient","id":"`+id+`",`, 1)
 	body = strings.Replace(body, `"meta":{`, `"meta":{"versionId":"1","lastUpdated":"`+now.Format("2006-01-02T15:04:05.000Z07:00")+`",`, 1)
-	d := bson.D{
-		{Key: "_id", Value: id},
-		{Key: "vid", Value: int64(1)},
-		{Key: "lu", Value: bson.NewDateTimeFromTime(now)},
-		{Key: "del", Value: false},
-		{Key: "m", Value: "POST"},
-		{Key: "raw", Value: body},
-	}
-	for _, f := range p.Index {
+	return versionDoc(id, 1, now, "POST", body, p.Index), id
+}
+
+// versionDoc is the raw twin of careflow's current-version document (storage/mongo currentDoc): the
+// bookkeeping fields _id, vid, lu, del and m, the stamped resource JSON as a string in raw, then the
+// search-index fields.
+func versionDoc(id string, vid int64, lu time.Time, method, body string, index []indexField) bson.D {
+	d := make(bson.D, 0, 6+len(index))
+	d = append(d,
+		bson.E{Key: "_id", Value: id},
+		bson.E{Key: "vid", Value: vid},
+		bson.E{Key: "lu", Value: bson.NewDateTimeFromTime(lu)},
+		bson.E{Key: "del", Value: false},
+		bson.E{Key: "m", Value: method},
+		bson.E{Key: "raw", Value: body},
+	)
+	for _, f := range index {
 		d = append(d, bson.E{Key: f.Name, Value: f.Value})
 	}
-	return d, id
+	return d
+}
+
+// historyCollection is careflow's collection of versions (storage/mongo).
+const historyCollection = "history"
+
+// historyShape is the raw twin of careflow's history document of version doc cur (storage/mongo
+// historyDoc): _id "Type/id/vid", t (the type), rid (the id), then vid, lu, del, m and raw of cur; no
+// index fields.
+func historyShape(typ string, cur bson.D) bson.D {
+	h := bson.D{{Key: "_id", Value: nil}, {Key: "t", Value: typ}}
+	var id string
+	var vid int64
+	for _, e := range cur {
+		switch e.Key {
+		case "_id":
+			id, _ = e.Value.(string)
+			h = append(h, bson.E{Key: "rid", Value: e.Value})
+		case "vid":
+			vid, _ = e.Value.(int64)
+			h = append(h, e)
+		case "lu", "del", "m", "raw":
+			h = append(h, e)
+		}
+	}
+	h[0].Value = typ + "/" + id + "/" + strconv.FormatInt(vid, 10)
+	return h
 }
 
 // rawInsert is phase c: insert patient i's raw document with the driver.

@@ -52,43 +52,70 @@ type searchConfig struct {
 	dropOnly        bool
 	only            pidList // query numbers to run (1-based); empty: all
 	command         string  // how the run was started, for the report
+	mode            string  // modeSearch or modeWorkflows
 }
 
 // defaultToday is the reference date of the generated data (the date of testdata/bundles).
 const defaultToday = "2026-11-25"
 
 // searchMain runs "careflow-bench search"; it returns the exit code.
-func searchMain(args []string) int {
-	var c searchConfig
-	fs := flag.NewFlagSet("careflow-bench search", flag.ContinueOnError)
+func searchMain(args []string) int { return loadedMain(modeSearch, args) }
+
+// workflowsMain runs "careflow-bench workflows" (workflows.go); it returns the exit code.
+func workflowsMain(args []string) int { return loadedMain(modeWorkflows, args) }
+
+// The subcommands that load the synthetic data set through the store and then time requests against it.
+const (
+	modeSearch    = "search"
+	modeWorkflows = "workflows"
+)
+
+// loadedMain runs the search or the workflows subcommand: both share the flags of the data set and of
+// the timing, and the load.
+func loadedMain(mode string, args []string) int {
+	c := searchConfig{mode: mode}
+	name := "careflow-bench " + mode
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "usage: careflow-bench search [flags]\n\n"+
+		fmt.Fprintf(fs.Output(), "usage: %s [flags]\n\n"+
 			"Loads --patients synthetic patients (fhir/synth) with their related resources straight through\n"+
-			"careflow's storage layer into --mongodb-uri's database, then times six coordinator searches over HTTP\n"+
-			"(--base) and the equivalent raw MongoDB finds, and prints a Markdown report (scripts/bench-search.sh\n"+
-			"starts a server on the database and runs this).\n\nflags:\n")
+			"careflow's storage layer into --mongodb-uri's database, then %s.\n"+
+			"It prints a Markdown report (%s starts a server on the database and runs this).\n\nflags:\n",
+			name, map[string]string{
+				modeSearch:    "times six coordinator searches over\nHTTP (--base) and the equivalent raw MongoDB finds",
+				modeWorkflows: "times $worklist (for the data set's\nreference day, one owner, one patient) and Patient/{id}/$summary over HTTP (--base)",
+			}[mode], map[string]string{modeSearch: "scripts/bench-search.sh", modeWorkflows: "scripts/bench-workflows.sh"}[mode])
 		fs.PrintDefaults()
 	}
 	today := defaultToday
 	fs.StringVar(&c.base, "base", "http://127.0.0.1:8080/fhir", "FHIR base URL of a careflow server that uses --mongodb-uri's database")
-	fs.StringVar(&c.mongoURI, "mongodb-uri", "mongodb://127.0.0.1:27017/careflow_bench_search", "MongoDB URI; its path names the (server's) database to load and query")
+	fs.StringVar(&c.mongoURI, "mongodb-uri", "mongodb://127.0.0.1:27017/careflow_bench_"+mode, "MongoDB URI; its path names the (server's) database to load and query")
 	fs.IntVar(&c.patients, "patients", 10000, "synthetic patients to load (each with its Coverage, allergies, medications, care plan and appointments)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the generated data set")
 	fs.StringVar(&today, "today", defaultToday, "reference date of the generated data (every date is relative to it; the queries use it too)")
 	fs.IntVar(&c.loadConcurrency, "load-concurrency", 8, "concurrent writers while loading")
 	fs.BoolVar(&c.reuse, "reuse", false, "reuse an already-loaded database: skip the load when every resource is there, else load what is missing")
 	fs.BoolVar(&c.loadOnly, "load-only", false, "load, report the load and stop (no queries)")
-	fs.IntVar(&c.requests, "requests", 20, "timed requests per query, each for careflow and for the raw database (interleaved, one at a time)")
-	fs.IntVar(&c.warmup, "warmup", 2, "untimed requests per query and side before timing (the first also checks that both sides return the same resources)")
+	if mode == modeSearch {
+		fs.IntVar(&c.requests, "requests", 20, "timed requests per query, each for careflow and for the raw database (interleaved, one at a time)")
+		fs.IntVar(&c.warmup, "warmup", 2, "untimed requests per query and side before timing (the first also checks that both sides return the same resources)")
+	} else {
+		fs.IntVar(&c.requests, "requests", 20, "timed requests per case, one at a time ($summary: one random patient each)")
+		fs.IntVar(&c.warmup, "warmup", 2, "untimed requests per case before timing")
+	}
 	fs.DurationVar(&c.maxQueryTime, "max-query-time", 0, "when > 0, stop timing a query after this long (but not before 3 rounds), even if fewer than --requests rounds ran:\nfor slow scans on a large data set")
-	fs.DurationVar(&c.requestTimeout, "request-timeout", 10*time.Minute, "HTTP timeout of one search request (FerretDB scans: a chained search on 10,000 patients takes over a minute)")
-	fs.IntVar(&c.deepPage, "deep-page", 50, "page number the deep-paging query times (reached by following next links)")
-	fs.IntVar(&c.deepCount, "deep-count", 20, "_count of the deep-paging query")
+	fs.DurationVar(&c.requestTimeout, "request-timeout", 10*time.Minute, "HTTP timeout of one request (FerretDB scans: a chained search on 10,000 patients takes over a minute)")
+	if mode == modeSearch {
+		fs.IntVar(&c.deepPage, "deep-page", 50, "page number the deep-paging query times (reached by following next links)")
+		fs.IntVar(&c.deepCount, "deep-count", 20, "_count of the deep-paging query")
+		fs.Var(&c.only, "only", "comma-separated numbers of the queries to run (1–6; default all)")
+	} else {
+		c.deepPage, c.deepCount = 2, 1 // unused
+	}
 	fs.IntVar(&c.serverPID, "server-pid", 0, "pid of the careflow server, to report its CPU time per request (Linux /proc)")
 	fs.Var(&c.dbPIDs, "db-pids", "comma-separated pids of the database processes (FerretDB, PostgreSQL postmaster), to report the database's CPU time")
-	fs.BoolVar(&c.dropDB, "drop-db", false, "drop the database at the end (for a throw-away database, as scripts/bench-search.sh uses)")
-	fs.Var(&c.only, "only", "comma-separated numbers of the queries to run (1–6; default all)")
-	fs.BoolVar(&c.dropOnly, "drop-only", false, "only drop the database and exit (scripts/bench-search.sh cleans up with it after a failure)")
+	fs.BoolVar(&c.dropDB, "drop-db", false, "drop the database at the end (for a throw-away database, as the scripts use)")
+	fs.BoolVar(&c.dropOnly, "drop-only", false, "only drop the database and exit (the scripts clean up with it after a failure)")
 	fs.StringVar(&c.command, "command", "", "the command line to print in the report (default: this process's arguments)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -98,14 +125,14 @@ func searchMain(args []string) int {
 	}
 	var err error
 	if c.today, err = time.Parse(time.DateOnly, today); err != nil {
-		fmt.Fprintf(os.Stderr, "careflow-bench search: --today %q: want a date such as %s\n", today, defaultToday)
+		fmt.Fprintf(os.Stderr, "%s: --today %q: want a date such as %s\n", name, today, defaultToday)
 		return 2
 	}
 	if c.command == "" {
-		c.command = "careflow-bench search " + strings.Join(args, " ")
+		c.command = name + " " + strings.Join(args, " ")
 	}
 	if err := c.check(); err != nil {
-		fmt.Fprintln(os.Stderr, "careflow-bench search:", err)
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		fs.Usage()
 		return 2
 	}
@@ -113,13 +140,13 @@ func searchMain(args []string) int {
 	defer stop()
 	if c.dropOnly {
 		if err := dropDatabase(ctx, c); err != nil {
-			fmt.Fprintln(os.Stderr, "careflow-bench search:", err)
+			fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 			return 1
 		}
 		return 0
 	}
 	if err := runSearch(ctx, c, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "careflow-bench search:", err)
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		return 1
 	}
 	return 0
@@ -161,6 +188,23 @@ func dropDatabase(ctx context.Context, c searchConfig) error {
 	return errors.Join(err, client.Disconnect(ctx))
 }
 
+// careflowModel loads careflow's FHIR R4 model, validator and search registry, as the server does.
+func careflowModel() (*validate.Validator, *search.Registry, error) {
+	m, err := model.Load(definitions.Schema)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load FHIR model: %w", err)
+	}
+	v, err := validate.New(m)
+	if err != nil {
+		return nil, nil, fmt.Errorf("validator: %w", err)
+	}
+	registry, err := search.NewRegistry(m, definitions.SearchParameters, definitions.ResourceTypes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("search registry: %w", err)
+	}
+	return v, registry, nil
+}
+
 // searchEnv is what the phases share: careflow's own registry, validator and store for loading, and a
 // separate driver client for the raw queries.
 type searchEnv struct {
@@ -175,15 +219,7 @@ type searchEnv struct {
 // runSearch loads the data, runs the queries and writes the report.
 func runSearch(ctx context.Context, c searchConfig, out io.Writer) (err error) {
 	started := time.Now()
-	m, err := model.Load(definitions.Schema)
-	if err != nil {
-		return err
-	}
-	v, err := validate.New(m)
-	if err != nil {
-		return err
-	}
-	registry, err := search.NewRegistry(m, definitions.SearchParameters, definitions.ResourceTypes)
+	v, registry, err := careflowModel()
 	if err != nil {
 		return err
 	}
@@ -220,6 +256,9 @@ func runSearch(ctx context.Context, c searchConfig, out io.Writer) (err error) {
 	rep := &searchReport{cfg: c, started: started}
 	if rep.load, err = env.load(ctx); err != nil {
 		return err
+	}
+	if c.mode == modeWorkflows {
+		return env.runWorkflows(ctx, rep.load, started, out)
 	}
 	if c.loadOnly {
 		rep.write(out)

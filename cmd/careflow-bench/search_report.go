@@ -22,36 +22,8 @@ type searchReport struct {
 // write prints the report.
 func (r *searchReport) write(out io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(out, format, args...) }
-	c, l := r.cfg, r.load
-	p("### careflow-bench search, %s\n\n", r.started.UTC().Format("2006-01-02 15:04 MST"))
-	p("- command: `%s`\n", c.command)
-	var types []string
-	for _, t := range definitions.ResourceTypes {
-		if n := l.byType[t]; n > 0 {
-			types = append(types, fmt.Sprintf("%s %d", t, n))
-		}
-	}
-	p("- data: %d patients from fhir/synth (seed %d, today %s): %d resources (%s)\n", c.patients, c.seed,
-		c.today.Format(time.DateOnly), l.resources, strings.Join(types, ", "))
-	switch {
-	case l.skipped:
-		p("- load: reused database `%s`, which already held every resource (generating the data set to check it took %s)\n",
-			c.db, l.genElapsed.Round(time.Millisecond))
-	default:
-		p("- load: %d resources (%.1f MB of JSON) in %s = **%.0f resources/s**, %d writers, each resource validated, indexed "+
-			"(registry.Index) and stored with storage/mongo `Store.Create`, as POST [type] stores it", l.written,
-			float64(l.bodyBytes)/1e6, l.elapsed.Round(time.Millisecond), l.rate(), c.loadConcurrency)
-		if l.existing > 0 {
-			p(" (%d were already there)", l.existing)
-		}
-		if l.cpu != nil && l.written > 0 {
-			p("; CPU per resource: load generator %s", us(l.cpu.Total()/time.Duration(l.written)))
-			if l.dbCPU != nil {
-				p(", database %s", us(l.dbCPU.Total()/time.Duration(l.written)))
-			}
-		}
-		p("\n")
-	}
+	c := r.cfg
+	writeDataSet(out, "careflow-bench search", c, r.load, r.started)
 	if r.params == nil {
 		return
 	}
@@ -99,6 +71,40 @@ func (r *searchReport) write(out io.Writer) {
 		for _, t := range cr.sc.rawText {
 			p("   - `%s`\n", t)
 		}
+	}
+}
+
+// writeDataSet prints the report's title and what was loaded (shared by the search and workflows reports).
+func writeDataSet(out io.Writer, title string, c searchConfig, l *loadStats, started time.Time) {
+	p := func(format string, args ...any) { fmt.Fprintf(out, format, args...) }
+	p("### %s, %s\n\n", title, started.UTC().Format("2006-01-02 15:04 MST"))
+	p("- command: `%s`\n", c.command)
+	var types []string
+	for _, t := range definitions.ResourceTypes {
+		if n := l.byType[t]; n > 0 {
+			types = append(types, fmt.Sprintf("%s %d", t, n))
+		}
+	}
+	p("- data: %d patients from fhir/synth (seed %d, today %s): %d resources (%s)\n", c.patients, c.seed,
+		c.today.Format(time.DateOnly), l.resources, strings.Join(types, ", "))
+	switch {
+	case l.skipped:
+		p("- load: reused database `%s`, which already held every resource (generating the data set to check it took %s)\n",
+			c.db, l.genElapsed.Round(time.Millisecond))
+	default:
+		p("- load: %d resources (%.1f MB of JSON) in %s = **%.0f resources/s**, %d writers, each resource validated, indexed "+
+			"(registry.Index) and stored with storage/mongo `Store.Create`, as POST [type] stores it", l.written,
+			float64(l.bodyBytes)/1e6, l.elapsed.Round(time.Millisecond), l.rate(), c.loadConcurrency)
+		if l.existing > 0 {
+			p(" (%d were already there)", l.existing)
+		}
+		if l.cpu != nil && l.written > 0 {
+			p("; CPU per resource: load generator %s", us(l.cpu.Total()/time.Duration(l.written)))
+			if l.dbCPU != nil {
+				p(", database %s", us(l.dbCPU.Total()/time.Duration(l.written)))
+			}
+		}
+		p("\n")
 	}
 }
 
