@@ -68,6 +68,8 @@ type Store struct {
 	hooks     Hooks
 	// searchIndexes: the search-parameter indexes are (to be) created.
 	searchIndexes bool
+	// ferret: the server is FerretDB (see expand.go and Options.SearchIndexes).
+	ferret bool
 	// stopRecovery ends the periodic recovery loop; recoveryDone is closed when it has ended.
 	stopRecovery context.CancelFunc
 	recoveryDone chan struct{}
@@ -162,7 +164,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		_ = client.Disconnect(context.Background())
 		return nil, err
 	}
-	if s.searchIndexes, err = s.wantSearchIndexes(ctx, o.SearchIndexes); err != nil {
+	if s.ferret, err = s.isFerretDB(ctx); err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
+	if s.searchIndexes, err = s.wantSearchIndexes(o.SearchIndexes); err != nil {
 		_ = client.Disconnect(context.Background())
 		return nil, err
 	}
@@ -227,26 +233,30 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 	return nil
 }
 
+// isFerretDB reports whether the server is FerretDB (its buildInfo has ferretdbVersion).
+func (s *Store) isFerretDB(ctx context.Context) (bool, error) {
+	var info bson.M
+	if err := s.db.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		return false, fmt.Errorf("mongo: buildInfo: %w", err)
+	}
+	_, ferret := info["ferretdbVersion"]
+	return ferret, nil
+}
+
 // wantSearchIndexes decides whether search-parameter indexes are created (see Options.SearchIndexes).
-func (s *Store) wantSearchIndexes(ctx context.Context, mode IndexMode) (bool, error) {
+func (s *Store) wantSearchIndexes(mode IndexMode) (bool, error) {
 	switch mode {
 	case IndexesAlways:
 		return true, nil
 	case IndexesNever:
 		return false, nil
 	case "", IndexesAuto:
-	default:
-		return false, fmt.Errorf("mongo: search indexes %q: want auto, always or never", mode)
+		if s.ferret {
+			s.log.Info("FerretDB: search-parameter indexes are not created (it does not use them)")
+		}
+		return !s.ferret, nil
 	}
-	var info bson.M
-	if err := s.db.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
-		return false, fmt.Errorf("mongo: buildInfo: %w", err)
-	}
-	if _, ferret := info["ferretdbVersion"]; ferret {
-		s.log.Info("FerretDB detected: search-parameter indexes are not created (it does not use them)", "ferretdb", info["ferretdbVersion"])
-		return false, nil
-	}
-	return true, nil
+	return false, fmt.Errorf("mongo: search indexes %q: want auto, always or never", mode)
 }
 
 // index is a named index declaration.

@@ -6,7 +6,6 @@ import (
 	"sort"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/careflow/careflow/fhir/search"
 )
@@ -20,20 +19,19 @@ func (s *Store) Exists(ctx context.Context, typ string, ids []string) (map[strin
 	if len(ids) == 0 {
 		return out, nil
 	}
-	cur, err := s.db.Collection(typ).Find(ctx, in(fID, ids),
-		options.Find().SetProjection(bson.D{{Key: fVersion, Value: 1}, {Key: fDeleted, Value: 1}}))
+	raws, err := s.find(ctx, typ, in(fID, ids), nil, 0, bson.D{{Key: fVersion, Value: 1}, {Key: fDeleted, Value: 1}})
 	if err != nil {
 		return nil, fmt.Errorf("mongo: exists %s: %w", typ, err)
 	}
-	var docs []struct {
-		ID        string `bson:"_id"`
-		VersionID int64  `bson:"vid"`
-		Deleted   bool   `bson:"del"`
-	}
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("mongo: exists %s: %w", typ, err)
-	}
-	for _, d := range docs {
+	for _, raw := range raws {
+		var d struct {
+			ID        string `bson:"_id"`
+			VersionID int64  `bson:"vid"`
+			Deleted   bool   `bson:"del"`
+		}
+		if err := bson.Unmarshal(raw, &d); err != nil {
+			return nil, fmt.Errorf("mongo: exists %s: %w", typ, err)
+		}
 		if d.VersionID > 0 { // version 0: a placeholder of an uncommitted transaction
 			out[d.ID] = !d.Deleted
 		}
@@ -52,23 +50,25 @@ func (s *Store) Referrers(ctx context.Context, keys []string, limit int) ([]stri
 	var refs []string
 	total := 0
 	for _, typ := range s.types {
-		opts := options.Find().SetProjection(bson.D{{Key: fID, Value: 1}}).SetSort(bson.D{{Key: fID, Value: 1}})
-		if limit > 0 {
-			opts.SetLimit(int64(limit))
-		}
-		cur, err := s.db.Collection(typ).Find(ctx, filter, opts)
+		raws, err := s.find(ctx, typ, filter, bson.D{{Key: fID, Value: 1}}, int64(max(limit, 0)), bson.D{{Key: fID, Value: 1}})
 		if err != nil {
 			return nil, 0, fmt.Errorf("mongo: referrers of %v in %s: %w", keys, typ, err)
 		}
 		var docs []struct {
 			ID string `bson:"_id"`
 		}
-		if err := cur.All(ctx, &docs); err != nil {
-			return nil, 0, fmt.Errorf("mongo: referrers of %v in %s: %w", keys, typ, err)
+		for _, raw := range raws {
+			var d struct {
+				ID string `bson:"_id"`
+			}
+			if err := bson.Unmarshal(raw, &d); err != nil {
+				return nil, 0, fmt.Errorf("mongo: referrers of %v in %s: %w", keys, typ, err)
+			}
+			docs = append(docs, d)
 		}
 		n := len(docs)
 		if limit > 0 && n == limit {
-			c, err := s.db.Collection(typ).CountDocuments(ctx, filter)
+			c, err := s.countDocs(ctx, typ, filter)
 			if err != nil {
 				return nil, 0, fmt.Errorf("mongo: count referrers of %v in %s: %w", keys, typ, err)
 			}

@@ -95,12 +95,8 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 	// here, so keep fetching after the last document read until the page is full or nothing is left.
 	var raws []bson.Raw
 	for {
-		cur, err := s.db.Collection(q.Type).Find(ctx, find, options.Find().SetSort(order).SetLimit(int64(count+1)).SetProjection(projection))
+		batch, err := s.find(ctx, q.Type, find, order, int64(count+1), projection)
 		if err != nil {
-			return nil, fmt.Errorf("mongo: search %s: %w", q.Type, err)
-		}
-		var batch []bson.Raw
-		if err := cur.All(ctx, &batch); err != nil {
 			return nil, fmt.Errorf("mongo: search %s: %w", q.Type, err)
 		}
 		for _, raw := range batch {
@@ -644,7 +640,7 @@ func (e exactDates) matches(raw bson.Raw) bool {
 // count counts the matches of filter; candidates with several dates are checked one by one.
 func (s *Store) count(ctx context.Context, typ string, filter bson.D, exact exactDates) (int, error) {
 	if len(exact) == 0 {
-		n, err := s.db.Collection(typ).CountDocuments(ctx, filter)
+		n, err := s.countDocs(ctx, typ, filter)
 		if err != nil {
 			return 0, fmt.Errorf("mongo: count %s: %w", typ, err)
 		}
@@ -734,12 +730,8 @@ func (s *Store) ids(ctx context.Context, typ string, criteria []search.Criterion
 	if project != "" {
 		proj = append(proj, bson.E{Key: project, Value: 1})
 	}
-	cur, err := s.db.Collection(typ).Find(ctx, f, options.Find().SetProjection(proj).SetLimit(maxChainIDs+1))
+	raws, err := s.find(ctx, typ, f, nil, maxChainIDs+1, proj)
 	if err != nil {
-		return nil, nil, fmt.Errorf("mongo: chained search on %s: %w", typ, err)
-	}
-	var raws []bson.Raw
-	if err := cur.All(ctx, &raws); err != nil {
 		return nil, nil, fmt.Errorf("mongo: chained search on %s: %w", typ, err)
 	}
 	if len(raws) > maxChainIDs {

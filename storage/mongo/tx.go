@@ -283,10 +283,14 @@ func (s *Store) claimAll(ctx context.Context, t *tx) error {
 	return s.claimVersions(ctx, t)
 }
 
-// loadCurrent reads the current-version documents of ops, one query per type.
+// loadCurrent reads the current-version documents of ops, one query per type. Creates are not read: their
+// id is expected to be new, and reserving it (a unique insert) finds out if it is not.
 func (s *Store) loadCurrent(ctx context.Context, ops []*txOp) error {
 	byType := map[string][]*txOp{}
 	for _, o := range ops {
+		if o.op.Kind == storage.TxCreate {
+			continue
+		}
 		byType[o.typ] = append(byType[o.typ], o)
 	}
 	for typ, group := range byType {
@@ -294,17 +298,17 @@ func (s *Store) loadCurrent(ctx context.Context, ops []*txOp) error {
 		for k, o := range group {
 			ids[k] = o.id
 		}
-		cur, err := s.db.Collection(typ).Find(ctx, bson.D{{Key: fID, Value: bson.D{{Key: "$in", Value: ids}}}}, options.Find().SetProjection(versionProjection))
+		raws, err := s.find(ctx, typ, in(fID, ids), nil, 0, versionProjection)
 		if err != nil {
 			return fmt.Errorf("mongo: transaction: read %s: %w", typ, err)
 		}
-		var docs []doc
-		if err := cur.All(ctx, &docs); err != nil {
-			return fmt.Errorf("mongo: transaction: read %s: %w", typ, err)
-		}
-		found := make(map[string]*doc, len(docs))
-		for k := range docs {
-			found[docs[k].ID] = &docs[k]
+		found := make(map[string]*doc, len(raws))
+		for _, raw := range raws {
+			var d doc
+			if err := bson.Unmarshal(raw, &d); err != nil {
+				return fmt.Errorf("mongo: transaction: read %s: %w", typ, err)
+			}
+			found[d.ID] = &d
 		}
 		for _, o := range group {
 			o.cur = found[o.id]
