@@ -745,6 +745,11 @@ func (s *Store) clearMarks(ctx context.Context, txID string, claimIDs []string) 
 		return nil
 	}
 	hist := s.db.Collection(historyCollection)
+	if s.ferret && len(claimIDs) <= maxExpand {
+		// A few claims: one update by _id each (a primary-key lookup in PostgreSQL) instead of one that
+		// scans the whole history table for the mark.
+		return s.clearMarksByID(ctx, txID, claimIDs)
+	}
 	ids := append([]string(nil), claimIDs...)
 	sort.Strings(ids)
 	parts := min(publishers, (len(ids)+63)/64)
@@ -761,6 +766,27 @@ func (s *Store) clearMarks(ctx context.Context, txID string, claimIDs []string) 
 			defer wg.Done()
 			if _, err := hist.UpdateMany(ctx, filter, settledUpdate); err != nil {
 				errs[p] = fmt.Errorf("mongo: transaction %s: clear marks: %w", txID, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// clearMarksByID removes the marks of transaction txID from the claims claimIDs, one update per claim,
+// publishers at a time.
+func (s *Store) clearMarksByID(ctx context.Context, txID string, claimIDs []string) error {
+	hist := s.db.Collection(historyCollection)
+	sem := make(chan struct{}, publishers)
+	errs := make([]error, len(claimIDs))
+	var wg sync.WaitGroup
+	for k, id := range claimIDs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if _, err := hist.UpdateOne(ctx, bson.D{{Key: fID, Value: id}, {Key: fTx, Value: txID}}, settledUpdate); err != nil {
+				errs[k] = fmt.Errorf("mongo: transaction %s: clear mark of %s: %w", txID, id, err)
 			}
 		}()
 	}
