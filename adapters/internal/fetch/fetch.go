@@ -18,8 +18,9 @@ import (
 const DefaultPageSize = 500
 
 // DefaultBatch is how many values one search puts in a comma-separated (OR) list when it looks up many
-// references at once.
-const DefaultBatch = 200
+// references at once. 64 is the longest list the MongoDB store runs on FerretDB as one equality query per
+// value (storage/mongo/expand.go); a longer one would make FerretDB scan the whole collection.
+const DefaultBatch = 64
 
 // Searcher is the store capability the adapters need.
 type Searcher interface {
