@@ -14,8 +14,8 @@ import (
 // OperationDefinitionURL names careflow's Patient $summary operation (modelled on the IPS $summary).
 const OperationDefinitionURL = "http://careflow.example/fhir/OperationDefinition/Patient-summary"
 
-// Operation exposes the summary as GET [base]/Patient/[id]/$summary[?until=YYYY-MM-DD]: the patient's
-// summary document Bundle at the server's current time.
+// Operation exposes the summary as GET [base]/Patient/[id]/$summary[?date=YYYY-MM-DD][&until=YYYY-MM-DD]:
+// the patient's summary document Bundle at the server's current time, or as of the start (UTC) of date.
 func Operation(b *Builder) rest.Operation {
 	return rest.Operation{Name: "summary", Type: "Patient", Definition: OperationDefinitionURL,
 		Title: "Patient health history summary",
@@ -23,13 +23,21 @@ func Operation(b *Builder) rest.Operation {
 			"Summary section layout: allergies, medications (with plain-language instructions and allergy conflicts), " +
 			"active care plans and the conditions they address, coverage, and upcoming appointments.",
 		Parameters: []capability.OperationParameter{
+			{Name: "date", Use: "in", Min: 0, Max: "1", Type: "date", Documentation: "The day (YYYY-MM-DD) the summary is made as of (its start, UTC): what is active, upcoming or overdue then. Default: now."},
 			{Name: "until", Use: "in", Min: 0, Max: "1", Type: "date", Documentation: "Last day of the upcoming appointments listed (YYYY-MM-DD)."},
 			{Name: "return", Use: "out", Min: 1, Max: "1", Type: "Bundle", Documentation: "The summary document Bundle (Composition first)."},
 		},
 		Handler: func(ctx context.Context, r rest.OperationRequest) ([]byte, error) {
 			opt := Options{BaseURL: r.Base}
+			now := r.Now
 			for name, values := range r.Params {
 				switch {
+				case name == "date" && len(values) == 1:
+					d, err := time.Parse("2006-01-02", values[0])
+					if err != nil {
+						return nil, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, "date", "date must be a day such as 2026-11-25, got %q", values[0])
+					}
+					now = d
 				case name == "until" && len(values) == 1:
 					d, err := time.Parse("2006-01-02", values[0])
 					if err != nil {
@@ -37,10 +45,10 @@ func Operation(b *Builder) rest.Operation {
 					}
 					opt.Until = d
 				default:
-					return nil, outcome.At(http.StatusBadRequest, outcome.CodeNotSupported, name, "$summary has no parameter %q (until)", name)
+					return nil, outcome.At(http.StatusBadRequest, outcome.CodeNotSupported, name, "$summary has no parameter %q (date, until)", name)
 				}
 			}
-			doc, err := b.Summary(ctx, r.ID, r.Now, opt)
+			doc, err := b.Summary(ctx, r.ID, now, opt)
 			if errors.Is(err, ErrPatientNotFound) {
 				return nil, outcome.New(http.StatusNotFound, outcome.CodeNotFound, "Patient/%s is not known", r.ID)
 			}

@@ -98,11 +98,12 @@ func TestOperationsOverHTTP(t *testing.T) {
 	}
 
 	for path, expr := range map[string]string{
-		"/$worklist?status=done":     "status",
-		"/$worklist?date=tomorrow":   "date",
-		"/$worklist?colour=red":      "colour",
-		"/$worklist?code=not-a-code": "code",
-		"/Patient/p1/$summary?x=1":   "x",
+		"/$worklist?status=done":               "status",
+		"/$worklist?date=tomorrow":             "date",
+		"/$worklist?colour=red":                "colour",
+		"/$worklist?code=not-a-code":           "code",
+		"/Patient/p1/$summary?x=1":             "x",
+		"/Patient/p1/$summary?date=2026-13-01": "date",
 	} {
 		status, oo := get(path)
 		issue := oo["issue"].([]any)[0].(map[string]any)
@@ -111,6 +112,11 @@ func TestOperationsOverHTTP(t *testing.T) {
 		}
 	}
 
+	// As of a day: the Composition is dated that day (deterministic whatever the clock).
+	if status, doc := get("/Patient/p1/$summary?date=2026-12-01"); status != 200 ||
+		doc["entry"].([]any)[0].(map[string]any)["resource"].(map[string]any)["date"] != "2026-12-01T00:00:00Z" {
+		t.Errorf("$summary?date=2026-12-01: %d %v", status, doc["entry"].([]any)[0])
+	}
 	status, doc := get("/Patient/p1/$summary")
 	if status != 200 || doc["type"] != "document" {
 		t.Fatalf("$summary: %d %v", status, doc)

@@ -19,7 +19,7 @@ import (
 //  1. GET [base]/$worklist?date=D                  the whole worklist of the reference day D
 //  2. GET [base]/$worklist?date=D&owner=O          one owner's worklist
 //  3. GET [base]/$worklist?date=D&patient=P        one patient's worklist
-//  4. GET [base]/Patient/{id}/$summary             one random patient per request
+//  4. GET [base]/Patient/{id}/$summary?date=D      one random patient per request
 //
 // D is --today, the reference date fhir/synth generated every date relative to (synth.Options.Today), so
 // that the worklist never depends on the wall clock. O and P come from the data: the owner and the
@@ -139,8 +139,8 @@ func workflowCases(c searchConfig, p *workflowParams, facts []patientFacts) []*w
 	}
 	out = append(out, &workflowCase{
 		name:    "$summary of a random patient",
-		url:     func(i int) string { return "Patient/" + url.PathEscape(picks[i%len(picks)]) + "/$summary" },
-		display: fmt.Sprintf("GET Patient/{id}/$summary, {id} one of %d patients drawn at random (seed %d) per request", len(facts), c.seed),
+		url:     func(i int) string { return "Patient/" + url.PathEscape(picks[i%len(picks)]) + "/$summary?date=" + day },
+		display: fmt.Sprintf("GET Patient/{id}/$summary?date=%s, {id} one of %d patients drawn at random (seed %d) per request", day, len(facts), c.seed),
 	})
 	return out
 }
@@ -288,8 +288,7 @@ func (r *workflowReport) write(out io.Writer) {
 		"\"entries\": Bundle entries answered (Tasks for $worklist; the document's entries for $summary). CPU: the server " +
 		"process (--server-pid) and the database processes with their children (--db-pids, which on a shared database " +
 		"includes other clients' work) during the timed requests; /proc resolution is 10 ms per sample. " +
-		"$summary has no date parameter: the server computes it at its own current time, so its upcoming-appointment " +
-		"and coverage sections (and entries) depend on when it runs relative to D.\n")
+		"$summary is asked as of D (its date parameter), like $worklist, so the answers do not depend on the clock.\n")
 	if r.failed != nil {
 		p("\n**The run stopped early**: %v\n", r.failed)
 	}

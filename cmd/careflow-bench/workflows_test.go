@@ -55,7 +55,7 @@ func TestWorkflowCases(t *testing.T) {
 		var out []string
 		for i := range c.warmup + c.requests {
 			u := cases[3].url(i)
-			if !strings.HasPrefix(u, "Patient/p") || !strings.HasSuffix(u, "/$summary") {
+			if !strings.HasPrefix(u, "Patient/p") || !strings.Contains(u, "/$summary?date=") {
 				t.Fatalf("summary url %q", u)
 			}
 			out = append(out, u)
