@@ -237,7 +237,8 @@ func olderIn(typ string, last feedKey, pre []string, preVals []any) bson.D {
 	return lexLess(append(pre, fID, fVersion), append(preVals, last.id, last.vid), false)
 }
 
-// feedFilter selects the documents of one source visible in [since, horizon) and older than after.
+// feedFilter selects the documents of one source visible in [since, horizon) and older than after: one
+// $or, to add to the source's other conditions.
 func feedFilter(typ string, since, horizon time.Time, after *feedKey) bson.D {
 	window := bson.D{{Key: "$lt", Value: bson.NewDateTimeFromTime(horizon)}}
 	if !since.IsZero() {
@@ -309,13 +310,16 @@ func (s *Store) feed(ctx context.Context, q storage.HistoryQuery) (*storage.Hist
 		return nil
 	}
 
+	// Filters are flat (top-level equalities, one $or): FerretDB has PostgreSQL evaluate top-level
+	// equalities, not ones nested in $and.
 	// History documents, except claims of unsettled transactions.
-	and := bson.A{bson.D{{Key: fTx, Value: bson.D{{Key: "$exists", Value: false}}}}, feedFilter("", q.Since, cur.horizon, after)}
+	var filter bson.D
 	if q.Type != "" {
-		and = append(bson.A{bson.D{{Key: fType, Value: q.Type}}}, and...)
+		filter = bson.D{{Key: fType, Value: q.Type}}
 	}
+	filter = append(filter, bson.E{Key: fTx, Value: bson.D{{Key: "$exists", Value: false}}}, feedFilter("", q.Since, cur.horizon, after)[0])
 	histSort := bson.D{{Key: fVisible, Value: -1}, {Key: fLastUpdated, Value: -1}, {Key: fType, Value: -1}, {Key: fResourceID, Value: -1}, {Key: fVersion, Value: -1}}
-	if err := collect(historyCollection, "", bson.D{{Key: "$and", Value: and}}, histSort); err != nil {
+	if err := collect(historyCollection, "", filter, histSort); err != nil {
 		return nil, err
 	}
 	// Versions 1 that only their current-version document holds (with a visibility instant, or legacy).
@@ -325,7 +329,7 @@ func (s *Store) feed(ctx context.Context, q storage.HistoryQuery) (*storage.Hist
 	}
 	curSort := bson.D{{Key: fVisible, Value: -1}, {Key: fLastUpdated, Value: -1}, {Key: fID, Value: -1}, {Key: fVersion, Value: -1}}
 	for _, t := range types {
-		filter := bson.D{{Key: "$and", Value: bson.A{bson.D{{Key: fVersion, Value: int64(1)}}, feedFilter(t, q.Since, cur.horizon, after)}}}
+		filter := bson.D{{Key: fVersion, Value: int64(1)}, feedFilter(t, q.Since, cur.horizon, after)[0]}
 		if err := collect(t, t, filter, curSort); err != nil {
 			return nil, err
 		}
