@@ -48,11 +48,18 @@ type Precondition struct {
 
 // HistoryQuery selects versions for the history interactions. Type and ID narrow it to a type or an
 // instance; both empty means the whole system. Results are newest first.
+//
+// Instance history (ID set) lists the resource's versions by LastUpdated. Type and system history are
+// the change feed: they list the versions that became visible (to every reader) at or after Since and
+// before the page's Horizon, newest visible first. A client that passes each traversal's Horizon as the
+// next traversal's Since receives every version exactly once (under the store's documented assumptions).
 type HistoryQuery struct {
 	Type, ID string
-	Since    time.Time // include versions with LastUpdated >= Since (zero: all)
-	Count    int       // page size (> 0)
-	// After is an opaque cursor from a previous page's Next.
+	// Since: instance history includes versions with LastUpdated >= Since; type and system history
+	// versions visible at or after Since (zero: all).
+	Since time.Time
+	Count int // page size (> 0)
+	// After is an opaque cursor from a previous page's Next; it keeps the traversal's Horizon.
 	After string
 }
 
@@ -61,6 +68,10 @@ type HistoryPage struct {
 	Versions []*Version
 	// Next is the cursor of the following page; empty on the last page.
 	Next string
+	// Horizon (type and system history; zero for instance history): the traversal lists every version
+	// that became visible in [Since, Horizon), and the same Horizon on all its pages. Versions that
+	// become visible later have a visibility instant at or after it.
+	Horizon time.Time
 	// Total is the number of versions matching the query (without paging) when the store computed it
 	// cheaply; -1 otherwise.
 	Total int

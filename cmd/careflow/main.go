@@ -101,8 +101,25 @@ func envBool(key string, def bool) (bool, error) {
 	return b, nil
 }
 
+// envDuration reads a duration environment variable (2s, 500ms, …); a value that is not one is an error.
+func envDuration(key string, def time.Duration) (time.Duration, error) {
+	v := os.Getenv(key)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q is not a duration (such as 2s or 500ms)", key, v)
+	}
+	return d, nil
+}
+
 func serve(args []string) error {
 	refIntDefault, err := envBool("CAREFLOW_REFERENTIAL_INTEGRITY", false)
+	if err != nil {
+		return err
+	}
+	settleDefault, err := envDuration("CAREFLOW_FEED_SETTLE", mongo.DefaultFeedSettle)
 	if err != nil {
 		return err
 	}
@@ -116,12 +133,16 @@ func serve(args []string) error {
 	maxEntries := fs.Int64("max-bundle-entries", envInt("CAREFLOW_MAX_BUNDLE_ENTRIES", 10000), "largest batch/transaction Bundle (CAREFLOW_MAX_BUNDLE_ENTRIES)")
 	logLevel := fs.String("log-level", env("CAREFLOW_LOG_LEVEL", "info"), "debug, info, warn or error (CAREFLOW_LOG_LEVEL)")
 	refInt := fs.Bool("referential-integrity", refIntDefault, "refuse writes whose references to this server do not resolve (422) and deletes of referenced resources (409) (CAREFLOW_REFERENTIAL_INTEGRITY)")
+	settle := fs.Duration("feed-settle", settleDefault, "how long a version must have been visible before type and system history (the change feed) list it: above the longest write plus the largest clock difference between instances; see docs/ARCHITECTURE.md (CAREFLOW_FEED_SETTLE)")
 	grace := fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may run after SIGTERM")
 	indexes := fs.String("search-indexes", env("CAREFLOW_SEARCH_INDEXES", "auto"), "create the search-parameter indexes: auto (not on FerretDB, which never uses them), always or never (CAREFLOW_SEARCH_INDEXES)")
 	_ = fs.Parse(args)
 	indexMode, err := mongo.ParseIndexMode(*indexes)
 	if err != nil {
 		return err
+	}
+	if *settle <= 0 {
+		return fmt.Errorf("--feed-settle must be positive, got %s", *settle)
 	}
 
 	var level slog.Level
@@ -146,7 +167,7 @@ func serve(args []string) error {
 		return err
 	}
 	openCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	store, err := mongo.Open(openCtx, mongo.Options{URI: *uri, Types: definitions.ResourceTypes, Registry: registry, Logger: log, SearchIndexes: indexMode})
+	store, err := mongo.Open(openCtx, mongo.Options{URI: *uri, Types: definitions.ResourceTypes, Registry: registry, Logger: log, SearchIndexes: indexMode, FeedSettle: *settle})
 	cancel()
 	if err != nil {
 		return err

@@ -83,6 +83,11 @@ func (s *Server) history(c *gin.Context, typ, id string) {
 	}
 	base := s.baseURL(c)
 	b := bundle.New("history", "", s.now())
+	if !page.Horizon.IsZero() {
+		// Type and system history are the change feed: meta.lastUpdated is the horizon the client passes
+		// as its next _since (docs/ARCHITECTURE.md, "Change feed"); it stays the same on every page.
+		b.Meta.LastUpdated = resource.FormatInstant(page.Horizon)
+	}
 	if page.Total >= 0 {
 		b.SetTotal(page.Total)
 	}

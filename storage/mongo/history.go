@@ -91,12 +91,22 @@ func olderThan(after historyKey) bson.D {
 	}}}
 }
 
-// History implements storage.Store. Versions come from two places — superseded ones from the history
-// collection, current ones from the type collections — merged in history order.
+// History implements storage.Store: type and system history are the change feed (feed.go); instance
+// history lists by lastUpdated (instanceHistory).
 func (s *Store) History(ctx context.Context, q storage.HistoryQuery) (*storage.HistoryPage, error) {
 	if q.Count <= 0 {
 		return nil, fmt.Errorf("mongo: history: count must be positive")
 	}
+	if q.ID == "" {
+		return s.feed(ctx, q)
+	}
+	return s.instanceHistory(ctx, q)
+}
+
+// instanceHistory lists the versions of one resource by lastUpdated. They come from two places —
+// superseded ones from the history collection, the current one from its type collection — merged in
+// history order.
+func (s *Store) instanceHistory(ctx context.Context, q storage.HistoryQuery) (*storage.HistoryPage, error) {
 	var after *historyKey
 	if q.After != "" {
 		k, err := decodeKey(q.After)

@@ -44,8 +44,13 @@ const (
 	fDeleted     = "del"
 	fMethod      = "m"
 	fBody        = "raw"
-	fType        = "t"   // history only
-	fResourceID  = "rid" // history only
+	// fVisible is when the version became visible to the change feed (type and system history), set by
+	// the write that made it visible (see feed.go). null on a current-version document whose version the
+	// feed reads from its history document instead; absent on documents written before careflow had it
+	// (the feed then uses fLastUpdated).
+	fVisible    = "vis"
+	fType       = "t"   // history only
+	fResourceID = "rid" // history only
 	// Transaction marks (tx.go): a history document or placeholder carrying fTx belongs to a transaction
 	// that has not been settled; fTxTime is when that transaction started and fIndex holds the search
 	// index fields of a claimed version, to publish it.
@@ -63,9 +68,11 @@ type Store struct {
 	log      *slog.Logger
 	now      func() time.Time
 
-	txTimeout time.Duration
-	lockTTL   time.Duration
-	hooks     Hooks
+	// feedSettle is how far behind now the change feed's horizon lags (Options.FeedSettle); negative: none.
+	feedSettle time.Duration
+	txTimeout  time.Duration
+	lockTTL    time.Duration
+	hooks      Hooks
 	// searchIndexes: the search-parameter indexes are (to be) created.
 	searchIndexes bool
 	// ferret: the server is FerretDB (see expand.go and Options.SearchIndexes).
@@ -95,6 +102,14 @@ type Options struct {
 	// LockTTL is how long a lock (Lock) outlives a holder that died without releasing it; live holders
 	// renew theirs. Default DefaultLockTTL.
 	LockTTL time.Duration
+	// FeedSettle is how long a version must have been visible before type and system history (the change
+	// feed) list it: at least the longest a write takes to become visible after taking its visibility
+	// instant plus the largest clock difference between the server instances sharing the database (see
+	// feed.go). Default DefaultFeedSettle; negative: no settle window (the feed lists whatever is visible;
+	// exact only with one instance and no concurrent writers — for tests).
+	FeedSettle time.Duration
+	// Clock replaces time.Now (tests).
+	Clock func() time.Time
 	// Hooks inject failures between the phases of a transaction. For tests; leave zero in production.
 	Hooks Hooks
 	// SearchIndexes says whether the search-parameter indexes (one per parameter and type) are created:
@@ -129,6 +144,7 @@ func ParseIndexMode(s string) (IndexMode, error) {
 const (
 	DefaultTxTimeout        = time.Minute
 	DefaultRecoveryInterval = 30 * time.Second
+	DefaultFeedSettle       = 2 * time.Second
 )
 
 // Open connects, checks that the database answers and creates the indexes the store needs (idempotent).
@@ -156,6 +172,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		txTimeout: o.TxTimeout, hooks: o.Hooks}
 	if s.txTimeout <= 0 {
 		s.txTimeout = DefaultTxTimeout
+	}
+	if o.Clock != nil {
+		s.now = o.Clock
+	}
+	if s.feedSettle = o.FeedSettle; s.feedSettle == 0 {
+		s.feedSettle = DefaultFeedSettle
 	}
 	if s.lockTTL = o.LockTTL; s.lockTTL <= 0 {
 		s.lockTTL = DefaultLockTTL
@@ -216,13 +238,21 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		{"instance_history", bson.D{{Key: fType, Value: 1}, {Key: fResourceID, Value: 1}, {Key: fLastUpdated, Value: -1}}},
 		{"type_history", bson.D{{Key: fType, Value: 1}, {Key: fLastUpdated, Value: -1}, {Key: fResourceID, Value: -1}, {Key: fVersion, Value: -1}}},
 		{"system_history", bson.D{{Key: fLastUpdated, Value: -1}, {Key: fType, Value: -1}, {Key: fResourceID, Value: -1}, {Key: fVersion, Value: -1}}},
+		// The change feed (feed.go): a range on the visibility instant, or for legacy documents equality on
+		// it (missing) and a range on lastUpdated, both in the order of the feed's sort.
+		{"type_feed", bson.D{{Key: fType, Value: 1}, {Key: fVisible, Value: -1}, {Key: fLastUpdated, Value: -1}, {Key: fResourceID, Value: -1}, {Key: fVersion, Value: -1}}},
+		{"system_feed", bson.D{{Key: fVisible, Value: -1}, {Key: fLastUpdated, Value: -1}, {Key: fType, Value: -1}, {Key: fResourceID, Value: -1}, {Key: fVersion, Value: -1}}},
 	}
 	hist = append(hist, index{"pending_tx", bson.D{{Key: fTx, Value: 1}}})
 	if err := s.createIndexes(ctx, historyCollection, hist); err != nil {
 		return err
 	}
 	for _, t := range s.types {
-		cur := []index{{"last_updated", bson.D{{Key: fLastUpdated, Value: -1}, {Key: fID, Value: -1}}}, refsIndex}
+		cur := []index{
+			{"last_updated", bson.D{{Key: fLastUpdated, Value: -1}, {Key: fID, Value: -1}}},
+			{"feed", bson.D{{Key: fVisible, Value: -1}, {Key: fLastUpdated, Value: -1}, {Key: fID, Value: -1}, {Key: fVersion, Value: -1}}},
+			refsIndex,
+		}
 		if s.searchIndexes {
 			cur = append(cur, s.searchParamIndexes(t)...)
 		}
@@ -329,9 +359,11 @@ type doc struct {
 	ResourceID  string        `bson:"rid,omitempty"`
 	VersionID   int64         `bson:"vid"`
 	LastUpdated bson.DateTime `bson:"lu"`
-	Deleted     bool          `bson:"del"`
-	Method      string        `bson:"m"`
-	Body        string        `bson:"raw"`
+	// Visible is fVisible; nil when absent or null.
+	Visible *bson.DateTime `bson:"vis,omitempty"`
+	Deleted bool           `bson:"del"`
+	Method  string         `bson:"m"`
+	Body    string         `bson:"raw"`
 	// Tx marks a claim or placeholder of an unsettled transaction, started at TxTime.
 	Tx     string        `bson:"tx,omitempty"`
 	TxTime bson.DateTime `bson:"txt,omitempty"`
@@ -354,7 +386,7 @@ func (d *doc) version(typ string) *storage.Version {
 
 // projection leaves out search-index fields.
 var versionProjection = bson.D{
-	{Key: fVersion, Value: 1}, {Key: fLastUpdated, Value: 1}, {Key: fDeleted, Value: 1}, {Key: fMethod, Value: 1},
+	{Key: fVersion, Value: 1}, {Key: fLastUpdated, Value: 1}, {Key: fVisible, Value: 1}, {Key: fDeleted, Value: 1}, {Key: fMethod, Value: 1},
 	{Key: fBody, Value: 1}, {Key: fType, Value: 1}, {Key: fResourceID, Value: 1}, {Key: fTx, Value: 1}, {Key: fTxTime, Value: 1},
 }
 
@@ -377,12 +409,18 @@ func (s *Store) timestamp(prev time.Time) time.Time {
 	return t
 }
 
-// currentDoc builds the current-version document of w at version vid.
-func currentDoc(w storage.Write, id string, vid int64, lu time.Time, method string, deleted bool) (bson.D, []byte, error) {
+// currentDoc builds the current-version document of w at version vid, visible to the change feed at vis
+// (nil: null, the feed reads the version from its history document once that is visible).
+func currentDoc(w storage.Write, id string, vid int64, lu time.Time, vis *time.Time, method string, deleted bool) (bson.D, []byte, error) {
+	var visible any // null
+	if vis != nil {
+		visible = bson.NewDateTimeFromTime(*vis)
+	}
 	d := bson.D{
 		{Key: fID, Value: id},
 		{Key: fVersion, Value: vid},
 		{Key: fLastUpdated, Value: bson.NewDateTimeFromTime(lu)},
+		{Key: fVisible, Value: visible},
 		{Key: fDeleted, Value: deleted},
 		{Key: fMethod, Value: method},
 	}
@@ -412,15 +450,23 @@ func (s *Store) Create(ctx context.Context, w storage.Write) (*storage.Version, 
 		method = "POST"
 	}
 	lu := s.timestamp(time.Time{})
-	d, body, err := currentDoc(w, id, 1, lu, method, false)
+	// A created version is visible to the feed through its current-version document, from this insert on.
+	d, body, err := currentDoc(w, id, 1, lu, &lu, method, false)
 	if err != nil {
 		return nil, err
 	}
+	s.beforeVisible(ctx, historyID(w.Type, id, 1))
 	if _, err := s.db.Collection(w.Type).InsertOne(ctx, d); err != nil {
 		if mongo.IsDuplicateKeyError(err) {
 			return nil, fmt.Errorf("mongo: create %s/%s: %w", w.Type, id, storage.ErrExists)
 		}
 		return nil, fmt.Errorf("mongo: create %s/%s: %w", w.Type, id, err)
+	}
+	if s.visibleLate(lu) {
+		created := &doc{ID: id, VersionID: 1, LastUpdated: bson.NewDateTimeFromTime(lu), Method: method, Body: string(body)}
+		if err := s.revealAgain(ctx, w.Type, id, 1, created, lu); err != nil {
+			s.log.Error("could not move a late version forward in the change feed; pollers may miss it", "type", w.Type, "id", id, "version", 1, "err", err)
+		}
 	}
 	return &storage.Version{Type: w.Type, ID: id, VersionID: 1, LastUpdated: lu, Method: method, Body: body}, nil
 }
@@ -500,7 +546,7 @@ func historyDoc(typ string, view bson.D) bson.D {
 		switch e.Key {
 		case fID:
 			h = append(h, bson.E{Key: fResourceID, Value: e.Value})
-		case fVersion, fLastUpdated, fDeleted, fMethod, fBody:
+		case fVersion, fLastUpdated, fVisible, fDeleted, fMethod, fBody:
 			h = append(h, e)
 		}
 	}
@@ -526,7 +572,7 @@ const maxAttempts = 200
 // publish it themselves (the writer crashed between the two steps).
 const staleClaim = 5 * time.Second
 
-// next builds the document of version vid at lu; body is nil for a deletion.
+// next builds the document of version vid at lu, visible at lu; body is nil for a deletion.
 type next func(vid int64, lu time.Time) (view bson.D, body []byte, err error)
 
 // write moves a resource to its next version.
@@ -560,11 +606,13 @@ func (s *Store) write(ctx context.Context, typ, id string, pre storage.Precondit
 			}
 		}
 		vid := cur.VersionID + 1
+		// lastUpdated is also the version's visibility instant: its claim, inserted next, makes it visible.
 		lu := s.timestamp(cur.LastUpdated.Time())
 		view, body, err := build(vid, lu)
 		if err != nil {
 			return nil, nil, err
 		}
+		s.beforeVisible(ctx, historyID(typ, id, vid))
 		if _, err := hist.InsertOne(ctx, historyDoc(typ, view)); err != nil {
 			if !mongo.IsDuplicateKeyError(err) {
 				return nil, nil, fmt.Errorf("mongo: write %s/%s/%d: %w", typ, id, vid, err)
@@ -579,6 +627,12 @@ func (s *Store) write(ctx context.Context, typ, id string, pre storage.Precondit
 				return nil, nil, err
 			}
 			continue
+		}
+		// The claim is the version's history document: the feed lists it from this insert on.
+		if s.visibleLate(lu) {
+			if err := s.revealAgain(ctx, typ, id, vid, nil, lu); err != nil {
+				s.log.Error("could not move a late version forward in the change feed; pollers may miss it", "type", typ, "id", id, "version", vid, "err", err)
+			}
 		}
 		if err := s.publish(ctx, typ, cur, view); err != nil {
 			return nil, nil, err
@@ -626,6 +680,11 @@ func (s *Store) unblock(ctx context.Context, typ, id string, vid int64) error {
 		return nil
 	}
 	s.log.Warn("publishing a version its writer left unpublished", "type", typ, "id", id, "version", vid)
+	// Its writer may have died before checking that the claim became visible in time (feed.go): list it
+	// again, later, rather than risk that pollers missed it.
+	if err := s.revealAgain(ctx, typ, id, vid, nil, c.LastUpdated.Time()); err != nil {
+		return err
+	}
 	view, err := s.claimView(c)
 	if err != nil {
 		return err
@@ -660,7 +719,7 @@ func (s *Store) Update(ctx context.Context, w storage.Write, pre storage.Precond
 	}
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		v, prev, err := s.write(ctx, w.Type, w.ID, pre, func(vid int64, lu time.Time) (bson.D, []byte, error) {
-			return currentDoc(w, w.ID, vid, lu, method, false)
+			return currentDoc(w, w.ID, vid, lu, &lu, method, false)
 		})
 		if err != nil {
 			return nil, false, err
@@ -690,7 +749,7 @@ func (s *Store) Delete(ctx context.Context, typ, id string, pre storage.Precondi
 		return nil, nil
 	}
 	v, _, err := s.write(ctx, typ, id, pre, func(vid int64, lu time.Time) (bson.D, []byte, error) {
-		return currentDoc(storage.Write{Type: typ}, id, vid, lu, "DELETE", true)
+		return currentDoc(storage.Write{Type: typ}, id, vid, lu, &lu, "DELETE", true)
 	})
 	if v != nil {
 		v.Method = "DELETE"

@@ -130,9 +130,9 @@ func TestSearchIndexModes(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, ferret := info["ferretdbVersion"]
-	structural := count(never) // _id, last_updated, refs
-	if structural != 3 {
-		t.Errorf("never: Patient has %d indexes, want 3 (_id, last_updated, refs)", structural)
+	structural := count(never) // _id, last_updated, feed, refs
+	if structural != 4 {
+		t.Errorf("never: Patient has %d indexes, want 4 (_id, last_updated, feed, refs)", structural)
 	}
 	auto := count(mongotest.OpenWith(t, mongo.Options{Types: definitions.ResourceTypes, Registry: reg}))
 	if (ferret && auto != structural) || (!ferret && auto < 30) {

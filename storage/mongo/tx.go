@@ -79,6 +79,10 @@ type Hooks struct {
 	AfterCommit func(ctx context.Context, txID string) error
 	// AfterPublish runs after the versions of one resource type are published (types in order).
 	AfterPublish func(ctx context.Context, txID, typ string) error
+	// BeforeVisible runs when versions ("Type/id/vid") have taken their visibility instant, right before
+	// the write that makes them visible to the change feed (a create, an update's claim, the clearing of
+	// a transaction's marks). Tests use it to stall that write.
+	BeforeVisible func(ctx context.Context, versions []string)
 }
 
 // abandoned is the error of a hook that stopped a transaction.
@@ -362,7 +366,9 @@ func (s *Store) plan(t *tx, o *txOp) error {
 	w := o.op.Write
 	w.Type, w.ID = o.typ, o.id
 	var err error
-	o.view, o.body, err = currentDoc(w, o.id, o.vid, o.lu, o.method, o.op.Kind == storage.TxDelete)
+	// The feed lists a transaction's versions from their history documents, visible when their marks are
+	// cleared (clearMarks); the current-version documents carry a null visibility.
+	o.view, o.body, err = currentDoc(w, o.id, o.vid, o.lu, nil, o.method, o.op.Kind == storage.TxDelete)
 	return err
 }
 
@@ -435,9 +441,14 @@ func archiveDoc(typ string, cur *doc) bson.D {
 		{Key: fResourceID, Value: cur.ID},
 		{Key: fVersion, Value: cur.VersionID},
 		{Key: fLastUpdated, Value: cur.LastUpdated},
-		{Key: fDeleted, Value: cur.Deleted},
-		{Key: fMethod, Value: cur.Method},
 	}
+	if cur.Visible != nil {
+		// Same visibility as the current-version document it copies: one version, one place in the feed.
+		// Without one (written before careflow had it) the feed orders the copy by lastUpdated, like the
+		// original.
+		h = append(h, bson.E{Key: fVisible, Value: *cur.Visible})
+	}
+	h = append(h, bson.E{Key: fDeleted, Value: cur.Deleted}, bson.E{Key: fMethod, Value: cur.Method})
 	if !cur.Deleted {
 		h = append(h, bson.E{Key: fBody, Value: cur.Body})
 	}
@@ -696,9 +707,6 @@ func (s *Store) publishAll(ctx context.Context, typ string, pubs []pub) error {
 	return errors.Join(all...)
 }
 
-// settledUpdate removes the transaction marks from claims.
-var settledUpdate = bson.D{{Key: "$unset", Value: bson.D{{Key: fTx, Value: ""}, {Key: fTxTime, Value: ""}, {Key: fIndex, Value: ""}}}}
-
 // finish publishes a committed transaction's versions, clears its marks and deletes its intent.
 func (s *Store) finish(ctx context.Context, t *tx) error {
 	stop := s.heartbeat(t.id)
@@ -735,11 +743,18 @@ func (s *Store) finish(ctx context.Context, t *tx) error {
 	return nil
 }
 
-// clearMarks removes the marks of transaction txID from its claims (claimIDs), in up to publishers
-// ranges of _id at once. The filter is the mark (an index lookup on MongoDB; on FerretDB an equality
-// PostgreSQL evaluates) plus an _id range, never a long $in (which FerretDB matches document by document
-// in Go). FerretDB commits every updated document on its own, so ranges in parallel share the cost of
-// those commits (measured: 10,000 marks take 72 s one after the other).
+// clearChunk is how many claims one command of clearMarks settles. Clearing the marks makes versions
+// visible to the change feed at the instant the command carries, so a command must end well within the
+// feed's settle window (feed.go): FerretDB commits each updated document on its own, ~7 ms each on the
+// development machine, so 64 claims take ~0.5 s, within the default window's half (1 s).
+const clearChunk = 64
+
+// clearMarks removes the marks of transaction txID from its claims (claimIDs) and sets their visibility
+// instant, in chunks of clearChunk claims, publishers chunks at once. The filter is the mark (an index
+// lookup on MongoDB; on FerretDB an equality PostgreSQL evaluates) plus an _id range, never a long $in
+// (which FerretDB matches document by document in Go). FerretDB commits every updated document on its own,
+// so chunks in parallel share the cost of those commits (measured: 10,000 marks take 72 s one after the
+// other). A chunk whose command ended too late for the feed is made visible again, later (revealRange).
 func (s *Store) clearMarks(ctx context.Context, txID string, claimIDs []string) error {
 	if len(claimIDs) == 0 {
 		return nil
@@ -752,29 +767,53 @@ func (s *Store) clearMarks(ctx context.Context, txID string, claimIDs []string) 
 	}
 	ids := append([]string(nil), claimIDs...)
 	sort.Strings(ids)
-	parts := min(publishers, (len(ids)+63)/64)
-	errs := make([]error, parts)
+	var chunks [][]string
+	for len(ids) > 0 {
+		n := min(clearChunk, len(ids))
+		chunks = append(chunks, ids[:n])
+		ids = ids[n:]
+	}
+	work := make(chan []string)
+	errs := make([]error, min(publishers, len(chunks)))
 	var wg sync.WaitGroup
-	for p := 0; p < parts; p++ {
-		lo, hi := ids[p*len(ids)/parts], ids[(p+1)*len(ids)/parts-1]
-		filter := bson.D{{Key: fTx, Value: txID}}
-		if parts > 1 {
-			filter = append(filter, bson.E{Key: fID, Value: bson.D{{Key: "$gte", Value: lo}, {Key: "$lte", Value: hi}}})
-		}
+	for w := range errs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := hist.UpdateMany(ctx, filter, settledUpdate); err != nil {
-				errs[p] = fmt.Errorf("mongo: transaction %s: clear marks: %w", txID, err)
+			for chunk := range work {
+				if errs[w] != nil {
+					continue
+				}
+				lo, hi := chunk[0], chunk[len(chunk)-1]
+				at := s.visibleNow()
+				s.beforeVisible(ctx, chunk...)
+				filter := bson.D{{Key: fTx, Value: txID}, {Key: fID, Value: bson.D{{Key: "$gte", Value: lo}, {Key: "$lte", Value: hi}}}}
+				update := bson.D{
+					{Key: "$unset", Value: bson.D{{Key: fTx, Value: ""}, {Key: fTxTime, Value: ""}, {Key: fIndex, Value: ""}}},
+					{Key: "$set", Value: bson.D{{Key: fVisible, Value: bson.NewDateTimeFromTime(at)}}},
+				}
+				if _, err := hist.UpdateMany(ctx, filter, update); err != nil {
+					errs[w] = fmt.Errorf("mongo: transaction %s: clear marks: %w", txID, err)
+					continue
+				}
+				if s.visibleLate(at) {
+					if err := s.revealRange(ctx, lo, hi, at); err != nil {
+						s.log.Error("could not move late versions forward in the change feed; pollers may miss them", "tx", txID, "versions", len(chunk), "err", err)
+					}
+				}
 			}
 		}()
 	}
+	for _, c := range chunks {
+		work <- c
+	}
+	close(work)
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
-// clearMarksByID removes the marks of transaction txID from the claims claimIDs, one update per claim,
-// publishers at a time.
+// clearMarksByID makes the claims claimIDs of transaction txID visible (marks removed, visibility instant
+// set, as clearMarks does), one update by _id per claim, publishers at a time.
 func (s *Store) clearMarksByID(ctx context.Context, txID string, claimIDs []string) error {
 	hist := s.db.Collection(historyCollection)
 	sem := make(chan struct{}, publishers)
@@ -785,8 +824,20 @@ func (s *Store) clearMarksByID(ctx context.Context, txID string, claimIDs []stri
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if _, err := hist.UpdateOne(ctx, bson.D{{Key: fID, Value: id}, {Key: fTx, Value: txID}}, settledUpdate); err != nil {
+			at := s.visibleNow()
+			s.beforeVisible(ctx, id)
+			update := bson.D{
+				{Key: "$unset", Value: bson.D{{Key: fTx, Value: ""}, {Key: fTxTime, Value: ""}, {Key: fIndex, Value: ""}}},
+				{Key: "$set", Value: bson.D{{Key: fVisible, Value: bson.NewDateTimeFromTime(at)}}},
+			}
+			if _, err := hist.UpdateOne(ctx, bson.D{{Key: fID, Value: id}, {Key: fTx, Value: txID}}, update); err != nil {
 				errs[k] = fmt.Errorf("mongo: transaction %s: clear mark of %s: %w", txID, id, err)
+				return
+			}
+			if s.visibleLate(at) {
+				if err := s.revealRange(ctx, id, id, at); err != nil {
+					s.log.Error("could not move a late version forward in the change feed; pollers may miss it", "tx", txID, "version", id, "err", err)
+				}
 			}
 		}()
 	}
@@ -821,6 +872,7 @@ func decodeClaim(raw bson.Raw) (*claim, error) {
 func (s *Store) claimView(c *claim) (bson.D, error) {
 	view := bson.D{
 		{Key: fID, Value: c.ResourceID}, {Key: fVersion, Value: c.VersionID}, {Key: fLastUpdated, Value: c.LastUpdated},
+		{Key: fVisible, Value: nil}, // the feed reads the version from its history document
 		{Key: fDeleted, Value: c.Deleted}, {Key: fMethod, Value: c.Method},
 	}
 	if c.Deleted {

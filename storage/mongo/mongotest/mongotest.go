@@ -30,9 +30,12 @@ func Open(t testing.TB, types []string, registry *search.Registry) *mongo.Store 
 	return OpenWith(t, mongo.Options{Types: types, Registry: registry})
 }
 
-// OpenWith is Open with more options; URI and DefaultDatabase are set here.
+// OpenWith is Open with more options; URI and DefaultDatabase are set here. A zero FeedSettle means none
+// here (the change feed lists whatever is visible at once), so that tests can read their writes back
+// from type and system history; tests of the feed itself set one, with their own clock.
 func OpenWith(t testing.TB, o mongo.Options) *mongo.Store {
 	t.Helper()
+	noSettle(&o)
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	name := "test_" + hex.EncodeToString(b[:])
@@ -58,6 +61,7 @@ func OpenWith(t testing.TB, o mongo.Options) *mongo.Store {
 // test ends; URI and DefaultDatabase are set here. The database is dropped by whoever opened it first.
 func Reopen(t testing.TB, db string, o mongo.Options) *mongo.Store {
 	t.Helper()
+	noSettle(&o)
 	o.URI, o.DefaultDatabase = URI(), db
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -71,4 +75,11 @@ func Reopen(t testing.TB, db string, o mongo.Options) *mongo.Store {
 		_ = s.Close(ctx)
 	})
 	return s
+}
+
+// noSettle turns the change feed's settle window off unless o sets one.
+func noSettle(o *mongo.Options) {
+	if o.FeedSettle == 0 {
+		o.FeedSettle = -1
+	}
 }

@@ -1,0 +1,160 @@
+package rest_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/careflow/careflow/fhir/definitions"
+	"github.com/careflow/careflow/fhir/rest"
+	"github.com/careflow/careflow/storage/mongo"
+	"github.com/careflow/careflow/storage/mongo/mongotest"
+)
+
+// testClock is a clock the test moves by hand.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// TestHistorySinceFeed follows GET [base]/_history as a syncing client does — every page through the next
+// links, then _since = the Bundle's meta.lastUpdated — while a transaction Bundle is committed but not yet
+// published: its entries, stamped with a lastUpdated before the horizon the client already holds, come
+// with a later poll, once; the horizon is the same on every page of a traversal.
+func TestHistorySinceFeed(t *testing.T) {
+	clock := &testClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	var pauseOnce sync.Once
+	paused, release := make(chan struct{}), make(chan struct{})
+	v, reg := definitionsFor(t)
+	store := mongotest.OpenWith(t, mongo.Options{Types: definitions.ResourceTypes, Registry: reg, FeedSettle: 2 * time.Second, Clock: clock.Now,
+		RecoveryInterval: -1, Hooks: mongo.Hooks{AfterCommit: func(ctx context.Context, txID string) error {
+			pauseOnce.Do(func() { close(paused); <-release })
+			return nil
+		}}})
+	h, err := rest.New(rest.Config{Types: definitions.ResourceTypes, DefaultCount: 50, MaxCount: 1000}, store, v, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	c := &client{t: t, base: ts.URL + "/fhir", root: ts.URL}
+
+	got := map[string]int{}
+	since := ""
+	// poll traverses the system history from since and moves since to the traversal's horizon.
+	poll := func() (entries []string, lastUpdated []string) {
+		t.Helper()
+		next := c.base + "/_history?_count=2"
+		if since != "" {
+			next += "&_since=" + url.QueryEscape(since)
+		}
+		horizon := ""
+		for pages := 0; next != ""; pages++ {
+			if pages > 100 {
+				t.Fatal("history does not end")
+			}
+			r := c.do("GET", next, "")
+			if r.status != 200 {
+				t.Fatalf("GET %s: %d %s", next, r.status, r.body)
+			}
+			b := r.json(t)
+			h := b["meta"].(map[string]any)["lastUpdated"].(string)
+			if horizon == "" {
+				horizon = h
+			} else if h != horizon {
+				t.Errorf("page %d meta.lastUpdated %s, first page %s", pages, h, horizon)
+			}
+			next = ""
+			for _, l := range asSlice(b["link"]) {
+				if l.(map[string]any)["relation"] == "next" {
+					next = l.(map[string]any)["url"].(string)
+				}
+			}
+			for _, e := range asSlice(b["entry"]) {
+				e := e.(map[string]any)
+				k := e["fullUrl"].(string) + " " + e["response"].(map[string]any)["etag"].(string)
+				got[k]++
+				entries = append(entries, k)
+				lastUpdated = append(lastUpdated, e["response"].(map[string]any)["lastModified"].(string))
+			}
+		}
+		since = horizon
+		return entries, lastUpdated
+	}
+
+	for i := 0; i < 3; i++ {
+		if r := c.do("POST", "/Patient", patientBody); r.status != 201 {
+			t.Fatalf("create: %d %s", r.status, r.body)
+		}
+		clock.Advance(time.Millisecond)
+	}
+	tx := `{"resourceType":"Bundle","type":"transaction","entry":[` +
+		`{"resource":{"resourceType":"Patient","name":[{"family":"TxOne"}]},"request":{"method":"POST","url":"Patient"}},` +
+		`{"resource":{"resourceType":"Patient","name":[{"family":"TxTwo"}]},"request":{"method":"POST","url":"Patient"}}]}`
+	done := make(chan *response, 1)
+	go func() { done <- c.do("POST", "", tx) }()
+	<-paused // committed, not published
+
+	if entries, _ := poll(); len(entries) != 0 {
+		t.Errorf("first poll listed versions younger than the settle window: %v", entries)
+	}
+	clock.Advance(3 * time.Second)
+	if entries, _ := poll(); len(entries) != 3 { // over two pages
+		t.Errorf("second poll: %v, want the 3 creates", entries)
+	}
+	horizon := since
+	close(release)
+	r := <-done
+	if r.status != 200 {
+		t.Fatalf("transaction: %d %s", r.status, r.body)
+	}
+	for _, e := range asSlice(r.json(t)["entry"]) {
+		lu := e.(map[string]any)["response"].(map[string]any)["lastModified"].(string)
+		if lu >= horizon { // same format: the strings order like the instants
+			t.Fatalf("transaction entry lastUpdated %s is not before the horizon %s the client already holds", lu, horizon)
+		}
+	}
+	clock.Advance(3 * time.Second)
+	entries, lastModified := poll()
+	if len(entries) != 2 {
+		t.Errorf("poll after the transaction: %v, want its 2 entries", entries)
+	}
+	for _, lm := range lastModified {
+		if lm >= horizon {
+			t.Errorf("entry lastModified %s changed: want the version's own lastUpdated, before %s", lm, horizon)
+		}
+	}
+	clock.Advance(time.Minute)
+	if entries, _ := poll(); len(entries) != 0 {
+		t.Errorf("later poll repeated %v", entries)
+	}
+	if len(got) != 5 {
+		t.Errorf("delivered %d versions, want 5", len(got))
+	}
+	for k, n := range got {
+		if n != 1 {
+			t.Errorf("%s delivered %d times", k, n)
+		}
+		if !strings.Contains(k, `W/"1"`) {
+			t.Errorf("unexpected version %s", k)
+		}
+	}
+}
