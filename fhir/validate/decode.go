@@ -331,6 +331,11 @@ func (d *decoder) str() (string, bool) {
 					}
 					r = r2
 				}
+				if r == 0 {
+					// JSON allows it, FHIR strings should not carry control characters, and PostgreSQL-backed
+					// MongoDB servers (FerretDB) cannot store it: refuse it here rather than fail at the store.
+					d.col.addPath(d.path, outcome.CodeInvalid, "the string contains U+0000 (NUL), which FHIR strings must not carry")
+				}
 				sb.WriteRune(r)
 			default:
 				d.pos = i - 2
