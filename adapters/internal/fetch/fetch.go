@@ -4,7 +4,9 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -14,8 +16,10 @@ import (
 	"github.com/careflow/careflow/storage"
 )
 
-// DefaultPageSize is the page size used when none is configured.
-const DefaultPageSize = 500
+// DefaultPageSize is the page size used when none is configured. It is large because the adapters read
+// every page anyway, and on FerretDB every page of a search costs a scan of all the candidates (keyset
+// paging on _id is not evaluated in PostgreSQL): reading N matches in pages of P costs N/P scans.
+const DefaultPageSize = 10000
 
 // DefaultBatch is how many values one search puts in a comma-separated (OR) list when it looks up many
 // references at once. 64 is the longest list the MongoDB store runs on FerretDB as one equality query per
@@ -90,6 +94,11 @@ func (f Fetcher) In(ctx context.Context, typ, param string, values []string, par
 	var out []*storage.Version
 	seen := map[string]bool{}
 	uniq := dedupe(values)
+	if len(uniq) > LargeIn {
+		if vs, ok, err := f.inMemory(ctx, typ, param, uniq, params); err != nil || ok {
+			return vs, err
+		}
+	}
 	for i := 0; i < len(uniq); i += batch {
 		chunk := uniq[i:min(i+batch, len(uniq))]
 		p := url.Values{}
@@ -109,6 +118,46 @@ func (f Fetcher) In(ctx context.Context, typ, param string, values []string, par
 		}
 	}
 	return out, nil
+}
+
+// LargeIn is the number of values beyond which In reads every resource matching params once and keeps,
+// in memory, those whose param matches one of the values — instead of len(values)/Batch searches. A
+// population-wide workflow (the day's worklist over every patient) looks up thousands of patients; each
+// batch would be a search of its own (on FerretDB, a scan of the collection per batch).
+const LargeIn = 512
+
+// inMemory is In for many values: one pass over All(typ, params), matching param in memory with the
+// store's semantics (search.Match on the resource's index fields). ok is false when the parameter is beyond
+// the in-memory matcher; the caller then searches in batches.
+func (f Fetcher) inMemory(ctx context.Context, typ, param string, values []string, params url.Values) ([]*storage.Version, bool, error) {
+	q, oerr := f.Registry.Parse(typ, url.Values{param: {joinEscaped(values)}}, search.ParseOptions{Strict: true})
+	if oerr != nil {
+		return nil, false, fmt.Errorf("fetch: %s?%s=…: %w", typ, param, oerr)
+	}
+	if _, supported := search.Match(q.Criteria, "", map[string]any{}); !supported {
+		return nil, false, nil
+	}
+	all, err := f.All(ctx, typ, params)
+	if err != nil {
+		return nil, false, err
+	}
+	var out []*storage.Version
+	for _, v := range all {
+		dec := json.NewDecoder(bytes.NewReader(v.Body))
+		dec.UseNumber()
+		var tree map[string]any
+		if err := dec.Decode(&tree); err != nil {
+			return nil, false, fmt.Errorf("fetch: %s/%s: %w", typ, v.ID, err)
+		}
+		index, err := f.Registry.Index(typ, tree)
+		if err != nil {
+			return nil, false, fmt.Errorf("fetch: index %s/%s: %w", typ, v.ID, err)
+		}
+		if matched, _ := search.Match(q.Criteria, v.ID, index); matched {
+			out = append(out, v)
+		}
+	}
+	return out, true, nil
 }
 
 func dedupe(values []string) []string {

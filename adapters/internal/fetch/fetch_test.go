@@ -3,7 +3,9 @@ package fetch_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -134,5 +136,47 @@ func TestInBatches(t *testing.T) {
 	store.queries = nil
 	if got, err := f.In(context.Background(), "Coverage", "beneficiary", nil, nil); err != nil || got != nil || len(store.queries) != 0 {
 		t.Errorf("no values: %v %v, %d queries", got, err, len(store.queries))
+	}
+}
+
+// TestInManyValues: beyond LargeIn values, In reads the matching resources once and filters them in
+// memory — with the same answer as the batched searches.
+func TestInManyValues(t *testing.T) {
+	e := adaptertest.New(t)
+	for i := 0; i < 30; i++ {
+		status := "active"
+		if i%2 == 1 {
+			status = "cancelled"
+		}
+		e.Put("Coverage", fmt.Sprintf("c%d", i), fmt.Sprintf(`{"status":%q,"beneficiary":{"reference":"Patient/p%d"},"payor":[{"display":"Acme"}]}`, status, i))
+	}
+	var many []string
+	for i := 0; i < fetch.LargeIn+100; i++ {
+		many = append(many, fmt.Sprintf("Patient/p%d", (i*7)%(fetch.LargeIn+100)))
+	}
+	f := fetch.Fetcher{Store: e.Store, Registry: e.Registry}
+	ids := func(vs []*storage.Version) string {
+		var out []string
+		for _, v := range vs {
+			out = append(out, v.ID)
+		}
+		sort.Strings(out)
+		return strings.Join(out, ",")
+	}
+	active := url.Values{"status": {"active"}}
+	got, err := f.In(context.Background(), "Coverage", "beneficiary", many, active)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var few []string // the values that name a stored beneficiary, and a few that do not
+	for i := 0; i < 40; i++ {
+		few = append(few, fmt.Sprintf("Patient/p%d", i))
+	}
+	want, err := f.In(context.Background(), "Coverage", "beneficiary", few, active)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids(got) != "c0,c10,c12,c14,c16,c18,c2,c20,c22,c24,c26,c28,c4,c6,c8" || ids(got) != ids(want) {
+		t.Errorf("in memory: %s; batched: %s", ids(got), ids(want))
 	}
 }
