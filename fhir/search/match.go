@@ -1,96 +1,128 @@
 package search
 
 import (
-	"slices"
 	"strings"
 )
 
-// Match evaluates criteria in memory against a resource's id and its index fields (as Index extracts
+// Matcher evaluates criteria in memory against a resource's id and its index fields (as Index extracts
 // them), with the same semantics as the database queries, for the criteria that need nothing but the
 // resource itself: token (plain, :not), string (plain, :exact, :contains), reference (plain, :Type,
-// :identifier), uri (plain) and _id. supported is false when a criterion needs more (dates, chains,
-// _has, :missing, :text, :of-type, :above, :below): the caller cannot decide in memory then.
+// :identifier), uri (plain) and _id. Criteria beyond that (dates, chains, _has, :missing, :text,
+// :of-type, :above, :below) cannot be compiled into a Matcher.
 //
-// Transactions use it to resolve a conditional reference to a resource created in the same Bundle.
-func Match(criteria []Criterion, id string, index map[string]any) (matched, supported bool) {
-	matched = true
-	for _, c := range criteria {
-		ok, sup := matchOne(c, id, index)
-		if !sup {
-			return false, false
-		}
-		matched = matched && ok
-	}
-	return matched, true
+// Transactions use it to resolve a conditional reference to a resource created in the same Bundle, and
+// the adapters to pick, among many candidates read once, those whose reference is one of thousands.
+type Matcher struct {
+	parts []matchPart
 }
 
-func matchOne(c Criterion, id string, index map[string]any) (matched, supported bool) {
-	if c.Has != nil || c.Chain != nil || c.OrMissing || c.Param == nil {
+// matchPart is one compiled criterion: any of its keys in field (or, for strings, a prefix or substring
+// of a value).
+type matchPart struct {
+	field string
+	keys  map[string]bool // token, reference, uri, _id, :exact: exact keys
+	texts []string        // string: normalised values to match as prefix (or substring with contains)
+	kind  int
+}
+
+const (
+	matchKeys = iota
+	matchNotKeys
+	matchID
+	matchPrefix
+	matchContains
+)
+
+// NewMatcher compiles criteria; ok is false when one of them is beyond the in-memory matcher.
+func NewMatcher(criteria []Criterion) (*Matcher, bool) {
+	m := &Matcher{}
+	for _, c := range criteria {
+		part, ok := compile(c)
+		if !ok {
+			return nil, false
+		}
+		m.parts = append(m.parts, part)
+	}
+	return m, true
+}
+
+// Match compiles criteria and evaluates them on one resource (see Matcher); supported is false when the
+// criteria are beyond the in-memory matcher.
+func Match(criteria []Criterion, id string, index map[string]any) (matched, supported bool) {
+	m, ok := NewMatcher(criteria)
+	if !ok {
 		return false, false
 	}
+	return m.Match(id, index), true
+}
+
+// Match reports whether the resource with this id and these index fields meets every criterion.
+func (m *Matcher) Match(id string, index map[string]any) bool {
+	for _, p := range m.parts {
+		if !p.match(id, index) {
+			return false
+		}
+	}
+	return true
+}
+
+func keySet(keys []string) map[string]bool {
+	set := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		set[k] = true
+	}
+	return set
+}
+
+func compile(c Criterion) (matchPart, bool) {
+	if c.Has != nil || c.Chain != nil || c.OrMissing || c.Param == nil {
+		return matchPart{}, false
+	}
 	p := c.Param
-	values := func(field string) []string {
-		switch v := index[field].(type) {
-		case []string:
-			return v
-		case string:
-			return []string{v}
-		}
-		return nil
-	}
-	anyIn := func(field string, keys []string) bool {
-		have := values(field)
-		for _, k := range keys {
-			if slices.Contains(have, k) {
-				return true
-			}
-		}
-		return false
-	}
 	if p.Code == "_id" {
 		if c.Modifier != "" {
-			return false, false
+			return matchPart{}, false
 		}
+		var ids []string
 		for _, v := range c.Values {
-			if v.Code == id {
-				return true, true
-			}
+			ids = append(ids, v.Code)
 		}
-		return false, true
+		return matchPart{kind: matchID, keys: keySet(ids)}, true
 	}
 	switch p.Type {
 	case TypeToken:
 		if c.Modifier != "" && c.Modifier != "not" {
-			return false, false
+			return matchPart{}, false
 		}
 		var keys []string
 		for _, v := range c.Values {
 			keys = append(keys, TokenKey(v))
 		}
-		found := anyIn(p.Field, keys)
+		kind := matchKeys
 		if c.Modifier == "not" {
-			return !found, true
+			kind = matchNotKeys
 		}
-		return found, true
+		return matchPart{kind: kind, field: p.Field, keys: keySet(keys)}, true
 	case TypeString:
-		for _, v := range c.Values {
-			switch c.Modifier {
-			case "exact":
-				if slices.Contains(values(p.Field+SuffixExact), v.Text) {
-					return true, true
-				}
-			case "contains", "":
-				want := Normalize(v.Text)
-				for _, have := range values(p.Field) {
-					if (c.Modifier == "" && strings.HasPrefix(have, want)) || (c.Modifier == "contains" && strings.Contains(have, want)) {
-						return true, true
-					}
-				}
-			default:
-				return false, false
+		switch c.Modifier {
+		case "exact":
+			var keys []string
+			for _, v := range c.Values {
+				keys = append(keys, v.Text)
 			}
+			return matchPart{kind: matchKeys, field: p.Field + SuffixExact, keys: keySet(keys)}, true
+		case "", "contains":
+			var texts []string
+			for _, v := range c.Values {
+				texts = append(texts, Normalize(v.Text))
+			}
+			kind := matchPrefix
+			if c.Modifier == "contains" {
+				kind = matchContains
+			}
+			return matchPart{kind: kind, field: p.Field, texts: texts}, true
 		}
-		return false, true
+		return matchPart{}, false
 	case TypeReference:
 		var keys []string
 		field := p.Field
@@ -101,7 +133,7 @@ func matchOne(c Criterion, id string, index map[string]any) (matched, supported 
 				keys = append(keys, TokenKey(v))
 			}
 		case c.Modifier != "" && !isTypeName(c.Modifier):
-			return false, false
+			return matchPart{}, false
 		default:
 			for _, v := range c.Values {
 				switch {
@@ -120,16 +152,52 @@ func matchOne(c Criterion, id string, index map[string]any) (matched, supported 
 				}
 			}
 		}
-		return anyIn(field, keys), true
+		return matchPart{kind: matchKeys, field: field, keys: keySet(keys)}, true
 	case TypeURI:
 		if c.Modifier != "" {
-			return false, false
+			return matchPart{}, false
 		}
 		var keys []string
 		for _, v := range c.Values {
 			keys = append(keys, v.Text)
 		}
-		return anyIn(p.Field, keys), true
+		return matchPart{kind: matchKeys, field: p.Field, keys: keySet(keys)}, true
 	}
-	return false, false
+	return matchPart{}, false
+}
+
+// values returns the index values of field as strings.
+func values(index map[string]any, field string) []string {
+	switch v := index[field].(type) {
+	case []string:
+		return v
+	case string:
+		return []string{v}
+	}
+	return nil
+}
+
+func (p matchPart) match(id string, index map[string]any) bool {
+	switch p.kind {
+	case matchID:
+		return p.keys[id]
+	case matchKeys, matchNotKeys:
+		found := false
+		for _, v := range values(index, p.field) {
+			if p.keys[v] {
+				found = true
+				break
+			}
+		}
+		return found == (p.kind == matchKeys)
+	case matchPrefix, matchContains:
+		for _, have := range values(index, p.field) {
+			for _, want := range p.texts {
+				if (p.kind == matchPrefix && strings.HasPrefix(have, want)) || (p.kind == matchContains && strings.Contains(have, want)) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }

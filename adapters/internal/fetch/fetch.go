@@ -134,7 +134,8 @@ func (f Fetcher) inMemory(ctx context.Context, typ, param string, values []strin
 	if oerr != nil {
 		return nil, false, fmt.Errorf("fetch: %s?%s=…: %w", typ, param, oerr)
 	}
-	if _, supported := search.Match(q.Criteria, "", map[string]any{}); !supported {
+	m, supported := search.NewMatcher(q.Criteria)
+	if !supported {
 		return nil, false, nil
 	}
 	all, err := f.All(ctx, typ, params)
@@ -153,7 +154,7 @@ func (f Fetcher) inMemory(ctx context.Context, typ, param string, values []strin
 		if err != nil {
 			return nil, false, fmt.Errorf("fetch: index %s/%s: %w", typ, v.ID, err)
 		}
-		if matched, _ := search.Match(q.Criteria, v.ID, index); matched {
+		if m.Match(v.ID, index) {
 			out = append(out, v)
 		}
 	}
