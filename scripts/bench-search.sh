@@ -5,7 +5,8 @@
 # resources straight through careflow's storage layer, times six coordinator searches over HTTP and the
 # equivalent raw MongoDB finds, and prints the results as Markdown. Non-interactive; the server, the build
 # directory and (unless kept) the database are removed on exit, also on failure or Ctrl-C. Extra arguments
-# go to `careflow-bench search` (e.g. --deep-page 100).
+# go to `careflow-bench search` (e.g. --deep-page 100). scripts/bench-workflows.sh runs this script with
+# BENCH_SUBCOMMAND=workflows (the same load, then the $worklist/$summary cases instead of the searches).
 #
 # Environment (defaults):
 #   BENCH_PATIENTS=10000     patients to load (about 9.3 resources each)
@@ -35,10 +36,12 @@ KEEP_DB=${BENCH_KEEP_DB:-0}
 LOG_LEVEL=${BENCH_LOG_LEVEL:-info}
 READY_TIMEOUT=${BENCH_READY_TIMEOUT:-90}
 
-log() { printf 'bench-search.sh: %s\n' "$*" >&2; }
+SUB=${BENCH_SUBCOMMAND:-search} # search or workflows: the careflow-bench subcommand
+case "$SUB" in search|workflows) ;; *) echo "BENCH_SUBCOMMAND must be search or workflows" >&2; exit 2 ;; esac
+log() { printf 'bench-%s.sh: %s\n' "$SUB" "$*" >&2; }
 load_before=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/careflow-bench-search.XXXXXX")
+work=$(mktemp -d "${TMPDIR:-/tmp}/careflow-bench-$SUB.XXXXXX")
 server_pid=""
 stop_server() {
   [ -n "$server_pid" ] || return 0
@@ -55,7 +58,7 @@ drop_db=0 # 1 once the server may have created the database; the cleanup then dr
 cleanup() {
   stop_server
   if [ "$drop_db" = 1 ] && [ "$KEEP_DB" != 1 ] && [ -x "$work/careflow-bench" ]; then
-    "$work/careflow-bench" search --mongodb-uri "$db_uri" --drop-only </dev/null || log "could not drop the database $db_name"
+    "$work/careflow-bench" "$SUB" --mongodb-uri "$db_uri" --drop-only </dev/null || log "could not drop the database $db_name"
   fi
   rm -rf "$work"
 }
@@ -76,7 +79,7 @@ if [ -n "$REUSE_DB" ]; then
   db_name=$REUSE_DB
   KEEP_DB=1
 else
-  db_name="careflow_bench_search_$(date +%s)_$$"
+  db_name="careflow_bench_${SUB}_$(date +%s)_$$"
 fi
 db_uri="$uri_hosts/$db_name${uri_query:+?$uri_query}"
 
@@ -135,7 +138,7 @@ if [ -z "${CAREFLOW_MONGODB_URI:-}" ]; then
   done
   [ -n "$db_pids" ] && extra+=(--db-pids "$db_pids")
 fi
-command="BENCH_PATIENTS=$PATIENTS BENCH_SEED=$SEED BENCH_REQUESTS=$REQUESTS BENCH_WARMUP=$WARMUP${MAX_QUERY_TIME:+ BENCH_MAX_QUERY_TIME=$MAX_QUERY_TIME}${REUSE_DB:+ BENCH_DB=$REUSE_DB} scripts/bench-search.sh${*:+ $*}"
+command="BENCH_PATIENTS=$PATIENTS BENCH_SEED=$SEED BENCH_REQUESTS=$REQUESTS BENCH_WARMUP=$WARMUP${MAX_QUERY_TIME:+ BENCH_MAX_QUERY_TIME=$MAX_QUERY_TIME}${REUSE_DB:+ BENCH_DB=$REUSE_DB} scripts/bench-$SUB.sh${*:+ $*}"
 cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -1)
 {
   echo "- machine: $(nproc) CPUs, ${cpu_model:-unknown CPU}, $(grep -m1 MemTotal /proc/meminfo | awk '{printf "%.0f GiB RAM", $2/1048576}'), $(go version | cut -d' ' -f3-), $(uname -sr); load average before the run: $load_before"
@@ -147,7 +150,7 @@ cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | 
   echo
 } >"$work/report.md"
 status=0
-"$work/careflow-bench" search --base "http://127.0.0.1:$port/fhir" --mongodb-uri "$db_uri" \
+"$work/careflow-bench" "$SUB" --base "http://127.0.0.1:$port/fhir" --mongodb-uri "$db_uri" \
   --patients "$PATIENTS" --seed "$SEED" --requests "$REQUESTS" --warmup "$WARMUP" \
   --load-concurrency "$LOAD_CONCURRENCY" --server-pid "$server_pid" --command "$command" \
   "${extra[@]}" "$@" </dev/null >>"$work/report.md" || status=$?
@@ -157,4 +160,4 @@ if grep -q '"level":"ERROR"' "$work/server.log"; then
 fi
 [ "$KEEP_DB" = 1 ] && log "kept the database $db_name (reuse it with BENCH_DB=$db_name)"
 cat "$work/report.md"
-[ "$status" = 0 ] || { log "careflow-bench search failed (exit $status)"; exit "$status"; }
+[ "$status" = 0 ] || { log "careflow-bench $SUB failed (exit $status)"; exit "$status"; }
