@@ -3,7 +3,6 @@ package rest
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"path"
@@ -24,9 +23,6 @@ const (
 	metaAddOperationURL    = "http://hl7.org/fhir/OperationDefinition/Resource-meta-add"
 	metaDeleteOperationURL = "http://hl7.org/fhir/OperationDefinition/Resource-meta-delete"
 )
-
-// maxMetaAttempts bounds the retries of a $meta-add or $meta-delete whose base version changed under it.
-const maxMetaAttempts = 64
 
 // metaSystem serves GET|POST [base]/$meta: the profiles, tags and security labels in use on the server.
 func (s *Server) metaSystem(c *gin.Context) { s.metaSummary(c, s.cfg.Types) }
@@ -212,54 +208,16 @@ func (s *Server) metaEdit(c *gin.Context, op string, edit func([]byte, resource.
 		s.fail(c, err)
 		return
 	}
-	ctx := c.Request.Context()
-	for attempt := 0; attempt < maxMetaAttempts; attempt++ {
-		cur, err := s.store.Read(ctx, typ, id)
+	v, _, err := s.editCurrent(c.Request.Context(), typ, id, pre, op, func(body []byte) ([]byte, bool, error) {
+		edited, changed, err := edit(body, labels)
 		if err != nil {
-			s.fail(c, storageError(err, typ, id))
-			return
+			return nil, false, fmt.Errorf("%s %s/%s: %w", op, typ, id, err)
 		}
-		if pre.VersionID != 0 && pre.VersionID != cur.VersionID {
-			s.fail(c, storageError(&storage.VersionConflictError{Expected: pre.VersionID, Current: cur.VersionID}, typ, id))
-			return
-		}
-		edited, changed, err := edit(cur.Body, labels)
-		if err != nil {
-			s.fail(c, fmt.Errorf("%s %s/%s: %w", op, typ, id, err))
-			return
-		}
-		if !changed {
-			s.respondMeta(c, cur)
-			return
-		}
-		tree, verr := s.validator.Validate(typ, edited)
-		if verr != nil {
-			// The labels were valid in the Parameters; the resource they would make is not.
-			verr.Status = http.StatusUnprocessableEntity
-			s.fail(c, verr)
-			return
-		}
-		index, err := s.registry.Index(typ, tree)
-		if err != nil {
-			s.fail(c, err)
-			return
-		}
-		v, _, err := s.store.Update(ctx, storage.Write{Type: typ, ID: id, Body: edited, Index: index, Method: "PATCH"},
-			storage.Precondition{VersionID: cur.VersionID})
-		var conflict *storage.VersionConflictError
-		if errors.As(err, &conflict) && pre.VersionID == 0 {
-			if err := retryPause(ctx, attempt); err != nil {
-				s.fail(c, storageError(err, typ, id))
-				return
-			}
-			continue
-		}
-		if err != nil {
-			s.fail(c, storageError(err, typ, id))
-			return
-		}
-		s.respondMeta(c, v)
+		return edited, changed, nil
+	})
+	if err != nil {
+		s.fail(c, err)
 		return
 	}
-	s.fail(c, outcome.New(http.StatusConflict, outcome.CodeConflict, "%s/%s changed %d times during %s; retry", typ, id, maxMetaAttempts, op))
+	s.respondMeta(c, v)
 }

@@ -62,58 +62,70 @@ func (s *Server) patch(c *gin.Context, typ, id string) {
 		s.fail(c, err)
 		return
 	}
-	ctx := c.Request.Context()
+	v, _, err := s.editCurrent(c.Request.Context(), typ, id, pre, "the patch", func(body []byte) ([]byte, bool, error) {
+		patched, err := apply(body, doc)
+		return patched, true, err
+	})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.respondWrite(c, http.StatusOK, v, "patched")
+}
+
+// editCurrent applies edit to the current version of typ/id and stores the result as a new version
+// (method PATCH), validated like any update (an invalid result is 422; so is a changed id). The new version
+// is written with a compare-and-set on the version edited: with If-Match (pre) a concurrent change is a
+// 412; without, the edit is re-applied to the newer version after a short jittered pause, so no
+// concurrent update is lost. When edit reports no change, nothing is stored and the current version is
+// returned (changed false). what names the edit in the error after too many lost races.
+func (s *Server) editCurrent(ctx context.Context, typ, id string, pre storage.Precondition, what string,
+	edit func(body []byte) ([]byte, bool, error)) (*storage.Version, bool, error) {
 	for attempt := 0; attempt < maxPatchAttempts; attempt++ {
 		cur, err := s.store.Read(ctx, typ, id)
 		if err != nil {
-			s.fail(c, storageError(err, typ, id))
-			return
+			return nil, false, storageError(err, typ, id)
 		}
 		if pre.VersionID != 0 && pre.VersionID != cur.VersionID {
-			s.fail(c, storageError(&storage.VersionConflictError{Expected: pre.VersionID, Current: cur.VersionID}, typ, id))
-			return
+			return nil, false, storageError(&storage.VersionConflictError{Expected: pre.VersionID, Current: cur.VersionID}, typ, id)
 		}
-		body, err := apply(cur.Body, doc)
+		body, changed, err := edit(cur.Body)
 		if err != nil {
-			s.fail(c, err)
-			return
+			return nil, false, err
+		}
+		if !changed {
+			return cur, false, nil
 		}
 		tree, verr := s.validator.Validate(typ, body)
 		if verr != nil {
-			// The patch produced an invalid resource: the request is understood but cannot be applied.
+			// The edit produced an invalid resource: the request is understood but cannot be applied.
 			verr.Status = http.StatusUnprocessableEntity
-			s.fail(c, verr)
-			return
+			return nil, false, verr
 		}
 		if got, _ := tree["id"].(string); got != id {
-			s.fail(c, outcome.At(http.StatusUnprocessableEntity, outcome.CodeInvalid, typ+".id", "the patch changes the resource id to %q", got))
-			return
+			return nil, false, outcome.At(http.StatusUnprocessableEntity, outcome.CodeInvalid, typ+".id", "%s changes the resource id to %q", what, got)
 		}
 		index, err := s.registry.Index(typ, tree)
 		if err != nil {
-			s.fail(c, err)
-			return
+			return nil, false, err
 		}
 		v, _, err := s.store.Update(ctx, storage.Write{Type: typ, ID: id, Body: body, Index: index, Method: "PATCH"},
 			storage.Precondition{VersionID: cur.VersionID})
 		var conflict *storage.VersionConflictError
 		if errors.As(err, &conflict) && pre.VersionID == 0 {
-			// Changed under us: patch the newer version, after a short jittered pause so that
-			// concurrent patchers of one resource do not retry in lockstep.
+			// Changed under us: edit the newer version, after a short jittered pause so that concurrent
+			// editors of one resource do not retry in lockstep.
 			if err := retryPause(ctx, attempt); err != nil {
-				s.fail(c, storageError(err, typ, id))
-				return
+				return nil, false, storageError(err, typ, id)
 			}
 			continue
 		}
 		if err != nil {
-			s.fail(c, storageError(err, typ, id))
-			return
+			return nil, false, storageError(err, typ, id)
 		}
-		s.respondWrite(c, http.StatusOK, v, "patched")
-		return
+		return v, true, nil
 	}
-	s.fail(c, outcome.New(http.StatusConflict, outcome.CodeConflict, "%s/%s changed %d times while being patched; retry", typ, id, maxPatchAttempts))
+	return nil, false, outcome.New(http.StatusConflict, outcome.CodeConflict, "%s/%s changed %d times while %s was applied; retry", typ, id, maxPatchAttempts, what)
 }
 
 // patchFormat returns the function that applies a patch body of media type ct (http.html#patch): JSON
