@@ -11,7 +11,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/careflow/careflow/storage"
 )
@@ -287,13 +286,9 @@ func (s *Store) feed(ctx context.Context, q storage.HistoryQuery) (*storage.Hist
 	var entries []entry
 	more := false
 	collect := func(coll, typ string, filter bson.D, sortKeys bson.D) error {
-		c, err := s.db.Collection(coll).Find(ctx, filter, options.Find().SetSort(sortKeys).SetLimit(limit).SetProjection(versionProjection))
+		docs, err := s.versionDocs(ctx, coll, filter, sortKeys, limit)
 		if err != nil {
-			return fmt.Errorf("mongo: history %s: %w", coll, err)
-		}
-		var docs []doc
-		if err := c.All(ctx, &docs); err != nil {
-			return fmt.Errorf("mongo: history %s: %w", coll, err)
+			return err
 		}
 		if len(docs) == int(limit) {
 			more = true

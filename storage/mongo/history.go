@@ -136,13 +136,9 @@ func (s *Store) instanceHistory(ctx context.Context, q storage.HistoryQuery) (*s
 	var versions []*storage.Version
 	more := false
 	collect := func(coll, typ string, filter bson.D, sortKeys bson.D) error {
-		cur, err := s.db.Collection(coll).Find(ctx, filter, options.Find().SetSort(sortKeys).SetLimit(limit).SetProjection(versionProjection))
+		docs, err := s.versionDocs(ctx, coll, filter, sortKeys, limit)
 		if err != nil {
-			return fmt.Errorf("mongo: history %s: %w", coll, err)
-		}
-		var docs []doc
-		if err := cur.All(ctx, &docs); err != nil {
-			return fmt.Errorf("mongo: history %s: %w", coll, err)
+			return err
 		}
 		if len(docs) == int(limit) {
 			more = true
@@ -215,4 +211,18 @@ func (s *Store) instanceHistory(ctx context.Context, q storage.HistoryQuery) (*s
 		out.Total = len(versions)
 	}
 	return out, nil
+}
+
+// versionDocs reads at most limit version documents of coll matching filter, in sortKeys order (the
+// history and change-feed pages).
+func (s *Store) versionDocs(ctx context.Context, coll string, filter, sortKeys bson.D, limit int64) ([]doc, error) {
+	cur, err := s.db.Collection(coll).Find(ctx, filter, options.Find().SetSort(sortKeys).SetLimit(limit).SetProjection(versionProjection))
+	if err != nil {
+		return nil, fmt.Errorf("mongo: history %s: %w", coll, err)
+	}
+	var docs []doc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("mongo: history %s: %w", coll, err)
+	}
+	return docs, nil
 }
