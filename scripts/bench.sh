@@ -16,6 +16,8 @@
 #   CAREFLOW_MONGODB_URI     a MongoDB server to use instead of scripts/db.sh (its path is ignored)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 
 REQUESTS=${BENCH_REQUESTS:-2000}
 DURATION=${BENCH_DURATION:-15s}
@@ -50,53 +52,14 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # The database: the caller's MongoDB, or the default FerretDB started (idempotently) by scripts/db.sh.
-if [ -n "${CAREFLOW_MONGODB_URI:-}" ]; then
-  given_uri=$CAREFLOW_MONGODB_URI
-else
-  given_uri=$(scripts/db.sh start </dev/null)
-fi
-# Keep scheme, credentials, hosts and options; replace the database path.
-uri_hosts=$(printf '%s' "$given_uri" | sed -E 's#^(mongodb(\+srv)?://[^/?]*).*#\1#')
-uri_query=$(printf '%s' "$given_uri" | sed -nE 's#^[^?]*\?(.*)$#\1#p')
+bench_database
 db_name="careflow_bench_$(date +%s)_$$"
 server_uri="$uri_hosts/$db_name${uri_query:+?$uri_query}"
 base_uri="$uri_hosts/${uri_query:+?$uri_query}"
 
-log "building careflow and careflow-bench into $work"
-go build -o "$work/careflow" ./cmd/careflow
-go build -o "$work/careflow-bench" ./cmd/careflow-bench
+bench_build
 
-# A free loopback port: pick random ones until nothing answers there; if the server still fails to bind
-# (another process took the port meanwhile), try again with another one.
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-ready() { curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$1/readyz" 2>/dev/null; }
-port=""
-for attempt in 1 2 3 4 5; do
-  candidate=$((20000 + RANDOM % 40000))
-  port_free "$candidate" || continue
-  log "starting careflow on 127.0.0.1:$candidate, database $db_name (log: $work/server.log)"
-  "$work/careflow" serve --addr "127.0.0.1:$candidate" --mongodb-uri "$server_uri" \
-    --log-level "$LOG_LEVEL" </dev/null >>"$work/server.log" 2>&1 &
-  server_pid=$!
-  deadline=$((SECONDS + READY_TIMEOUT))
-  while [ $SECONDS -lt $deadline ]; do
-    if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
-    if ready "$candidate"; then port=$candidate; break; fi
-    sleep 0.2
-  done
-  [ -n "$port" ] && break
-  if kill -0 "$server_pid" 2>/dev/null; then
-    log "the server did not answer /readyz within ${READY_TIMEOUT}s (does the database answer a ping?)"
-    tail -20 "$work/server.log" >&2; exit 1
-  fi
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=""
-  if ! grep -q 'address already in use' "$work/server.log"; then
-    log "the server exited"; tail -20 "$work/server.log" >&2; exit 1
-  fi
-  log "port $candidate was taken (attempt $attempt); trying another"
-done
-[ -n "$port" ] || { log "found no free port"; exit 1; }
+bench_start_server "$server_uri"
 
 extra=(--drop-server-db)
 [ "$KEEP_DB" = 1 ] && extra=()
