@@ -136,20 +136,7 @@ func compile(c Criterion) (matchPart, bool) {
 			return matchPart{}, false
 		default:
 			for _, v := range c.Values {
-				switch {
-				case v.RefType != "" && v.RefID != "" && strings.Contains(v.Text, "://"):
-					keys = append(keys, ReferenceKey(v.Text))
-				case v.RefType != "":
-					keys = append(keys, v.RefType+"/"+v.RefID)
-				case v.RefID != "" && c.Modifier != "":
-					keys = append(keys, c.Modifier+"/"+v.RefID)
-				case v.RefID != "":
-					for _, t := range p.Target {
-						keys = append(keys, t+"/"+v.RefID)
-					}
-				default:
-					keys = append(keys, ReferenceKey(v.Text))
-				}
+				keys = append(keys, ReferenceKeys(p, c.Modifier, v)...)
 			}
 		}
 		return matchPart{kind: matchKeys, field: field, keys: keySet(keys)}, true
@@ -200,4 +187,25 @@ func (p matchPart) match(id string, index map[string]any) bool {
 		}
 	}
 	return false
+}
+
+// ReferenceKeys lists the index keys (see RefsField and ReferenceKey) that a value of reference parameter p
+// matches, under modifier ("" or a resource type; not :identifier): an absolute URL as itself, Type/id,
+// and a bare id as modifier/id or, without a type modifier, as Target/id for each of p's targets.
+func ReferenceKeys(p *Param, modifier string, v Value) []string {
+	switch {
+	case v.RefType != "" && v.RefID != "" && strings.Contains(v.Text, "://"):
+		return []string{ReferenceKey(v.Text)}
+	case v.RefType != "":
+		return []string{v.RefType + "/" + v.RefID}
+	case v.RefID != "" && modifier != "" && modifier != "identifier":
+		return []string{modifier + "/" + v.RefID}
+	case v.RefID != "":
+		keys := make([]string, 0, len(p.Target))
+		for _, t := range p.Target {
+			keys = append(keys, t+"/"+v.RefID)
+		}
+		return keys
+	}
+	return []string{ReferenceKey(v.Text)}
 }

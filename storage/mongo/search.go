@@ -461,26 +461,6 @@ func stringFilter(field string, c search.Criterion) bson.D {
 	return anyOf(parts)
 }
 
-// referenceKeys lists the index keys a reference value matches.
-func referenceKeys(p *search.Param, c search.Criterion, v search.Value) []string {
-	switch {
-	case v.RefType != "" && v.RefID != "" && v.Text != "" && strings.Contains(v.Text, "://"):
-		return []string{search.ReferenceKey(v.Text)}
-	case v.RefType != "":
-		return []string{v.RefType + "/" + v.RefID}
-	case v.RefID != "":
-		if c.Modifier != "" && c.Modifier != "identifier" {
-			return []string{c.Modifier + "/" + v.RefID}
-		}
-		var keys []string
-		for _, t := range p.Target {
-			keys = append(keys, t+"/"+v.RefID)
-		}
-		return keys
-	}
-	return []string{search.ReferenceKey(v.Text)}
-}
-
 func referenceFilter(field string, c search.Criterion) bson.D {
 	var keys []string
 	if c.Modifier == "identifier" {
@@ -490,7 +470,7 @@ func referenceFilter(field string, c search.Criterion) bson.D {
 		return in(field+search.SuffixIdentifier, keys)
 	}
 	for _, v := range c.Values {
-		keys = append(keys, referenceKeys(c.Param, c, v)...)
+		keys = append(keys, search.ReferenceKeys(c.Param, c.Modifier, v)...)
 	}
 	if len(keys) == 0 {
 		return never

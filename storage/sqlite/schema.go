@@ -1,0 +1,211 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"sync"
+)
+
+// schemaVersion is the layout this code reads and writes; PRAGMA user_version holds the file's.
+const schemaVersion = 1
+
+// schema creates the tables (see the package comment). Times are integers: lu and vis Unix milliseconds,
+// ixd bounds Unix microseconds. Index tables are WITHOUT ROWID and clustered by resource (rid first), so
+// that a write appends its rows together and an update removes them by rid; their secondary indexes
+// answer searches.
+var schema = []string{
+	`CREATE TABLE types(tid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)`,
+	`CREATE TABLE fields(fid INTEGER PRIMARY KEY, tid INTEGER NOT NULL, name TEXT NOT NULL, UNIQUE(tid, name))`,
+	`CREATE TABLE res(
+		rid INTEGER PRIMARY KEY,
+		tid INTEGER NOT NULL,
+		id TEXT NOT NULL,
+		vid INTEGER NOT NULL,
+		lu INTEGER NOT NULL,
+		deleted INTEGER NOT NULL,
+		seq INTEGER NOT NULL)`,
+	`CREATE UNIQUE INDEX res_id ON res(tid, id)`,
+	`CREATE INDEX res_lu ON res(tid, lu)`,
+	`CREATE TABLE ver(
+		seq INTEGER PRIMARY KEY,
+		rid INTEGER NOT NULL,
+		tid INTEGER NOT NULL,
+		vid INTEGER NOT NULL,
+		lu INTEGER NOT NULL,
+		vis INTEGER NOT NULL,
+		deleted INTEGER NOT NULL,
+		method TEXT NOT NULL,
+		body BLOB)`,
+	`CREATE UNIQUE INDEX ver_rid ON ver(rid, vid)`,
+	`CREATE INDEX ver_tid ON ver(tid, vis)`,
+	`CREATE INDEX ver_vis ON ver(vis)`,
+	`CREATE TABLE ixk(rid INTEGER NOT NULL, f INTEGER NOT NULL, v TEXT NOT NULL, PRIMARY KEY(rid, f, v)) WITHOUT ROWID`,
+	`CREATE INDEX ixk_fv ON ixk(f, v)`,
+	`CREATE TABLE ixd(rid INTEGER NOT NULL, f INTEGER NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL, PRIMARY KEY(rid, f, lo, hi)) WITHOUT ROWID`,
+	`CREATE INDEX ixd_lo ON ixd(f, lo, hi)`,
+	`CREATE INDEX ixd_hi ON ixd(f, hi, lo)`,
+	`CREATE TABLE srt(rid INTEGER NOT NULL, f INTEGER NOT NULL, v TEXT NOT NULL, PRIMARY KEY(rid, f)) WITHOUT ROWID`,
+	`CREATE INDEX srt_fv ON srt(f, v)`,
+}
+
+// migrate creates the schema in a new file and refuses a file written by another layout.
+func migrate(ctx context.Context, db *sql.DB) error {
+	var v int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("sqlite: read the schema version: %w", err)
+	}
+	switch v {
+	case schemaVersion:
+		return nil
+	case 0:
+	default:
+		return fmt.Errorf("sqlite: the database has schema version %d; this careflow reads version %d", v, schemaVersion)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: create the schema: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	for _, stmt := range schema {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("sqlite: create the schema: %s: %w", stmt, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(schemaVersion)); err != nil {
+		return fmt.Errorf("sqlite: create the schema: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: create the schema: %w", err)
+	}
+	return nil
+}
+
+// names interns resource types and index fields as integers. Readers look names up; only the writer adds
+// them (inside its transaction: after a failed commit it reloads what the file holds).
+type names struct {
+	mu     sync.RWMutex
+	types  map[string]int64
+	typeOf map[int64]string
+	fields map[fieldKey]int64
+}
+
+type fieldKey struct {
+	tid  int64
+	name string
+}
+
+func loadNames(ctx context.Context, db *sql.DB) (*names, error) {
+	n := &names{}
+	if err := n.load(ctx, db); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func (n *names) load(ctx context.Context, db queryer) error {
+	types := map[string]int64{}
+	typeOf := map[int64]string{}
+	fields := map[fieldKey]int64{}
+	rows, err := db.QueryContext(ctx, "SELECT tid, name FROM types")
+	if err != nil {
+		return fmt.Errorf("sqlite: load types: %w", err)
+	}
+	for rows.Next() {
+		var id int64
+		var name string
+		if err := rows.Scan(&id, &name); err != nil {
+			rows.Close()
+			return fmt.Errorf("sqlite: load types: %w", err)
+		}
+		types[name], typeOf[id] = id, name
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: load types: %w", err)
+	}
+	rows, err = db.QueryContext(ctx, "SELECT fid, tid, name FROM fields")
+	if err != nil {
+		return fmt.Errorf("sqlite: load fields: %w", err)
+	}
+	for rows.Next() {
+		var fid, tid int64
+		var name string
+		if err := rows.Scan(&fid, &tid, &name); err != nil {
+			rows.Close()
+			return fmt.Errorf("sqlite: load fields: %w", err)
+		}
+		fields[fieldKey{tid, name}] = fid
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: load fields: %w", err)
+	}
+	n.mu.Lock()
+	n.types, n.typeOf, n.fields = types, typeOf, fields
+	n.mu.Unlock()
+	return nil
+}
+
+// typeID returns the id of a type; ok is false when nothing of that type was ever written.
+func (n *names) typeID(name string) (int64, bool) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	id, ok := n.types[name]
+	return id, ok
+}
+
+func (n *names) typeName(tid int64) string {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.typeOf[tid]
+}
+
+// fieldID returns the id of an index field of a type; ok is false when no resource ever had it.
+func (n *names) fieldID(tid int64, name string) (int64, bool) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	id, ok := n.fields[fieldKey{tid, name}]
+	return id, ok
+}
+
+// fieldIDs returns the ids of the field name over every type that has it.
+func (n *names) fieldIDs(name string) []int64 {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	var out []int64
+	for k, id := range n.fields {
+		if k.name == name {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// allTypes returns every type ever written, with its id.
+func (n *names) allTypes() map[string]int64 {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	out := make(map[string]int64, len(n.types))
+	for k, v := range n.types {
+		out[k] = v
+	}
+	return out
+}
+
+func (n *names) addType(name string, id int64) {
+	n.mu.Lock()
+	n.types[name], n.typeOf[id] = id, name
+	n.mu.Unlock()
+}
+
+func (n *names) addField(tid int64, name string, id int64) {
+	n.mu.Lock()
+	n.fields[fieldKey{tid, name}] = id
+	n.mu.Unlock()
+}

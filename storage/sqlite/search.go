@@ -1,0 +1,679 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/careflow/careflow/fhir/search"
+	"github.com/careflow/careflow/storage"
+)
+
+// Search implements storage.Store. A query becomes one SQL statement over res in which every criterion is
+// a membership test against an index table (ixk, ixd) seeked by (field, value) — chains and _has as nested
+// membership tests — ordered by the sort keys (srt, res.lu, res.id) with a keyset cursor; the page's bodies
+// are read afterwards by sequence number. Page, bodies and total come from one read transaction.
+func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error) {
+	page := &storage.SearchPage{Total: -1}
+	tid, ok := s.names.typeID(q.Type)
+	if !ok {
+		page.Total = 0
+		return page, nil
+	}
+	b := &builder{s: s, now: time.Now()}
+	where, err := b.where("r0", q.Type, tid, q.Criteria)
+	if err != nil {
+		return nil, err
+	}
+	if cmp := q.Compartment; cmp != nil {
+		where += " AND " + b.compartment("r0", tid, cmp)
+	}
+	wantTotal := q.Total == "accurate" || q.Total != "none" && q.Cursor == ""
+	tx, err := s.read.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: search %s: %w", q.Type, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	count := func() (int, error) {
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM res r0 WHERE "+where, b.args...).Scan(&n); err != nil {
+			return 0, fmt.Errorf("sqlite: search %s: count: %w", q.Type, err)
+		}
+		return n, nil
+	}
+	if q.CountSet && q.Count == 0 {
+		if wantTotal {
+			if page.Total, err = count(); err != nil {
+				return nil, err
+			}
+		}
+		return page, nil
+	}
+	limit := q.Count
+	if limit <= 0 {
+		limit = 50
+	}
+	keys := b.sortKeys("r0", tid, q.Sort)
+	var after *searchCursor
+	backward := false
+	if q.Cursor != "" {
+		c, err := decodeSearchCursor(q.Cursor, len(keys.exprs))
+		if err != nil {
+			return nil, err
+		}
+		after, backward = c, c.Backward
+	}
+	// The count's arguments are those bound so far; the page adds the sort joins and cursor.
+	countArgs := append([]any(nil), b.args...)
+	pageWhere := where
+	if after != nil {
+		pageWhere += " AND " + b.keyset(keys, after.Values, backward)
+	}
+	var order []string
+	for i, e := range keys.exprs {
+		dir := "ASC"
+		if keys.desc[i] != backward {
+			dir = "DESC"
+		}
+		order = append(order, e+" "+dir)
+	}
+	stmt := "SELECT r0.seq, r0.id, " + strings.Join(keys.exprs, ", ") + " FROM res r0" + keys.joins +
+		" WHERE " + pageWhere + " ORDER BY " + strings.Join(order, ", ") + " LIMIT " + strconv.Itoa(limit+1)
+	rows, err := tx.QueryContext(ctx, stmt, b.args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: search %s: %w", q.Type, err)
+	}
+	type hit struct {
+		seq  int64
+		id   string
+		vals []any
+	}
+	var hits []hit
+	for rows.Next() {
+		h := hit{vals: make([]any, len(keys.exprs))}
+		dest := []any{&h.seq, &h.id}
+		for i := range h.vals {
+			dest = append(dest, &h.vals[i])
+		}
+		if err := rows.Scan(dest...); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("sqlite: search %s: %w", q.Type, err)
+		}
+		hits = append(hits, h)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: search %s: %w", q.Type, err)
+	}
+	more := len(hits) > limit
+	if more {
+		hits = hits[:limit]
+	}
+	if wantTotal {
+		if q.Cursor == "" && !more {
+			page.Total = len(hits)
+		} else {
+			b.args = countArgs
+			if page.Total, err = count(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if backward {
+		for i, j := 0, len(hits)-1; i < j; i, j = i+1, j-1 {
+			hits[i], hits[j] = hits[j], hits[i]
+		}
+	}
+	seqs := make([]int64, len(hits))
+	for i, h := range hits {
+		seqs[i] = h.seq
+	}
+	versions, err := readVersions(ctx, tx, q.Type, seqs)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range hits {
+		v := versions[h.seq]
+		if v == nil {
+			return nil, fmt.Errorf("sqlite: search %s: version %d of %s vanished", q.Type, h.seq, h.id)
+		}
+		v.ID = h.id
+		page.Versions = append(page.Versions, v)
+	}
+	if len(hits) > 0 {
+		first, last := cursorValues(hits[0].vals), cursorValues(hits[len(hits)-1].vals)
+		hasNext, hasPrev := more, after != nil
+		if backward {
+			hasNext, hasPrev = true, more
+		}
+		if hasNext {
+			page.Next = (&searchCursor{Values: last}).encode()
+		}
+		if hasPrev {
+			page.Prev = (&searchCursor{Values: first, Backward: true}).encode()
+		}
+	}
+	return page, nil
+}
+
+// readVersions reads the versions with the given sequence numbers (ID left empty).
+func readVersions(ctx context.Context, tx *sql.Tx, typ string, seqs []int64) (map[int64]*storage.Version, error) {
+	out := make(map[int64]*storage.Version, len(seqs))
+	for start := 0; start < len(seqs); start += maxVars {
+		chunk := seqs[start:min(len(seqs), start+maxVars)]
+		args := make([]any, len(chunk))
+		for i, s := range chunk {
+			args[i] = s
+		}
+		rows, err := tx.QueryContext(ctx, "SELECT vid, lu, deleted, method, body, seq FROM ver WHERE seq IN ("+placeholders(len(chunk))+")", args...)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: read %s versions: %w", typ, err)
+		}
+		for rows.Next() {
+			var seq int64
+			v, err := scanVersion(rows, typ, "", &seq)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("sqlite: read %s versions: %w", typ, err)
+			}
+			out[seq] = v
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("sqlite: read %s versions: %w", typ, err)
+		}
+	}
+	return out, nil
+}
+
+// builder assembles a statement's SQL and its arguments. Placeholders are numbered (?N), so fragments
+// can be combined in any order. Every identifier in the SQL comes from this code; client values are only
+// ever arguments.
+type builder struct {
+	s       *Store
+	args    []any
+	aliases int
+	now     time.Time
+}
+
+func (b *builder) arg(v any) string {
+	b.args = append(b.args, v)
+	return "?" + strconv.Itoa(len(b.args))
+}
+
+func (b *builder) alias() string {
+	b.aliases++
+	return "r" + strconv.Itoa(b.aliases)
+}
+
+// where is the condition selecting the current resources of type tid (alias a) that meet every criterion.
+func (b *builder) where(a, typ string, tid int64, criteria []search.Criterion) (string, error) {
+	parts := []string{a + ".tid = " + b.arg(tid), a + ".deleted = 0"}
+	for _, c := range criteria {
+		cond, err := b.criterion(a, typ, tid, c)
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, cond)
+	}
+	return strings.Join(parts, " AND "), nil
+}
+
+// field returns the id of a type's index field as SQL, or "NULL" (matching nothing) when no resource has
+// ever had it.
+func (b *builder) field(tid int64, name string) (string, bool) {
+	fid, ok := b.s.names.fieldID(tid, name)
+	if !ok {
+		return "NULL", false
+	}
+	return b.arg(fid), true
+}
+
+// keys is "a.rid IN (the resources with one of keys in field)".
+func (b *builder) keys(a string, tid int64, field string, keys []string, negate bool) string {
+	f, ok := b.field(tid, field)
+	if !ok || len(keys) == 0 {
+		return boolSQL(negate)
+	}
+	var vals []string
+	for _, k := range keys {
+		vals = append(vals, b.arg(k))
+	}
+	return a + ".rid " + not(negate) + "IN (SELECT rid FROM ixk WHERE f = " + f + " AND v IN (" + strings.Join(vals, ", ") + "))"
+}
+
+// keysWhere is "a.rid IN (the resources with a value of field meeting cond)" (cond on column v).
+func (b *builder) keysWhere(a string, tid int64, field string, conds []string) string {
+	f, ok := b.field(tid, field)
+	if !ok || len(conds) == 0 {
+		return "0"
+	}
+	return a + ".rid IN (SELECT rid FROM ixk WHERE f = " + f + " AND (" + strings.Join(conds, " OR ") + "))"
+}
+
+func not(negate bool) string {
+	if negate {
+		return "NOT "
+	}
+	return ""
+}
+
+func boolSQL(v bool) string {
+	if v {
+		return "1"
+	}
+	return "0"
+}
+
+// prefix is the condition "v starts with p" as a range the index seeks (no UTF-8 byte is 0xFF).
+func (b *builder) prefix(p string) string {
+	return "(v >= " + b.arg(p) + " AND v < " + b.arg(p+"\xff") + ")"
+}
+
+func (b *builder) criterion(a, typ string, tid int64, c search.Criterion) (string, error) {
+	if c.Has != nil {
+		return b.has(a, typ, c.Has)
+	}
+	p := c.Param
+	if c.Modifier == "missing" {
+		var parts []string
+		for _, v := range c.Values {
+			parts = append(parts, b.present(a, tid, p, !v.Missing))
+		}
+		return or(parts), nil
+	}
+	if c.Chain != nil {
+		return b.chain(a, tid, c)
+	}
+	if c.OrMissing {
+		c.OrMissing = false
+		cond, err := b.criterion(a, typ, tid, c)
+		if err != nil {
+			return "", err
+		}
+		return "(" + cond + " OR " + b.present(a, tid, p, false) + ")", nil
+	}
+	switch p.Code {
+	case "_id":
+		var ids []string
+		for _, v := range c.Values {
+			ids = append(ids, b.arg(v.Code))
+		}
+		return a + ".id " + not(c.Modifier == "not") + "IN (" + strings.Join(ids, ", ") + ")", nil
+	case "_lastUpdated":
+		return b.lastUpdated(a, c), nil
+	}
+	switch p.Type {
+	case search.TypeToken:
+		return b.token(a, tid, c), nil
+	case search.TypeString:
+		return b.str(a, tid, c), nil
+	case search.TypeReference:
+		if c.Modifier == "identifier" {
+			var keys []string
+			for _, v := range c.Values {
+				keys = append(keys, search.TokenKey(v))
+			}
+			return b.keys(a, tid, p.Field+search.SuffixIdentifier, keys, false), nil
+		}
+		var keys []string
+		for _, v := range c.Values {
+			keys = append(keys, search.ReferenceKeys(p, c.Modifier, v)...)
+		}
+		return b.keys(a, tid, p.Field, keys, false), nil
+	case search.TypeURI:
+		return b.uri(a, tid, c), nil
+	case search.TypeDate:
+		return b.date(a, tid, c), nil
+	}
+	return "", fmt.Errorf("sqlite: search parameter type %s is not supported", p.Type)
+}
+
+// present is "a has (want) / has no (!want) value for p".
+func (b *builder) present(a string, tid int64, p *search.Param, want bool) string {
+	switch p.Code {
+	case "_id", "_lastUpdated":
+		return boolSQL(want)
+	}
+	table := "ixk"
+	if p.Type == search.TypeDate {
+		table = "ixd"
+	}
+	f, ok := b.field(tid, p.Field)
+	if !ok {
+		return boolSQL(!want)
+	}
+	return a + ".rid " + not(!want) + "IN (SELECT rid FROM " + table + " WHERE f = " + f + ")"
+}
+
+func or(parts []string) string {
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return "(" + strings.Join(parts, " OR ") + ")"
+}
+
+func (b *builder) token(a string, tid int64, c search.Criterion) string {
+	p := c.Param
+	switch c.Modifier {
+	case "text":
+		// A word of the display text starts with the value.
+		var conds []string
+		for _, v := range c.Values {
+			w := search.Normalize(v.Code)
+			conds = append(conds, "("+b.prefix(w)+" OR instr(v, "+b.arg(" "+w)+") > 0)")
+		}
+		return b.keysWhere(a, tid, p.Field+search.SuffixText, conds)
+	case "of-type":
+		var keys []string
+		for _, v := range c.Values {
+			keys = append(keys, search.OfTypeKey(v.System, v.TypeCode, v.Code))
+		}
+		return b.keys(a, tid, p.Field, keys, false)
+	}
+	var keys []string
+	for _, v := range c.Values {
+		keys = append(keys, search.TokenKey(v))
+	}
+	return b.keys(a, tid, p.Field, keys, c.Modifier == "not")
+}
+
+func (b *builder) str(a string, tid int64, c search.Criterion) string {
+	p := c.Param
+	switch c.Modifier {
+	case "exact":
+		var keys []string
+		for _, v := range c.Values {
+			keys = append(keys, v.Text)
+		}
+		return b.keys(a, tid, p.Field+search.SuffixExact, keys, false)
+	case "contains":
+		var conds []string
+		for _, v := range c.Values {
+			conds = append(conds, "instr(v, "+b.arg(search.Normalize(v.Text))+") > 0")
+		}
+		return b.keysWhere(a, tid, p.Field, conds)
+	}
+	var conds []string
+	for _, v := range c.Values {
+		conds = append(conds, b.prefix(search.Normalize(v.Text)))
+	}
+	return b.keysWhere(a, tid, p.Field, conds)
+}
+
+func (b *builder) uri(a string, tid int64, c search.Criterion) string {
+	p := c.Param
+	var conds []string
+	for _, v := range c.Values {
+		switch c.Modifier {
+		case "below":
+			conds = append(conds, b.prefix(v.Text))
+		case "above":
+			// Every ancestor of the value at "/" boundaries, and the value itself.
+			for i := len(v.Text); i > 0; i = strings.LastIndex(v.Text[:i], "/") {
+				if strings.HasSuffix(v.Text[:i], ":/") || strings.HasSuffix(v.Text[:i], ":") {
+					break
+				}
+				conds = append(conds, "v = "+b.arg(v.Text[:i]))
+			}
+		default:
+			conds = append(conds, "v = "+b.arg(v.Text))
+		}
+	}
+	return b.keysWhere(a, tid, p.Field, conds)
+}
+
+// date compares each of the resource's date ranges R = [lo, hi) with the value's range V = [Low, High)
+// per search.html#prefix (as search.DateMatches): a resource matches when one of its values does.
+func (b *builder) date(a string, tid int64, c search.Criterion) string {
+	f, ok := b.field(tid, c.Param.Field)
+	if !ok {
+		return "0"
+	}
+	var conds []string
+	for _, v := range c.Values {
+		L, H := b.arg(lowMicros(v.Low)), b.arg(highMicros(v.High))
+		inside := "(lo >= " + L + " AND hi <= " + H + ")"
+		var cond string
+		switch v.Prefix {
+		case "ne":
+			cond = "(lo < " + L + " OR hi > " + H + ")"
+		case "gt":
+			cond = "hi > " + H
+		case "lt":
+			cond = "lo < " + L
+		case "ge":
+			cond = "(hi > " + H + " OR " + inside + ")"
+		case "le":
+			cond = "(lo < " + L + " OR " + inside + ")"
+		case "sa":
+			cond = "lo >= " + H
+		case "eb":
+			cond = "hi <= " + L
+		case "ap":
+			pad := search.ApproximatePad(v, b.now)
+			cond = "(lo < " + b.arg(highMicros(v.High.Add(pad))) + " AND hi > " + b.arg(lowMicros(v.Low.Add(-pad))) + ")"
+		default:
+			cond = inside
+		}
+		conds = append(conds, cond)
+	}
+	return a + ".rid IN (SELECT rid FROM ixd WHERE f = " + f + " AND " + or(conds) + ")"
+}
+
+// lastUpdated compares meta.lastUpdated, an instant (R = [t, t]), with each value.
+func (b *builder) lastUpdated(a string, c search.Criterion) string {
+	col := a + ".lu"
+	var parts []string
+	for _, v := range c.Values {
+		L, H := b.arg(ceilMillis(v.Low)), b.arg(ceilMillis(v.High))
+		switch v.Prefix {
+		case "ne":
+			parts = append(parts, "("+col+" < "+L+" OR "+col+" >= "+H+")")
+		case "gt", "sa":
+			parts = append(parts, col+" >= "+H)
+		case "lt", "eb":
+			parts = append(parts, col+" < "+L)
+		case "ge":
+			parts = append(parts, col+" >= "+L)
+		case "le":
+			parts = append(parts, col+" < "+H)
+		default:
+			parts = append(parts, "("+col+" >= "+L+" AND "+col+" < "+H+")")
+		}
+	}
+	return or(parts)
+}
+
+// ceilMillis is t in Unix milliseconds rounded up: an integer millisecond m is >= t exactly when
+// m >= ceilMillis(t).
+func ceilMillis(t time.Time) int64 {
+	ms := t.UnixMilli()
+	if t.Nanosecond()%1e6 != 0 && t.UnixNano() > 0 {
+		ms++
+	}
+	return ms
+}
+
+// chain: the reference parameter points at a resource of the chained type meeting the chained criterion.
+func (b *builder) chain(a string, tid int64, c search.Criterion) (string, error) {
+	ctid, ok := b.s.names.typeID(c.Chain.Type)
+	f, fok := b.field(tid, c.Param.Field)
+	if !ok || !fok {
+		return "0", nil
+	}
+	inner := b.alias()
+	cond, err := b.where(inner, c.Chain.Type, ctid, []search.Criterion{c.Chain.Criterion})
+	if err != nil {
+		return "", err
+	}
+	return a + ".rid IN (SELECT rid FROM ixk WHERE f = " + f + " AND v IN (SELECT " + b.arg(c.Chain.Type+"/") + " || " +
+		inner + ".id FROM res " + inner + " WHERE " + cond + "))", nil
+}
+
+// has: some resource of h.Type meeting h.Criterion refers to the candidate through h.Ref.
+func (b *builder) has(a, typ string, h *search.Has) (string, error) {
+	htid, ok := b.s.names.typeID(h.Type)
+	if !ok {
+		return "0", nil
+	}
+	f, ok := b.field(htid, h.Ref.Field)
+	if !ok {
+		return "0", nil
+	}
+	inner := b.alias()
+	cond, err := b.where(inner, h.Type, htid, []search.Criterion{h.Criterion})
+	if err != nil {
+		return "", err
+	}
+	// The keys "typ/id": a range of the index, from which the ids are cut.
+	lo, hi := typ+"/", typ+"0" // '0' follows '/'
+	return a + ".id IN (SELECT substr(k.v, " + b.arg(len(lo)+1) + ") FROM ixk k WHERE k.f = " + f +
+		" AND k.v > " + b.arg(lo) + " AND k.v < " + b.arg(hi) + " AND k.rid IN (SELECT " + inner + ".rid FROM res " + inner + " WHERE " + cond + "))", nil
+}
+
+// compartment: the resource refers to the compartment's resource through one of the compartment's
+// parameters, or is that resource.
+func (b *builder) compartment(a string, tid int64, cmp *search.Compartment) string {
+	var fids []string
+	for _, p := range cmp.Params {
+		if f, ok := b.field(tid, p.Field); ok {
+			fids = append(fids, f)
+		}
+	}
+	var parts []string
+	if len(fids) > 0 {
+		parts = append(parts, a+".rid IN (SELECT rid FROM ixk WHERE f IN ("+strings.Join(fids, ", ")+") AND v = "+b.arg(cmp.Type+"/"+cmp.ID)+")")
+	}
+	if cmp.Self {
+		parts = append(parts, a+".id = "+b.arg(cmp.ID))
+	}
+	if len(parts) == 0 {
+		return "0"
+	}
+	return or(parts)
+}
+
+// sortSpec is the result order: SQL expressions, each ascending or descending, ending with the id.
+type sortSpec struct {
+	exprs []string
+	desc  []bool
+	joins string
+}
+
+// sortKeys maps _sort to expressions: a parameter's sort key (srt, NULL when missing: first ascending,
+// last descending, as in MongoDB), lastUpdated or the id; the id always ends the order.
+func (b *builder) sortKeys(a string, tid int64, keys []search.SortKey) sortSpec {
+	var out sortSpec
+	for i, k := range keys {
+		switch k.Param.Code {
+		case "_id":
+			out.exprs, out.desc = append(out.exprs, a+".id"), append(out.desc, k.Descending)
+			return out
+		case "_lastUpdated":
+			out.exprs, out.desc = append(out.exprs, a+".lu"), append(out.desc, k.Descending)
+			continue
+		}
+		f, ok := b.field(tid, k.Param.Field+search.SuffixSort)
+		if !ok {
+			out.exprs, out.desc = append(out.exprs, "NULL"), append(out.desc, k.Descending)
+			continue
+		}
+		s := "s" + strconv.Itoa(i)
+		out.joins += " LEFT JOIN srt " + s + " ON " + s + ".rid = " + a + ".rid AND " + s + ".f = " + f
+		out.exprs, out.desc = append(out.exprs, s+".v"), append(out.desc, k.Descending)
+	}
+	out.exprs, out.desc = append(out.exprs, a+".id"), append(out.desc, false)
+	return out
+}
+
+// keyset is the condition "strictly after the boundary values" in the (possibly reversed) order.
+func (b *builder) keyset(k sortSpec, vals []any, backward bool) string {
+	var branches []string
+	for i := range k.exprs {
+		var branch []string
+		for j := 0; j < i; j++ {
+			if vals[j] == nil {
+				branch = append(branch, k.exprs[j]+" IS NULL")
+			} else {
+				branch = append(branch, k.exprs[j]+" = "+b.arg(vals[j]))
+			}
+		}
+		desc := k.desc[i] != backward
+		e := k.exprs[i]
+		switch {
+		case vals[i] == nil && !desc:
+			branch = append(branch, e+" IS NOT NULL")
+		case vals[i] == nil && desc:
+			continue // nothing sorts after NULL descending
+		case !desc:
+			branch = append(branch, e+" > "+b.arg(vals[i]))
+		default:
+			branch = append(branch, "("+e+" < "+b.arg(vals[i])+" OR "+e+" IS NULL)")
+		}
+		branches = append(branches, "("+strings.Join(branch, " AND ")+")")
+	}
+	if len(branches) == 0 {
+		return "0"
+	}
+	return "(" + strings.Join(branches, " OR ") + ")"
+}
+
+// searchCursor is the position after (or, going backward, before) which a page starts: the sort-key
+// values of the boundary resource (string, integer or null).
+type searchCursor struct {
+	Values   []any `json:"v"`
+	Backward bool  `json:"b,omitempty"`
+}
+
+func (c *searchCursor) encode() string {
+	data, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(data)
+}
+
+func decodeSearchCursor(s string, n int) (*searchCursor, error) {
+	data, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, storage.ErrBadCursor
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var c searchCursor
+	if err := dec.Decode(&c); err != nil || len(c.Values) != n {
+		return nil, storage.ErrBadCursor
+	}
+	for i, v := range c.Values {
+		switch t := v.(type) {
+		case nil, string:
+		case json.Number:
+			n, err := t.Int64()
+			if err != nil {
+				return nil, storage.ErrBadCursor
+			}
+			c.Values[i] = n
+		default:
+			return nil, storage.ErrBadCursor
+		}
+	}
+	return &c, nil
+}
+
+// cursorValues turns scanned sort values into cursor values.
+func cursorValues(vals []any) []any {
+	out := make([]any, len(vals))
+	for i, v := range vals {
+		switch t := v.(type) {
+		case []byte:
+			out[i] = string(t)
+		default:
+			out[i] = t
+		}
+	}
+	return out
+}

@@ -1,0 +1,235 @@
+// Package sqlite implements storage.Store on an embedded SQLite database (modernc.org/sqlite, pure Go): the
+// default store, which needs no database server.
+//
+// Layout (schema.go): res holds one row per resource (its current version number, lastUpdated, deletion
+// flag and the sequence number of its current version); ver holds every version, body included, under a
+// global sequence number (the change feed's order); the index tables hold the search values of current,
+// non-deleted resources: ixk the string keys (tokens, strings, references, uris, and the _refs of every
+// resource), ixd the date ranges (one row per value, so that a date search is exact on resources with
+// several dates), srt one sort key per parameter. Type and index-field names are interned as integers.
+//
+// Concurrency: one process owns a data file (an exclusive lock on PATH-lock refuses a second one). All
+// writes go through one writer connection driven by one goroutine that commits the writes arriving while
+// the previous commit runs as one SQLite transaction (group commit), each write in its own savepoint so
+// that it succeeds or fails on its own; a write is acknowledged only after its commit. Reads run on a
+// pool of read-only connections, each request in one read transaction (a consistent snapshot). SQLite
+// transactions make a transaction Bundle atomic, isolated and durable; the single writer makes the change
+// feed exact (feed.go).
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// Options configure Open.
+type Options struct {
+	// Path is the database file; its directory is created when missing.
+	Path string
+	// Logger receives the store's logs; slog.Default() when nil.
+	Logger *slog.Logger
+	// Synchronous is SQLite's PRAGMA synchronous for the writer: "full" (the default: an acknowledged
+	// write survives a power loss) or "normal" (it survives a crash of the process; the last commits may
+	// be lost on power loss).
+	Synchronous string
+	// Readers is the number of read connections; default 2 × GOMAXPROCS, at least 4.
+	Readers int
+	// MaxBatch bounds how many writes share one commit; default 256.
+	MaxBatch int
+	// Clock replaces time.Now (tests).
+	Clock func() time.Time
+	// Hooks inject failures (tests); leave zero in production.
+	Hooks Hooks
+}
+
+// Hooks inject failures for tests.
+type Hooks struct {
+	// BeforeCommit runs in the writer just before a group's COMMIT with the number of writes in it; an
+	// error aborts the group as a failed COMMIT would.
+	BeforeCommit func(writes int) error
+}
+
+// Store is a storage.Store on one SQLite database file.
+type Store struct {
+	path   string
+	log    *slog.Logger
+	now    func() time.Time
+	hooks  Hooks
+	read   *sql.DB
+	write  *sql.DB
+	lock   *os.File // held exclusively while the store is open
+	w      *writer
+	names  *names
+	locks  *namedLocks
+	closed sync.Once
+}
+
+// ParseDSN reads a database setting "sqlite:PATH" (PATH relative to the working directory, or absolute;
+// "sqlite:///abs/path" and "sqlite://rel" are accepted too) and returns the path; ok is false when s is
+// not a sqlite: setting.
+func ParseDSN(s string) (path string, ok bool, err error) {
+	rest, found := strings.CutPrefix(s, "sqlite:")
+	if !found {
+		return "", false, nil
+	}
+	rest = strings.TrimPrefix(rest, "//")
+	if rest == "" {
+		return "", true, errors.New("sqlite: the database setting names no file (want sqlite:PATH)")
+	}
+	if strings.ContainsAny(rest, "?#") {
+		return "", true, fmt.Errorf("sqlite: %q: options in the path are not supported (want sqlite:PATH)", s)
+	}
+	return rest, true, nil
+}
+
+// Open opens (creating when needed) the database at o.Path and starts its writer. A second Open of the
+// same file, from this process or another, fails while the first is open.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	if o.Path == "" {
+		return nil, errors.New("sqlite: no database path")
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	syncMode := strings.ToLower(o.Synchronous)
+	switch syncMode {
+	case "":
+		syncMode = "full"
+	case "full", "normal":
+	default:
+		return nil, fmt.Errorf("sqlite: synchronous %q: want full or normal", o.Synchronous)
+	}
+	if dir := filepath.Dir(o.Path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("sqlite: create the data directory: %w", err)
+		}
+	}
+	lock, err := lockFile(o.Path + "-lock")
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{path: o.Path, log: log, now: time.Now, hooks: o.Hooks, lock: lock, locks: newNamedLocks()}
+	if o.Clock != nil {
+		s.now = o.Clock
+	}
+	fail := func(err error) (*Store, error) {
+		s.closeDBs()
+		unlockFile(lock)
+		return nil, err
+	}
+	common := []string{"busy_timeout(10000)", "foreign_keys(off)", "cache_size(-16000)", "temp_store(memory)"}
+	s.write, err = openDB(o.Path, append(common, "journal_mode(wal)", "synchronous("+syncMode+")", "wal_autocheckpoint(10000)"), false)
+	if err != nil {
+		return fail(err)
+	}
+	s.write.SetMaxOpenConns(1)
+	s.write.SetMaxIdleConns(1)
+	s.write.SetConnMaxLifetime(0)
+	s.write.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, s.write); err != nil {
+		return fail(err)
+	}
+	readers := o.Readers
+	if readers <= 0 {
+		readers = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	s.read, err = openDB(o.Path, append(common, "query_only(true)"), true)
+	if err != nil {
+		return fail(err)
+	}
+	s.read.SetMaxOpenConns(readers)
+	s.read.SetMaxIdleConns(readers)
+	s.read.SetConnMaxLifetime(0)
+	s.read.SetConnMaxIdleTime(0)
+	if s.names, err = loadNames(ctx, s.write); err != nil {
+		return fail(err)
+	}
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("sqlite: writer connection: %w", err))
+	}
+	batch := o.MaxBatch
+	if batch <= 0 {
+		batch = 256
+	}
+	s.w = newWriter(s, conn, batch)
+	log.Info("storage: embedded SQLite store", "path", o.Path, "synchronous", syncMode, "readers", readers)
+	return s, nil
+}
+
+// openDB opens a database/sql pool on path with the pragmas run on every new connection.
+func openDB(path string, pragmas []string, readOnly bool) (*sql.DB, error) {
+	q := url.Values{}
+	for _, p := range pragmas {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	if readOnly {
+		q.Set("_txlock", "deferred")
+	}
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func (s *Store) closeDBs() {
+	if s.read != nil {
+		_ = s.read.Close()
+	}
+	if s.write != nil {
+		_ = s.write.Close()
+	}
+}
+
+// Close stops the writer after the writes already submitted, updates the query planner's statistics,
+// closes the database and releases the data file.
+func (s *Store) Close(ctx context.Context) error {
+	var err error
+	s.closed.Do(func() {
+		s.w.stop()
+		if _, e := s.write.ExecContext(ctx, "PRAGMA optimize"); e != nil {
+			s.log.Warn("sqlite: PRAGMA optimize at close failed", "err", e)
+		}
+		s.closeDBs()
+		unlockFile(s.lock)
+	})
+	return err
+}
+
+// Path returns the database file.
+func (s *Store) Path() string { return s.path }
+
+// Ping implements storage.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.read.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	if err := s.w.alive(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Optimize refreshes the query planner's statistics (ANALYZE on what changed); run it after a bulk load.
+func (s *Store) Optimize(ctx context.Context) error {
+	return s.w.do(ctx, func(tx *wtx) error {
+		_, err := tx.exec("PRAGMA optimize=0x10002")
+		return err
+	})
+}

@@ -1,0 +1,430 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/careflow/careflow/fhir/resource"
+	"github.com/careflow/careflow/fhir/search"
+	"github.com/careflow/careflow/storage"
+)
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// Create implements storage.Store.
+func (s *Store) Create(ctx context.Context, w storage.Write) (*storage.Version, error) {
+	var v *storage.Version
+	err := s.w.do(ctx, func(t *wtx) error {
+		var err error
+		v, err = t.create(w)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// Update implements storage.Store.
+func (s *Store) Update(ctx context.Context, w storage.Write, pre storage.Precondition) (*storage.Version, bool, error) {
+	var v *storage.Version
+	var created bool
+	err := s.w.do(ctx, func(t *wtx) error {
+		var err error
+		v, created, err = t.update(w, pre)
+		return err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return v, created, nil
+}
+
+// Delete implements storage.Store.
+func (s *Store) Delete(ctx context.Context, typ, id string, pre storage.Precondition) (*storage.Version, error) {
+	var v *storage.Version
+	err := s.w.do(ctx, func(t *wtx) error {
+		var err error
+		v, err = t.delete(typ, id, pre)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// Transact implements storage.Store: the ops run in one savepoint of the writer's transaction, so they
+// commit together or not at all, and no reader sees any of them before the commit.
+func (s *Store) Transact(ctx context.Context, ops []storage.TxOp) ([]storage.TxResult, error) {
+	seen := make(map[string]int, len(ops))
+	for i, op := range ops {
+		invalid := func(format string, args ...any) error {
+			return &storage.TxError{Index: i, Type: op.Write.Type, ID: op.Write.ID,
+				Err: fmt.Errorf("%w: "+format, append([]any{storage.ErrTxInvalid}, args...)...)}
+		}
+		switch op.Kind {
+		case storage.TxCreate, storage.TxUpdate, storage.TxDelete:
+		default:
+			return nil, invalid("unknown op kind %v", op.Kind)
+		}
+		if op.Write.Type == "" || op.Write.ID == "" && op.Kind != storage.TxCreate {
+			return nil, invalid("an op needs a resource type and id")
+		}
+		if op.Write.ID == "" {
+			continue
+		}
+		key := op.Write.Type + "/" + op.Write.ID
+		if j, dup := seen[key]; dup {
+			return nil, invalid("%s is also the target of op %d", key, j)
+		}
+		seen[key] = i
+	}
+	if len(ops) == 0 {
+		return []storage.TxResult{}, nil
+	}
+	var out []storage.TxResult
+	err := s.w.do(ctx, func(t *wtx) error {
+		out = make([]storage.TxResult, len(ops))
+		for i, op := range ops {
+			var r storage.TxResult
+			var err error
+			switch op.Kind {
+			case storage.TxCreate:
+				r.Version, err = t.create(op.Write)
+				r.Created = err == nil
+			case storage.TxUpdate:
+				r.Version, r.Created, err = t.update(op.Write, op.Precondition)
+			case storage.TxDelete:
+				r.Version, err = t.delete(op.Write.Type, op.Write.ID, op.Precondition)
+			}
+			if err != nil {
+				id := op.Write.ID
+				return &storage.TxError{Index: i, Type: op.Write.Type, ID: id, Err: err}
+			}
+			out[i] = r
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// cur is a resource's row in res.
+type cur struct {
+	rid, vid, seq int64
+	lu            time.Time
+	deleted       bool
+}
+
+func (t *wtx) current(tid int64, id string) (*cur, error) {
+	var c cur
+	var lu int64
+	err := t.queryRow("SELECT rid, vid, seq, lu, deleted FROM res WHERE tid = ? AND id = ?", tid, id).
+		Scan(&c.rid, &c.vid, &c.seq, &lu, &c.deleted)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read current version: %w", err)
+	}
+	c.lu = time.UnixMilli(lu).UTC()
+	return &c, nil
+}
+
+// typeID interns a resource type.
+func (t *wtx) typeID(name string) (int64, error) {
+	if id, ok := t.w.s.names.typeID(name); ok {
+		return id, nil
+	}
+	var id int64
+	if err := t.queryRow("INSERT INTO types(name) VALUES(?) RETURNING tid", name).Scan(&id); err != nil {
+		return 0, fmt.Errorf("sqlite: intern type %s: %w", name, err)
+	}
+	t.w.s.names.addType(name, id)
+	t.interned = true
+	return id, nil
+}
+
+// fieldID interns an index field of a type.
+func (t *wtx) fieldID(tid int64, name string) (int64, error) {
+	if id, ok := t.w.s.names.fieldID(tid, name); ok {
+		return id, nil
+	}
+	var id int64
+	if err := t.queryRow("INSERT INTO fields(tid, name) VALUES(?, ?) RETURNING fid", tid, name).Scan(&id); err != nil {
+		return 0, fmt.Errorf("sqlite: intern field %s: %w", name, err)
+	}
+	t.w.s.names.addField(tid, name, id)
+	t.interned = true
+	return id, nil
+}
+
+// addVersion appends a version to ver and returns its sequence number.
+func (t *wtx) addVersion(rid, tid, vid int64, lu time.Time, deleted bool, method string, body []byte) (int64, error) {
+	var seq int64
+	ms := lu.UnixMilli()
+	err := t.queryRow("INSERT INTO ver(rid, tid, vid, lu, vis, deleted, method, body) VALUES(?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+		rid, tid, vid, ms, ms, deleted, method, body).Scan(&seq)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: store version: %w", err)
+	}
+	return seq, nil
+}
+
+func (t *wtx) create(w storage.Write) (*storage.Version, error) {
+	if w.Type == "" {
+		return nil, errors.New("sqlite: create: no resource type")
+	}
+	id := w.ID
+	if id == "" {
+		id = newID()
+	}
+	method := w.Method
+	if method == "" {
+		method = "POST"
+	}
+	tid, err := t.typeID(w.Type)
+	if err != nil {
+		return nil, err
+	}
+	c, err := t.current(tid, id)
+	if err != nil {
+		return nil, err
+	}
+	if c != nil {
+		return nil, fmt.Errorf("sqlite: create %s/%s: %w", w.Type, id, storage.ErrExists)
+	}
+	lu := t.w.stamp(time.Time{})
+	body, err := resource.Stamp(w.Body, id, "1", lu)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: stamp %s/%s: %w", w.Type, id, err)
+	}
+	var rid int64
+	if err := t.queryRow("INSERT INTO res(tid, id, vid, lu, deleted, seq) VALUES(?, ?, 1, ?, 0, 0) RETURNING rid", tid, id, lu.UnixMilli()).Scan(&rid); err != nil {
+		return nil, fmt.Errorf("sqlite: create %s/%s: %w", w.Type, id, err)
+	}
+	seq, err := t.addVersion(rid, tid, 1, lu, false, method, body)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := t.exec("UPDATE res SET seq = ? WHERE rid = ?", seq, rid); err != nil {
+		return nil, fmt.Errorf("sqlite: create %s/%s: %w", w.Type, id, err)
+	}
+	if err := t.index(rid, tid, w.Index); err != nil {
+		return nil, err
+	}
+	return &storage.Version{Type: w.Type, ID: id, VersionID: 1, LastUpdated: lu, Method: method, Body: body}, nil
+}
+
+// conflict checks an If-Match precondition against the current row (nil: no resource).
+func conflict(c *cur, pre storage.Precondition) error {
+	if pre.VersionID == 0 {
+		return nil
+	}
+	if c == nil {
+		return &storage.VersionConflictError{Expected: pre.VersionID}
+	}
+	if c.vid != pre.VersionID || c.deleted {
+		return &storage.VersionConflictError{Expected: pre.VersionID, Current: c.vid}
+	}
+	return nil
+}
+
+func (t *wtx) update(w storage.Write, pre storage.Precondition) (*storage.Version, bool, error) {
+	if w.Type == "" || w.ID == "" {
+		return nil, false, errors.New("sqlite: update: no resource type or id")
+	}
+	method := w.Method
+	if method == "" {
+		method = "PUT"
+	}
+	tid, err := t.typeID(w.Type)
+	if err != nil {
+		return nil, false, err
+	}
+	c, err := t.current(tid, w.ID)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := conflict(c, pre); err != nil {
+		return nil, false, err
+	}
+	if c == nil {
+		w.Method = method
+		v, err := t.create(w)
+		return v, err == nil, err
+	}
+	vid := c.vid + 1
+	lu := t.w.stamp(c.lu)
+	body, err := resource.Stamp(w.Body, w.ID, strconv.FormatInt(vid, 10), lu)
+	if err != nil {
+		return nil, false, fmt.Errorf("sqlite: stamp %s/%s: %w", w.Type, w.ID, err)
+	}
+	seq, err := t.addVersion(c.rid, tid, vid, lu, false, method, body)
+	if err != nil {
+		return nil, false, err
+	}
+	if _, err := t.exec("UPDATE res SET vid = ?, lu = ?, deleted = 0, seq = ? WHERE rid = ?", vid, lu.UnixMilli(), seq, c.rid); err != nil {
+		return nil, false, fmt.Errorf("sqlite: update %s/%s: %w", w.Type, w.ID, err)
+	}
+	if err := t.unindex(c.rid); err != nil {
+		return nil, false, err
+	}
+	if err := t.index(c.rid, tid, w.Index); err != nil {
+		return nil, false, err
+	}
+	return &storage.Version{Type: w.Type, ID: w.ID, VersionID: vid, LastUpdated: lu, Method: method, Body: body}, c.deleted, nil
+}
+
+func (t *wtx) delete(typ, id string, pre storage.Precondition) (*storage.Version, error) {
+	tid, err := t.typeID(typ)
+	if err != nil {
+		return nil, err
+	}
+	c, err := t.current(tid, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := conflict(c, pre); err != nil {
+		return nil, err
+	}
+	if c == nil || c.deleted {
+		return nil, nil
+	}
+	vid := c.vid + 1
+	lu := t.w.stamp(c.lu)
+	seq, err := t.addVersion(c.rid, tid, vid, lu, true, "DELETE", nil)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := t.exec("UPDATE res SET vid = ?, lu = ?, deleted = 1, seq = ? WHERE rid = ?", vid, lu.UnixMilli(), seq, c.rid); err != nil {
+		return nil, fmt.Errorf("sqlite: delete %s/%s: %w", typ, id, err)
+	}
+	if err := t.unindex(c.rid); err != nil {
+		return nil, err
+	}
+	return &storage.Version{Type: typ, ID: id, VersionID: vid, LastUpdated: lu, Method: "DELETE", Deleted: true}, nil
+}
+
+// unindex removes a resource's search values.
+func (t *wtx) unindex(rid int64) error {
+	for _, q := range []string{"DELETE FROM ixk WHERE rid = ?", "DELETE FROM ixd WHERE rid = ?", "DELETE FROM srt WHERE rid = ?"} {
+		if _, err := t.exec(q, rid); err != nil {
+			return fmt.Errorf("sqlite: remove index values: %w", err)
+		}
+	}
+	return nil
+}
+
+// index stores a resource's search values (storage.Write.Index, as search.Registry.Index extracts them):
+// string lists go to ixk under their field name; a date parameter's range (field_lo, field_hi, or each of
+// field_r when it has several values) to ixd under the parameter's field; field_sort to srt.
+func (t *wtx) index(rid, tid int64, idx map[string]any) error {
+	for name, val := range idx {
+		switch {
+		case strings.HasSuffix(name, search.SuffixSort):
+			s, ok := val.(string)
+			if !ok {
+				return fmt.Errorf("sqlite: index field %s: sort key of type %T", name, val)
+			}
+			fid, err := t.fieldID(tid, name)
+			if err != nil {
+				return err
+			}
+			if _, err := t.exec("INSERT INTO srt(rid, f, v) VALUES(?, ?, ?)", rid, fid, s); err != nil {
+				return fmt.Errorf("sqlite: index %s: %w", name, err)
+			}
+		case strings.HasSuffix(name, search.SuffixLow):
+			base := strings.TrimSuffix(name, search.SuffixLow)
+			ranges, err := dateRanges(idx, base)
+			if err != nil {
+				return err
+			}
+			fid, err := t.fieldID(tid, base)
+			if err != nil {
+				return err
+			}
+			for _, r := range ranges {
+				if _, err := t.exec("INSERT OR IGNORE INTO ixd(rid, f, lo, hi) VALUES(?, ?, ?, ?)", rid, fid, r[0], r[1]); err != nil {
+					return fmt.Errorf("sqlite: index %s: %w", base, err)
+				}
+			}
+		case strings.HasSuffix(name, search.SuffixHigh), strings.HasSuffix(name, search.SuffixRanges):
+			// With field_lo.
+		default:
+			var keys []string
+			switch v := val.(type) {
+			case []string:
+				keys = v
+			case string:
+				keys = []string{v}
+			default:
+				return fmt.Errorf("sqlite: index field %s: values of type %T", name, val)
+			}
+			if len(keys) == 0 {
+				continue
+			}
+			fid, err := t.fieldID(tid, name)
+			if err != nil {
+				return err
+			}
+			for _, k := range keys {
+				if _, err := t.exec("INSERT OR IGNORE INTO ixk(rid, f, v) VALUES(?, ?, ?)", rid, fid, k); err != nil {
+					return fmt.Errorf("sqlite: index %s: %w", name, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// dateRanges returns the ranges of a date parameter as [lo, hi] microsecond pairs: each value's range
+// when the index holds several (field_r), else the one range field_lo..field_hi.
+func dateRanges(idx map[string]any, base string) ([][2]int64, error) {
+	if rs, ok := idx[base+search.SuffixRanges].([]string); ok && len(rs) > 0 {
+		out := make([][2]int64, 0, len(rs))
+		for _, k := range rs {
+			lo, hi, ok := search.ParseRangeKey(k)
+			if !ok {
+				return nil, fmt.Errorf("sqlite: index %s: bad range %q", base, k)
+			}
+			out = append(out, [2]int64{lowMicros(lo), highMicros(hi)})
+		}
+		return out, nil
+	}
+	lo, ok1 := idx[base+search.SuffixLow].(time.Time)
+	hi, ok2 := idx[base+search.SuffixHigh].(time.Time)
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("sqlite: index %s: want time values in %s and %s", base, base+search.SuffixLow, base+search.SuffixHigh)
+	}
+	return [][2]int64{{lowMicros(lo), highMicros(hi)}}, nil
+}
+
+// lowMicros and highMicros map an instant to Unix microseconds, rounding a range's start down and its end
+// up (the index keeps microsecond precision; FHIR instants carry milliseconds).
+func lowMicros(t time.Time) int64 { return t.Unix()*1e6 + int64(t.Nanosecond())/1e3 }
+
+func highMicros(t time.Time) int64 {
+	us := t.Unix()*1e6 + int64(t.Nanosecond())/1e3
+	if t.Nanosecond()%1e3 != 0 {
+		us++
+	}
+	return us
+}
