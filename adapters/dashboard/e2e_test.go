@@ -29,7 +29,7 @@ import (
 	"github.com/careflow/careflow/adapters/worklist"
 	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/rest"
-	"github.com/careflow/careflow/storage/mongo/mongotest"
+	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
 )
 
 // today is the reference day of the checked-in test data (testdata/bundles/manifest.json "today").
@@ -65,7 +65,7 @@ func chromiumPath(t *testing.T) string {
 func server(t *testing.T) (*httptest.Server, *adaptertest.Env) {
 	t.Helper()
 	_, v, reg := adaptertest.Definitions(t)
-	store := mongotest.Open(t, definitions.ResourceTypes, reg)
+	store := sqlitetest.Open(t)
 	h, err := rest.New(rest.Config{
 		Types: definitions.ResourceTypes,
 		Operations: []rest.Operation{

@@ -125,7 +125,9 @@ func serve(args []string) error {
 	}
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
 	addr := fs.String("addr", env("CAREFLOW_ADDR", "127.0.0.1:8080"), "listen address (CAREFLOW_ADDR)")
-	uri := fs.String("mongodb-uri", env("CAREFLOW_MONGODB_URI", "mongodb://127.0.0.1:27017/careflow"), "MongoDB connection string; its path names the database (CAREFLOW_MONGODB_URI)")
+	db := fs.String("database", env("CAREFLOW_DATABASE", ""), "the store: sqlite:PATH (embedded, the default: "+defaultDatabase+") or a mongodb:// / mongodb+srv:// URI whose path names the database (CAREFLOW_DATABASE)")
+	uri := fs.String("mongodb-uri", env("CAREFLOW_MONGODB_URI", ""), "MongoDB connection string, as --database (CAREFLOW_MONGODB_URI)")
+	sqliteSync := fs.String("sqlite-synchronous", env("CAREFLOW_SQLITE_SYNCHRONOUS", "full"), "embedded store durability: full (an acknowledged write survives a power loss) or normal (it survives a crash of careflow) (CAREFLOW_SQLITE_SYNCHRONOUS)")
 	base := fs.String("base-url", env("CAREFLOW_BASE_URL", ""), "public base URL of the FHIR API, e.g. https://fhir.example.org/fhir; empty: http://<Host>/fhir (CAREFLOW_BASE_URL)")
 	maxBody := fs.Int64("max-body-bytes", envInt("CAREFLOW_MAX_BODY_BYTES", 16<<20), "largest accepted request body (CAREFLOW_MAX_BODY_BYTES)")
 	defCount := fs.Int64("default-count", envInt("CAREFLOW_DEFAULT_COUNT", 50), "page size when _count is absent (CAREFLOW_DEFAULT_COUNT)")
@@ -137,6 +139,10 @@ func serve(args []string) error {
 	grace := fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may run after SIGTERM")
 	indexes := fs.String("search-indexes", env("CAREFLOW_SEARCH_INDEXES", "auto"), "create the search-parameter indexes: auto (not on FerretDB, which never uses them), always or never (CAREFLOW_SEARCH_INDEXES)")
 	_ = fs.Parse(args)
+	database, err := database(*db, *uri)
+	if err != nil {
+		return err
+	}
 	indexMode, err := mongo.ParseIndexMode(*indexes)
 	if err != nil {
 		return err
@@ -167,7 +173,7 @@ func serve(args []string) error {
 		return err
 	}
 	openCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	store, err := mongo.Open(openCtx, mongo.Options{URI: *uri, Types: definitions.ResourceTypes, Registry: registry, Logger: log, SearchIndexes: indexMode, FeedSettle: *settle})
+	store, err := openStore(openCtx, storeConfig{Database: database, SQLiteSync: *sqliteSync, SearchIndexes: indexMode, FeedSettle: *settle}, registry, log)
 	cancel()
 	if err != nil {
 		return err

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/careflow/careflow/storage/mongo/mongotest"
 )
 
 // syncBuffer collects the server's log lines.
@@ -46,21 +45,40 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// startServer builds and runs the careflow binary on a fresh database.
-func startServer(t *testing.T) (addr string, cmd *exec.Cmd, logs *syncBuffer) {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "careflow")
+// buildBinary builds careflow once per test binary.
+var buildBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "careflow-bin")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "careflow")
 	build := exec.Command("go", "build", "-o", bin, ".")
 	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
+	return bin, build.Run()
+})
+
+func binary(t *testing.T) string {
+	t.Helper()
+	bin, err := buildBinary()
+	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
+	return bin
+}
+
+// startServer runs the careflow binary on a fresh embedded database (sqlite:PATH in the test's directory);
+// it returns the database setting too.
+func startServer(t *testing.T) (addr string, cmd *exec.Cmd, logs *syncBuffer) {
+	t.Helper()
+	return startServerOn(t, "sqlite:"+filepath.Join(t.TempDir(), "data", "careflow.db"))
+}
+
+func startServerOn(t *testing.T, db string) (addr string, cmd *exec.Cmd, logs *syncBuffer) {
+	t.Helper()
+	bin := binary(t)
 	addr = freePort(t)
-	// A throw-away database, dropped when the test ends.
-	db := mongotest.Open(t, nil, nil).Database().Name()
-	uri := strings.TrimSuffix(mongotest.URI(), "/") + "/" + db
 	logs = &syncBuffer{}
-	cmd = exec.Command(bin, "serve", "--addr", addr, "--mongodb-uri", uri, "--log-level", "debug")
+	cmd = exec.Command(bin, "serve", "--addr", addr, "--database", db, "--log-level", "debug")
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -162,5 +180,31 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no request log line for the request:\n%s", logs.String())
+	}
+}
+
+// TestDatabaseSetting: the store named by --database is the one opened and logged; a second careflow on
+// the same data file, and settings that name no store, fail at start with a clear message.
+func TestDatabaseSetting(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "data", "careflow.db")
+	_, _, logs := startServerOn(t, db)
+	if !strings.Contains(logs.String(), `"msg":"storage: embedded SQLite store"`) {
+		t.Errorf("the start-up log does not name the store:\n%s", logs.String())
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--database", db}, "in use by another careflow"},
+		{[]string{"--database", "postgres://x"}, "want sqlite:PATH"},
+		{[]string{"--database", "sqlite:"}, "names no file"},
+		{[]string{"--database", "sqlite:a.db", "--mongodb-uri", "mongodb://127.0.0.1/x"}, "give one"},
+	} {
+		cmd := exec.Command(binary(t), append([]string{"serve", "--addr", freePort(t)}, tc.args...)...)
+		cmd.Dir = t.TempDir()
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("serve %v: %v, output %q; want a failure saying %q", tc.args, err, out, tc.want)
+		}
 	}
 }

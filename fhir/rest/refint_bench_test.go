@@ -10,7 +10,7 @@ import (
 
 	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/rest"
-	"github.com/careflow/careflow/storage/mongo/mongotest"
+	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
 )
 
 // BenchmarkCreateReferentialIntegrity measures a create over HTTP against the real database, with the
@@ -24,7 +24,7 @@ func BenchmarkCreateReferentialIntegrity(b *testing.B) {
 			name = "on"
 		}
 		b.Run(name, func(b *testing.B) {
-			store := mongotest.Open(b, definitions.ResourceTypes, reg)
+			store := sqlitetest.Open(b)
 			h, err := rest.New(rest.Config{Types: definitions.ResourceTypes, ReferentialIntegrity: on}, store, v, reg,
 				slog.New(slog.NewTextHandler(io.Discard, nil)))
 			if err != nil {

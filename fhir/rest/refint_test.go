@@ -12,7 +12,7 @@ import (
 
 	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/rest"
-	"github.com/careflow/careflow/storage/mongo/mongotest"
+	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
 )
 
 // refint starts a server that enforces referential integrity.
@@ -280,7 +280,7 @@ func TestRefIntBatch(t *testing.T) {
 // already gone, and a resource holding one cannot be rewritten until it is fixed.
 func TestRefIntLeftovers(t *testing.T) {
 	v, reg := definitionsFor(t)
-	store := mongotest.Open(t, definitions.ResourceTypes, reg)
+	store := sqlitetest.Open(t)
 	start := func(on bool) *client {
 		cfg := rest.Config{Types: definitions.ResourceTypes, ReferentialIntegrity: on}
 		h, err := rest.New(cfg, store, v, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))

@@ -22,7 +22,7 @@ import (
 	"github.com/careflow/careflow/fhir/rest"
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/fhir/validate"
-	"github.com/careflow/careflow/storage/mongo/mongotest"
+	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
 )
 
 var (
@@ -56,7 +56,7 @@ func server(t *testing.T, mutate ...func(*rest.Config)) *client {
 		m(&cfg)
 	}
 	v, reg := definitionsFor(t)
-	store := mongotest.Open(t, definitions.ResourceTypes, reg)
+	store := sqlitetest.Open(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h, err := rest.New(cfg, store, v, reg, log)
 	if err != nil {

@@ -11,8 +11,8 @@ import (
 
 	"github.com/careflow/careflow/fhir/outcome"
 	"github.com/careflow/careflow/storage"
-	"github.com/careflow/careflow/storage/mongo/mongotest"
 	"github.com/careflow/careflow/storage/rules"
+	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
 )
 
 // finalDone is a rule: a Task that is done stays done.
@@ -35,7 +35,7 @@ func task(id, status string) storage.Write {
 }
 
 func open(t *testing.T) (*rules.Store, storage.Store) {
-	raw := mongotest.Open(t, []string{"Task", "Patient"}, nil)
+	raw := sqlitetest.Open(t)
 	return rules.New(raw, map[string][]rules.Rule{"Task": {finalDone}}), raw
 }
 

@@ -1,5 +1,5 @@
 // Package adaptertest sets up the adapters' tests: the official definitions loaded once, a real store on a
-// fresh database of the test MongoDB-compatible server (storage/mongo/mongotest), and fixtures written the
+// fresh embedded store (storage/sqlite/sqlitetest), and fixtures written the
 // way the REST API writes them (validated, then indexed with the search registry).
 package adaptertest
 
@@ -16,7 +16,7 @@ import (
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/fhir/validate"
 	"github.com/careflow/careflow/storage"
-	"github.com/careflow/careflow/storage/mongo/mongotest"
+	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
 )
 
 // defs holds the definitions shared by every test of a test binary; they are immutable once loaded.
@@ -79,7 +79,7 @@ type Env struct {
 func New(t testing.TB) *Env {
 	t.Helper()
 	_, v, r := Definitions(t)
-	return &Env{T: t, Store: mongotest.Open(t, definitions.ResourceTypes, r), Registry: r, Validator: v}
+	return &Env{T: t, Store: sqlitetest.Open(t), Registry: r, Validator: v}
 }
 
 // Put stores a resource with a client-chosen id (update-as-create), validated and indexed exactly as the

@@ -1,6 +1,7 @@
-// Package mongotest opens a throw-away database on the MongoDB-compatible server the tests run against:
-// CAREFLOW_TEST_MONGODB_URI, or the default database scripts/db.sh starts (mongodb://127.0.0.1:27017/).
-// Tests fail — they never skip — when it does not answer: run them through scripts/test.sh.
+// Package mongotest opens a throw-away database on the MongoDB-compatible server the tests run against,
+// CAREFLOW_TEST_MONGODB_URI (scripts/test.sh starts FerretDB and sets it). When it is unset, tests that need
+// it skip with one line — except under CI=true, where a missing server fails them, so that CI never skips
+// the MongoDB store silently. A configured server that does not answer always fails.
 package mongotest
 
 import (
@@ -15,12 +16,19 @@ import (
 	"github.com/careflow/careflow/storage/mongo"
 )
 
-// URI returns the test server's connection string.
-func URI() string {
-	if u := os.Getenv("CAREFLOW_TEST_MONGODB_URI"); u != "" {
-		return u
+// URI returns the test server's connection string ("" when none is configured).
+func URI() string { return os.Getenv("CAREFLOW_TEST_MONGODB_URI") }
+
+// Require skips the test when no MongoDB server is configured (fails it under CI=true).
+func Require(t testing.TB) {
+	t.Helper()
+	if URI() != "" {
+		return
 	}
-	return "mongodb://127.0.0.1:27017/"
+	if os.Getenv("CI") == "true" {
+		t.Fatal("CAREFLOW_TEST_MONGODB_URI is not set: CI must run the MongoDB store's tests (scripts/test.sh starts FerretDB)")
+	}
+	t.Skip("MongoDB store not tested: CAREFLOW_TEST_MONGODB_URI is not set (scripts/test.sh starts FerretDB and sets it)")
 }
 
 // Open returns a store on a new, empty database that is dropped when the test ends. registry may be nil
@@ -35,6 +43,7 @@ func Open(t testing.TB, types []string, registry *search.Registry) *mongo.Store 
 // from type and system history; tests of the feed itself set one, with their own clock.
 func OpenWith(t testing.TB, o mongo.Options) *mongo.Store {
 	t.Helper()
+	Require(t)
 	noSettle(&o)
 	var b [6]byte
 	_, _ = rand.Read(b[:])
@@ -61,6 +70,7 @@ func OpenWith(t testing.TB, o mongo.Options) *mongo.Store {
 // test ends; URI and DefaultDatabase are set here. The database is dropped by whoever opened it first.
 func Reopen(t testing.TB, db string, o mongo.Options) *mongo.Store {
 	t.Helper()
+	Require(t)
 	noSettle(&o)
 	o.URI, o.DefaultDatabase = URI(), db
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
