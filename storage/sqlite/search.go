@@ -21,18 +21,13 @@ import (
 // are read afterwards by sequence number. Page, bodies and total come from one read transaction.
 func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error) {
 	page := &storage.SearchPage{Total: -1}
-	tid, ok := s.names.typeID(q.Type)
-	if !ok {
-		page.Total = 0
-		return page, nil
-	}
-	b := &builder{s: s, now: time.Now()}
-	where, err := b.where("r0", q.Type, tid, q.Criteria)
+	st, err := s.statements(q)
 	if err != nil {
 		return nil, err
 	}
-	if cmp := q.Compartment; cmp != nil {
-		where += " AND " + b.compartment("r0", tid, cmp)
+	if st == nil {
+		page.Total = 0
+		return page, nil
 	}
 	wantTotal := q.Total == "accurate" || q.Total != "none" && q.Cursor == ""
 	tx, err := s.read.BeginTx(ctx, nil)
@@ -42,7 +37,7 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 	defer func() { _ = tx.Rollback() }()
 	count := func() (int, error) {
 		var n int
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM res r0 WHERE "+where, b.args...).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, st.count, st.countArgs...).Scan(&n); err != nil {
 			return 0, fmt.Errorf("sqlite: search %s: count: %w", q.Type, err)
 		}
 		return n, nil
@@ -55,37 +50,7 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 		}
 		return page, nil
 	}
-	limit := q.Count
-	if limit <= 0 {
-		limit = 50
-	}
-	keys := b.sortKeys("r0", tid, q.Sort)
-	var after *searchCursor
-	backward := false
-	if q.Cursor != "" {
-		c, err := decodeSearchCursor(q.Cursor, len(keys.exprs))
-		if err != nil {
-			return nil, err
-		}
-		after, backward = c, c.Backward
-	}
-	// The count's arguments are those bound so far; the page adds the sort joins and cursor.
-	countArgs := append([]any(nil), b.args...)
-	pageWhere := where
-	if after != nil {
-		pageWhere += " AND " + b.keyset(keys, after.Values, backward)
-	}
-	var order []string
-	for i, e := range keys.exprs {
-		dir := "ASC"
-		if keys.desc[i] != backward {
-			dir = "DESC"
-		}
-		order = append(order, e+" "+dir)
-	}
-	stmt := "SELECT r0.seq, r0.id, " + strings.Join(keys.exprs, ", ") + " FROM res r0" + keys.joins +
-		" WHERE " + pageWhere + " ORDER BY " + strings.Join(order, ", ") + " LIMIT " + strconv.Itoa(limit+1)
-	rows, err := tx.QueryContext(ctx, stmt, b.args...)
+	rows, err := tx.QueryContext(ctx, st.page, st.pageArgs...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: search %s: %w", q.Type, err)
 	}
@@ -96,7 +61,7 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 	}
 	var hits []hit
 	for rows.Next() {
-		h := hit{vals: make([]any, len(keys.exprs))}
+		h := hit{vals: make([]any, st.keys)}
 		dest := []any{&h.seq, &h.id}
 		for i := range h.vals {
 			dest = append(dest, &h.vals[i])
@@ -111,21 +76,18 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: search %s: %w", q.Type, err)
 	}
-	more := len(hits) > limit
+	more := len(hits) > st.limit
 	if more {
-		hits = hits[:limit]
+		hits = hits[:st.limit]
 	}
 	if wantTotal {
 		if q.Cursor == "" && !more {
 			page.Total = len(hits)
-		} else {
-			b.args = countArgs
-			if page.Total, err = count(); err != nil {
-				return nil, err
-			}
+		} else if page.Total, err = count(); err != nil {
+			return nil, err
 		}
 	}
-	if backward {
+	if st.backward {
 		for i, j := 0, len(hits)-1; i < j; i, j = i+1, j-1 {
 			hits[i], hits[j] = hits[j], hits[i]
 		}
@@ -148,8 +110,8 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 	}
 	if len(hits) > 0 {
 		first, last := cursorValues(hits[0].vals), cursorValues(hits[len(hits)-1].vals)
-		hasNext, hasPrev := more, after != nil
-		if backward {
+		hasNext, hasPrev := more, st.after
+		if st.backward {
 			hasNext, hasPrev = true, more
 		}
 		if hasNext {
@@ -160,6 +122,69 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 		}
 	}
 	return page, nil
+}
+
+// statements are the SQL of one search: the page (seq, id, then the sort-key values of each match, in
+// order, limit+1 rows) and the count of all matches.
+type statements struct {
+	page, count         string
+	pageArgs, countArgs []any
+	keys                int // sort-key columns after seq and id
+	limit               int
+	after, backward     bool // a cursor was given; it pages backward
+}
+
+// statements builds the SQL of q; nil when nothing can match (nothing of q.Type was ever stored, or a
+// criterion names a value no resource ever had).
+func (s *Store) statements(q *search.Query) (*statements, error) {
+	tid, ok := s.names.typeID(q.Type)
+	if !ok {
+		return nil, nil
+	}
+	b := &builder{s: s, now: time.Now()}
+	where, err := b.where("r0", q.Type, tid, q.Criteria)
+	if err != nil {
+		return nil, err
+	}
+	if cmp := q.Compartment; cmp != nil && where != "0" {
+		if c := b.compartment("r0", tid, cmp); c == "0" {
+			where = "0"
+		} else {
+			where += " AND " + c
+		}
+	}
+	st := &statements{count: "SELECT count(*) FROM res r0 WHERE " + where, countArgs: append([]any(nil), b.args...), limit: q.Count}
+	if st.limit <= 0 {
+		st.limit = 50
+	}
+	keys := b.sortKeys("r0", tid, q.Sort)
+	st.keys = len(keys.exprs)
+	if q.Cursor != "" {
+		c, err := decodeSearchCursor(q.Cursor, len(keys.exprs))
+		if err != nil {
+			return nil, err
+		}
+		st.after, st.backward = true, c.Backward
+		if where == "0" {
+			return nil, nil
+		}
+		where += " AND " + b.keyset(keys, c.Values, c.Backward)
+	}
+	if where == "0" {
+		return nil, nil // nothing matches: no statement to run
+	}
+	var order []string
+	for i, e := range keys.exprs {
+		dir := "ASC"
+		if keys.desc[i] != st.backward {
+			dir = "DESC"
+		}
+		order = append(order, e+" "+dir)
+	}
+	st.page = "SELECT r0.seq, r0.id, " + strings.Join(keys.exprs, ", ") + " FROM res r0" + keys.joins +
+		" WHERE " + where + " ORDER BY " + strings.Join(order, ", ") + " LIMIT " + strconv.Itoa(st.limit+1)
+	st.pageArgs = b.args
+	return st, nil
 }
 
 // readVersions reads the versions with the given sequence numbers (ID left empty).
@@ -220,7 +245,12 @@ func (b *builder) where(a, typ string, tid int64, criteria []search.Criterion) (
 		if err != nil {
 			return "", err
 		}
-		parts = append(parts, cond)
+		if cond == "0" {
+			return "0", nil // matches nothing
+		}
+		if cond != "1" {
+			parts = append(parts, cond)
+		}
 	}
 	return strings.Join(parts, " AND "), nil
 }

@@ -1,0 +1,167 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/careflow/careflow/fhir/search"
+	"github.com/careflow/careflow/storage"
+	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
+)
+
+var familyParam = &search.Param{Code: "family", Type: search.TypeString, Field: "s_family"}
+
+func patient(id, family string) storage.Write {
+	return storage.Write{Type: "Patient", ID: id, Body: []byte(`{"resourceType":"Patient","name":[{"family":"` + family + `"}]}`),
+		Index: map[string]any{familyParam.Field: []string{family}}}
+}
+
+// TestFeedExactAndImmediate: while writers create, update and delete concurrently, a client following the
+// change feed (type history, _since = the previous traversal's horizon, next links to the end) receives
+// every version exactly once; and a write is listed by the very next poll after it is acknowledged.
+func TestFeedExactAndImmediate(t *testing.T) {
+	s := sqlitetest.Open(t)
+	ctx := context.Background()
+	const writers, perWriter = 4, 60
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	written := map[string]bool{}
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < perWriter; i++ {
+				id := fmt.Sprintf("w%d-%d", w, i%10)
+				var v *storage.Version
+				var err error
+				if i%7 == 6 {
+					v, err = s.Delete(ctx, "Patient", id, storage.Precondition{})
+				} else {
+					v, _, err = s.Update(ctx, patient(id, "f"), storage.Precondition{})
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if v != nil {
+					mu.Lock()
+					written[fmt.Sprintf("%s/%d", v.ID, v.VersionID)] = true
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	seen := map[string]int{}
+	var since time.Time
+	poll := func() {
+		q := storage.HistoryQuery{Type: "Patient", Since: since, Count: 7}
+		var horizon time.Time
+		for {
+			page, err := s.History(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			horizon = page.Horizon
+			for _, v := range page.Versions {
+				seen[fmt.Sprintf("%s/%d", v.ID, v.VersionID)]++
+			}
+			if page.Next == "" {
+				break
+			}
+			q.After = page.Next
+		}
+		since = horizon
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		poll()
+	}
+	poll() // after the last acknowledged write: it must be listed now
+	if len(written) == 0 {
+		t.Fatal("nothing written")
+	}
+	for k := range written {
+		if seen[k] != 1 {
+			t.Errorf("version %s listed %d times, want once", k, seen[k])
+		}
+	}
+	for k, n := range seen {
+		if !written[k] {
+			t.Errorf("version %s listed %d times but never written", k, n)
+		}
+	}
+
+	// Immediate: system history from just before a write lists it at once.
+	before := time.Now().Add(-time.Millisecond)
+	v, err := s.Create(ctx, patient("", "new"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []string{"", "Patient"} {
+		page, err := s.History(ctx, storage.HistoryQuery{Type: typ, Since: before, Count: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Versions) != 1 || page.Versions[0].ID != v.ID || page.Horizon.Before(v.LastUpdated.Add(time.Millisecond)) {
+			t.Errorf("history %q since just before a create: %d versions, horizon %v (version at %v)", typ, len(page.Versions), page.Horizon, v.LastUpdated)
+		}
+	}
+}
+
+// TestReadersNeverSeePartOfATransaction: searches, history and reads running while transactions of 25
+// creates commit always see whole transactions.
+func TestReadersNeverSeePartOfATransaction(t *testing.T) {
+	s := sqlitetest.Open(t)
+	ctx := context.Background()
+	const size, count = 20, 15
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for b := 0; b < count; b++ {
+			var ops []storage.TxOp
+			for i := 0; i < size; i++ {
+				ops = append(ops, storage.TxOp{Kind: storage.TxCreate, Write: patient(fmt.Sprintf("b%d-%d", b, i), "member")})
+			}
+			if _, err := s.Transact(ctx, ops); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	q := &search.Query{Type: "Patient", Criteria: []search.Criterion{{Param: familyParam, Values: []search.Value{{Text: "mem"}}}}, Count: 1, CountSet: true, Total: "accurate"}
+	checks := 0
+	for running := true; running; checks++ {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		page, err := s.Search(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.Total%size != 0 {
+			t.Fatalf("a search saw %d resources: part of a transaction of %d", page.Total, size)
+		}
+		h, err := s.History(ctx, storage.HistoryQuery{Count: size * count})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(h.Versions)%size != 0 {
+			t.Fatalf("system history saw %d versions: part of a transaction of %d", len(h.Versions), size)
+		}
+	}
+	if page, _ := s.Search(ctx, q); page.Total != size*count {
+		t.Errorf("%d resources at the end, want %d", page.Total, size*count)
+	}
+	t.Logf("%d consistent observations", checks)
+}

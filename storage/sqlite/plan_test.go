@@ -1,0 +1,193 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/careflow/careflow/fhir/definitions"
+	"github.com/careflow/careflow/fhir/model"
+	"github.com/careflow/careflow/fhir/search"
+)
+
+var registry = sync.OnceValues(func() (*search.Registry, error) {
+	m, err := model.Load(definitions.Schema)
+	if err != nil {
+		return nil, err
+	}
+	return search.NewRegistry(m, definitions.SearchParameters, definitions.ResourceTypes)
+})
+
+// fullScan matches a plan step that reads a whole table or index of the store: SQLite prints SCAN for
+// those and SEARCH for a seek.
+var fullScan = regexp.MustCompile(`\bSCAN (res|ver|ixk|ixd|srt|types|fields|r\d+|s\d+|k)\b`)
+
+// TestSearchPlansUseIndexes runs EXPLAIN QUERY PLAN on the page and count statements of a search for every
+// parameter of every served type — each parameter type with its modifiers and prefixes, chains, _has,
+// compartments, _sort both ways and a page deep in the results — and fails on a full scan of a resource or
+// index table.
+func TestSearchPlansUseIndexes(t *testing.T) {
+	reg, err := registry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(context.Background(), Options{Path: filepath.Join(t.TempDir(), "plan.db"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	// Every index field of every type exists (as after writes of resources that have them), so that no
+	// criterion is short-cut to "matches nothing".
+	err = s.w.do(context.Background(), func(tx *wtx) error {
+		for _, typ := range definitions.ResourceTypes {
+			tid, err := tx.typeID(typ)
+			if err != nil {
+				return err
+			}
+			names := []string{search.RefsField}
+			for _, p := range reg.Params(typ) {
+				for _, suffix := range []string{"", search.SuffixText, search.SuffixExact, search.SuffixIdentifier, search.SuffixSort} {
+					names = append(names, p.Field+suffix)
+				}
+			}
+			for _, n := range names {
+				if _, err := tx.fieldID(tid, n); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	comps, err := reg.NewCompartments(definitions.PatientCompartment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, typ := range definitions.ResourceTypes {
+		for _, q := range planQueries(reg, typ) {
+			params, err := url.ParseQuery(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			parsed, oerr := reg.Parse(typ, params, search.ParseOptions{Strict: true, DefaultCount: 50})
+			if oerr != nil {
+				t.Errorf("%s?%s: %v", typ, q, oerr)
+				continue
+			}
+			queries := []*search.Query{parsed}
+			if c, ok := comps.Lookup("Patient", "p1", typ); ok {
+				inCompartment := *parsed
+				inCompartment.Compartment = c
+				queries = append(queries, &inCompartment)
+			}
+			for _, pq := range queries {
+				checked++
+				st, err := s.statements(pq)
+				if err != nil {
+					t.Errorf("%s?%s: %v", typ, q, err)
+					continue
+				}
+				if st == nil {
+					continue // matches nothing: no statement runs
+				}
+				for _, stmt := range []struct {
+					sql  string
+					args []any
+				}{{st.page, st.pageArgs}, {st.count, st.countArgs}} {
+					plan := explain(t, s, stmt.sql, stmt.args)
+					if fullScan.MatchString(plan) {
+						t.Errorf("%s?%s (compartment %v) scans a table:\n%s\n%s", typ, q, pq.Compartment != nil, stmt.sql, plan)
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d searches checked", checked)
+}
+
+func explain(t *testing.T, s *Store, stmt string, args []any) string {
+	t.Helper()
+	rows, err := s.read.Query("EXPLAIN QUERY PLAN "+stmt, args...)
+	if err != nil {
+		t.Fatalf("explain %s: %v", stmt, err)
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "%d/%d %s\n", id, parent, detail)
+	}
+	return b.String()
+}
+
+// planQueries lists query strings covering every parameter of typ.
+func planQueries(reg *search.Registry, typ string) []string {
+	deep := (&searchCursor{Values: []any{"2020-01-01T00:00:00.000Z", "id-5000"}}).encode()
+	deepBack := (&searchCursor{Values: []any{nil, "id-5000"}, Backward: true}).encode()
+	out := []string{"", "_count=10&_cursor=" + (&searchCursor{Values: []any{"id-5000"}}).encode()}
+	for _, p := range reg.Params(typ) {
+		c := p.Code
+		switch p.Type {
+		case search.TypeToken:
+			out = append(out, c+"=x", c+"=http://s|x", c+"=|x", c+"=http://s|", c+":not=x", c+"=x,y")
+			if c != "_id" {
+				out = append(out, c+":text=word", c+":missing=true", c+":missing=false")
+			}
+			if c == "identifier" {
+				out = append(out, c+":of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|123")
+			}
+		case search.TypeString:
+			out = append(out, c+"=smi", c+":exact=Smith", c+":contains=mit", c+"=a,b", c+":missing=true")
+		case search.TypeURI:
+			out = append(out, c+"=http://x/y", c+":below=http://x", c+":above=http://x/y/z")
+		case search.TypeDate:
+			for _, prefix := range []string{"", "eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"} {
+				out = append(out, c+"="+prefix+"2020-05")
+			}
+			out = append(out, c+":missing=true", c+"=ge2020&"+c+"=lt2021")
+		case search.TypeReference:
+			if len(p.Target) == 0 {
+				continue
+			}
+			target := p.Target[0]
+			out = append(out, c+"="+target+"/x", c+"=x", c+":identifier=http://s|x", c+"=https://other.example/fhir/"+target+"/x", c+":missing=true")
+			for _, tp := range reg.Params(target) {
+				if tp.Type == search.TypeString || tp.Type == search.TypeToken && tp.Code != "_id" {
+					out = append(out, c+":"+target+"."+tp.Code+"=x")
+					break
+				}
+			}
+		}
+		if c != "_id" && (p.Type == search.TypeString || p.Type == search.TypeToken || p.Type == search.TypeDate || p.Type == search.TypeReference || p.Type == search.TypeURI) {
+			out = append(out, "_sort="+c, "_sort=-"+c, "_sort="+c+"&_count=10&_cursor="+deep, "_sort=-"+c+"&_cursor="+deepBack)
+		}
+	}
+	// _has from every reference parameter of every served type that can point at typ.
+	for _, other := range definitions.ResourceTypes {
+		for _, p := range reg.Params(other) {
+			if p.Type != search.TypeReference {
+				continue
+			}
+			for _, target := range p.Target {
+				if target == typ {
+					out = append(out, "_has:"+other+":"+p.Code+":_id=x", "_has:"+other+":"+p.Code+":_lastUpdated=ge2020")
+				}
+			}
+		}
+	}
+	out = append(out, "_sort=-_lastUpdated,_id", "_lastUpdated=ge2020-01-01", "_id=a,b")
+	return out
+}
