@@ -15,6 +15,34 @@ import (
 	"github.com/careflow/careflow/storage"
 )
 
+// readStmts are the read statements prepared once (database/sql prepares each on a connection the first
+// time it runs there).
+type readStmts struct {
+	read, vread *sql.Stmt
+}
+
+func prepareReads(ctx context.Context, db *sql.DB) (*readStmts, error) {
+	var r readStmts
+	var err error
+	if r.read, err = db.PrepareContext(ctx, `SELECT v.vid, v.lu, v.deleted, v.method, v.body
+		FROM res r JOIN ver v ON v.seq = r.seq WHERE r.tid = ? AND r.id = ?`); err != nil {
+		return nil, fmt.Errorf("sqlite: prepare: %w", err)
+	}
+	if r.vread, err = db.PrepareContext(ctx, `SELECT v.vid, v.lu, v.deleted, v.method, v.body
+		FROM res r JOIN ver v ON v.rid = r.rid WHERE r.tid = ? AND r.id = ? AND v.vid = ?`); err != nil {
+		return nil, fmt.Errorf("sqlite: prepare: %w", err)
+	}
+	return &r, nil
+}
+
+func (r *readStmts) close() {
+	if r == nil {
+		return
+	}
+	_ = r.read.Close()
+	_ = r.vread.Close()
+}
+
 // row scans one version: vid, lu, deleted, method, body.
 func scanVersion(sc interface{ Scan(...any) error }, typ, id string, extra ...any) (*storage.Version, error) {
 	v := &storage.Version{Type: typ, ID: id}
@@ -36,8 +64,7 @@ func (s *Store) Read(ctx context.Context, typ, id string) (*storage.Version, err
 	if !ok {
 		return nil, fmt.Errorf("sqlite: read %s/%s: %w", typ, id, storage.ErrNotFound)
 	}
-	row := s.read.QueryRowContext(ctx, `SELECT v.vid, v.lu, v.deleted, v.method, v.body
-		FROM res r JOIN ver v ON v.seq = r.seq WHERE r.tid = ? AND r.id = ?`, tid, id)
+	row := s.stmts.read.QueryRowContext(ctx, tid, id)
 	v, err := scanVersion(row, typ, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlite: read %s/%s: %w", typ, id, storage.ErrNotFound)
@@ -57,8 +84,7 @@ func (s *Store) VRead(ctx context.Context, typ, id string, vid int64) (*storage.
 	if !ok {
 		return nil, fmt.Errorf("sqlite: vread %s/%s/%d: %w", typ, id, vid, storage.ErrNotFound)
 	}
-	row := s.read.QueryRowContext(ctx, `SELECT v.vid, v.lu, v.deleted, v.method, v.body
-		FROM res r JOIN ver v ON v.rid = r.rid WHERE r.tid = ? AND r.id = ? AND v.vid = ?`, tid, id, vid)
+	row := s.stmts.vread.QueryRowContext(ctx, tid, id, vid)
 	v, err := scanVersion(row, typ, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlite: vread %s/%s/%d: %w", typ, id, vid, storage.ErrNotFound)

@@ -71,6 +71,7 @@ type Store struct {
 	write  *sql.DB
 	lock   *os.File // held exclusively while the store is open
 	w      *writer
+	stmts  *readStmts
 	names  *names
 	locks  *namedLocks
 	closed sync.Once
@@ -157,6 +158,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if s.names, err = loadNames(ctx, s.write); err != nil {
 		return fail(err)
 	}
+	if s.stmts, err = prepareReads(ctx, s.read); err != nil {
+		return fail(err)
+	}
 	conn, err := s.write.Conn(ctx)
 	if err != nil {
 		return fail(fmt.Errorf("sqlite: writer connection: %w", err))
@@ -189,6 +193,7 @@ func openDB(path string, pragmas []string, readOnly bool) (*sql.DB, error) {
 }
 
 func (s *Store) closeDBs() {
+	s.stmts.close()
 	if s.read != nil {
 		_ = s.read.Close()
 	}
