@@ -304,7 +304,9 @@ var searchGroups = []searchGroup{
 		{"Patient", "_lastUpdated=gt{Patient/p1}&_lastUpdated=lt{Patient/p6}", "p2 p5"},
 		{"Patient", "_lastUpdated=lt{Patient/p1},gt{Patient/p6}", "p3 p4"},
 		{"Patient", "_lastUpdated=gt{Patient/p5}&gender=male", "p4 p6"},
-		// ap: nothing was written in 2000.
+		// ap: approximately (search.html#prefix: 10% of the gap to now, careflow: at least a day), not
+		// eq: all the fixture was written within moments; nothing was in 2000.
+		{"Patient", "_lastUpdated=ap{Patient/p5}", "p1 p2 p3 p4 p5 p6"},
 		{"Patient", "_lastUpdated=ap2000-01-01", ""},
 		{"Patient", "_lastUpdated=lt2000", ""},
 		{"Patient", "_lastUpdated=gt2000", "p1 p2 p3 p4 p5 p6"},
