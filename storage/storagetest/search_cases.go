@@ -457,6 +457,9 @@ var searchGroups = []searchGroup{
 		{"Task", "_sort=-authored-on", "t2 t1 t3"},
 		{"AllergyIntolerance", "_sort=-date&criticality=high,low", "a5 a2 a3 a1"},
 		{"AllergyIntolerance", "_sort=criticality,-_id", "a3 a1 a5 a2 a4"},
+		{"Appointment", "patient.family=chalmers,olund&_sort=-date", "ap3 ap2 ap1"},
+		{"AllergyIntolerance", "patient=p1,p2,p6&_sort=-date", "a5 a2 a3 a1"},
+		{"AllergyIntolerance", "patient=p1,p2,p6&_sort=criticality,date", "a1 a3 a2 a5"},
 	}},
 	{"Total", []searchCase{
 		{"Patient", "_total=none", "p1 p2 p3 p4 p5 p6"},

@@ -82,6 +82,10 @@ func testSearchPaging(t *testing.T, e *searchEnv, s storage.Store, _ *fixture) {
 		{pagedSearch{"Patient", "", "_id=p1,p2,p3,p5&_sort=-family"}, 2},
 		{pagedSearch{"Patient", "", "gender=female,male&_sort=family,-birthdate"}, 2},
 		{pagedSearch{"Appointment", "", "_sort=-status,date"}, 2},
+		// Several values and chains (one query per value on FerretDB, merged in sort order).
+		{pagedSearch{"Appointment", "", "patient.family=chalmers,olund&_sort=-date"}, 1},
+		{pagedSearch{"AllergyIntolerance", "", "patient=p1,p2,p6&_sort=-date"}, 2},
+		{pagedSearch{"AllergyIntolerance", "", "patient=p1,p2,p6&_sort=criticality,date"}, 3},
 		{pagedSearch{"AllergyIntolerance", "", "onset=ne2004"}, 1},
 		{pagedSearch{"AllergyIntolerance", "", "onset=le2020&_sort=-_id"}, 1},
 		{pagedSearch{"CarePlan", "", "activity-date=ne2023-02&_sort=-_lastUpdated"}, 1},
