@@ -689,6 +689,10 @@ func pointDateFilter(field string, c search.Criterion) bson.D {
 			parts = append(parts, cmp("$gte", v.Low))
 		case "le":
 			parts = append(parts, cmp("$lt", v.High))
+		case "ap":
+			// As dateFilter: the value's range widened by search.ApproximatePad on both sides.
+			pad := search.ApproximatePad(v, time.Now())
+			parts = append(parts, bson.D{{Key: "$and", Value: bson.A{cmp("$gte", v.Low.Add(-pad)), cmp("$lt", v.High.Add(pad))}}})
 		default:
 			parts = append(parts, eq)
 		}
