@@ -514,6 +514,9 @@ func (b *builder) lastUpdated(a string, c search.Criterion) string {
 			parts = append(parts, col+" >= "+L)
 		case "le":
 			parts = append(parts, col+" < "+H)
+		case "ap":
+			pad := search.ApproximatePad(v, b.now)
+			parts = append(parts, "("+col+" >= "+b.arg(ceilMillis(v.Low.Add(-pad)))+" AND "+col+" < "+b.arg(ceilMillis(v.High.Add(pad)))+")")
 		default:
 			parts = append(parts, "("+col+" >= "+L+" AND "+col+" < "+H+")")
 		}
