@@ -335,8 +335,10 @@ func (t *wtx) unindex(rid int64) error {
 
 // index stores a resource's search values (storage.Write.Index, as search.Registry.Index extracts them):
 // string lists go to ixk under their field name; a date parameter's range (field_lo, field_hi, or each of
-// field_r when it has several values) to ixd under the parameter's field; field_sort to srt.
+// field_r when it has several values) to ixd under the parameter's field; field_sort to srt. Rows are
+// inserted with multi-row statements (one per table and up to rowsPerInsert rows).
 func (t *wtx) index(rid, tid int64, idx map[string]any) error {
+	var keys, dates, sorts []any
 	for name, val := range idx {
 		switch {
 		case strings.HasSuffix(name, search.SuffixSort):
@@ -348,9 +350,7 @@ func (t *wtx) index(rid, tid int64, idx map[string]any) error {
 			if err != nil {
 				return err
 			}
-			if _, err := t.exec("INSERT INTO srt(rid, f, v) VALUES(?, ?, ?)", rid, fid, s); err != nil {
-				return fmt.Errorf("sqlite: index %s: %w", name, err)
-			}
+			sorts = append(sorts, rid, fid, s)
 		case strings.HasSuffix(name, search.SuffixLow):
 			base := strings.TrimSuffix(name, search.SuffixLow)
 			ranges, err := dateRanges(idx, base)
@@ -362,35 +362,54 @@ func (t *wtx) index(rid, tid int64, idx map[string]any) error {
 				return err
 			}
 			for _, r := range ranges {
-				if _, err := t.exec("INSERT OR IGNORE INTO ixd(rid, f, lo, hi) VALUES(?, ?, ?, ?)", rid, fid, r[0], r[1]); err != nil {
-					return fmt.Errorf("sqlite: index %s: %w", base, err)
-				}
+				dates = append(dates, rid, fid, r[0], r[1])
 			}
 		case strings.HasSuffix(name, search.SuffixHigh), strings.HasSuffix(name, search.SuffixRanges):
 			// With field_lo.
 		default:
-			var keys []string
+			var vals []string
 			switch v := val.(type) {
 			case []string:
-				keys = v
+				vals = v
 			case string:
-				keys = []string{v}
+				vals = []string{v}
 			default:
 				return fmt.Errorf("sqlite: index field %s: values of type %T", name, val)
 			}
-			if len(keys) == 0 {
+			if len(vals) == 0 {
 				continue
 			}
 			fid, err := t.fieldID(tid, name)
 			if err != nil {
 				return err
 			}
-			for _, k := range keys {
-				if _, err := t.exec("INSERT OR IGNORE INTO ixk(rid, f, v) VALUES(?, ?, ?)", rid, fid, k); err != nil {
-					return fmt.Errorf("sqlite: index %s: %w", name, err)
-				}
+			for _, k := range vals {
+				keys = append(keys, rid, fid, k)
 			}
 		}
+	}
+	if err := t.insertRows("INSERT OR IGNORE INTO ixk(rid, f, v) VALUES ", 3, keys); err != nil {
+		return err
+	}
+	if err := t.insertRows("INSERT OR IGNORE INTO ixd(rid, f, lo, hi) VALUES ", 4, dates); err != nil {
+		return err
+	}
+	return t.insertRows("INSERT INTO srt(rid, f, v) VALUES ", 3, sorts)
+}
+
+// rowsPerInsert bounds the rows of one multi-row INSERT (and so the number of cached statement shapes).
+const rowsPerInsert = 64
+
+// insertRows inserts args (width values per row) with prefix followed by the VALUES tuples.
+func (t *wtx) insertRows(prefix string, width int, args []any) error {
+	for len(args) > 0 {
+		n := min(len(args)/width, rowsPerInsert)
+		tuple := "(" + placeholders(width) + ")"
+		q := prefix + strings.Repeat(tuple+",", n-1) + tuple
+		if _, err := t.exec(q, args[:n*width]...); err != nil {
+			return fmt.Errorf("sqlite: store index values: %w", err)
+		}
+		args = args[n*width:]
 	}
 	return nil
 }
