@@ -50,9 +50,14 @@ type Precondition struct {
 // instance; both empty means the whole system. Results are newest first.
 //
 // Instance history (ID set) lists the resource's versions by LastUpdated. Type and system history are
-// the change feed: they list the versions that became visible (to every reader) at or after Since and
-// before the page's Horizon, newest visible first. A client that passes each traversal's Horizon as the
-// next traversal's Since receives every version exactly once (under the store's documented assumptions).
+// the change feed: a traversal lists, newest visible first, versions that became visible at or after
+// Since: every one that became visible (to every reader) before the page's Horizon, and possibly later
+// ones. A client that passes each traversal's Horizon as the next traversal's Since receives every version
+// at least once (under the store's documented assumptions). A store may deliver a version again — always
+// the same version, so the client deduplicates by type, id and versionId: the MongoDB store lists every
+// version visible when a traversal starts (a client reads its own writes at once), and the next traversal,
+// from a Horizon a settle window behind that start, lists the versions of that window again — at least
+// once, duplicates deducible by id+versionId.
 type HistoryQuery struct {
 	Type, ID string
 	// Since: instance history includes versions with LastUpdated >= Since; type and system history
@@ -69,8 +74,9 @@ type HistoryPage struct {
 	// Next is the cursor of the following page; empty on the last page.
 	Next string
 	// Horizon (type and system history; zero for instance history): the traversal lists every version
-	// that became visible in [Since, Horizon), and the same Horizon on all its pages. Versions that
-	// become visible later have a visibility instant at or after it.
+	// that became visible in [Since, Horizon) — and may list versions that became visible after it, which
+	// the next traversal (Since = Horizon) can list again — and reports the same Horizon, never before
+	// Since, on all its pages. Versions that become visible later have a visibility instant at or after it.
 	Horizon time.Time
 	// Total is the number of versions matching the query (without paging) when the store computed it
 	// cheaply; -1 otherwise.

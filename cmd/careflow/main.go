@@ -135,7 +135,7 @@ func serve(args []string) error {
 	maxEntries := fs.Int64("max-bundle-entries", envInt("CAREFLOW_MAX_BUNDLE_ENTRIES", 10000), "largest batch/transaction Bundle (CAREFLOW_MAX_BUNDLE_ENTRIES)")
 	logLevel := fs.String("log-level", env("CAREFLOW_LOG_LEVEL", "info"), "debug, info, warn or error (CAREFLOW_LOG_LEVEL)")
 	refInt := fs.Bool("referential-integrity", refIntDefault, "refuse writes whose references to this server do not resolve (422) and deletes of referenced resources (409) (CAREFLOW_REFERENTIAL_INTEGRITY)")
-	settle := fs.Duration("feed-settle", settleDefault, "how long a version must have been visible before type and system history (the change feed) list it: above the longest write plus the largest clock difference between instances; see docs/ARCHITECTURE.md (CAREFLOW_FEED_SETTLE)")
+	settle := fs.Duration("feed-settle", settleDefault, "how far the change feed's horizon (meta.lastUpdated of type and system history, the next _since) lags behind now, so that the next poll lists again what a write made visible late: above the longest write plus the largest clock difference between instances; see docs/ARCHITECTURE.md (CAREFLOW_FEED_SETTLE)")
 	grace := fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may run after SIGTERM")
 	indexes := fs.String("search-indexes", env("CAREFLOW_SEARCH_INDEXES", "auto"), "create the search-parameter indexes: auto (not on FerretDB, which never uses them), always or never (CAREFLOW_SEARCH_INDEXES)")
 	_ = fs.Parse(args)

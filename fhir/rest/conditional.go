@@ -150,7 +150,10 @@ func (s *Server) conditionalUpdate(c *gin.Context) {
 		if bodyID == "" {
 			v, err = s.store.Create(ctx, w)
 		} else {
-			v, _, err = s.store.Update(ctx, w, pre)
+			var p storage.Precondition
+			if p, err = s.precondition(ctx, pre, typ, bodyID); err == nil {
+				v, _, err = s.store.Update(ctx, w, p)
+			}
 		}
 		if err != nil {
 			s.fail(c, storageError(err, typ, bodyID))
@@ -163,7 +166,12 @@ func (s *Server) conditionalUpdate(c *gin.Context) {
 			s.fail(c, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, typ+".id", "resource id %q differs from the id %q of the resource the criteria match", bodyID, id))
 			return
 		}
-		v, _, err := s.store.Update(ctx, storage.Write{Type: typ, ID: id, Body: body, Index: index}, pre)
+		p, err := s.precondition(ctx, pre, typ, id)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		v, _, err := s.store.Update(ctx, storage.Write{Type: typ, ID: id, Body: body, Index: index}, p)
 		if err != nil {
 			s.fail(c, storageError(err, typ, id))
 			return

@@ -1,8 +1,11 @@
 package rest
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,26 +34,136 @@ func setVersionHeaders(c *gin.Context, v *storage.Version) {
 	c.Header("Last-Modified", v.LastUpdated.UTC().Format(http.TimeFormat))
 }
 
-// parseETag reads a version from an ETag-style header value: W/"3", "3" or 3.
-func parseETag(h string) (int64, bool) {
-	h = strings.TrimSpace(h)
-	h = strings.TrimPrefix(h, "W/")
-	h = strings.Trim(h, `"`)
-	n, err := strconv.ParseInt(h, 10, 64)
-	return n, err == nil && n > 0
+// ifMatchCond is a parsed If-Match header (or Bundle.entry.request.ifMatch), RFC 9110 §13.1.1:
+// "*" or a list of entity-tags.
+//
+// A FHIR versionId is an id (any string of [A-Za-z0-9\-.]{1,64}, http.html#versioning), and If-Match names
+// the version the client expects to be current: any tag that is not exactly the current version's
+// W/"n" fails the condition, which is a 412 (http.html#concurrency), whatever the tag's format. careflow's
+// versions are the positive integers in canonical decimal form, so a tag such as W/"abc", W/"1.5", "0" or
+// "03" names a version that no resource here ever has: it can never match, and is a 412 like a stale
+// version. Weak and strong tags compare alike (FHIR uses weak ETags in If-Match).
+//
+// A value that is not "*" or a list of entity-tags at all — empty, unquoted (abc), or with broken quoting
+// (W/"1, "1, w/"1") — names no version; it is answered 400, not 412: RFC 9110 defines the field's syntax,
+// and §15.5.1 makes 400 the answer to malformed request syntax, while 412 (§15.5.13) reports a well-formed
+// condition that evaluated to false; FHIR specifies the 412 for a version that does not match only. One
+// leniency: a bare run of digits (3) is read as the tag "3", since clients send meta.versionId as is.
+type ifMatchCond struct {
+	given bool
+	any   bool // "*": the resource exists (is not deleted)
+	// versions are the versions the tags name that a resource here can have; tags that name no such
+	// version are dropped (they can never match).
+	versions []int64
 }
 
-// ifMatch reads the If-Match precondition (412 semantics live in the store).
-func ifMatch(c *gin.Context) (storage.Precondition, error) {
-	h := c.GetHeader("If-Match")
+// neverMatches is the storage precondition of an If-Match that no version satisfies: the store compares it
+// with the current version like any other and answers a *storage.VersionConflictError (412).
+const neverMatches = -1
+
+// parseETags parses "*" or a comma-separated list of entity-tags ([W/]"opaque"), returning the opaque
+// tags; ok is false when h is neither (empty list elements are allowed, as RFC 9110 §5.6.1 asks).
+func parseETags(h string) (tags []string, star, ok bool) {
+	s := strings.TrimSpace(h)
+	if s == "*" {
+		return nil, true, true
+	}
+	if s != "" && strings.Trim(s, "0123456789") == "" {
+		return []string{s}, false, true // leniency: a bare versionId made of digits
+	}
+	for {
+		s = strings.TrimLeft(s, " \t,")
+		if s == "" {
+			break
+		}
+		s = strings.TrimPrefix(s, "W/")
+		if !strings.HasPrefix(s, `"`) {
+			return nil, false, false
+		}
+		end := strings.IndexByte(s[1:], '"')
+		if end < 0 {
+			return nil, false, false
+		}
+		tag := s[1 : 1+end]
+		for i := 0; i < len(tag); i++ {
+			if c := tag[i]; c < 0x21 || c == 0x7f { // etagc = %x21 / %x23-7E / obs-text
+				return nil, false, false
+			}
+		}
+		tags = append(tags, tag)
+		s = strings.TrimLeft(s[2+end:], " \t")
+		if s != "" && s[0] != ',' {
+			return nil, false, false
+		}
+	}
+	return tags, false, len(tags) > 0
+}
+
+// tagVersion returns the version an opaque tag names: a positive integer in canonical decimal form, the
+// form of careflow's versionIds and ETags; ok is false for any other tag (no version here has it).
+func tagVersion(tag string) (int64, bool) {
+	n, err := strconv.ParseInt(tag, 10, 64)
+	return n, err == nil && n > 0 && strconv.FormatInt(n, 10) == tag
+}
+
+// parseIfMatch parses an If-Match value (none when h is empty); ok is false when it is malformed.
+func parseIfMatch(h string) (m ifMatchCond, ok bool) {
 	if h == "" {
-		return storage.Precondition{}, nil
+		return ifMatchCond{}, true
 	}
-	vid, ok := parseETag(h)
+	tags, star, ok := parseETags(h)
 	if !ok {
-		return storage.Precondition{}, outcome.New(http.StatusBadRequest, outcome.CodeInvalid, "If-Match %q is not a version ETag such as W/\"3\"", h)
+		return ifMatchCond{}, false
 	}
-	return storage.Precondition{VersionID: vid}, nil
+	m = ifMatchCond{given: true, any: star}
+	for _, tag := range tags {
+		if vid, ok := tagVersion(tag); ok && !slices.Contains(m.versions, vid) {
+			m.versions = append(m.versions, vid)
+		}
+	}
+	return m, true
+}
+
+// malformedIfMatch is the diagnostic of a malformed If-Match value h; field names it.
+func malformedIfMatch(field, h string) string {
+	return fmt.Sprintf("%s %q is not an entity-tag such as W/\"3\" (nor \"*\", nor a comma-separated list of entity-tags)", field, h)
+}
+
+// ifMatch reads the If-Match header (412 semantics live in the store, see precondition).
+func ifMatch(c *gin.Context) (ifMatchCond, error) {
+	h := c.GetHeader("If-Match")
+	m, ok := parseIfMatch(h)
+	if !ok {
+		return m, outcome.New(http.StatusBadRequest, outcome.CodeInvalid, "%s", malformedIfMatch("If-Match", h))
+	}
+	return m, nil
+}
+
+// precondition turns m into the storage precondition of a write of typ/id: none without If-Match, the
+// one version it names, or neverMatches when it names none that a resource here can have. "*" and lists
+// of several versions are decided against the current version (read here): the precondition is then that
+// version when it satisfies m — still compared-and-set by the store, so a concurrent change is a 412 — and
+// neverMatches otherwise (also when typ/id does not exist or is deleted: there is nothing to match).
+func (s *Server) precondition(ctx context.Context, m ifMatchCond, typ, id string) (storage.Precondition, error) {
+	switch {
+	case !m.given:
+		return storage.Precondition{}, nil
+	case !m.any && len(m.versions) == 0:
+		return storage.Precondition{VersionID: neverMatches}, nil
+	case !m.any && len(m.versions) == 1:
+		return storage.Precondition{VersionID: m.versions[0]}, nil
+	}
+	cur, err := s.store.Read(ctx, typ, id)
+	var gone *storage.GoneError
+	switch {
+	case errors.Is(err, storage.ErrNotFound), errors.As(err, &gone):
+		return storage.Precondition{VersionID: neverMatches}, nil
+	case err != nil:
+		return storage.Precondition{}, storageError(err, typ, id)
+	case m.any || slices.Contains(m.versions, cur.VersionID):
+		return storage.Precondition{VersionID: cur.VersionID}, nil
+	}
+	return storage.Precondition{VersionID: neverMatches}, nil
 }
 
 // parse reads and validates the request body as a resource of type typ.
@@ -134,12 +247,13 @@ func (s *Server) read(c *gin.Context) {
 // notModified evaluates If-None-Match (which wins when present) and If-Modified-Since.
 func notModified(c *gin.Context, v *storage.Version) bool {
 	if inm := c.GetHeader("If-None-Match"); inm != "" {
-		for _, tag := range strings.Split(inm, ",") {
-			tag = strings.TrimSpace(tag)
-			if tag == "*" {
-				return true
-			}
-			if vid, ok := parseETag(tag); ok && vid == v.VersionID {
+		// A malformed value matches nothing: the resource is served.
+		tags, star, _ := parseETags(inm)
+		if star {
+			return true
+		}
+		for _, tag := range tags {
+			if vid, ok := tagVersion(tag); ok && vid == v.VersionID {
 				return true
 			}
 		}
@@ -201,7 +315,13 @@ func (s *Server) update(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	v, created, err := s.store.Update(c.Request.Context(), storage.Write{Type: typ, ID: id, Body: body, Index: index}, pre)
+	ctx := c.Request.Context()
+	p, err := s.precondition(ctx, pre, typ, id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	v, created, err := s.store.Update(ctx, storage.Write{Type: typ, ID: id, Body: body, Index: index}, p)
 	if err != nil {
 		s.fail(c, storageError(err, typ, id))
 		return
@@ -217,12 +337,18 @@ func (s *Server) delete(c *gin.Context) { s.deleteOne(c, c.Param("type"), c.Para
 
 // deleteOne deletes typ/id, honouring If-Match.
 func (s *Server) deleteOne(c *gin.Context, typ, id string) {
-	pre, err := ifMatch(c)
+	m, err := ifMatch(c)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	v, err := s.store.Delete(c.Request.Context(), typ, id, pre)
+	ctx := c.Request.Context()
+	pre, err := s.precondition(ctx, m, typ, id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	v, err := s.store.Delete(ctx, typ, id, pre)
 	if err != nil {
 		s.fail(c, storageError(err, typ, id))
 		return

@@ -193,7 +193,7 @@ func (s *Server) metaVersionEdit(c *gin.Context) {
 // for a delete) stores nothing and answers the current meta.
 func (s *Server) metaEdit(c *gin.Context, op string, edit func([]byte, resource.Labels) ([]byte, bool, error)) {
 	typ, id := c.Param("type"), c.Param("id")
-	pre, err := ifMatch(c)
+	m, err := ifMatch(c)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -208,7 +208,13 @@ func (s *Server) metaEdit(c *gin.Context, op string, edit func([]byte, resource.
 		s.fail(c, err)
 		return
 	}
-	v, _, err := s.editCurrent(c.Request.Context(), typ, id, pre, op, func(body []byte) ([]byte, bool, error) {
+	ctx := c.Request.Context()
+	pre, err := s.precondition(ctx, m, typ, id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	v, _, err := s.editCurrent(ctx, typ, id, pre, op, func(body []byte) ([]byte, bool, error) {
 		edited, changed, err := edit(body, labels)
 		if err != nil {
 			return nil, false, fmt.Errorf("%s %s/%s: %w", op, typ, id, err)

@@ -52,7 +52,7 @@ func (s *Server) patch(c *gin.Context, typ, id string) {
 		s.fail(c, err)
 		return
 	}
-	pre, err := ifMatch(c)
+	m, err := ifMatch(c)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -62,7 +62,13 @@ func (s *Server) patch(c *gin.Context, typ, id string) {
 		s.fail(c, err)
 		return
 	}
-	v, _, err := s.editCurrent(c.Request.Context(), typ, id, pre, "the patch", func(body []byte) ([]byte, bool, error) {
+	ctx := c.Request.Context()
+	pre, err := s.precondition(ctx, m, typ, id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	v, _, err := s.editCurrent(ctx, typ, id, pre, "the patch", func(body []byte) ([]byte, bool, error) {
 		patched, err := apply(body, doc)
 		return patched, true, err
 	})

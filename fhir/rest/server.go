@@ -251,6 +251,13 @@ func storageError(err error, typ, id string) *outcome.Error {
 		return outcome.New(http.StatusNotFound, outcome.CodeNotFound, "%s/%s is not known", typ, id)
 	case errors.As(err, &gone):
 		return outcome.New(http.StatusGone, outcome.CodeDeleted, "%s/%s was deleted (version %d)", typ, id, gone.Deleted.VersionID)
+	case errors.As(err, &conflict) && conflict.Expected == neverMatches:
+		// If-Match named no version this resource has or can have (a versionId not of careflow's form, a
+		// list without the current one, "*" on a resource that is absent).
+		if conflict.Current == 0 {
+			return outcome.New(http.StatusPreconditionFailed, outcome.CodeConflict, "version conflict: If-Match does not match: %s/%s does not exist (or is deleted); nothing was changed", typ, id)
+		}
+		return outcome.New(http.StatusPreconditionFailed, outcome.CodeConflict, "version conflict: If-Match does not name the current version of %s/%s, which is %d (ETag W/\"%d\"); nothing was changed", typ, id, conflict.Current, conflict.Current)
 	case errors.As(err, &conflict):
 		if conflict.Current == 0 {
 			return outcome.New(http.StatusPreconditionFailed, outcome.CodeConflict, "version conflict: %s/%s does not exist (If-Match expected version %d)", typ, id, conflict.Expected)

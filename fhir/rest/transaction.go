@@ -483,12 +483,9 @@ func (s *Server) resolveTarget(c *gin.Context, e *txEntry) error {
 			return tooMany(what)
 		}
 	}
-	if e.ifMatch != "" {
-		vid, ok := parseETag(e.ifMatch)
-		if !ok {
-			return outcome.At(http.StatusBadRequest, outcome.CodeInvalid, e.where()+".request.ifMatch", "ifMatch %q is not a version ETag such as W/\"3\"", e.ifMatch)
-		}
-		e.pre = storage.Precondition{VersionID: vid}
+	m, ok := parseIfMatch(e.ifMatch)
+	if !ok {
+		return outcome.At(http.StatusBadRequest, outcome.CodeInvalid, e.where()+".request.ifMatch", "%s", malformedIfMatch("ifMatch", e.ifMatch))
 	}
 	e.write = storage.Write{Type: e.typ, ID: e.id, Method: e.method}
 	switch e.method {
@@ -533,6 +530,14 @@ func (s *Server) resolveTarget(c *gin.Context, e *txEntry) error {
 			e.write.ID = id
 		} else {
 			e.kind, e.write.ID = storage.TxCreate, newResourceID()
+		}
+	}
+	if e.kind != 0 {
+		// The precondition of the op: a version named by ifMatch, or one decided now against the current
+		// version, which the store then compares-and-sets (ifMatchCond).
+		var err error
+		if e.pre, err = s.precondition(ctx, m, e.write.Type, e.write.ID); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -22,18 +22,25 @@ import (
 // seen everything up to T can later meet versions with lastUpdated < T. The feed therefore selects and
 // orders versions by their visibility instant (fVisible): taken by the write that makes the version
 // visible, right before it — a create's insert, an update's claim, the clearing of a transaction's marks —
-// and stored in that same write. A page lists the versions visible in [Since, H), where the horizon H =
-// now − settle is fixed when a traversal starts (the paging cursor carries it) and reported to the client,
-// who passes it as its next Since.
+// and stored in that same write. When a traversal starts it takes now, on its clock, and fixes two bounds
+// (the paging cursor carries them): the upper bound U = now + 1 ms, and the horizon H = now − settle. Its
+// pages list every version visible (to this read) with visibility instant in [Since, U) — everything
+// visible so far, so a client reads its own writes at once — and report max(Since, H), which the client
+// passes as its next Since. The next traversal thus lists [H, …) again: a version whose instant falls in
+// [H, U) may be listed by both, a duplicate the client recognises by type, id and versionId. That overlap
+// is what makes it safe to list fresh versions: one that was not yet visible to this traversal although
+// its instant is before U (taken, not yet written) is listed by the next.
 //
 // Why nothing is missed: let a version take its visibility instant V (writer's clock) and become visible
 // at most d later (real time); a poll reads at real time r after taking H = now − settle on its own clock,
 // whose difference to the writer's is at most k. If V < H then r − (time V was taken) > settle − k, so
-// the version was visible at r whenever d ≤ settle − k. Writers enforce d ≤ settle/2: one that finds its
-// write returned later than that (the database stalled) sets the visibility instant of the version again,
-// to now, in its history document (revealAgain, revealRange) — the version is then listed again rather
-// than missed — and checks that write the same way. So the feed is exact when clocks differ by less than
-// settle/2; beyond that a version may be missed.
+// the version was visible at r whenever d ≤ settle − k; if V ≥ H, the next poll, from Since = H, lists it.
+// Writers enforce d ≤ settle/2: one that finds its write returned later than that (the database stalled)
+// sets the visibility instant of the version again, to now, in its history document (revealAgain,
+// revealRange) — the version is then listed again rather than missed — and checks that write the same
+// way. So the feed lists every version at least once when clocks differ by less than settle/2 (beyond
+// that a version may be missed); a version is listed again only by a poll whose previous poll started
+// less than settle after the version's visibility instant (or its new one).
 //
 // Which document shows a version to the feed: its history document, once unmarked, or — for a version 1
 // made by Create, which writes no history document — its current-version document (version 1 with a
@@ -121,13 +128,15 @@ func (s *Store) revealRange(ctx context.Context, lo, hi string, was time.Time) e
 	}
 }
 
-// horizon is the feed's horizon now: versions visible before it are all visible to every reader.
-func (s *Store) horizon() time.Time {
+// bounds are the bounds of a traversal of the feed starting now: the horizon, before which every version
+// is visible to every reader, and the upper bound, after every version visible so far.
+func (s *Store) bounds() (horizon, upper time.Time) {
 	now := s.visibleNow()
+	upper = now.Add(time.Millisecond)
 	if s.feedSettle < 0 {
-		return now.Add(time.Millisecond) // everything visible so far
+		return upper, upper
 	}
-	return now.Add(-s.feedSettle)
+	return now.Add(-s.feedSettle), upper
 }
 
 // feedKey orders the feed, newest first: by visibility instant, then lastUpdated, type, id and version. A
@@ -159,10 +168,10 @@ func (a feedKey) less(b feedKey) bool {
 	return a.vid < b.vid
 }
 
-// feedCursor is where a traversal of the feed stands: its horizon and the last key served.
+// feedCursor is where a traversal of the feed stands: its bounds and the last key served.
 type feedCursor struct {
-	horizon time.Time
-	last    feedKey
+	horizon, upper time.Time
+	last           feedKey
 }
 
 func (c feedCursor) encode() string {
@@ -171,7 +180,8 @@ func (c feedCursor) encode() string {
 		legacy = "1"
 	}
 	parts := []string{"feed", strconv.FormatInt(c.horizon.UnixMilli(), 10), legacy, strconv.FormatInt(c.last.vis.UnixMilli(), 10),
-		strconv.FormatInt(c.last.lu.UnixMilli(), 10), c.last.typ, c.last.id, strconv.FormatInt(c.last.vid, 10)}
+		strconv.FormatInt(c.last.lu.UnixMilli(), 10), c.last.typ, c.last.id, strconv.FormatInt(c.last.vid, 10),
+		strconv.FormatInt(c.upper.UnixMilli(), 10)}
 	return base64.RawURLEncoding.EncodeToString([]byte(strings.Join(parts, "\x00")))
 }
 
@@ -181,11 +191,14 @@ func decodeFeedCursor(s string) (feedCursor, error) {
 		return feedCursor{}, storage.ErrBadCursor
 	}
 	p := strings.Split(string(raw), "\x00")
-	if len(p) != 8 || p[0] != "feed" || (p[2] != "0" && p[2] != "1") {
+	if (len(p) != 8 && len(p) != 9) || p[0] != "feed" || (p[2] != "0" && p[2] != "1") {
 		return feedCursor{}, storage.ErrBadCursor
 	}
-	var ms [3]int64
-	for k, f := range []string{p[1], p[3], p[4]} {
+	if len(p) == 8 {
+		p = append(p, p[1]) // a cursor of an older careflow, whose traversals listed up to the horizon
+	}
+	var ms [4]int64
+	for k, f := range []string{p[1], p[3], p[4], p[8]} {
 		if ms[k], err = strconv.ParseInt(f, 10, 64); err != nil {
 			return feedCursor{}, storage.ErrBadCursor
 		}
@@ -195,7 +208,7 @@ func decodeFeedCursor(s string) (feedCursor, error) {
 		return feedCursor{}, storage.ErrBadCursor
 	}
 	at := func(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
-	return feedCursor{horizon: at(ms[0]), last: feedKey{legacy: p[2] == "1", vis: at(ms[1]), lu: at(ms[2]), typ: p[5], id: p[6], vid: vid}}, nil
+	return feedCursor{horizon: at(ms[0]), upper: at(ms[3]), last: feedKey{legacy: p[2] == "1", vis: at(ms[1]), lu: at(ms[2]), typ: p[5], id: p[6], vid: vid}}, nil
 }
 
 // lexLess is the filter "(fields) < (vals)" in lexicographic order, or "≤" with orEqual.
@@ -236,10 +249,10 @@ func olderIn(typ string, last feedKey, pre []string, preVals []any) bson.D {
 	return lexLess(append(pre, fID, fVersion), append(preVals, last.id, last.vid), false)
 }
 
-// feedFilter selects the documents of one source visible in [since, horizon) and older than after: one
+// feedFilter selects the documents of one source visible in [since, upper) and older than after: one
 // $or, to add to the source's other conditions.
-func feedFilter(typ string, since, horizon time.Time, after *feedKey) bson.D {
-	window := bson.D{{Key: "$lt", Value: bson.NewDateTimeFromTime(horizon)}}
+func feedFilter(typ string, since, upper time.Time, after *feedKey) bson.D {
+	window := bson.D{{Key: "$lt", Value: bson.NewDateTimeFromTime(upper)}}
 	if !since.IsZero() {
 		window = append(window, bson.E{Key: "$gte", Value: bson.NewDateTimeFromTime(since)})
 	}
@@ -260,9 +273,11 @@ func feedFilter(typ string, since, horizon time.Time, after *feedKey) bson.D {
 	return bson.D{{Key: "$or", Value: branches}}
 }
 
-// feed answers type and system history: the versions visible in [q.Since, horizon), newest first.
+// feed answers type and system history: the versions visible in [q.Since, upper), newest first, with the
+// horizon max(q.Since, now − settle).
 func (s *Store) feed(ctx context.Context, q storage.HistoryQuery) (*storage.HistoryPage, error) {
-	cur := feedCursor{horizon: s.horizon()}
+	var cur feedCursor
+	cur.horizon, cur.upper = s.bounds()
 	var after *feedKey
 	if q.After != "" {
 		c, err := decodeFeedCursor(q.After)
@@ -272,11 +287,13 @@ func (s *Store) feed(ctx context.Context, q storage.HistoryQuery) (*storage.Hist
 		cur, after = c, &c.last
 	}
 	out := &storage.HistoryPage{Total: -1, Horizon: cur.horizon}
-	if !q.Since.IsZero() && !q.Since.Before(cur.horizon) {
+	if q.Since.After(cur.horizon) {
 		// A poll sooner than the settle window after the last (or on an instance whose clock is behind):
-		// nothing new can be listed yet; the client keeps its Since.
+		// the client keeps its Since, and gets what became visible since.
 		out.Horizon = q.Since
-		return out, nil
+	}
+	if !q.Since.IsZero() && !q.Since.Before(cur.upper) {
+		return out, nil // Since is in the future
 	}
 	limit := int64(q.Count + 1)
 	type entry struct {
@@ -312,7 +329,7 @@ func (s *Store) feed(ctx context.Context, q storage.HistoryQuery) (*storage.Hist
 	if q.Type != "" {
 		filter = bson.D{{Key: fType, Value: q.Type}}
 	}
-	filter = append(filter, bson.E{Key: fTx, Value: bson.D{{Key: "$exists", Value: false}}}, feedFilter("", q.Since, cur.horizon, after)[0])
+	filter = append(filter, bson.E{Key: fTx, Value: bson.D{{Key: "$exists", Value: false}}}, feedFilter("", q.Since, cur.upper, after)[0])
 	histSort := bson.D{{Key: fVisible, Value: -1}, {Key: fLastUpdated, Value: -1}, {Key: fType, Value: -1}, {Key: fResourceID, Value: -1}, {Key: fVersion, Value: -1}}
 	if err := collect(historyCollection, "", filter, histSort); err != nil {
 		return nil, err
@@ -324,7 +341,7 @@ func (s *Store) feed(ctx context.Context, q storage.HistoryQuery) (*storage.Hist
 	}
 	curSort := bson.D{{Key: fVisible, Value: -1}, {Key: fLastUpdated, Value: -1}, {Key: fID, Value: -1}, {Key: fVersion, Value: -1}}
 	for _, t := range types {
-		filter := bson.D{{Key: fVersion, Value: int64(1)}, feedFilter(t, q.Since, cur.horizon, after)[0]}
+		filter := bson.D{{Key: fVersion, Value: int64(1)}, feedFilter(t, q.Since, cur.upper, after)[0]}
 		if err := collect(t, t, filter, curSort); err != nil {
 			return nil, err
 		}
@@ -348,7 +365,7 @@ func (s *Store) feed(ctx context.Context, q storage.HistoryQuery) (*storage.Hist
 		out.Versions = append(out.Versions, e.v)
 	}
 	if more && len(entries) > 0 {
-		out.Next = feedCursor{horizon: cur.horizon, last: entries[len(entries)-1].key}.encode()
+		out.Next = feedCursor{horizon: cur.horizon, upper: cur.upper, last: entries[len(entries)-1].key}.encode()
 	}
 	return out, nil
 }

@@ -102,11 +102,13 @@ type Options struct {
 	// LockTTL is how long a lock (Lock) outlives a holder that died without releasing it; live holders
 	// renew theirs. Default DefaultLockTTL.
 	LockTTL time.Duration
-	// FeedSettle is how long a version must have been visible before type and system history (the change
-	// feed) list it: at least the longest a write takes to become visible after taking its visibility
-	// instant plus the largest clock difference between the server instances sharing the database (see
-	// feed.go). Default DefaultFeedSettle; negative: no settle window (the feed lists whatever is visible;
-	// exact only with one instance and no concurrent writers — for tests).
+	// FeedSettle is how far the horizon of type and system history (the change feed) lags behind now:
+	// they list every version visible so far, and the next poll, from that horizon, lists the last
+	// FeedSettle again, so that a version that became visible late is not missed. At least the longest a
+	// write takes to become visible after taking its visibility instant plus the largest clock difference
+	// between the server instances sharing the database (see feed.go). Default DefaultFeedSettle;
+	// negative: no settle window (the horizon is now; exact only with one instance and no concurrent
+	// writers — for tests).
 	FeedSettle time.Duration
 	// Clock replaces time.Now (tests).
 	Clock func() time.Time
