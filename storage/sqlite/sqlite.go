@@ -1,5 +1,6 @@
-// Package sqlite implements storage.Store on an embedded SQLite database (modernc.org/sqlite, pure Go): the
-// default store, which needs no database server.
+// Package sqlite implements storage.Store on an embedded SQLite database (github.com/mattn/go-sqlite3, the
+// SQLite C library through cgo; chosen by measurement, docs/ARCHITECTURE.md): the default store, which needs
+// no database server.
 //
 // Layout (schema.go): res holds one row per resource (its current version number, lastUpdated, deletion
 // flag and the sequence number of its current version); ver holds every version, body included, under a
@@ -20,6 +21,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,7 +33,7 @@ import (
 	"sync"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"github.com/mattn/go-sqlite3"
 )
 
 // Options configure Open.
@@ -131,8 +133,8 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		unlockFile(lock)
 		return nil, err
 	}
-	common := []string{"busy_timeout(10000)", "foreign_keys(off)", "cache_size(-16000)", "temp_store(memory)"}
-	s.write, err = openDB(o.Path, append(common, "journal_mode(wal)", "synchronous("+syncMode+")", "wal_autocheckpoint(10000)"), false)
+	common := []string{"busy_timeout = 10000", "foreign_keys = off", "cache_size = -16000", "temp_store = memory"}
+	s.write, err = openDB(o.Path, append(common, "journal_mode = wal", "synchronous = "+syncMode, "wal_autocheckpoint = 10000"), false)
 	if err != nil {
 		return fail(err)
 	}
@@ -147,7 +149,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if readers <= 0 {
 		readers = max(4, 2*runtime.GOMAXPROCS(0))
 	}
-	s.read, err = openDB(o.Path, append(common, "query_only(true)"), true)
+	s.read, err = openDB(o.Path, append(common, "query_only = true"), true)
 	if err != nil {
 		return fail(err)
 	}
@@ -174,23 +176,34 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	return s, nil
 }
 
-// openDB opens a database/sql pool on path with the pragmas run on every new connection.
+// openDB opens a database/sql pool on path whose connections run pragmas when they open.
 func openDB(path string, pragmas []string, readOnly bool) (*sql.DB, error) {
 	q := url.Values{}
-	for _, p := range pragmas {
-		q.Add("_pragma", p)
-	}
 	q.Set("_txlock", "immediate")
 	if readOnly {
 		q.Set("_txlock", "deferred")
 	}
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
-	return db, nil
+	drv := &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		for _, p := range pragmas {
+			if _, err := c.Exec("PRAGMA "+p, nil); err != nil {
+				return fmt.Errorf("sqlite: PRAGMA %s: %w", p, err)
+			}
+		}
+		return nil
+	}}
+	return sql.OpenDB(connector{drv: drv, dsn: dsn}), nil
 }
+
+// connector opens connections of one driver configuration without registering it globally.
+type connector struct {
+	drv *sqlite3.SQLiteDriver
+	dsn string
+}
+
+func (c connector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
+
+func (c connector) Driver() driver.Driver { return c.drv }
 
 func (s *Store) closeDBs() {
 	s.stmts.close()
