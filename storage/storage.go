@@ -5,6 +5,8 @@ package storage
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -12,6 +14,17 @@ import (
 
 	"github.com/careflow/careflow/fhir/search"
 )
+
+// NewID returns a fresh server-assigned logical id: a random (version 4) UUID, which fits FHIR's id type
+// ([A-Za-z0-9\-\.]{1,64}).
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
 
 // Version is one stored version of a resource.
 type Version struct {

@@ -2,9 +2,7 @@ package rest
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -300,16 +298,6 @@ func validFullURL(u string) bool {
 	return err == nil && p.IsAbs() && (p.Host != "" || p.Opaque != "") && !strings.ContainsAny(u, " \t\r\n")
 }
 
-// newResourceID returns a fresh server-assigned id (a random UUID).
-func newResourceID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-}
-
 // transaction processes a transaction Bundle (http.html#trules): all of it or nothing. Conditional
 // interactions are resolved first, under database locks named after their criteria (the same locks as
 // single conditional interactions take) held in sorted order until the transaction is stored; then
@@ -431,7 +419,7 @@ func (s *Server) transaction(c *gin.Context, raws []json.RawMessage) (*bundle.Bu
 		e.result = results[k]
 	}
 
-	out := bundle.New("transaction-response", newResourceID(), s.now())
+	out := bundle.New("transaction-response", storage.NewID(), s.now())
 	out.Entry = make([]bundle.Entry, len(entries))
 	for _, e := range entries {
 		switch e.method {
@@ -494,7 +482,7 @@ func (s *Server) resolveTarget(c *gin.Context, e *txEntry) error {
 			e.existing = found[0]
 			return nil
 		}
-		e.kind, e.write.ID = storage.TxCreate, newResourceID()
+		e.kind, e.write.ID = storage.TxCreate, storage.NewID()
 	case http.MethodPut:
 		e.kind = storage.TxUpdate
 		if e.cond != nil {
@@ -529,7 +517,7 @@ func (s *Server) resolveTarget(c *gin.Context, e *txEntry) error {
 		if id != "" {
 			e.write.ID = id
 		} else {
-			e.kind, e.write.ID = storage.TxCreate, newResourceID()
+			e.kind, e.write.ID = storage.TxCreate, storage.NewID()
 		}
 	}
 	if e.kind != 0 {

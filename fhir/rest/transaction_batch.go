@@ -14,6 +14,7 @@ import (
 	"github.com/careflow/careflow/fhir/outcome"
 	"github.com/careflow/careflow/fhir/patch"
 	"github.com/careflow/careflow/fhir/resource"
+	"github.com/careflow/careflow/storage"
 )
 
 // batchWorkers is how many entries of a batch are processed at once.
@@ -24,7 +25,7 @@ const batchWorkers = 4
 // references are resolved; references to other entries' fullUrls are not (a batch has no
 // interdependencies).
 func (s *Server) batch(c *gin.Context, raws []json.RawMessage) *bundle.Bundle {
-	out := bundle.New("batch-response", newResourceID(), s.now())
+	out := bundle.New("batch-response", storage.NewID(), s.now())
 	out.Entry = make([]bundle.Entry, len(raws))
 	work := make(chan int)
 	var wg sync.WaitGroup

@@ -17,7 +17,6 @@ package mongo
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -392,15 +391,6 @@ var versionProjection = bson.D{
 	{Key: fBody, Value: 1}, {Key: fType, Value: 1}, {Key: fResourceID, Value: 1}, {Key: fTx, Value: 1}, {Key: fTxTime, Value: 1},
 }
 
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-}
-
 // timestamp returns the lastUpdated of a new version: now, at millisecond precision, and strictly after
 // the version it replaces so that versions of a resource are ordered in time.
 func (s *Store) timestamp(prev time.Time) time.Time {
@@ -445,7 +435,7 @@ func currentDoc(w storage.Write, id string, vid int64, lu time.Time, vis *time.T
 func (s *Store) Create(ctx context.Context, w storage.Write) (*storage.Version, error) {
 	id := w.ID
 	if id == "" {
-		id = newID()
+		id = storage.NewID()
 	}
 	method := w.Method
 	if method == "" {

@@ -153,7 +153,7 @@ func (t *tx) targets() []target {
 
 // Transact implements storage.Store (see the comment at the top of this file).
 func (s *Store) Transact(ctx context.Context, ops []storage.TxOp) ([]storage.TxResult, error) {
-	t := &tx{id: newID(), started: s.now().UTC().Truncate(time.Millisecond)}
+	t := &tx{id: storage.NewID(), started: s.now().UTC().Truncate(time.Millisecond)}
 	seen := make(map[string]int, len(ops))
 	for i, op := range ops {
 		o := &txOp{i: i, op: op, typ: op.Write.Type, id: op.Write.ID, method: op.Write.Method}
@@ -163,7 +163,7 @@ func (s *Store) Transact(ctx context.Context, ops []storage.TxOp) ([]storage.TxR
 		switch op.Kind {
 		case storage.TxCreate:
 			if o.id == "" {
-				o.id = newID()
+				o.id = storage.NewID()
 			}
 			if o.method == "" {
 				o.method = "POST"

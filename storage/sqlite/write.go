@@ -2,9 +2,7 @@ package sqlite
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -15,15 +13,6 @@ import (
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/storage"
 )
-
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-}
 
 // Create implements storage.Store.
 func (s *Store) Create(ctx context.Context, w storage.Write) (*storage.Version, error) {
@@ -194,7 +183,7 @@ func (t *wtx) create(w storage.Write) (*storage.Version, error) {
 	}
 	id := w.ID
 	if id == "" {
-		id = newID()
+		id = storage.NewID()
 	}
 	method := w.Method
 	if method == "" {
