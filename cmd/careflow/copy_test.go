@@ -1,0 +1,268 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/careflow/careflow/fhir/definitions"
+	"github.com/careflow/careflow/fhir/search"
+	"github.com/careflow/careflow/storage"
+	"github.com/careflow/careflow/storage/mongo/mongotest"
+	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
+)
+
+var testRegistry = sync.OnceValues(newRegistry)
+
+func registryT(t *testing.T) *search.Registry {
+	t.Helper()
+	r, err := testRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// Stores under test: each returns an empty store, closed or dropped when the test ends.
+type storeMaker func(t *testing.T) importer
+
+func sqliteStore(t *testing.T) importer { return sqlitetest.Open(t) }
+
+func mongoStore(t *testing.T) importer {
+	return mongotest.Open(t, definitions.ResourceTypes, registryT(t))
+}
+
+// write stores a resource through the storage interface, with its search values computed as the REST API
+// computes them.
+func write(t *testing.T, s storage.Store, typ, id, body string, method string) *storage.Version {
+	t.Helper()
+	c := &copier{registry: registryT(t)}
+	index, err := c.index(typ, []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := storage.Write{Type: typ, ID: id, Body: []byte(body), Index: index, Method: method}
+	if id == "" {
+		v, err := s.Create(context.Background(), w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	v, _, err := s.Update(context.Background(), w, storage.Precondition{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func remove(t *testing.T, s storage.Store, typ, id string) {
+	t.Helper()
+	if _, err := s.Delete(context.Background(), typ, id, storage.Precondition{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func patient(family string, extra string) string {
+	return `{"resourceType":"Patient","name":[{"family":"` + family + `","given":["Ann"]}]` + extra + `}`
+}
+
+// fixture fills a store with resources that exercise the copy: several versions, a deletion, a
+// resurrection after a deletion, a decimal whose spelling must survive, a server-assigned id, references.
+// It returns the server-assigned id.
+func fixture(t *testing.T, s storage.Store) string {
+	t.Helper()
+	write(t, s, "Patient", "p1", patient("Smith", `,"extension":[{"url":"http://example.org/weight","valueDecimal":1.50}]`), "PUT")
+	write(t, s, "Patient", "p1", patient("Smyth", `,"extension":[{"url":"http://example.org/weight","valueDecimal":1.50}]`), "PUT")
+	write(t, s, "Patient", "p1", patient("Jones", `,"birthDate":"1970-01-02","extension":[{"url":"http://example.org/weight","valueDecimal":2.500}]`), "PATCH")
+	write(t, s, "Patient", "p2", patient("Gone", ""), "PUT")
+	remove(t, s, "Patient", "p2")
+	write(t, s, "Patient", "p3", patient("Phoenix", ""), "PUT")
+	remove(t, s, "Patient", "p3")
+	write(t, s, "Patient", "p3", patient("Phoenix", `,"gender":"female"`), "PUT")
+	assigned := write(t, s, "Patient", "", patient("Auto", ""), "POST").ID
+	write(t, s, "Appointment", "a1", `{"resourceType":"Appointment","status":"booked","start":"2024-05-01T10:00:00Z","end":"2024-05-01T10:30:00Z",`+
+		`"participant":[{"actor":{"reference":"Patient/p1"},"status":"accepted"}]}`, "PUT")
+	write(t, s, "Appointment", "a1", `{"resourceType":"Appointment","status":"fulfilled","start":"2024-05-01T10:00:00Z","end":"2024-05-01T10:30:00Z",`+
+		`"participant":[{"actor":{"reference":"Patient/p1"},"status":"accepted"}]}`, "PUT")
+	return assigned
+}
+
+func newCopier(t *testing.T, src storage.Store, dst importer) *copier {
+	return &copier{src: src, dst: dst, registry: registryT(t), types: definitions.ResourceTypes, concurrency: 4}
+}
+
+// allVersions lists a resource's versions through instance history, oldest first.
+func allVersions(t *testing.T, s storage.Store, typ, id string) []*storage.Version {
+	t.Helper()
+	var out []*storage.Version
+	q := storage.HistoryQuery{Type: typ, ID: id, Count: 2}
+	for {
+		page, err := s.History(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, page.Versions...)
+		if page.Next == "" {
+			break
+		}
+		q.After = page.Next
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].VersionID < out[j].VersionID })
+	return out
+}
+
+// sameHistory checks that every resource of src has in dst the same instance history, the same vread of
+// each version and the same read.
+func sameHistory(t *testing.T, src, dst storage.Store) {
+	t.Helper()
+	ctx := context.Background()
+	c := &copier{types: definitions.ResourceTypes}
+	inv, err := c.list(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range c.types {
+		for _, id := range inv.ids[typ] {
+			want, got := allVersions(t, src, typ, id), allVersions(t, dst, typ, id)
+			if !reflect.DeepEqual(want, got) {
+				t.Errorf("%s/%s: instance history differs:\nsource %s\ntarget %s", typ, id, dump(want), dump(got))
+				continue
+			}
+			for _, v := range want {
+				got, err := dst.VRead(ctx, typ, id, v.VersionID)
+				if err != nil {
+					t.Errorf("vread %s/%s/%d on the target: %v", typ, id, v.VersionID, err)
+				} else if !reflect.DeepEqual(v, got) {
+					t.Errorf("vread %s/%s/%d: source %s, target %s", typ, id, v.VersionID, dump([]*storage.Version{v}), dump([]*storage.Version{got}))
+				}
+			}
+			a, errA := currentVersion(ctx, src, typ, id)
+			b, errB := currentVersion(ctx, dst, typ, id)
+			if errA != nil || errB != nil || !reflect.DeepEqual(a, b) {
+				t.Errorf("read %s/%s: source %v %v, target %v %v", typ, id, a, errA, b, errB)
+			}
+		}
+	}
+}
+
+func dump(vs []*storage.Version) string {
+	var b strings.Builder
+	for _, v := range vs {
+		fmt.Fprintf(&b, "\n  %s/%s/%d %s %s deleted=%v %s", v.Type, v.ID, v.VersionID, v.LastUpdated.Format(time.RFC3339Nano), v.Method, v.Deleted, v.Body)
+	}
+	return b.String()
+}
+
+// searchIDs runs a search on s and returns the ids found, sorted.
+func searchIDs(t *testing.T, s storage.Store, typ, query string) []string {
+	t.Helper()
+	params, err := url.ParseQuery(query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, oerr := registryT(t).Parse(typ, params, search.ParseOptions{Strict: true, DefaultCount: 100, MaxCount: 100})
+	if oerr != nil {
+		t.Fatalf("parse %s?%s: %v", typ, query, oerr)
+	}
+	page, err := s.Search(context.Background(), q)
+	if err != nil {
+		t.Fatalf("search %s?%s: %v", typ, query, err)
+	}
+	ids := []string{}
+	for _, v := range page.Versions {
+		ids = append(ids, v.ID)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func TestCopy(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		src, dst storeMaker
+	}{
+		{"sqlite to mongo", sqliteStore, mongoStore},
+		{"mongo to sqlite", mongoStore, sqliteStore},
+		{"sqlite to sqlite", sqliteStore, sqliteStore},
+		{"mongo to mongo", mongoStore, mongoStore},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src, dst := tc.src(t), tc.dst(t)
+			assigned := fixture(t, src)
+			rep, err := newCopier(t, src, dst).run(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.copied != 5 || rep.skipped != 0 {
+				t.Errorf("copied %d, skipped %d; want 5 and 0", rep.copied, rep.skipped)
+			}
+			if rep.srcSum != rep.dstSum || len(rep.src.lines) != 11 {
+				t.Errorf("checksums %s (%d versions) and %s (%d versions)", rep.srcSum, len(rep.src.lines), rep.dstSum, len(rep.dst.lines))
+			}
+			if rep.dst.versions["Patient"] != 9 || len(rep.dst.ids["Patient"]) != 4 || rep.dst.versions["Appointment"] != 2 {
+				t.Errorf("target counts %v %v", rep.dst.versions, rep.dst.ids)
+			}
+			sameHistory(t, src, dst)
+
+			// Bytes as stored, decimals included.
+			v, err := dst.VRead(context.Background(), "Patient", "p1", 1)
+			if err != nil || !bytes.Contains(v.Body, []byte(`"valueDecimal":1.50`)) {
+				t.Errorf("p1/1 on the target: %s %v", v.Body, err)
+			}
+			// Search values computed anew, for current versions only.
+			for _, s := range []struct{ typ, q, want string }{
+				{"Patient", "family=Jones", "p1"},
+				{"Patient", "family=Smith", ""},
+				{"Patient", "family=Gone", ""},
+				{"Patient", "family=Phoenix&gender=female", "p3"},
+				{"Patient", "birthdate=1970-01-02", "p1"},
+				{"Patient", "family=Auto", assigned},
+				{"Patient", "_id=p1,p2,p3", "p1,p3"},
+				{"Appointment", "patient=Patient/p1&status=fulfilled", "a1"},
+				{"Appointment", "date=2024-05-01", "a1"},
+				{"Appointment", "status=booked", ""},
+			} {
+				want := []string{}
+				if s.want != "" {
+					want = strings.Split(s.want, ",")
+				}
+				if got := searchIDs(t, dst, s.typ, s.q); !reflect.DeepEqual(got, want) {
+					t.Errorf("%s?%s on the target: %v, want %v", s.typ, s.q, got, want)
+				}
+			}
+			refs, _, err := dst.Referrers(context.Background(), []string{"Patient/p1"}, 10)
+			if err != nil || !reflect.DeepEqual(refs, []string{"Appointment/a1"}) {
+				t.Errorf("referrers of Patient/p1 on the target: %v %v", refs, err)
+			}
+			// The target goes on from the copied versions.
+			next := write(t, dst, "Patient", "p1", patient("Next", ""), "PUT")
+			if next.VersionID != 4 {
+				t.Errorf("update after the copy: version %d, want 4", next.VersionID)
+			}
+			if _, err := dst.Create(context.Background(), storage.Write{Type: "Patient", ID: "p2", Body: []byte(patient("X", ""))}); !errors.Is(err, storage.ErrExists) {
+				t.Errorf("create of the copied (deleted) p2: %v, want ErrExists", err)
+			}
+
+			// Copying again copies nothing.
+			rep, err = newCopier(t, src, dst).run(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.copied != 1 || rep.skipped != 4 {
+				t.Errorf("second copy: copied %d (p1, changed on the target), skipped %d", rep.copied, rep.skipped)
+			}
+			if rep.srcSum != rep.dstSum {
+				t.Errorf("second copy: checksums differ")
+			}
+		})
+	}
+}
