@@ -266,3 +266,89 @@ func TestCopy(t *testing.T) {
 		})
 	}
 }
+
+// more adds n patients of two versions each.
+func more(t *testing.T, s storage.Store, n int) {
+	t.Helper()
+	for i := range n {
+		id := fmt.Sprintf("m%02d", i)
+		write(t, s, "Patient", id, patient("Many", ""), "PUT")
+		write(t, s, "Patient", id, patient(fmt.Sprintf("Many%d", i), ""), "PUT")
+	}
+}
+
+func TestCopyResume(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		src, dst    storeMaker
+		concurrency int
+	}{
+		{"sqlite to mongo", sqliteStore, mongoStore, 4},
+		{"mongo to sqlite", mongoStore, sqliteStore, 4},
+		{"sqlite to sqlite", sqliteStore, sqliteStore, 1},
+		{"sqlite to sqlite concurrent", sqliteStore, sqliteStore, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src, dst := tc.src(t), tc.dst(t)
+			fixture(t, src)
+			more(t, src, 20)
+
+			// The first run is interrupted after 7 resources.
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			c := newCopier(t, src, dst)
+			c.concurrency = tc.concurrency
+			c.imported = func(n int) {
+				if n == 7 {
+					cancel()
+				}
+			}
+			rep, err := c.run(ctx)
+			if err == nil || !strings.Contains(err.Error(), "interrupted") {
+				t.Fatalf("interrupted copy: %v", err)
+			}
+			first := rep.copied
+			if first < 7 || first >= 25 {
+				t.Fatalf("interrupted copy copied %d resources", first)
+			}
+			// The target holds an older state of a resource the first run did not reach, as if a server
+			// had written it, or an earlier copy from an older source.
+			old := allVersions(t, src, "Patient", "m19")[:1]
+			c2 := &copier{registry: registryT(t)}
+			index, err := c2.index("Patient", old[0].Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := dst.ImportResource(context.Background(), "Patient", "m19", old, index); err != nil {
+				t.Fatal(err)
+			}
+
+			rep, err = newCopier(t, src, dst).run(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.copied+rep.skipped != 25 || rep.skipped < first-tc.concurrency {
+				t.Errorf("second run: copied %d, skipped %d (first run copied %d)", rep.copied, rep.skipped, first)
+			}
+			if rep.srcSum != rep.dstSum {
+				t.Fatalf("checksums differ after the second run: %s, %s", rep.srcSum, rep.dstSum)
+			}
+			// As a clean copy.
+			clean := tc.dst(t)
+			crep, err := newCopier(t, src, clean).run(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if crep.dstSum != rep.dstSum {
+				t.Errorf("resumed copy %s, clean copy %s", rep.dstSum, crep.dstSum)
+			}
+			sameHistory(t, src, dst)
+			if got := searchIDs(t, dst, "Patient", "family=Many19"); !reflect.DeepEqual(got, []string{"m19"}) {
+				t.Errorf("family=Many19 on the target: %v", got)
+			}
+			if got := searchIDs(t, dst, "Patient", "family:exact=Many"); len(got) != 0 {
+				t.Errorf("family:exact=Many (superseded versions) on the target: %v", got)
+			}
+		})
+	}
+}
