@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -16,7 +20,9 @@ import (
 	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/storage"
+	"github.com/careflow/careflow/storage/mongo"
 	"github.com/careflow/careflow/storage/mongo/mongotest"
+	"github.com/careflow/careflow/storage/sqlite"
 	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
 )
 
@@ -350,5 +356,159 @@ func TestCopyResume(t *testing.T) {
 				t.Errorf("family:exact=Many (superseded versions) on the target: %v", got)
 			}
 		})
+	}
+}
+
+// sqliteFile makes a database file holding the fixture; the store is closed (the copy opens it).
+func sqliteFile(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "source", "careflow.db")
+	s, err := sqlite.Open(context.Background(), sqlite.Options{Path: path, Synchronous: "normal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixture(t, s)
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// mongoDatabase names a new database on the test server, dropped when the test ends.
+func mongoDatabase(t *testing.T) string {
+	t.Helper()
+	mongotest.Require(t)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "copy_" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		s := mongotest.Reopen(t, name, mongo.Options{Types: definitions.ResourceTypes})
+		_ = s.Database().Drop(context.Background())
+	})
+	return strings.TrimSuffix(mongotest.URI(), "/") + "/" + name
+}
+
+func copyCommand(t *testing.T, args ...string) (stdout string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err = runCopy(context.Background(), append(args, "--progress", "never"), &out, &errOut)
+	t.Logf("careflow copy %s:\n%s%s", strings.Join(args, " "), out.String(), errOut.String())
+	return out.String(), err
+}
+
+// checksumOf returns the source and target checksums a copy printed.
+func checksumOf(t *testing.T, out string) (src, dst string) {
+	t.Helper()
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		for i := 0; i+1 < len(f); i++ {
+			switch f[i] {
+			case "source":
+				src = f[i+1]
+			case "target":
+				dst = f[i+1]
+			}
+		}
+	}
+	if !strings.HasPrefix(src, "sha256:") || !strings.HasPrefix(dst, "sha256:") {
+		t.Fatalf("no checksums in %q", out)
+	}
+	return src, dst
+}
+
+// TestCopyCommand: careflow copy from a database file to another, to MongoDB and back: each prints the
+// counts by type and identical checksums, and the round trip ends where it started.
+func TestCopyCommand(t *testing.T) {
+	src := sqliteFile(t)
+	dst := filepath.Join(t.TempDir(), "target", "careflow.db")
+	out, err := copyCommand(t, "--from", "sqlite:"+src, "--to", "sqlite:"+dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Patient", "4 / 9", "Appointment", "1 / 2", "total", "5 / 11", "copied:   5 resources, 0 skipped", "(identical)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	sum, _ := checksumOf(t, out)
+	out, err = copyCommand(t, "--from", "sqlite:"+src, "--to", "sqlite:"+dst)
+	if err != nil || !strings.Contains(out, "copied:   0 resources, 5 skipped") {
+		t.Errorf("copy again: %v", err)
+	}
+
+	t.Run("to MongoDB and back", func(t *testing.T) {
+		db := mongoDatabase(t)
+		out, err := copyCommand(t, "--from", "sqlite:"+dst, "--to", db, "--concurrency", "2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, b := checksumOf(t, out); a != sum || b != sum {
+			t.Errorf("to MongoDB: checksums %s %s, want %s", a, b, sum)
+		}
+		back := filepath.Join(t.TempDir(), "back.db")
+		out, err = copyCommand(t, "--from", db, "--to", "sqlite:"+back)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, b := checksumOf(t, out); a != sum || b != sum {
+			t.Errorf("back: checksums %s %s, want %s", a, b, sum)
+		}
+		if err := sourceExists(context.Background(), strings.TrimSuffix(mongotest.URI(), "/")+"/no_such_database_here"); err == nil || !strings.Contains(err.Error(), "no database") {
+			t.Errorf("a MongoDB source that does not exist: %v", err)
+		}
+	})
+
+	t.Run("target differs", func(t *testing.T) {
+		other := filepath.Join(t.TempDir(), "other.db")
+		s, err := sqlite.Open(context.Background(), sqlite.Options{Path: other})
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, s, "Patient", "stranger", patient("Stranger", ""), "PUT")
+		_ = s.Close(context.Background())
+		out, err := copyCommand(t, "--from", "sqlite:"+src, "--to", "sqlite:"+other)
+		if err == nil || !strings.Contains(err.Error(), "differ") || !strings.Contains(out, "DIFFERENT") || !strings.Contains(out, "5 / 10") {
+			t.Errorf("copy onto a store holding another resource: %v", err)
+		}
+	})
+}
+
+// TestCopyRefuses: a copy onto itself, from a database that does not exist, and malformed settings are
+// refused before anything is written.
+func TestCopyRefuses(t *testing.T) {
+	dir := t.TempDir()
+	src := sqliteFile(t)
+	if err := os.Symlink(filepath.Dir(src), filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	wd, _ := os.Getwd()
+	rel, err := filepath.Rel(wd, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--from", "sqlite:" + src, "--to", "sqlite:" + src}, "same database"},
+		{[]string{"--from", "sqlite:" + src, "--to", "sqlite:" + rel}, "same database"},
+		{[]string{"--from", "sqlite:" + src, "--to", "sqlite://" + filepath.Join(dir, "link", "careflow.db")}, "same database"},
+		{[]string{"--from", "mongodb://localhost/careflow", "--to", "mongodb://127.0.0.1:27017/careflow"}, "same database"},
+		{[]string{"--from", "mongodb://127.0.0.1:27017/", "--to", "mongodb://127.0.0.1:27017/careflow?retryWrites=false"}, "same database"},
+		{[]string{"--from", "sqlite:" + filepath.Join(dir, "typo.db"), "--to", "sqlite:" + filepath.Join(dir, "t.db")}, "no such database file"},
+		{[]string{"--from", "sqlite:" + src, "--to", "postgres://x/y"}, "want sqlite:PATH"},
+		{[]string{"--from", "sqlite:" + src}, "give both --from and --to"},
+		{[]string{"--from", "sqlite:" + src, "--to", "sqlite:" + filepath.Join(dir, "t.db"), "extra"}, "unexpected argument"},
+	} {
+		_, err := copyCommand(t, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("copy %v: %v, want an error with %q", tc.args, err, tc.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "typo.db")); !os.IsNotExist(err) {
+		t.Errorf("the missing source was created: %v", err)
+	}
+	if same, err := sameDatabase("mongodb://127.0.0.1:27017/a", "mongodb://127.0.0.1:27017/b"); same || err != nil {
+		t.Errorf("two databases of one server taken for the same: %v", err)
 	}
 }
