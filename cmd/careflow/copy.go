@@ -309,6 +309,8 @@ type copier struct {
 type inventory struct {
 	ids      map[string][]string // by type, sorted
 	versions map[string]int      // by type
+	// listed holds what the listing saw of each resource, by type and id.
+	listed map[string]map[string]*listedResource
 	// lines are the checksum lines of every version (see checksum).
 	lines []string
 }
@@ -336,9 +338,10 @@ const historyPage = 1000
 // list reads the inventory of a store: the type history of each type, which lists every version of every
 // resource, deletions included.
 func (c *copier) list(ctx context.Context, s storage.Store) (*inventory, error) {
-	inv := &inventory{ids: map[string][]string{}, versions: map[string]int{}}
+	inv := &inventory{ids: map[string][]string{}, versions: map[string]int{}, listed: map[string]map[string]*listedResource{}}
 	for _, typ := range c.types {
-		seen := map[string]bool{}
+		listed := map[string]*listedResource{}
+		inv.listed[typ] = listed
 		q := storage.HistoryQuery{Type: typ, Count: historyPage}
 		for {
 			page, err := s.History(ctx, q)
@@ -346,9 +349,17 @@ func (c *copier) list(ctx context.Context, s storage.Store) (*inventory, error) 
 				return nil, fmt.Errorf("list the %s history: %w", typ, err)
 			}
 			for _, v := range page.Versions {
-				if !seen[v.ID] {
-					seen[v.ID] = true
+				r := listed[v.ID]
+				if r == nil {
+					r = &listedResource{}
+					listed[v.ID] = r
 					inv.ids[typ] = append(inv.ids[typ], v.ID)
+				}
+				r.vids = append(r.vids, v.VersionID)
+				if r.head == nil || v.VersionID > r.head.VersionID {
+					head := *v
+					head.Body = nil
+					r.head = &head
 				}
 				inv.versions[typ]++
 				inv.lines = append(inv.lines, checksumLine(v))
@@ -381,7 +392,19 @@ func checksum(lines []string) string {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
-type resourceRef struct{ typ, id string }
+// listedResource is what the listing of a store saw of a resource.
+type listedResource struct {
+	// head is its newest version, without the body.
+	head *storage.Version
+	// vids are the numbers of its versions.
+	vids []int64
+}
+
+// resourceRef is a resource to copy and what the listing of the source saw of it.
+type resourceRef struct {
+	typ, id string
+	listed  *listedResource
+}
 
 // run lists the source, copies every resource the target does not have at its current version, and
 // lists the target to compare. The report is returned also when the copy failed part-way (without the
@@ -421,7 +444,7 @@ func (c *copier) run(ctx context.Context) (*copyReport, error) {
 	for range c.concurrency {
 		wg.Go(func() {
 			for r := range refs {
-				imported, err := c.copyResource(work, r.typ, r.id)
+				imported, err := c.copyResource(work, r.typ, r.id, r.listed)
 				mu.Lock()
 				switch {
 				case err != nil:
@@ -448,7 +471,7 @@ feed:
 	for _, typ := range c.types {
 		for _, id := range src.ids[typ] {
 			select {
-			case refs <- resourceRef{typ, id}:
+			case refs <- resourceRef{typ, id, src.listed[typ][id]}:
 			case <-work.Done():
 				break feed
 			}
@@ -488,39 +511,19 @@ func currentVersion(ctx context.Context, s storage.Store, typ, id string) (*stor
 	return nil, err
 }
 
-// copyResource copies one resource unless the target has its current version already (same version id and
-// lastUpdated): imported reports which.
-func (c *copier) copyResource(ctx context.Context, typ, id string) (imported bool, err error) {
-	cur, err := currentVersion(ctx, c.src, typ, id)
-	if err != nil {
-		return false, fmt.Errorf("read the source: %w", err)
-	}
-	if cur == nil {
-		return false, errors.New("the source lists it in its history but cannot read it")
-	}
+// copyResource copies one resource unless the target has its current version as the source listed it
+// (same version id and lastUpdated): imported reports which.
+func (c *copier) copyResource(ctx context.Context, typ, id string, listed *listedResource) (imported bool, err error) {
 	have, err := currentVersion(ctx, c.dst, typ, id)
 	if err != nil {
 		return false, fmt.Errorf("read the target: %w", err)
 	}
-	if have != nil && have.VersionID == cur.VersionID && have.LastUpdated.Equal(cur.LastUpdated) {
+	if have != nil && have.VersionID == listed.head.VersionID && have.LastUpdated.Equal(listed.head.LastUpdated) {
 		return false, nil
 	}
-	var versions []*storage.Version
-	q := storage.HistoryQuery{Type: typ, ID: id, Count: historyPage}
-	for {
-		page, err := c.src.History(ctx, q)
-		if err != nil {
-			return false, fmt.Errorf("read the source's history: %w", err)
-		}
-		versions = append(versions, page.Versions...)
-		if page.Next == "" {
-			break
-		}
-		q.After = page.Next
-	}
-	sort.Slice(versions, func(i, j int) bool { return versions[i].VersionID < versions[j].VersionID })
-	if len(versions) == 0 || versions[len(versions)-1].VersionID != cur.VersionID {
-		return false, fmt.Errorf("the source's history does not end with its current version %d", cur.VersionID)
+	versions, err := c.versions(ctx, typ, id, listed)
+	if err != nil {
+		return false, err
 	}
 	last := versions[len(versions)-1]
 	var index map[string]any
@@ -533,6 +536,47 @@ func (c *copier) copyResource(ctx context.Context, typ, id string) (imported boo
 		return false, err
 	}
 	return true, nil
+}
+
+// versions reads the versions of a resource from the source, oldest first. While the resource is as the
+// listing saw it, it reads them one by one (read, then vread of the older ones: lookups by key in both
+// stores); otherwise its instance history tells what it holds now — should that differ from the listing,
+// the final checksums tell.
+func (c *copier) versions(ctx context.Context, typ, id string, listed *listedResource) ([]*storage.Version, error) {
+	cur, err := currentVersion(ctx, c.src, typ, id)
+	if err != nil {
+		return nil, fmt.Errorf("read the source: %w", err)
+	}
+	if cur != nil && cur.VersionID == listed.head.VersionID && cur.LastUpdated.Equal(listed.head.LastUpdated) {
+		vids := slices.Sorted(slices.Values(listed.vids))
+		out := make([]*storage.Version, 0, len(vids))
+		for _, vid := range vids[:len(vids)-1] {
+			v, err := c.src.VRead(ctx, typ, id, vid)
+			if err != nil {
+				return nil, fmt.Errorf("read version %d from the source: %w", vid, err)
+			}
+			out = append(out, v)
+		}
+		return append(out, cur), nil
+	}
+	var versions []*storage.Version
+	q := storage.HistoryQuery{Type: typ, ID: id, Count: historyPage}
+	for {
+		page, err := c.src.History(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("read the source's history: %w", err)
+		}
+		versions = append(versions, page.Versions...)
+		if page.Next == "" {
+			break
+		}
+		q.After = page.Next
+	}
+	if len(versions) == 0 {
+		return nil, errors.New("the source lists it in its change feed but has no history of it")
+	}
+	sort.Slice(versions, func(i, j int) bool { return versions[i].VersionID < versions[j].VersionID })
+	return versions, nil
 }
 
 // index computes the search values of a stored body as the REST API does for a write: over the JSON

@@ -512,3 +512,28 @@ func TestCopyRefuses(t *testing.T) {
 		t.Errorf("two databases of one server taken for the same: %v", err)
 	}
 }
+
+// TestCopyVersionsOfAChangedResource: a resource that changed since the source was listed is read
+// whole from its instance history, as the source holds it now.
+func TestCopyVersionsOfAChangedResource(t *testing.T) {
+	src := sqliteStore(t)
+	fixture(t, src)
+	c := newCopier(t, src, nil)
+	inv, err := c.list(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := inv.listed["Patient"]["p1"]
+	if !reflect.DeepEqual(listed.vids, []int64{3, 2, 1}) || listed.head.VersionID != 3 || listed.head.Body != nil {
+		t.Fatalf("listed p1: %v %+v", listed.vids, listed.head)
+	}
+	got, err := c.versions(context.Background(), "Patient", "p1", listed)
+	if err != nil || !reflect.DeepEqual(got, allVersions(t, src, "Patient", "p1")) {
+		t.Errorf("versions of p1 as listed: %v %v", dump(got), err)
+	}
+	write(t, src, "Patient", "p1", patient("Later", ""), "PUT")
+	got, err = c.versions(context.Background(), "Patient", "p1", listed)
+	if err != nil || len(got) != 4 || !reflect.DeepEqual(got, allVersions(t, src, "Patient", "p1")) {
+		t.Errorf("versions of p1 changed since listed: %v %v", dump(got), err)
+	}
+}
