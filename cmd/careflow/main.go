@@ -1,6 +1,7 @@
 // Command careflow is the careflow FHIR R4 server and its tools.
 //
 //	careflow serve [flags]   run the HTTP server
+//	careflow copy --from DATABASE --to DATABASE   copy every resource with its history to another store
 //
 // Every flag has an environment variable (CAREFLOW_ADDR, CAREFLOW_MONGODB_URI, …); flags win.
 package main
@@ -47,6 +48,8 @@ func main() {
 		err = generate(os.Args[2:])
 	case "load":
 		err = load(os.Args[2:])
+	case "copy":
+		err = copyStore(os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
 		return
@@ -68,6 +71,9 @@ commands:
   serve     run the FHIR R4 server (careflow serve -h for flags)
   generate  write synthetic coordinated-care patients as transaction Bundles (careflow generate -h)
   load      POST transaction Bundles to any FHIR server (careflow load -h)
+  copy      copy every resource with all its versions from one store to another, e.g.
+            careflow copy --from sqlite:careflow-data/careflow.db --to mongodb://host:27017/careflow
+            (careflow copy -h)
 `)
 }
 
