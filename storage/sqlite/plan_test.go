@@ -91,7 +91,7 @@ func TestSearchPlansUseIndexes(t *testing.T) {
 			}
 			for _, pq := range queries {
 				checked++
-				st, err := s.statements(pq)
+				st, err := s.statements(context.Background(), pq)
 				if err != nil {
 					t.Errorf("%s?%s: %v", typ, q, err)
 					continue

@@ -21,7 +21,7 @@ import (
 // are read afterwards by sequence number. Page, bodies and total come from one read transaction.
 func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error) {
 	page := &storage.SearchPage{Total: -1}
-	st, err := s.statements(q)
+	st, err := s.statements(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -136,42 +136,63 @@ type statements struct {
 
 // statements builds the SQL of q; nil when nothing can match (nothing of q.Type was ever stored, or a
 // criterion names a value no resource ever had).
-func (s *Store) statements(q *search.Query) (*statements, error) {
+//
+// The plan: SQLite's statistics give the average number of resources per index key, which says nothing of
+// the one asked for (status=booked holds half the appointments, patient=X three), so the planner may drive
+// a search from its least selective criterion. Instead, the criteria that are index lookups are counted
+// first (each up to driveLimit rows, on the index alone), and the smallest, when it is at most driveLimit,
+// drives the statement explicitly (CROSS JOIN fixes the loop order): its resources are looked up by rowid
+// and checked against the other criteria, then sorted. Without such a criterion SQLite walks the type's
+// resources in the requested order and stops after the page.
+func (s *Store) statements(ctx context.Context, q *search.Query) (*statements, error) {
 	tid, ok := s.names.typeID(q.Type)
 	if !ok {
 		return nil, nil
 	}
 	b := &builder{s: s, now: time.Now()}
-	where, err := b.where("r0", q.Type, tid, q.Criteria)
+	parts, err := b.conds("r0", q.Type, tid, q.Criteria)
 	if err != nil {
 		return nil, err
 	}
-	if cmp := q.Compartment; cmp != nil && where != "0" {
+	if cmp := q.Compartment; cmp != nil && parts[0] != "0" {
 		if c := b.compartment("r0", tid, cmp); c == "0" {
-			where = "0"
+			parts = []string{"0"}
 		} else {
-			where += " AND " + c
+			parts = append(parts, c)
 		}
 	}
-	st := &statements{count: "SELECT count(*) FROM res r0 WHERE " + where, countArgs: append([]any(nil), b.args...), limit: q.Count}
+	st := &statements{limit: q.Count}
 	if st.limit <= 0 {
 		st.limit = 50
 	}
 	keys := b.sortKeys("r0", tid, q.Sort)
 	st.keys = len(keys.exprs)
+	var cursor *searchCursor
 	if q.Cursor != "" {
-		c, err := decodeSearchCursor(q.Cursor, len(keys.exprs))
-		if err != nil {
+		if cursor, err = decodeSearchCursor(q.Cursor, len(keys.exprs)); err != nil {
 			return nil, err
 		}
-		st.after, st.backward = true, c.Backward
-		if where == "0" {
-			return nil, nil
-		}
-		where += " AND " + b.keyset(keys, c.Values, c.Backward)
+		st.after, st.backward = true, cursor.Backward
 	}
-	if where == "0" {
+	if parts[0] == "0" {
 		return nil, nil // nothing matches: no statement to run
+	}
+	from := "res r0"
+	if i, err := s.driver(ctx, b, parts); err != nil {
+		return nil, err
+	} else if i >= 0 {
+		from = "(SELECT DISTINCT rid FROM (" + parts[i][len(driverPrefix):len(parts[i])-1] + ")) d CROSS JOIN res r0 ON r0.rid = d.rid"
+		parts = append(parts[:i:i], parts[i+1:]...)
+		// The few driven resources are checked one by one: a seek by resource in each index table
+		// (clustered by rid) instead of materialising every resource another criterion selects.
+		for j, p := range parts {
+			parts[j] = probe(p)
+		}
+	}
+	where := strings.Join(parts, " AND ")
+	st.count, st.countArgs = "SELECT count(*) FROM "+from+" WHERE "+where, b.args[:maxArg(from+where)]
+	if cursor != nil {
+		where += " AND " + b.keyset(keys, cursor.Values, cursor.Backward)
 	}
 	var order []string
 	for i, e := range keys.exprs {
@@ -181,10 +202,106 @@ func (s *Store) statements(q *search.Query) (*statements, error) {
 		}
 		order = append(order, e+" "+dir)
 	}
-	st.page = "SELECT r0.seq, r0.id, " + strings.Join(keys.exprs, ", ") + " FROM res r0" + keys.joins +
+	st.page = "SELECT r0.seq, r0.id, " + strings.Join(keys.exprs, ", ") + " FROM " + from + keys.joins +
 		" WHERE " + where + " ORDER BY " + strings.Join(order, ", ") + " LIMIT " + strconv.Itoa(st.limit+1)
 	st.pageArgs = b.args
 	return st, nil
+}
+
+// probe rewrites an index-lookup condition "r0.rid [NOT ]IN (SELECT rid FROM T WHERE …)" as the
+// correlated "[NOT ]EXISTS (SELECT 1 FROM T WHERE rid = r0.rid AND …)"; other conditions are returned as
+// they are.
+func probe(cond string) string {
+	neg := ""
+	rest, ok := strings.CutPrefix(cond, driverPrefix)
+	if !ok {
+		if rest, ok = strings.CutPrefix(cond, "r0.rid NOT IN ("); !ok {
+			return cond
+		}
+		neg = "NOT "
+	}
+	if !strings.HasSuffix(rest, ")") || !balanced(rest[:len(rest)-1]) {
+		return cond
+	}
+	for _, table := range []string{"ixk", "ixd"} {
+		if body, ok := strings.CutPrefix(rest[:len(rest)-1], "SELECT rid FROM "+table+" WHERE "); ok {
+			return neg + "EXISTS (SELECT 1 FROM " + table + " WHERE rid = r0.rid AND " + body + ")"
+		}
+	}
+	return cond
+}
+
+// driverPrefix starts a condition that is an index lookup of the resources that meet it.
+const driverPrefix = "r0.rid IN ("
+
+// driveLimit is the most resources a criterion may select to drive a search.
+const driveLimit = 4000
+
+// driver returns the index in parts of the index-lookup condition that selects the fewest resources, if
+// that is at most driveLimit; -1 otherwise.
+func (s *Store) driver(ctx context.Context, b *builder, parts []string) (int, error) {
+	// Equality lookups first: they are cheap to count and usually the most selective, and every later
+	// count stops at the best so far.
+	var order []int
+	for pass := 0; pass < 2; pass++ {
+		for i, p := range parts {
+			if !strings.HasPrefix(p, driverPrefix) || !strings.HasSuffix(p, ")") || !balanced(p[len(driverPrefix):len(p)-1]) {
+				continue
+			}
+			if equality := strings.Contains(p, "AND v IN (?") && !strings.Contains(p, "SELECT ?"); equality == (pass == 0) {
+				order = append(order, i)
+			}
+		}
+	}
+	best, bestN := -1, driveLimit+1
+	for _, i := range order {
+		p := parts[i]
+		sub := p[len(driverPrefix) : len(p)-1]
+		var n int
+		q := "SELECT count(*) FROM (" + sub + " LIMIT " + strconv.Itoa(bestN) + ")"
+		if err := s.read.QueryRowContext(ctx, q, b.args[:maxArg(sub)]...).Scan(&n); err != nil {
+			return -1, fmt.Errorf("sqlite: search: estimate a criterion: %w", err)
+		}
+		if n < bestN {
+			best, bestN = i, n
+		}
+	}
+	return best, nil
+}
+
+// balanced reports whether every parenthesis of s closes within it (so that s is one subquery).
+func balanced(s string) bool {
+	depth := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '(':
+			depth++
+		case ')':
+			if depth--; depth < 0 {
+				return false
+			}
+		}
+	}
+	return depth == 0
+}
+
+// maxArg is the highest parameter number (?N) in sql.
+func maxArg(sql string) int {
+	n := 0
+	for i := 0; i < len(sql); i++ {
+		if sql[i] != '?' {
+			continue
+		}
+		j := i + 1
+		for j < len(sql) && sql[j] >= '0' && sql[j] <= '9' {
+			j++
+		}
+		if v, err := strconv.Atoi(sql[i+1 : j]); err == nil && v > n {
+			n = v
+		}
+		i = j - 1
+	}
+	return n
 }
 
 // readVersions reads the versions with the given sequence numbers (ID left empty).
@@ -239,20 +356,29 @@ func (b *builder) alias() string {
 
 // where is the condition selecting the current resources of type tid (alias a) that meet every criterion.
 func (b *builder) where(a, typ string, tid int64, criteria []search.Criterion) (string, error) {
+	parts, err := b.conds(a, typ, tid, criteria)
+	if err != nil {
+		return "", err
+	}
+	return strings.Join(parts, " AND "), nil
+}
+
+// conds is where as a list of conditions (all must hold); ["0"] when nothing can match.
+func (b *builder) conds(a, typ string, tid int64, criteria []search.Criterion) ([]string, error) {
 	parts := []string{a + ".tid = " + b.arg(tid), a + ".deleted = 0"}
 	for _, c := range criteria {
 		cond, err := b.criterion(a, typ, tid, c)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		if cond == "0" {
-			return "0", nil // matches nothing
+			return []string{"0"}, nil // matches nothing
 		}
 		if cond != "1" {
 			parts = append(parts, cond)
 		}
 	}
-	return strings.Join(parts, " AND "), nil
+	return parts, nil
 }
 
 // field returns the id of a type's index field as SQL, or "NULL" (matching nothing) when no resource has
