@@ -178,19 +178,30 @@ func (s *Store) statements(ctx context.Context, q *search.Query) (*statements, e
 		return nil, nil // nothing matches: no statement to run
 	}
 	from := "res r0"
-	if i, err := s.driver(ctx, b, parts); err != nil {
+	i, err := s.driver(ctx, b, parts)
+	if err != nil {
 		return nil, err
-	} else if i >= 0 {
+	}
+	if i >= 0 {
 		from = "(SELECT DISTINCT rid FROM (" + parts[i][len(driverPrefix):len(parts[i])-1] + ")) d CROSS JOIN res r0 ON r0.rid = d.rid"
 		parts = append(parts[:i:i], parts[i+1:]...)
-		// The few driven resources are checked one by one: a seek by resource in each index table
-		// (clustered by rid) instead of materialising every resource another criterion selects.
-		for j, p := range parts {
-			parts[j] = probe(p)
-		}
+	}
+	if len(parts) == 3 && i < 0 && strings.HasPrefix(parts[2], driverPrefix) {
+		// One index criterion: index rows exist for current resources only, so its resources are
+		// counted on the index alone.
+		sub := parts[2][len(driverPrefix) : len(parts[2])-1]
+		st.count, st.countArgs = "SELECT count(DISTINCT rid) FROM ("+sub+")", b.args[:maxArg(sub)]
+	}
+	// Resources met one by one — the driven few, or the type's walked in the requested order until the page
+	// is full — are checked by a seek per resource in each index table (clustered by rid), instead of
+	// materialising every resource another criterion selects.
+	for j, p := range parts {
+		parts[j] = probe(p)
 	}
 	where := strings.Join(parts, " AND ")
-	st.count, st.countArgs = "SELECT count(*) FROM "+from+" WHERE "+where, b.args[:maxArg(from+where)]
+	if st.count == "" {
+		st.count, st.countArgs = "SELECT count(*) FROM "+from+" WHERE "+where, b.args[:maxArg(from+where)]
+	}
 	if cursor != nil {
 		where += " AND " + b.keyset(keys, cursor.Values, cursor.Backward)
 	}
