@@ -315,6 +315,10 @@ func maxArg(sql string) int {
 	return n
 }
 
+// SearchBatch is how many values a search may OR in one criterion and still be answered from the indexes
+// in one statement (callers looking up thousands of references batch them by this many).
+func (s *Store) SearchBatch() int { return maxVars }
+
 // readVersions reads the versions with the given sequence numbers (ID left empty).
 func readVersions(ctx context.Context, tx *sql.Tx, typ string, seqs []int64) (map[int64]*storage.Version, error) {
 	out := make(map[int64]*storage.Version, len(seqs))

@@ -31,6 +31,12 @@ type Searcher interface {
 	Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error)
 }
 
+// batchHint is implemented by stores that answer a long comma-separated (OR) list from their indexes in
+// one query (the embedded store): In then sends lists of that many values and never reads a type whole.
+type batchHint interface {
+	SearchBatch() int
+}
+
 // Fetcher runs searches and collects every page.
 type Fetcher struct {
 	Store    Searcher
@@ -91,10 +97,17 @@ func (f Fetcher) In(ctx context.Context, typ, param string, values []string, par
 	if batch <= 0 {
 		batch = DefaultBatch
 	}
+	indexed := false
+	if h, ok := f.Store.(batchHint); ok && h.SearchBatch() > 0 {
+		indexed = true
+		if f.Batch <= 0 {
+			batch = h.SearchBatch()
+		}
+	}
 	var out []*storage.Version
 	seen := map[string]bool{}
 	uniq := dedupe(values)
-	if len(uniq) > LargeIn {
+	if len(uniq) > LargeIn && !indexed {
 		if vs, ok, err := f.inMemory(ctx, typ, param, uniq, params); err != nil || ok {
 			return vs, err
 		}

@@ -69,3 +69,11 @@ func queryKey(q *search.Query) (string, bool) {
 	}
 	return b.String(), true
 }
+
+// SearchBatch passes the wrapped store's batch size on (see batchHint); 0 when it has none.
+func (m *Memo) SearchBatch() int {
+	if h, ok := m.s.(batchHint); ok {
+		return h.SearchBatch()
+	}
+	return 0
+}
