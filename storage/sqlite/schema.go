@@ -14,7 +14,8 @@ const schemaVersion = 1
 // schema creates the tables (see the package comment). Times are integers: lu and vis Unix milliseconds,
 // ixd bounds Unix microseconds. Index tables are WITHOUT ROWID and clustered by resource (rid first), so
 // that a write appends its rows together and an update removes them by rid; their secondary indexes
-// answer searches.
+// answer searches. srt needs no secondary index: sort keys are read by resource (rid, f) for the resources
+// a search selects.
 var schema = []string{
 	`CREATE TABLE types(tid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)`,
 	`CREATE TABLE fields(fid INTEGER PRIMARY KEY, tid INTEGER NOT NULL, name TEXT NOT NULL, UNIQUE(tid, name))`,
@@ -47,7 +48,6 @@ var schema = []string{
 	`CREATE INDEX ixd_lo ON ixd(f, lo, hi)`,
 	`CREATE INDEX ixd_hi ON ixd(f, hi, lo)`,
 	`CREATE TABLE srt(rid INTEGER NOT NULL, f INTEGER NOT NULL, v TEXT NOT NULL, PRIMARY KEY(rid, f)) WITHOUT ROWID`,
-	`CREATE INDEX srt_fv ON srt(f, v)`,
 }
 
 // migrate creates the schema in a new file and refuses a file written by another layout.

@@ -134,7 +134,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	common := []string{"busy_timeout = 10000", "foreign_keys = off", "cache_size = -16000", "temp_store = memory"}
-	s.write, err = openDB(o.Path, append(common, "journal_mode = wal", "synchronous = "+syncMode, "wal_autocheckpoint = 10000"), false)
+	// page_size only takes effect on a new file, before WAL mode is set: 8 KiB pages hold four or five
+	// ~1.6 KB versions where 4 KiB pages hold two (measured: 2,210 bytes per version in ver with 4 KiB
+	// pages for a 1,551-byte average body).
+	s.write, err = openDB(o.Path, append(common, "page_size = 8192", "journal_mode = wal", "synchronous = "+syncMode, "wal_autocheckpoint = 5000"), false)
 	if err != nil {
 		return fail(err)
 	}
