@@ -26,6 +26,10 @@
 #   BENCH_MAX_QUERY_TIME=    e.g. 3m: stop timing a query after that long (at least 3 rounds), for slow
 #                            scans on large data sets (FerretDB scans; at 10,000 patients one request can take 30 s)
 #   BENCH_LOAD_CONCURRENCY=8 concurrent writers while loading
+#   BENCH_SQLITE_FILE=       sqlite only: load into this file and keep it (with FILE.load.json, the load's numbers);
+#                            when both exist, reuse them instead of loading (the same data set is checked), so that
+#                            bench-search.sh and bench-workflows.sh can share one load. Default: a file in the
+#                            temporary directory, removed on exit
 #   BENCH_DB=                MongoDB only: an existing database to reuse (loaded by an earlier run with
 #                            BENCH_KEEP_DB=1): the load is skipped when it holds the whole data set; it is kept afterwards
 #   BENCH_KEEP_DB=0          1: keep the MongoDB database afterwards (its name is printed), to reuse it with BENCH_DB
@@ -45,6 +49,7 @@ WARMUP=${BENCH_WARMUP:-2}
 MAX_QUERY_TIME=${BENCH_MAX_QUERY_TIME:-}
 LOAD_CONCURRENCY=${BENCH_LOAD_CONCURRENCY:-8}
 REUSE_DB=${BENCH_DB:-}
+SQLITE_FILE=${BENCH_SQLITE_FILE:-}
 KEEP_DB=${BENCH_KEEP_DB:-0}
 LOG_LEVEL=${BENCH_LOG_LEVEL:-info}
 READY_TIMEOUT=${BENCH_READY_TIMEOUT:-90}
@@ -73,7 +78,7 @@ trap 'exit 143' TERM
 case " $stores " in *" mongodb "*) bench_database ;; esac
 bench_build
 
-command="BENCH_STORES=\"$stores\" BENCH_PATIENTS=$PATIENTS${BENCH_PATIENTS_MONGODB:+ BENCH_PATIENTS_MONGODB=$PATIENTS_MONGODB} BENCH_SEED=$SEED BENCH_REQUESTS=$REQUESTS BENCH_WARMUP=$WARMUP${MAX_QUERY_TIME:+ BENCH_MAX_QUERY_TIME=$MAX_QUERY_TIME}${REUSE_DB:+ BENCH_DB=$REUSE_DB} scripts/bench-$SUB.sh${*:+ $*}"
+command="BENCH_STORES=\"$stores\" BENCH_PATIENTS=$PATIENTS${BENCH_PATIENTS_MONGODB:+ BENCH_PATIENTS_MONGODB=$PATIENTS_MONGODB} BENCH_SEED=$SEED BENCH_REQUESTS=$REQUESTS BENCH_WARMUP=$WARMUP${MAX_QUERY_TIME:+ BENCH_MAX_QUERY_TIME=$MAX_QUERY_TIME}${REUSE_DB:+ BENCH_DB=$REUSE_DB}${SQLITE_FILE:+ BENCH_SQLITE_FILE=$SQLITE_FILE} BENCH_LOAD_CONCURRENCY=$LOAD_CONCURRENCY scripts/bench-$SUB.sh${*:+ $*}"
 {
   bench_machine
   echo "- command: \`$command\`; server log level $LOG_LEVEL"
@@ -94,15 +99,20 @@ for store in $stores; do
   case "$store" in
     sqlite)
       n=$PATIENTS
-      file=$work/$store.db
-      log "sqlite: loading $n patients into $file before the server starts (the server locks the file)"
-      "$work/careflow-bench" "$SUB" --database "sqlite:$file" --patients "$n" --load-only \
-        --load-stats "$work/$store-load.json" "${common[@]}" </dev/null >"$work/$store-load.md" || { status=$?; break; }
-      drop_db=0
+      file=${SQLITE_FILE:-$work/$store.db}
+      stats=$file.load.json
+      if [ -n "$SQLITE_FILE" ] && [ -f "$file" ] && [ -f "$stats" ]; then
+        log "sqlite: reusing $file, loaded earlier (its numbers: $stats)"
+        echo "- reused \`$file\`, loaded by an earlier run (the load numbers below are that run's)" >>"$work/report.md"
+      else
+        log "sqlite: loading $n patients into $file before the server starts (the server locks the file)"
+        "$work/careflow-bench" "$SUB" --database "sqlite:$file" --patients "$n" --load-only \
+          --load-stats "$stats" "${common[@]}" </dev/null >"$work/$store-load.md" || { status=$?; break; }
+      fi
       bench_start_server "sqlite:$file"
       drop_db=0
       "$work/careflow-bench" "$SUB" --base "http://127.0.0.1:$port/fhir" --database "sqlite:$file" --patients "$n" \
-        --load-stats "$work/$store-load.json" --server-pid "$server_pid" "${common[@]}" "$@" </dev/null >"$work/$store.md" || status=$?
+        --load-stats "$stats" --server-pid "$server_pid" "${common[@]}" "$@" </dev/null >"$work/$store.md" || status=$?
       ;;
     mongodb)
       n=$PATIENTS_MONGODB

@@ -11,6 +11,6 @@
 # It is scripts/bench-search.sh with another careflow-bench subcommand: same environment (BENCH_STORES,
 # BENCH_PATIENTS, BENCH_PATIENTS_MONGODB, BENCH_SEED, BENCH_REQUESTS — timed requests per case —,
 # BENCH_WARMUP, BENCH_MAX_QUERY_TIME — at least 3 requests per case —, BENCH_LOAD_CONCURRENCY, BENCH_DB,
-# BENCH_KEEP_DB, BENCH_LOG_LEVEL, BENCH_READY_TIMEOUT, CAREFLOW_MONGODB_URI), same clean-up.
+# BENCH_SQLITE_FILE, BENCH_KEEP_DB, BENCH_LOG_LEVEL, BENCH_READY_TIMEOUT, CAREFLOW_MONGODB_URI), same clean-up.
 set -euo pipefail
 BENCH_SUBCOMMAND=workflows exec "$(dirname "$0")/bench-search.sh" "$@"

@@ -297,7 +297,7 @@ func runSearch(ctx context.Context, c searchConfig, out io.Writer) (err error) {
 	}
 	load.store = "storage/mongo"
 	if c.loadStats != "" {
-		if err := saveLoad(c.loadStats, load); err != nil {
+		if err := saveLoad(c.loadStats, c, load); err != nil {
 			return err
 		}
 	}

@@ -26,6 +26,9 @@ import (
 
 // savedLoad is the part of loadStats that --load-stats carries from the load run to the query run.
 type savedLoad struct {
+	Patients  int           `json:"patients"`
+	Seed      uint64        `json:"seed"`
+	Today     string        `json:"today"`
 	Store     string        `json:"store"`
 	Written   int           `json:"written"`
 	Existing  int           `json:"existing"`
@@ -61,8 +64,8 @@ func (d *diskStats) perVersion() float64 {
 }
 
 // saveLoad writes the load's numbers to path.
-func saveLoad(path string, l *loadStats) error {
-	data, err := json.Marshal(savedLoad{Store: l.store, Written: l.written, Existing: l.existing, Elapsed: l.elapsed,
+func saveLoad(path string, c searchConfig, l *loadStats) error {
+	data, err := json.Marshal(savedLoad{Patients: c.patients, Seed: c.seed, Today: c.today.Format(time.DateOnly), Store: l.store, Written: l.written, Existing: l.existing, Elapsed: l.elapsed,
 		Close: l.closeElapsed, BodyBytes: l.bodyBytes, CPU: l.cpu, DBCPU: l.dbCPU, Disk: l.disk})
 	if err != nil {
 		return err
@@ -73,8 +76,8 @@ func saveLoad(path string, l *loadStats) error {
 	return nil
 }
 
-// readLoad reads what saveLoad wrote into l.
-func readLoad(path string, l *loadStats) error {
+// readLoad reads what saveLoad wrote into l; the data set must be c's.
+func readLoad(path string, c searchConfig, l *loadStats) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("--load-stats: %w", err)
@@ -82,6 +85,10 @@ func readLoad(path string, l *loadStats) error {
 	var s savedLoad
 	if err := json.Unmarshal(data, &s); err != nil {
 		return fmt.Errorf("--load-stats %s: %w", path, err)
+	}
+	if s.Patients != c.patients || s.Seed != c.seed || s.Today != c.today.Format(time.DateOnly) {
+		return fmt.Errorf("--load-stats %s: the file was loaded with %d patients, seed %d, today %s; this run wants %d, %d, %s",
+			path, s.Patients, s.Seed, s.Today, c.patients, c.seed, c.today.Format(time.DateOnly))
 	}
 	l.store, l.written, l.existing, l.elapsed, l.closeElapsed = s.Store, s.Written, s.Existing, s.Elapsed, s.Close
 	l.bodyBytes, l.cpu, l.dbCPU, l.disk = s.BodyBytes, s.CPU, s.DBCPU, s.Disk
@@ -98,7 +105,7 @@ func runSQLite(ctx context.Context, c searchConfig, registry *search.Registry, v
 		if err != nil {
 			return err
 		}
-		if err := readLoad(c.loadStats, load); err != nil {
+		if err := readLoad(c.loadStats, c, load); err != nil {
 			return err
 		}
 		return env.query(ctx, load, started, out)
@@ -128,7 +135,7 @@ func runSQLite(ctx context.Context, c searchConfig, registry *search.Registry, v
 	progress("  on disk: %d + %d bytes (db + WAL) after a checkpoint, %d versions: %.0f bytes per version",
 		load.disk.DB, load.disk.WAL, load.disk.Versions, load.disk.perVersion())
 	if c.loadStats != "" {
-		if err := saveLoad(c.loadStats, load); err != nil {
+		if err := saveLoad(c.loadStats, c, load); err != nil {
 			return err
 		}
 	}

@@ -45,7 +45,7 @@ func TestSQLiteLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	var l loadStats
-	if err := readLoad(c.loadStats, &l); err != nil {
+	if err := readLoad(c.loadStats, c, &l); err != nil {
 		t.Fatal(err)
 	}
 	if l.written < 3 || l.store != "storage/sqlite" || l.disk == nil {
@@ -58,6 +58,11 @@ func TestSQLiteLoad(t *testing.T) {
 	// A second load into the same file is refused; the query run needs --load-stats.
 	if err := runSearch(context.Background(), c, io.Discard); err == nil {
 		t.Error("a second load into the same file succeeded")
+	}
+	other := c
+	other.patients = 4
+	if err := readLoad(c.loadStats, other, &l); err == nil {
+		t.Error("the saved load of 3 patients was accepted for 4")
 	}
 	q := c
 	q.loadOnly, q.loadStats = false, ""
