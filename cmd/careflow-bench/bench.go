@@ -57,7 +57,27 @@ func run(ctx context.Context, c config, out io.Writer) (err error) {
 		}
 	}
 	rep.write(out)
+	writeSummary(c.summary, rep.summary())
 	return nil
+}
+
+// summary is the main benchmark's numbers, for careflow-bench compare.
+func (r *report) summary() summary {
+	var m metrics
+	for _, ph := range []struct {
+		name string
+		r    *result
+	}{{"create (HTTP POST Patient)", r.create}, {"read (HTTP GET Patient)", r.read}} {
+		if ph.r == nil || ph.r.OK == 0 {
+			continue
+		}
+		m.add(ph.name, "req/s", ph.r.RPS(), true)
+		m.latency(ph.name, ph.r)
+		if ph.r.CPU != nil {
+			m.cpu(ph.name+" server CPU/req", ph.r.CPU, ph.r.OK)
+		}
+	}
+	return summary{Title: "careflow-bench", Metrics: m}
 }
 
 // cleanup drops the scratch database (and the server's, with --drop-server-db) and disconnects. It runs

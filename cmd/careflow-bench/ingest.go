@@ -46,6 +46,7 @@ type ingestConfig struct {
 	dropServerDB   bool
 	requestTimeout time.Duration
 	command        string
+	summary        string
 }
 
 // ingestMain runs "careflow-bench ingest"; it returns the exit code.
@@ -77,6 +78,7 @@ func ingestMain(args []string) int {
 	fs.BoolVar(&c.dropServerDB, "drop-server-db", false, "drop --server-db at the end (for a throw-away database, as scripts/bench-ingest.sh uses)")
 	fs.DurationVar(&c.requestTimeout, "request-timeout", 5*time.Minute, "HTTP timeout of one Bundle")
 	fs.StringVar(&c.command, "command", "", "the command line to print in the report (default: this process's arguments)")
+	fs.StringVar(&c.summary, "summary", "", "also write the main numbers as JSON to this file, for careflow-bench compare")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -192,7 +194,21 @@ func runIngest(ctx context.Context, c ingestConfig, out io.Writer) (err error) {
 		}
 	}
 	rep.write(out)
+	writeSummary(c.summary, rep.summary())
 	return nil
+}
+
+// summary is the ingest benchmark's numbers, for careflow-bench compare.
+func (r *ingestReport) summary() summary {
+	var m metrics
+	if ph := r.careflow; ph != nil && ph.OK > 0 {
+		m.add("Bundles", "Bundles/s", ph.RPS(), true)
+		m.add("resources", "resources/s", ph.ResourcesPerSecond(), true)
+		m.latency("per Bundle", ph.result)
+		m.cpu("server CPU/resource", ph.CPU, ph.resources)
+		m.add("errors", "Bundles", float64(ph.Errors), false)
+	}
+	return summary{Title: "careflow-bench ingest", Metrics: m}
 }
 
 // bundleResponse is what the benchmark reads of a transaction-response or batch-response.

@@ -23,6 +23,13 @@
 //
 //	careflow-bench workflows --base http://127.0.0.1:8080/fhir --mongodb-uri mongodb://127.0.0.1:27017/<db> --patients 10000
 //	careflow-bench ingest --base http://127.0.0.1:8080/fhir --mongodb-uri mongodb://127.0.0.1:27017/ --patients 1000 --concurrency 4
+//
+// On the embedded store there are no raw phases (--mongodb-uri ""); search and workflows load the SQLite
+// file before the server starts (--database sqlite:PATH --load-only --load-stats F, then the queries with
+// --load-stats F; search_sqlite.go). Every subcommand can write its main numbers as JSON (--summary), and
+// "compare" prints several such files side by side (the scripts use it to compare the stores):
+//
+//	careflow-bench compare sqlite=sqlite.json mongodb=mongodb.json
 package main
 
 import (
@@ -52,6 +59,7 @@ type config struct {
 	mirrorIdx    bool
 	dropServerDB bool
 	dbPIDs       pidList
+	summary      string
 }
 
 // pidList is a comma-separated list of process ids (a flag.Value).
@@ -96,6 +104,8 @@ func main() {
 			os.Exit(workflowsMain(os.Args[2:]))
 		case "ingest":
 			os.Exit(ingestMain(os.Args[2:]))
+		case "compare":
+			os.Exit(compareMain(os.Args[2:]))
 		}
 	}
 	var c config
@@ -118,6 +128,7 @@ func main() {
 	flag.BoolVar(&c.mirrorIdx, "mirror-indexes", false, "give the raw collection careflow's Patient indexes (needs --server-db)")
 	flag.Var(&c.dbPIDs, "db-pids", "comma-separated pids of the database processes (e.g. FerretDB and the PostgreSQL postmaster), to report\nthe database's CPU time per request; their descendants count too (Linux /proc)")
 	flag.BoolVar(&c.dropServerDB, "drop-server-db", false, "drop --server-db at the end (for a throw-away database, as scripts/bench.sh uses)")
+	flag.StringVar(&c.summary, "summary", "", "also write the main numbers as JSON to this file, for careflow-bench compare")
 	flag.Parse()
 	if c.scratchDB == "" {
 		c.scratchDB = fmt.Sprintf("careflow_bench_scratch_%d", os.Getpid())

@@ -21,7 +21,9 @@ import (
 	"github.com/careflow/careflow/fhir/model"
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/fhir/validate"
+	"github.com/careflow/careflow/storage"
 	cfmongo "github.com/careflow/careflow/storage/mongo"
+	"github.com/careflow/careflow/storage/sqlite"
 )
 
 // The search benchmark (careflow-bench search) loads N synthetic coordinated-care patients (fhir/synth)
@@ -33,7 +35,10 @@ import (
 type searchConfig struct {
 	base            string
 	mongoURI        string // MongoDB URI whose path names the server's database
-	db              string // the database name (from mongoURI)
+	db              string // the database name (from mongoURI), or the SQLite file (from database)
+	database        string // "sqlite:PATH": the embedded store instead of mongoURI
+	sqlitePath      string // PATH of database
+	loadStats       string // file the load's numbers are saved to (--load-only) or read from (sqlite queries)
 	patients        int
 	seed            uint64
 	today           time.Time
@@ -52,6 +57,7 @@ type searchConfig struct {
 	dropOnly        bool
 	only            pidList // query numbers to run (1-based); empty: all
 	command         string  // how the run was started, for the report
+	summary         string  // file for the machine-readable summary (careflow-bench compare); empty: none
 	mode            string  // modeSearch or modeWorkflows
 }
 
@@ -90,6 +96,10 @@ func loadedMain(mode string, args []string) int {
 	today := defaultToday
 	fs.StringVar(&c.base, "base", "http://127.0.0.1:8080/fhir", "FHIR base URL of a careflow server that uses --mongodb-uri's database")
 	fs.StringVar(&c.mongoURI, "mongodb-uri", "mongodb://127.0.0.1:27017/careflow_bench_"+mode, "MongoDB URI; its path names the (server's) database to load and query")
+	fs.StringVar(&c.database, "database", "", "sqlite:PATH: load the embedded store's file PATH instead of --mongodb-uri. The server locks the file, so\n"+
+		"run --load-only --load-stats F before starting the server on it, then the queries with --load-stats F (no raw side)")
+	fs.StringVar(&c.loadStats, "load-stats", "", "with --load-only: save the load's numbers to this file; with --database sqlite:PATH and no --load-only:\n"+
+		"the file of the earlier --load-only run (the data set is generated again, not loaded)")
 	fs.IntVar(&c.patients, "patients", 10000, "synthetic patients to load (each with its Coverage, allergies, medications, care plan and appointments)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the generated data set")
 	fs.StringVar(&today, "today", defaultToday, "reference date of the generated data (every date is relative to it; the queries use it too)")
@@ -117,6 +127,7 @@ func loadedMain(mode string, args []string) int {
 	fs.BoolVar(&c.dropDB, "drop-db", false, "drop the database at the end (for a throw-away database, as the scripts use)")
 	fs.BoolVar(&c.dropOnly, "drop-only", false, "only drop the database and exit (the scripts clean up with it after a failure)")
 	fs.StringVar(&c.command, "command", "", "the command line to print in the report (default: this process's arguments)")
+	fs.StringVar(&c.summary, "summary", "", "also write the main numbers as JSON to this file, for careflow-bench compare")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -154,11 +165,26 @@ func loadedMain(mode string, args []string) int {
 
 // check validates the flags and derives the database name.
 func (c *searchConfig) check() error {
-	cs, err := connstring.ParseAndValidate(c.mongoURI)
-	if err != nil {
-		return fmt.Errorf("--mongodb-uri: %w", err)
+	if c.database != "" {
+		path, ok, err := sqlite.ParseDSN(c.database)
+		switch {
+		case !ok:
+			return fmt.Errorf("--database %q: want sqlite:PATH (use --mongodb-uri for MongoDB)", c.database)
+		case err != nil:
+			return fmt.Errorf("--database: %w", err)
+		case c.reuse:
+			return fmt.Errorf("--reuse is for MongoDB databases; with --database load a fresh file")
+		case !c.loadOnly && !c.dropOnly && c.loadStats == "":
+			return fmt.Errorf("--database sqlite:PATH without --load-only needs --load-stats (the file of the --load-only run)")
+		}
+		c.sqlitePath, c.db = path, path
+	} else {
+		cs, err := connstring.ParseAndValidate(c.mongoURI)
+		if err != nil {
+			return fmt.Errorf("--mongodb-uri: %w", err)
+		}
+		c.db = cs.Database
 	}
-	c.db = cs.Database
 	switch {
 	case c.db == "":
 		return fmt.Errorf("--mongodb-uri must name the database in its path (mongodb://host:27017/<db>)")
@@ -176,8 +202,11 @@ func (c *searchConfig) check() error {
 	return nil
 }
 
-// dropDatabase drops --mongodb-uri's database.
+// dropDatabase drops --mongodb-uri's database, or removes --database's SQLite file (with its WAL).
 func dropDatabase(ctx context.Context, c searchConfig) error {
+	if c.sqlitePath != "" {
+		return removeSQLite(c.sqlitePath)
+	}
 	client, err := mongo.Connect(options.Client().ApplyURI(c.mongoURI).SetAppName("careflow-bench"))
 	if err != nil {
 		return fmt.Errorf("mongo connect: %w", err)
@@ -211,9 +240,15 @@ type searchEnv struct {
 	cfg       searchConfig
 	registry  *search.Registry
 	validator *validate.Validator
-	store     *cfmongo.Store
-	client    *mongo.Client
-	db        *mongo.Database
+	store     loadStore       // nil when the data set was loaded by an earlier run (sqlite queries)
+	client    *mongo.Client   // nil without a raw side (sqlite)
+	db        *mongo.Database // nil without a raw side (sqlite)
+}
+
+// loadStore is the store the data set is loaded through.
+type loadStore interface {
+	storage.Store
+	Close(ctx context.Context) error
 }
 
 // runSearch loads the data, runs the queries and writes the report.
@@ -225,6 +260,9 @@ func runSearch(ctx context.Context, c searchConfig, out io.Writer) (err error) {
 	}
 	if err := checkRawFields(registry); err != nil {
 		return err
+	}
+	if c.sqlitePath != "" {
+		return runSQLite(ctx, c, registry, v, started, out)
 	}
 	// The store creates the collections' indexes exactly as the server does (it lists them first, so
 	// opening it next to a running server is safe). Recovery only at Open: the load writes no transactions.
@@ -253,15 +291,30 @@ func runSearch(ctx context.Context, c searchConfig, out io.Writer) (err error) {
 		err = errors.Join(err, store.Close(ctx), client.Disconnect(ctx))
 	}()
 
-	rep := &searchReport{cfg: c, started: started}
-	if rep.load, err = env.load(ctx); err != nil {
+	load, err := env.load(ctx)
+	if err != nil {
 		return err
 	}
+	load.store = "storage/mongo"
+	if c.loadStats != "" {
+		if err := saveLoad(c.loadStats, c, load); err != nil {
+			return err
+		}
+	}
+	return env.query(ctx, load, started, out)
+}
+
+// query runs the queries (or the workflow cases) on the loaded data set and writes the report.
+func (e *searchEnv) query(ctx context.Context, load *loadStats, started time.Time, out io.Writer) error {
+	c := e.cfg
+	env := e
+	rep := &searchReport{cfg: c, started: started, load: load}
 	if c.mode == modeWorkflows {
 		return env.runWorkflows(ctx, rep.load, started, out)
 	}
 	if c.loadOnly {
 		rep.write(out)
+		writeSummary(c.summary, rep.summary())
 		return nil
 	}
 	params, err := pickParams(c, rep.load.facts)
@@ -290,5 +343,6 @@ func runSearch(ctx context.Context, c searchConfig, out io.Writer) (err error) {
 		rep.cases = append(rep.cases, r)
 	}
 	rep.write(out)
+	writeSummary(c.summary, rep.summary())
 	return nil
 }

@@ -183,16 +183,19 @@ func factsOf(index int, entries []bundleEntry, today time.Time) (patientFacts, e
 
 // loadStats is what the load phase did.
 type loadStats struct {
-	facts      []patientFacts
-	byType     map[string]int // resources of the data set, per type
-	resources  int            // resources of the data set
-	written    int            // resources this run stored
-	existing   int            // resources found already stored (--reuse)
-	skipped    bool           // --reuse found everything stored: nothing was written
-	elapsed    time.Duration  // wall time of the writing pass
-	genElapsed time.Duration  // wall time of a generate-only pass (--reuse)
-	cpu, dbCPU *cpuTime       // the load generator's and the database's CPU time during the writing pass
-	bodyBytes  int64          // total JSON bytes stored
+	facts        []patientFacts
+	byType       map[string]int // resources of the data set, per type
+	resources    int            // resources of the data set
+	written      int            // resources this run stored
+	existing     int            // resources found already stored (--reuse)
+	skipped      bool           // --reuse found everything stored: nothing was written
+	elapsed      time.Duration  // wall time of the writing pass
+	genElapsed   time.Duration  // wall time of a generate-only pass (--reuse)
+	cpu, dbCPU   *cpuTime       // the load generator's and the database's CPU time during the writing pass
+	bodyBytes    int64          // total JSON bytes stored
+	store        string         // the storage package loaded through ("storage/mongo" when empty)
+	closeElapsed time.Duration  // closing the store after the load (SQLite: the writer stops, PRAGMA optimize)
+	disk         *diskStats     // SQLite: the files after the load
 }
 
 // rate is the writing pass's throughput in resources per second.

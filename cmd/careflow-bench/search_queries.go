@@ -478,8 +478,10 @@ func (e *searchEnv) measureCase(ctx context.Context, fhir *fhirClient, sc *searc
 		r.url = u
 		sc.name = fmt.Sprintf("page %d of all appointments by date (_count=%d)", page, c.deepCount)
 		progress("  fetched %d pages in %s; timing %s", r.walkPages, r.walk.Round(time.Millisecond), u)
-		if err := e.deepRaw(ctx, sc, page); err != nil {
-			return nil, err
+		if e.db != nil {
+			if err := e.deepRaw(ctx, sc, page); err != nil {
+				return nil, err
+			}
 		}
 	}
 	r.cf, r.raw, r.rawCount = &result{Name: "careflow"}, &result{Name: "raw"}, &result{Name: "raw+count"}
@@ -520,6 +522,9 @@ func (e *searchEnv) measureCase(ctx context.Context, fhir *fhirClient, sc *searc
 			}
 			first = p
 		}
+		if e.db == nil {
+			continue // no raw side (the embedded store)
+		}
 		// raw
 		d0, dErr = dbCPUIf(dbOK && timed, c.dbPIDs)
 		t0 := time.Now()
@@ -545,7 +550,9 @@ func (e *searchEnv) measureCase(ctx context.Context, fhir *fhirClient, sc *searc
 			rawM, rawInc = m[:min(len(m), sc.page)], inc
 		}
 	}
-	r.compare(first, rawM, rawInc)
+	if e.db != nil {
+		r.compare(first, rawM, rawInc)
+	}
 	for _, res := range []*result{r.cf, r.raw, r.rawCount} {
 		res.OK = len(res.Lat)
 		slices.Sort(res.Lat)
@@ -553,7 +560,7 @@ func (e *searchEnv) measureCase(ctx context.Context, fhir *fhirClient, sc *searc
 	if srvOK {
 		r.serverCPU = &srv
 	}
-	if dbOK {
+	if dbOK && e.db != nil {
 		r.cfDBCPU, r.rawDBCPU = &cfDB, &rawDB
 	}
 	progress("  careflow p50 %s ms, p99 %s ms; raw p50 %s ms, p99 %s ms; raw+count p50 %s ms; %d matches, %d included, total %d",

@@ -36,10 +36,8 @@ func (r *searchReport) write(out io.Writer) {
 	p("\n| query | results | n | careflow p50 / p90 / p99 ms | raw find p50 / p90 / p99 ms | careflow / raw p50 | raw find + count p50 / p99 ms | careflow / (raw + count) p50 | server CPU/req | DB CPU/req careflow / raw |\n")
 	p("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, cr := range r.cases {
-		p("| %d. %s | %s | %d | %s / %s / %s | %s / %s / %s | %s | %s | %s | %s | %s |\n", cr.number, cr.sc.name, cr.results(), cr.cf.OK,
-			ms(cr.cf.Quantile(0.5)), ms(cr.cf.Quantile(0.9)), ms(cr.cf.Quantile(0.99)),
-			ms(cr.raw.Quantile(0.5)), ms(cr.raw.Quantile(0.9)), ms(cr.raw.Quantile(0.99)),
-			ratio(cr.cf, cr.raw), cr.countCell(), cr.countRatio(),
+		p("| %d. %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", cr.number, cr.sc.name, cr.results(), cr.cf.OK,
+			quantiles(cr.cf), quantiles(cr.raw), ratio(cr.cf, cr.raw), cr.countCell(), cr.countRatio(),
 			perReq(cr.serverCPU, cr.cf.OK), dbCell(cr))
 	}
 	p("\nn: timed requests per side (--requests %d", c.requests)
@@ -74,6 +72,28 @@ func (r *searchReport) write(out io.Writer) {
 	}
 }
 
+// summary is the search report's main numbers, for careflow-bench compare.
+func (r *searchReport) summary() summary {
+	var m metrics
+	loadMetrics(&m, r.load)
+	for _, cr := range r.cases {
+		name := fmt.Sprintf("q%d %s", cr.number, cr.sc.name)
+		m.latency(name, cr.cf)
+	}
+	return summary{Title: "careflow-bench search", Metrics: m}
+}
+
+// loadMetrics adds the load's numbers.
+func loadMetrics(m *metrics, l *loadStats) {
+	if l == nil || l.skipped || l.written == 0 {
+		return
+	}
+	m.add("load through Store.Create", "resources/s", l.rate(), true)
+	if l.disk != nil {
+		m.add("on disk per resource version", "bytes", l.disk.perVersion(), false)
+	}
+}
+
 // writeDataSet prints the report's title and what was loaded (shared by the search and workflows reports).
 func writeDataSet(out io.Writer, title string, c searchConfig, l *loadStats, started time.Time) {
 	p := func(format string, args ...any) { fmt.Fprintf(out, format, args...) }
@@ -92,9 +112,13 @@ func writeDataSet(out io.Writer, title string, c searchConfig, l *loadStats, sta
 		p("- load: reused database `%s`, which already held every resource (generating the data set to check it took %s)\n",
 			c.db, l.genElapsed.Round(time.Millisecond))
 	default:
+		storePkg := l.store
+		if storePkg == "" {
+			storePkg = "storage/mongo"
+		}
 		p("- load: %d resources (%.1f MB of JSON) in %s = **%.0f resources/s**, %d writers, each resource validated, indexed "+
-			"(registry.Index) and stored with storage/mongo `Store.Create`, as POST [type] stores it", l.written,
-			float64(l.bodyBytes)/1e6, l.elapsed.Round(time.Millisecond), l.rate(), c.loadConcurrency)
+			"(registry.Index) and stored with %s `Store.Create`, as POST [type] stores it", l.written,
+			float64(l.bodyBytes)/1e6, l.elapsed.Round(time.Millisecond), l.rate(), c.loadConcurrency, storePkg)
 		if l.existing > 0 {
 			p(" (%d were already there)", l.existing)
 		}
@@ -104,9 +128,33 @@ func writeDataSet(out io.Writer, title string, c searchConfig, l *loadStats, sta
 				p(", database %s", us(l.dbCPU.Total()/time.Duration(l.written)))
 			}
 		}
+		if l.store == "storage/sqlite" {
+			p(" (the SQLite store runs inside the load generator, so its CPU counts there); closing the store took %s",
+				l.closeElapsed.Round(time.Millisecond))
+		}
 		p("\n")
 	}
+	if d := l.disk; d != nil {
+		p("- on disk after the load: when the store had closed, data file %s + WAL %s; after `PRAGMA wal_checkpoint(TRUNCATE)` "+
+			"data file %s + WAL %s (page size %d, %d free pages) for %d resource versions (%d resources) = **%.0f bytes per version** "+
+			"(the JSON alone: %.0f bytes per resource)\n", mb(d.DBBefore), mb(d.WALBefore), mb(d.DB), mb(d.WAL), d.PageSize, d.FreePages,
+			d.Versions, d.Resources, d.perVersion(), float64(l.bodyBytes)/float64(max(1, l.written)))
+		if len(d.Tables) > 0 {
+			var parts []string
+			for _, t := range d.Tables {
+				if t.Bytes*200 < d.DB { // under 0.5 %
+					continue
+				}
+				parts = append(parts, fmt.Sprintf("%s %s (%.0f%%, %.0f B/version)", t.Name, mb(t.Bytes), 100*float64(t.Bytes)/float64(max(1, d.DB)),
+					float64(t.Bytes)/float64(max(1, d.Versions))))
+			}
+			p("- space by table and index (dbstat, ≥ 0.5%%): %s\n", strings.Join(parts, ", "))
+		}
+	}
 }
+
+// mb formats bytes as MB.
+func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
 
 func (cr *caseResult) results() string {
 	s := fmt.Sprint(cr.matches)
@@ -119,7 +167,18 @@ func (cr *caseResult) results() string {
 	return s
 }
 
+// quantiles formats p50 / p90 / p99 of r, "–" when it has no requests (no raw side).
+func quantiles(r *result) string {
+	if r == nil || r.OK == 0 {
+		return "–"
+	}
+	return ms(r.Quantile(0.5)) + " / " + ms(r.Quantile(0.9)) + " / " + ms(r.Quantile(0.99))
+}
+
 func (cr *caseResult) countCell() string {
+	if cr.rawCount.OK == 0 {
+		return "–"
+	}
 	if cr.sc.count == nil {
 		return "(no count)"
 	}
@@ -127,14 +186,14 @@ func (cr *caseResult) countCell() string {
 }
 
 func (cr *caseResult) countRatio() string {
-	if cr.sc.count == nil {
+	if cr.sc.count == nil || cr.rawCount.OK == 0 {
 		return "–"
 	}
 	return ratio(cr.cf, cr.rawCount)
 }
 
 func ratio(a, b *result) string {
-	if b.Quantile(0.5) <= 0 {
+	if b.OK == 0 || b.Quantile(0.5) <= 0 {
 		return "–"
 	}
 	return fmt.Sprintf("%.2f×", float64(a.Quantile(0.5))/float64(b.Quantile(0.5)))

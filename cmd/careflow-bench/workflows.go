@@ -151,6 +151,7 @@ func (e *searchEnv) runWorkflows(ctx context.Context, load *loadStats, started t
 	rep := &workflowReport{cfg: c, started: started, load: load}
 	if c.loadOnly {
 		rep.write(out)
+		writeSummary(c.summary, rep.summary())
 		return nil
 	}
 	fhir := newFHIRClient(c.base, 1)
@@ -178,7 +179,19 @@ func (e *searchEnv) runWorkflows(ctx context.Context, load *loadStats, started t
 		rep.cases = append(rep.cases, r)
 	}
 	rep.write(out)
+	writeSummary(c.summary, rep.summary())
 	return nil
+}
+
+// summary is the workflows report's main numbers, for careflow-bench compare.
+func (r *workflowReport) summary() summary {
+	var m metrics
+	loadMetrics(&m, r.load)
+	for _, cr := range r.cases {
+		name := fmt.Sprintf("%d. %s", cr.number, cr.wc.name)
+		m.latency(name, cr.lat)
+	}
+	return summary{Title: "careflow-bench workflows", Metrics: m}
 }
 
 // measureWorkflow times one case: --warmup then --requests requests, one at a time (fewer when
