@@ -158,7 +158,7 @@ func measureDisk(ctx context.Context, path string) (*diskStats, error) {
 		return fi.Size()
 	}
 	d := &diskStats{DBBefore: size(path), WALBefore: size(path + "-wal")}
-	db, err := sql.Open("sqlite", "file:"+path)
+	db, err := sql.Open("sqlite3", "file:"+path) // registered by github.com/mattn/go-sqlite3, which storage/sqlite imports
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}

@@ -15,7 +15,8 @@ import (
 
 // Index field suffixes. A parameter with Field f stores:
 //
-//	token:     f = token keys (TokenKeys), f+"_t" = normalised display texts (for :text)
+//	token:     f = token keys (tokenKeys: "c:code", "s:system|code", "n:code" without a system, "y:system"
+//	           without a code, "t:…" identifier types), f+"_t" = normalised display texts (for :text)
 //	string:    f = normalised values (Normalize), f+"_e" = exact values (for :exact)
 //	reference: f = "Type/id" or absolute URLs, f+"_i" = token keys of Reference.identifier (for :identifier)
 //	uri:       f = values
@@ -136,6 +137,10 @@ func OfTypeKey(typeSystem, typeCode, value string) string {
 	return tokenOfType(typeSystem, typeCode, value)
 }
 
+// tokenKeys are the index keys of a coded value: its code alone and with its system (or with none). A
+// "system|" search matches the system|code keys by prefix (TokenMatches), so a coded value needs no key
+// of its own for its system — which used to be a third of the bytes of the token index; a value with a
+// system and no code gets one ("y:system").
 func tokenKeys(sys, code string, hasSystem bool) []string {
 	if code == "" {
 		if sys != "" {
@@ -143,13 +148,29 @@ func tokenKeys(sys, code string, hasSystem bool) []string {
 		}
 		return nil
 	}
-	keys := []string{tokenCode(code)}
 	if hasSystem && sys != "" {
-		keys = append(keys, tokenSystemCode(sys, code), tokenSystem(sys))
-	} else {
-		keys = append(keys, tokenNoSystem(code))
+		return []string{tokenCode(code), tokenSystemCode(sys, code)}
 	}
-	return keys
+	return []string{tokenCode(code), tokenNoSystem(code)}
+}
+
+// TokenMatch is what token search values match in an index field (search values of a token parameter, or
+// of a reference's :identifier): a value equal to one of Keys, or starting with one of Prefixes.
+type TokenMatch struct {
+	Keys, Prefixes []string
+}
+
+// TokenMatches returns what values (OR-ed) match: "system|" matches the key of a value with that system
+// and no code, and every system|code key of the system; every other form, its TokenKey.
+func TokenMatches(values []Value) TokenMatch {
+	var m TokenMatch
+	for _, v := range values {
+		m.Keys = append(m.Keys, TokenKey(v))
+		if v.HasSystem && v.System != "" && v.Code == "" {
+			m.Prefixes = append(m.Prefixes, tokenSystemCode(v.System, ""))
+		}
+	}
+	return m
 }
 
 // Normalize folds a string for the default string search: accents removed, lower case, white space

@@ -21,8 +21,10 @@ type Matcher struct {
 type matchPart struct {
 	field string
 	keys  map[string]bool // token, reference, uri, _id, :exact: exact keys
-	texts []string        // string: normalised values to match as prefix (or substring with contains)
-	kind  int
+	// prefixes also match (token "system|": every system|code key of the system)
+	prefixes []string
+	texts    []string // string: normalised values to match as prefix (or substring with contains)
+	kind     int
 }
 
 const (
@@ -94,15 +96,12 @@ func compile(c Criterion) (matchPart, bool) {
 		if c.Modifier != "" && c.Modifier != "not" {
 			return matchPart{}, false
 		}
-		var keys []string
-		for _, v := range c.Values {
-			keys = append(keys, TokenKey(v))
-		}
+		tm := TokenMatches(c.Values)
 		kind := matchKeys
 		if c.Modifier == "not" {
 			kind = matchNotKeys
 		}
-		return matchPart{kind: kind, field: p.Field, keys: keySet(keys)}, true
+		return matchPart{kind: kind, field: p.Field, keys: keySet(tm.Keys), prefixes: tm.Prefixes}, true
 	case TypeString:
 		switch c.Modifier {
 		case "exact":
@@ -128,10 +127,8 @@ func compile(c Criterion) (matchPart, bool) {
 		field := p.Field
 		switch {
 		case c.Modifier == "identifier":
-			field += SuffixIdentifier
-			for _, v := range c.Values {
-				keys = append(keys, TokenKey(v))
-			}
+			tm := TokenMatches(c.Values)
+			return matchPart{kind: matchKeys, field: field + SuffixIdentifier, keys: keySet(tm.Keys), prefixes: tm.Prefixes}, true
 		case c.Modifier != "" && !isTypeName(c.Modifier):
 			return matchPart{}, false
 		default:
@@ -171,7 +168,7 @@ func (p matchPart) match(id string, index map[string]any) bool {
 	case matchKeys, matchNotKeys:
 		found := false
 		for _, v := range values(index, p.field) {
-			if p.keys[v] {
+			if p.keys[v] || hasAnyPrefix(v, p.prefixes) {
 				found = true
 				break
 			}
@@ -208,4 +205,13 @@ func ReferenceKeys(p *Param, modifier string, v Value) []string {
 		return keys
 	}
 	return []string{ReferenceKey(v.Text)}
+}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
 }

@@ -12,7 +12,7 @@ import (
 func TestMatcher(t *testing.T) {
 	r := registry(t)
 	var tree map[string]any
-	if err := json.Unmarshal([]byte(`{"resourceType":"Patient","id":"p1","identifier":[{"system":"urn:mrn","value":"12345"}],
+	if err := json.Unmarshal([]byte(`{"resourceType":"Patient","id":"p1","identifier":[{"system":"urn:mrn","value":"12345"},{"system":"urn:novalue"}],
 	  "name":[{"family":"Chalmers","given":["Peter"]}],"gender":"male","birthDate":"1974-12-25",
 	  "generalPractitioner":[{"reference":"Practitioner/dr1"}],"managingOrganization":{"reference":"https://ehr.example.org/fhir/Organization/o1"}}`), &tree); err != nil {
 		t.Fatal(err)
@@ -29,6 +29,11 @@ func TestMatcher(t *testing.T) {
 		{"identifier=12345", true, true},
 		{"identifier=urn:other|12345", false, true},
 		{"identifier=urn:mrn|1,urn:mrn|12345", true, true},
+		{"identifier=urn:mrn|", true, true},      // system only: the prefix of its system|value keys
+		{"identifier=urn:mr|", false, true},      // not a prefix of the system itself
+		{"identifier:not=urn:mrn|", false, true}, // …negated
+		{"identifier=urn:novalue|", true, true},  // an identifier with a system and no value
+		{"identifier=urn:x|,urn:novalue|", true, true},
 		{"family=chal", true, true},
 		{"family=halm", false, true},
 		{"family:contains=halm", true, true},

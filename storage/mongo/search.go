@@ -426,17 +426,31 @@ func tokenFilter(field string, c search.Criterion) bson.D {
 		}
 		return in(field, keys)
 	}
-	for _, v := range c.Values {
-		if field == fID {
+	var f bson.D
+	if field == fID {
+		for _, v := range c.Values {
 			keys = append(keys, v.Code)
-			continue
 		}
-		keys = append(keys, search.TokenKey(v))
+		f = in(field, keys)
+	} else {
+		f = tokenMatch(field, search.TokenMatches(c.Values))
 	}
 	if c.Modifier == "not" {
-		return bson.D{{Key: "$nor", Value: bson.A{in(field, keys)}}}
+		return bson.D{{Key: "$nor", Value: bson.A{f}}}
 	}
-	return in(field, keys)
+	return f
+}
+
+// tokenMatch is the filter "field holds one of m.Keys or a value starting with one of m.Prefixes".
+func tokenMatch(field string, m search.TokenMatch) bson.D {
+	if len(m.Prefixes) == 0 {
+		return in(field, m.Keys)
+	}
+	parts := bson.A{in(field, m.Keys)}
+	for _, p := range m.Prefixes {
+		parts = append(parts, regex(field, "^"+regexp.QuoteMeta(p)))
+	}
+	return anyOf(parts)
 }
 
 func stringFilter(field string, c search.Criterion) bson.D {
@@ -464,10 +478,7 @@ func stringFilter(field string, c search.Criterion) bson.D {
 func referenceFilter(field string, c search.Criterion) bson.D {
 	var keys []string
 	if c.Modifier == "identifier" {
-		for _, v := range c.Values {
-			keys = append(keys, search.TokenKey(v))
-		}
-		return in(field+search.SuffixIdentifier, keys)
+		return tokenMatch(field+search.SuffixIdentifier, search.TokenMatches(c.Values))
 	}
 	for _, v := range c.Values {
 		keys = append(keys, search.ReferenceKeys(c.Param, c.Modifier, v)...)

@@ -24,7 +24,7 @@ func benchPatient(i int) storage.Write {
 		`","given":["Ann","Marie"]}],"gender":"female","birthDate":"1970-01-01","text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">` +
 		strings.Repeat("x", 1700) + `</div>"}}`
 	idx := map[string]any{"s_family": []string{family}, "s_name": []string{family, "ann", "marie"}, "s_gender": []string{"c:female", "n:female"},
-		"s_identifier": []string{"c:" + family, "s:urn:mrn|" + family, "y:urn:mrn"}, "s_family_sort": family}
+		"s_identifier": []string{"c:" + family, "s:urn:mrn|" + family}, "s_family_sort": family}
 	return storage.Write{Type: "Patient", Body: []byte(body), Index: idx}
 }
 

@@ -49,7 +49,7 @@ func (s *Store) ImportResource(ctx context.Context, typ, id string, versions []*
 		for _, v := range versions {
 			var body []byte
 			if !v.Deleted {
-				body = v.Body
+				body = t.w.s.codec.pack(v.Body)
 			}
 			if err := t.queryRow("INSERT INTO ver(rid, tid, vid, lu, vis, deleted, method, body) VALUES(?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
 				rid, tid, v.VersionID, v.LastUpdated.UnixMilli(), vis, v.Deleted, v.Method, body).Scan(&seq); err != nil {

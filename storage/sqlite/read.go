@@ -44,7 +44,7 @@ func (r *readStmts) close() {
 }
 
 // row scans one version: vid, lu, deleted, method, body.
-func scanVersion(sc interface{ Scan(...any) error }, typ, id string, extra ...any) (*storage.Version, error) {
+func (s *Store) scanVersion(sc interface{ Scan(...any) error }, typ, id string, extra ...any) (*storage.Version, error) {
 	v := &storage.Version{Type: typ, ID: id}
 	var lu int64
 	var body []byte
@@ -53,7 +53,10 @@ func scanVersion(sc interface{ Scan(...any) error }, typ, id string, extra ...an
 	}
 	v.LastUpdated = time.UnixMilli(lu).UTC()
 	if !v.Deleted {
-		v.Body = body
+		var err error
+		if v.Body, err = s.codec.unpack(body); err != nil {
+			return nil, err
+		}
 	}
 	return v, nil
 }
@@ -65,7 +68,7 @@ func (s *Store) Read(ctx context.Context, typ, id string) (*storage.Version, err
 		return nil, fmt.Errorf("sqlite: read %s/%s: %w", typ, id, storage.ErrNotFound)
 	}
 	row := s.stmts.read.QueryRowContext(ctx, tid, id)
-	v, err := scanVersion(row, typ, id)
+	v, err := s.scanVersion(row, typ, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlite: read %s/%s: %w", typ, id, storage.ErrNotFound)
 	}
@@ -85,7 +88,7 @@ func (s *Store) VRead(ctx context.Context, typ, id string, vid int64) (*storage.
 		return nil, fmt.Errorf("sqlite: vread %s/%s/%d: %w", typ, id, vid, storage.ErrNotFound)
 	}
 	row := s.stmts.vread.QueryRowContext(ctx, tid, id, vid)
-	v, err := scanVersion(row, typ, id)
+	v, err := s.scanVersion(row, typ, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlite: vread %s/%s/%d: %w", typ, id, vid, storage.ErrNotFound)
 	}
@@ -132,7 +135,7 @@ func (s *Store) instanceHistory(ctx context.Context, q storage.HistoryQuery) (*s
 	}
 	defer rows.Close()
 	for rows.Next() {
-		v, err := scanVersion(rows, q.Type, q.ID)
+		v, err := s.scanVersion(rows, q.Type, q.ID)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: history %s/%s: %w", q.Type, q.ID, err)
 		}
@@ -245,7 +248,7 @@ func (s *Store) feed(ctx context.Context, q storage.HistoryQuery) (*storage.Hist
 		row := scanner(func(dest ...any) error {
 			return rows.Scan(append([]any{&rtid, &id}, dest...)...)
 		})
-		if v, err = scanVersion(row, "", "", &vis, &seq); err != nil {
+		if v, err = s.scanVersion(row, "", "", &vis, &seq); err != nil {
 			return nil, fmt.Errorf("sqlite: history: %w", err)
 		}
 		v.Type, v.ID = s.names.typeName(rtid), id

@@ -96,7 +96,7 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 	for i, h := range hits {
 		seqs[i] = h.seq
 	}
-	versions, err := readVersions(ctx, tx, q.Type, seqs)
+	versions, err := s.readVersions(ctx, tx, q.Type, seqs)
 	if err != nil {
 		return nil, err
 	}
@@ -320,13 +320,13 @@ func maxArg(sql string) int {
 func (s *Store) SearchBatch() int { return maxVars }
 
 // readVersions reads the versions with the given sequence numbers (ID left empty).
-func readVersions(ctx context.Context, tx *sql.Tx, typ string, seqs []int64) (map[int64]*storage.Version, error) {
+func (s *Store) readVersions(ctx context.Context, tx *sql.Tx, typ string, seqs []int64) (map[int64]*storage.Version, error) {
 	out := make(map[int64]*storage.Version, len(seqs))
 	for start := 0; start < len(seqs); start += maxVars {
 		chunk := seqs[start:min(len(seqs), start+maxVars)]
 		args := make([]any, len(chunk))
-		for i, s := range chunk {
-			args[i] = s
+		for i, seq := range chunk {
+			args[i] = seq
 		}
 		rows, err := tx.QueryContext(ctx, "SELECT vid, lu, deleted, method, body, seq FROM ver WHERE seq IN ("+placeholders(len(chunk))+")", args...)
 		if err != nil {
@@ -334,7 +334,7 @@ func readVersions(ctx context.Context, tx *sql.Tx, typ string, seqs []int64) (ma
 		}
 		for rows.Next() {
 			var seq int64
-			v, err := scanVersion(rows, typ, "", &seq)
+			v, err := s.scanVersion(rows, typ, "", &seq)
 			if err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("sqlite: read %s versions: %w", typ, err)
@@ -487,11 +487,7 @@ func (b *builder) criterion(a, typ string, tid int64, c search.Criterion) (strin
 		return b.str(a, tid, c), nil
 	case search.TypeReference:
 		if c.Modifier == "identifier" {
-			var keys []string
-			for _, v := range c.Values {
-				keys = append(keys, search.TokenKey(v))
-			}
-			return b.keys(a, tid, p.Field+search.SuffixIdentifier, keys, false), nil
+			return b.tokenMatch(a, tid, p.Field+search.SuffixIdentifier, search.TokenMatches(c.Values), false), nil
 		}
 		var keys []string
 		for _, v := range c.Values {
@@ -548,11 +544,28 @@ func (b *builder) token(a string, tid int64, c search.Criterion) string {
 		}
 		return b.keys(a, tid, p.Field, keys, false)
 	}
-	var keys []string
-	for _, v := range c.Values {
-		keys = append(keys, search.TokenKey(v))
+	return b.tokenMatch(a, tid, p.Field, search.TokenMatches(c.Values), c.Modifier == "not")
+}
+
+// tokenMatch is "a has (or, negated, has not) a value of field equal to one of m.Keys or starting with one
+// of m.Prefixes".
+func (b *builder) tokenMatch(a string, tid int64, field string, m search.TokenMatch, negate bool) string {
+	if len(m.Prefixes) == 0 {
+		return b.keys(a, tid, field, m.Keys, negate)
 	}
-	return b.keys(a, tid, p.Field, keys, c.Modifier == "not")
+	f, ok := b.field(tid, field)
+	if !ok {
+		return boolSQL(negate)
+	}
+	var vals []string
+	for _, k := range m.Keys {
+		vals = append(vals, b.arg(k))
+	}
+	conds := []string{"v IN (" + strings.Join(vals, ", ") + ")"}
+	for _, p := range m.Prefixes {
+		conds = append(conds, b.prefix(p))
+	}
+	return a + ".rid " + not(negate) + "IN (SELECT rid FROM ixk WHERE f = " + f + " AND (" + strings.Join(conds, " OR ") + "))"
 }
 
 func (b *builder) str(a string, tid int64, c search.Criterion) string {

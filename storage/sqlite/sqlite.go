@@ -74,6 +74,7 @@ type Store struct {
 	lock   *os.File // held exclusively while the store is open
 	w      *writer
 	stmts  *readStmts
+	codec  *codec
 	names  *names
 	locks  *namedLocks
 	closed sync.Once
@@ -124,7 +125,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{path: o.Path, log: log, now: time.Now, hooks: o.Hooks, lock: lock, locks: newNamedLocks()}
+	codec, err := newCodec()
+	if err != nil {
+		unlockFile(lock)
+		return nil, err
+	}
+	s := &Store{path: o.Path, log: log, now: time.Now, hooks: o.Hooks, lock: lock, locks: newNamedLocks(), codec: codec}
 	if o.Clock != nil {
 		s.now = o.Clock
 	}
@@ -210,6 +216,7 @@ func (c connector) Driver() driver.Driver { return c.drv }
 
 func (s *Store) closeDBs() {
 	s.stmts.close()
+	s.codec.close()
 	if s.read != nil {
 		_ = s.read.Close()
 	}

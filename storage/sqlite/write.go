@@ -170,7 +170,7 @@ func (t *wtx) addVersion(rid, tid, vid int64, lu time.Time, deleted bool, method
 	var seq int64
 	ms := lu.UnixMilli()
 	err := t.queryRow("INSERT INTO ver(rid, tid, vid, lu, vis, deleted, method, body) VALUES(?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
-		rid, tid, vid, ms, ms, deleted, method, body).Scan(&seq)
+		rid, tid, vid, ms, ms, deleted, method, t.w.s.codec.pack(body)).Scan(&seq)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: store version: %w", err)
 	}
