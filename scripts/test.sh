@@ -24,4 +24,7 @@ go vet ./...
 if [ $# -gt 0 ]; then
   exec go test -count=1 "$@"
 fi
+# Built without cgo, the embedded store runs on modernc.org/sqlite (pure Go) instead of mattn/go-sqlite3:
+# keep that fallback tested (its conformance, search and crash suites; about half a minute).
+CGO_ENABLED=0 go test -count=1 -timeout 10m ./storage/sqlite
 exec go test -count=1 -race -timeout 20m ./...

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -158,10 +157,7 @@ func measureDisk(ctx context.Context, path string) (*diskStats, error) {
 		return fi.Size()
 	}
 	d := &diskStats{DBBefore: size(path), WALBefore: size(path + "-wal")}
-	db, err := sql.Open("sqlite3", "file:"+path) // registered by github.com/mattn/go-sqlite3, which storage/sqlite imports
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
+	db := sqlite.OpenFile(path)
 	defer db.Close()
 	db.SetMaxOpenConns(1)
 	conn, err := db.Conn(ctx)

@@ -1,6 +1,7 @@
-// Package sqlite implements storage.Store on an embedded SQLite database (github.com/mattn/go-sqlite3, the
-// SQLite C library through cgo; chosen by measurement, docs/ARCHITECTURE.md): the default store, which needs
-// no database server.
+// Package sqlite implements storage.Store on an embedded SQLite database: the default store, which needs no
+// database server. The driver is github.com/mattn/go-sqlite3 (the SQLite C library through cgo; chosen by
+// measurement, docs/ARCHITECTURE.md), or modernc.org/sqlite (SQLite in pure Go) when careflow is built
+// without cgo (CGO_ENABLED=0, or no C compiler): the same SQL, the same file format.
 //
 // Layout (schema.go): res holds one row per resource (its current version number, lastUpdated, deletion
 // flag and the sequence number of its current version); ver holds every version, body included, under a
@@ -33,7 +34,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mattn/go-sqlite3"
 )
 
 // Options configure Open.
@@ -181,7 +181,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		batch = 256
 	}
 	s.w = newWriter(s, conn, batch)
-	log.Info("storage: embedded SQLite store", "path", o.Path, "synchronous", syncMode, "readers", readers)
+	log.Info("storage: embedded SQLite store", "path", o.Path, "synchronous", syncMode, "readers", readers, "driver", driverName)
 	return s, nil
 }
 
@@ -193,24 +193,42 @@ func openDB(path string, pragmas []string, readOnly bool) (*sql.DB, error) {
 		q.Set("_txlock", "deferred")
 	}
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
-	drv := &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-		for _, p := range pragmas {
-			if _, err := c.Exec("PRAGMA "+p, nil); err != nil {
-				return fmt.Errorf("sqlite: PRAGMA %s: %w", p, err)
-			}
-		}
-		return nil
-	}}
-	return sql.OpenDB(connector{drv: drv, dsn: dsn}), nil
+	return sql.OpenDB(connector{drv: sqliteDriver(), dsn: dsn, pragmas: pragmas}), nil
 }
 
-// connector opens connections of one driver configuration without registering it globally.
+// OpenFile opens a plain database/sql pool on a careflow data file, for tools that inspect one (sizes,
+// checkpoints) while no store has it open.
+func OpenFile(path string) *sql.DB {
+	db, _ := openDB(path, nil, false)
+	return db
+}
+
+// connector opens connections of the driver (driver_cgo.go, driver_nocgo.go) without registering it
+// globally, and runs the pragmas, in order, on each new connection.
 type connector struct {
-	drv *sqlite3.SQLiteDriver
-	dsn string
+	drv     driver.Driver
+	dsn     string
+	pragmas []string
 }
 
-func (c connector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
+func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.drv.Open(c.dsn)
+	if err != nil {
+		return nil, err
+	}
+	ex, ok := conn.(driver.ExecerContext)
+	if !ok && len(c.pragmas) > 0 {
+		_ = conn.Close()
+		return nil, errors.New("sqlite: the driver's connections cannot run pragmas")
+	}
+	for _, p := range c.pragmas {
+		if _, err := ex.ExecContext(ctx, "PRAGMA "+p, nil); err != nil {
+			_ = conn.Close()
+			return nil, fmt.Errorf("sqlite: PRAGMA %s: %w", p, err)
+		}
+	}
+	return conn, nil
+}
 
 func (c connector) Driver() driver.Driver { return c.drv }
 
