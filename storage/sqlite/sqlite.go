@@ -33,7 +33,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
 )
 
 // Options configure Open.
