@@ -55,8 +55,13 @@ func chromiumPath(t *testing.T) string {
 	if p, err := exec.LookPath("chromium"); err == nil {
 		return p
 	}
-	t.Fatal("headless Chromium is missing: the dashboard's end-to-end test needs it; " + install +
-		" (CAREFLOW_CHROMIUM may name another Chromium binary)")
+	// Like the MongoDB suites: skipped with one line on a machine without it, a failure under CI=true.
+	msg := "headless Chromium is missing: the dashboard's end-to-end test needs it; " + install +
+		" (CAREFLOW_CHROMIUM may name another Chromium binary)"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
 	return ""
 }
 
