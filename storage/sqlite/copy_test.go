@@ -165,48 +165,10 @@ func TestImportFeedExact(t *testing.T) {
 			}
 		})
 	}
-	seen := map[string]int{}
-	var since time.Time
-	poll := func() {
-		q := storage.HistoryQuery{Type: "Patient", Since: since, Count: 9}
-		var horizon time.Time
-		for {
-			page, err := s.History(ctx, q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			horizon = page.Horizon
-			for _, v := range page.Versions {
-				seen[fmt.Sprintf("%s/%d", v.ID, v.VersionID)]++
-			}
-			if page.Next == "" {
-				break
-			}
-			q.After = page.Next
-		}
-		since = horizon
-	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	for running := true; running; {
-		select {
-		case <-done:
-			running = false
-		default:
-		}
-		poll()
-	}
-	poll()
-	for k := range written {
-		if seen[k] != 1 {
-			t.Errorf("version %s listed %d times, want once", k, seen[k])
-		}
-	}
-	for k, n := range seen {
-		if !written[k] {
-			t.Errorf("version %s listed %d times but never written", k, n)
-		}
-	}
+	seen, _ := followFeed(t, s, "Patient", 9, done)
+	exactlyOnce(t, written, seen)
 	if len(written) < 150+90 {
 		t.Errorf("only %d versions written", len(written))
 	}

@@ -54,51 +54,13 @@ func TestFeedExactAndImmediate(t *testing.T) {
 			}
 		}()
 	}
-	seen := map[string]int{}
-	var since time.Time
-	poll := func() {
-		q := storage.HistoryQuery{Type: "Patient", Since: since, Count: 7}
-		var horizon time.Time
-		for {
-			page, err := s.History(ctx, q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			horizon = page.Horizon
-			for _, v := range page.Versions {
-				seen[fmt.Sprintf("%s/%d", v.ID, v.VersionID)]++
-			}
-			if page.Next == "" {
-				break
-			}
-			q.After = page.Next
-		}
-		since = horizon
-	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	for running := true; running; {
-		select {
-		case <-done:
-			running = false
-		default:
-		}
-		poll()
-	}
-	poll() // after the last acknowledged write: it must be listed now
+	seen, since := followFeed(t, s, "Patient", 7, done)
 	if len(written) == 0 {
 		t.Fatal("nothing written")
 	}
-	for k := range written {
-		if seen[k] != 1 {
-			t.Errorf("version %s listed %d times, want once", k, seen[k])
-		}
-	}
-	for k, n := range seen {
-		if !written[k] {
-			t.Errorf("version %s listed %d times but never written", k, n)
-		}
-	}
+	exactlyOnce(t, written, seen)
 
 	// Immediate: the poll right after an acknowledged write lists it (and only it), in type and system
 	// history.
@@ -113,6 +75,59 @@ func TestFeedExactAndImmediate(t *testing.T) {
 		}
 		if len(page.Versions) != 1 || page.Versions[0].ID != v.ID || !page.Horizon.After(v.LastUpdated) {
 			t.Errorf("history %q since the last horizon, after a create: %d versions, horizon %v (version at %v)", typ, len(page.Versions), page.Horizon, v.LastUpdated)
+		}
+	}
+}
+
+// followFeed follows the change feed of typ as a sync client does — each traversal from the previous one's
+// horizon, next links (pages of count) to the end — until done is closed, then once more; it returns how
+// often each "id/versionId" was listed and the last horizon.
+func followFeed(t *testing.T, s storage.Store, typ string, count int, done <-chan struct{}) (map[string]int, time.Time) {
+	t.Helper()
+	seen := map[string]int{}
+	var since time.Time
+	poll := func() {
+		q := storage.HistoryQuery{Type: typ, Since: since, Count: count}
+		var horizon time.Time
+		for {
+			page, err := s.History(context.Background(), q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			horizon = page.Horizon
+			for _, v := range page.Versions {
+				seen[fmt.Sprintf("%s/%d", v.ID, v.VersionID)]++
+			}
+			if page.Next == "" {
+				break
+			}
+			q.After = page.Next
+		}
+		since = horizon
+	}
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		poll()
+	}
+	poll() // after the last acknowledged write: it must be listed now
+	return seen, since
+}
+
+// exactlyOnce checks that the feed listed every written "id/versionId" once and nothing else.
+func exactlyOnce(t *testing.T, written map[string]bool, seen map[string]int) {
+	t.Helper()
+	for k := range written {
+		if seen[k] != 1 {
+			t.Errorf("version %s listed %d times, want once", k, seen[k])
+		}
+	}
+	for k, n := range seen {
+		if !written[k] {
+			t.Errorf("version %s listed %d times but never written", k, n)
 		}
 	}
 }
