@@ -18,35 +18,6 @@ import (
 
 var importFamily = &search.Param{Code: "family", Type: search.TypeString, Field: "s_family"}
 
-// importedVersions is a history of n versions of Patient/id from another store, the last one deleted when
-// del: lastUpdated long past, bodies as that store wrote them.
-func importedVersions(id string, n int, del bool) []*storage.Version {
-	var out []*storage.Version
-	at := time.Date(2001, 2, 3, 4, 5, 6, 7e6, time.UTC)
-	for vid := int64(1); vid <= int64(n); vid++ {
-		v := &storage.Version{Type: "Patient", ID: id, VersionID: vid, LastUpdated: at.Add(time.Duration(vid) * time.Hour), Method: "PUT",
-			Body: []byte(fmt.Sprintf(`{"resourceType":"Patient","id":"%s","meta":{"versionId":"%d"},"name":[{"family":"old%d"}],"x":1.50}`, id, vid, vid))}
-		if del && vid == int64(n) {
-			v.Deleted, v.Body, v.Method = true, nil, "DELETE"
-		}
-		out = append(out, v)
-	}
-	return out
-}
-
-func oldestFirst(t *testing.T, s storage.Store, id string) []*storage.Version {
-	t.Helper()
-	page, err := s.History(context.Background(), storage.HistoryQuery{Type: "Patient", ID: id, Count: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := page.Versions
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
-	return out
-}
-
 // feedOf lists the type history of Patient as "id/vid" → times listed.
 func feedOf(t *testing.T, s storage.Store) map[string]int {
 	t.Helper()
@@ -92,11 +63,11 @@ func TestImport(t *testing.T) {
 		return ids
 	}
 
-	gone := importedVersions("p", 2, true)
+	gone := storagetest.ImportedHistory("p", 2, true)
 	if err := s.ImportResource(ctx, "Patient", "p", gone, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := oldestFirst(t, s, "p"); !reflect.DeepEqual(got, gone) {
+	if got := storagetest.OldestFirst(t, s, "Patient", "p"); !reflect.DeepEqual(got, gone) {
 		t.Errorf("history after importing a deletion: %v", got)
 	}
 	var g *storage.GoneError
@@ -113,11 +84,11 @@ func TestImport(t *testing.T) {
 		t.Errorf("feed after importing a deletion: %v", f)
 	}
 
-	alive := importedVersions("p", 4, false)
+	alive := storagetest.ImportedHistory("p", 4, false)
 	if err := s.ImportResource(ctx, "Patient", "p", alive, map[string]any{importFamily.Field: []string{"old4"}}); err != nil {
 		t.Fatal(err)
 	}
-	if got := oldestFirst(t, s, "p"); !reflect.DeepEqual(got, alive) {
+	if got := storagetest.OldestFirst(t, s, "Patient", "p"); !reflect.DeepEqual(got, alive) {
 		t.Errorf("history after importing 4 versions: %v", got)
 	}
 	if ids := family("old4"); !reflect.DeepEqual(ids, []string{"p"}) {
@@ -131,7 +102,7 @@ func TestImport(t *testing.T) {
 
 	// A resource with only a version 1 is its current-version document alone, as Create leaves it; the
 	// store goes on from it.
-	one := importedVersions("one", 1, false)
+	one := storagetest.ImportedHistory("one", 1, false)
 	if err := s.ImportResource(ctx, "Patient", "one", one, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -154,18 +125,18 @@ func TestImport(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	q := importedVersions("q", 2, false)
+	q := storagetest.ImportedHistory("q", 2, false)
 	if err := s.ImportResource(ctx, "Patient", "q", q, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := oldestFirst(t, s, "q"); !reflect.DeepEqual(got, q) {
+	if got := storagetest.OldestFirst(t, s, "Patient", "q"); !reflect.DeepEqual(got, q) {
 		t.Errorf("history after importing over a half import: %v", got)
 	}
 	if f := feedOf(t, s); !reflect.DeepEqual(f, map[string]int{"p/1": 1, "p/2": 1, "p/3": 1, "p/4": 1, "one/1": 1, "one/2": 1, "q/1": 1, "q/2": 1}) {
 		t.Errorf("feed: %v", f)
 	}
 
-	obs := importedVersions("o", 1, false)
+	obs := storagetest.ImportedHistory("o", 1, false)
 	obs[0].Type = "Observation"
 	if err := s.ImportResource(ctx, "Observation", "o", obs, nil); err == nil || errors.Is(err, storage.ErrBadImport) {
 		t.Errorf("import of a type the store does not hold: %v", err)

@@ -12,26 +12,8 @@ import (
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/storage"
 	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
+	"github.com/careflow/careflow/storage/storagetest"
 )
-
-// imported is a history of n versions of Patient/id from another store, the last one deleted when del:
-// lastUpdated long past, bodies as that store wrote them.
-func imported(id string, n int, del bool) []*storage.Version {
-	var out []*storage.Version
-	at := time.Date(2001, 2, 3, 4, 5, 6, 7e6, time.UTC)
-	for vid := int64(1); vid <= int64(n); vid++ {
-		v := &storage.Version{Type: "Patient", ID: id, VersionID: vid, LastUpdated: at.Add(time.Duration(vid) * time.Hour), Method: "PUT",
-			Body: []byte(fmt.Sprintf(`{"resourceType":"Patient","id":"%s","meta":{"versionId":"%d"},"name":[{"family":"old%d"}],"x":1.50}`, id, vid, vid))}
-		if vid == 1 {
-			v.Method = "POST"
-		}
-		if del && vid == int64(n) {
-			v.Deleted, v.Body, v.Method = true, nil, "DELETE"
-		}
-		out = append(out, v)
-	}
-	return out
-}
 
 func familyIndex(f string) map[string]any { return map[string]any{familyParam.Field: []string{f}} }
 
@@ -49,19 +31,6 @@ func searchFamily(t *testing.T, s storage.Store, family string) []string {
 	return ids
 }
 
-func instanceHistory(t *testing.T, s storage.Store, id string) []*storage.Version {
-	t.Helper()
-	page, err := s.History(context.Background(), storage.HistoryQuery{Type: "Patient", ID: id, Count: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := page.Versions
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
-	return out
-}
-
 // TestImportReplaces: an import replaces whatever the store held for the resource — versions, current
 // version, search values — with exactly the versions given.
 func TestImportReplaces(t *testing.T) {
@@ -72,11 +41,11 @@ func TestImportReplaces(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	gone := imported("p", 2, true)
+	gone := storagetest.ImportedHistory("p", 2, true)
 	if err := s.ImportResource(ctx, "Patient", "p", gone, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := instanceHistory(t, s, "p"); !reflect.DeepEqual(got, gone) {
+	if got := storagetest.OldestFirst(t, s, "Patient", "p"); !reflect.DeepEqual(got, gone) {
 		t.Errorf("history after importing a deletion: %v", got)
 	}
 	var g *storage.GoneError
@@ -90,11 +59,11 @@ func TestImportReplaces(t *testing.T) {
 		t.Errorf("search values of the replaced version remain: %v", ids)
 	}
 
-	alive := imported("p", 4, false)
+	alive := storagetest.ImportedHistory("p", 4, false)
 	if err := s.ImportResource(ctx, "Patient", "p", alive, familyIndex("old4")); err != nil {
 		t.Fatal(err)
 	}
-	if got := instanceHistory(t, s, "p"); !reflect.DeepEqual(got, alive) {
+	if got := storagetest.OldestFirst(t, s, "Patient", "p"); !reflect.DeepEqual(got, alive) {
 		t.Errorf("history after importing 4 versions: %v", got)
 	}
 	if ids := searchFamily(t, s, "old4"); !reflect.DeepEqual(ids, []string{"p"}) {
@@ -150,7 +119,7 @@ func TestImportFeedExact(t *testing.T) {
 		wg.Go(func() {
 			for i := 0; i < 30; i++ {
 				id := fmt.Sprintf("i%d-%d", w, i)
-				vs := imported(id, 1+i%4, i%5 == 4)
+				vs := storagetest.ImportedHistory(id, 1+i%4, i%5 == 4)
 				var index map[string]any
 				if !vs[len(vs)-1].Deleted {
 					index = familyIndex("imp")
