@@ -91,7 +91,7 @@ func TestSearchPlansUseIndexes(t *testing.T) {
 			}
 			for _, pq := range queries {
 				checked++
-				st, err := s.statements(context.Background(), pq)
+				st, err := s.statements(context.Background(), s.read, pq)
 				if err != nil {
 					t.Errorf("%s?%s: %v", typ, q, err)
 					continue
@@ -102,7 +102,10 @@ func TestSearchPlansUseIndexes(t *testing.T) {
 				for _, stmt := range []struct {
 					sql  string
 					args []any
-				}{{st.page, st.pageArgs}, {st.count, st.countArgs}} {
+				}{{st.page, st.pageArgs}, {st.count, st.countArgs}, {st.walk, st.walkArgs}} {
+					if stmt.sql == "" {
+						continue
+					}
 					plan := explain(t, s, stmt.sql, stmt.args)
 					if fullScan.MatchString(plan) {
 						t.Errorf("%s?%s (compartment %v) scans a table:\n%s\n%s", typ, q, pq.Compartment != nil, stmt.sql, plan)

@@ -6,16 +6,20 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+
+	"github.com/careflow/careflow/fhir/search"
 )
 
 // schemaVersion is the layout this code reads and writes; PRAGMA user_version holds the file's.
-const schemaVersion = 1
+const schemaVersion = 2
 
 // schema creates the tables (see the package comment). Times are integers: lu and vis Unix milliseconds,
 // ixd bounds Unix microseconds. Index tables are WITHOUT ROWID and clustered by resource (rid first), so
 // that a write appends its rows together and an update removes them by rid; their secondary indexes
-// answer searches. srt needs no secondary index: sort keys are read by resource (rid, f) for the resources
-// a search selects.
+// answer searches. srt holds one sort key per parameter; the keys of date and string parameters (w = 1)
+// are also in srt_walk, ordered by (field, value), so that a search sorted on one of them and selecting no
+// small set of resources walks that order and stops after the page (search.go, walk). Other sort keys are
+// read by resource (rid, f) for the resources a search selects.
 var schema = []string{
 	`CREATE TABLE types(tid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)`,
 	`CREATE TABLE fields(fid INTEGER PRIMARY KEY, tid INTEGER NOT NULL, name TEXT NOT NULL, UNIQUE(tid, name))`,
@@ -47,8 +51,19 @@ var schema = []string{
 	`CREATE TABLE ixd(rid INTEGER NOT NULL, f INTEGER NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL, PRIMARY KEY(rid, f, lo, hi)) WITHOUT ROWID`,
 	`CREATE INDEX ixd_lo ON ixd(f, lo, hi)`,
 	`CREATE INDEX ixd_hi ON ixd(f, hi, lo)`,
-	`CREATE TABLE srt(rid INTEGER NOT NULL, f INTEGER NOT NULL, v TEXT NOT NULL, PRIMARY KEY(rid, f)) WITHOUT ROWID`,
+	`CREATE TABLE srt(rid INTEGER NOT NULL, f INTEGER NOT NULL, v TEXT NOT NULL, w INTEGER, PRIMARY KEY(rid, f)) WITHOUT ROWID`,
+	srtWalk,
+	resDeleted,
 }
+
+// srtWalk orders the sort keys of date and string parameters (the ones clients sort large results by:
+// dates, names); a partial index, so token and reference keys cost no second copy. w is in it too (one
+// header byte), or SQLite would read each row to check the index's own condition.
+const srtWalk = `CREATE INDEX srt_walk ON srt(f, v, w) WHERE w`
+
+// resDeleted lists deleted resources by type, so that a type's live resources are counted on indexes
+// (all of res_id's minus these) without reading every row.
+const resDeleted = `CREATE INDEX res_deleted ON res(tid) WHERE deleted`
 
 // migrate creates the schema in a new file and refuses a file written by another layout.
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -59,6 +74,8 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	switch v {
 	case schemaVersion:
 		return nil
+	case 1:
+		return migrateFrom1(ctx, db)
 	case 0:
 	default:
 		return fmt.Errorf("sqlite: the database has schema version %d; this careflow reads version %d", v, schemaVersion)
@@ -78,6 +95,35 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: create the schema: %w", err)
+	}
+	return nil
+}
+
+// migrateFrom1 upgrades a version-1 file in place (one transaction): srt gains w, set on the sort keys of
+// date parameters (their field has date ranges in ixd) and string parameters (their field has :exact
+// keys, field_e), and the indexes srt_walk and res_deleted are built.
+func migrateFrom1(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: upgrade the schema from version 1: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	for _, stmt := range []string{
+		`ALTER TABLE srt ADD COLUMN w INTEGER`,
+		`UPDATE srt SET w = 1 WHERE f IN (
+			SELECT s.fid FROM fields s JOIN fields b ON b.tid = s.tid AND s.name = b.name || '` + search.SuffixSort + `'
+			WHERE EXISTS (SELECT 1 FROM ixd WHERE ixd.f = b.fid)
+			   OR EXISTS (SELECT 1 FROM fields e WHERE e.tid = b.tid AND e.name = b.name || '` + search.SuffixExact + `'))`,
+		srtWalk,
+		resDeleted,
+		"PRAGMA user_version = " + strconv.Itoa(schemaVersion),
+	} {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("sqlite: upgrade the schema from version 1: %s: %w", stmt, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: upgrade the schema from version 1: %w", err)
 	}
 	return nil
 }

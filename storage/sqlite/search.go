@@ -21,7 +21,12 @@ import (
 // are read afterwards by sequence number. Page, bodies and total come from one read transaction.
 func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error) {
 	page := &storage.SearchPage{Total: -1}
-	st, err := s.statements(ctx, q)
+	tx, err := s.read.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: search %s: %w", q.Type, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	st, err := s.statements(ctx, tx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -30,11 +35,6 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 		return page, nil
 	}
 	wantTotal := q.Total == "accurate" || q.Total != "none" && q.Cursor == ""
-	tx, err := s.read.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: search %s: %w", q.Type, err)
-	}
-	defer func() { _ = tx.Rollback() }()
 	count := func() (int, error) {
 		var n int
 		if err := tx.QueryRowContext(ctx, st.count, st.countArgs...).Scan(&n); err != nil {
@@ -50,31 +50,21 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 		}
 		return page, nil
 	}
-	rows, err := tx.QueryContext(ctx, st.page, st.pageArgs...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: search %s: %w", q.Type, err)
-	}
-	type hit struct {
-		seq  int64
-		id   string
-		vals []any
-	}
 	var hits []hit
-	for rows.Next() {
-		h := hit{vals: make([]any, st.keys)}
-		dest := []any{&h.seq, &h.id}
-		for i := range h.vals {
-			dest = append(dest, &h.vals[i])
-		}
-		if err := rows.Scan(dest...); err != nil {
-			rows.Close()
+	if st.walk != "" {
+		if hits, err = st.hits(ctx, tx, st.walk, st.walkArgs); err != nil {
 			return nil, fmt.Errorf("sqlite: search %s: %w", q.Type, err)
 		}
-		hits = append(hits, h)
+		if len(hits) <= st.limit && st.walkMayEnd {
+			// The walk ran out of keys before the page was full and some resources have no key (they come
+			// last in this order): the sorted statement finds them.
+			hits = nil
+		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: search %s: %w", q.Type, err)
+	if hits == nil {
+		if hits, err = st.hits(ctx, tx, st.page, st.pageArgs); err != nil {
+			return nil, fmt.Errorf("sqlite: search %s: %w", q.Type, err)
+		}
 	}
 	more := len(hits) > st.limit
 	if more {
@@ -125,13 +115,52 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 }
 
 // statements are the SQL of one search: the page (seq, id, then the sort-key values of each match, in
-// order, limit+1 rows) and the count of all matches.
+// order, limit+1 rows) and the count of all matches. When the order's first key can be walked (see walk),
+// walk is the page statement to run first.
 type statements struct {
 	page, count         string
 	pageArgs, countArgs []any
 	keys                int // sort-key columns after seq and id
 	limit               int
 	after, backward     bool // a cursor was given; it pages backward
+
+	walk       string
+	walkArgs   []any
+	walkMayEnd bool // a short walk is not the end: resources without the key follow; run page instead
+}
+
+// hit is one row of a page statement.
+type hit struct {
+	seq  int64
+	id   string
+	vals []any
+}
+
+// hits runs a page statement.
+func (st *statements) hits(ctx context.Context, tx *sql.Tx, stmt string, args []any) ([]hit, error) {
+	rows, err := tx.QueryContext(ctx, stmt, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	hits := []hit{}
+	for rows.Next() {
+		h := hit{vals: make([]any, st.keys)}
+		dest := []any{&h.seq, &h.id}
+		for i := range h.vals {
+			dest = append(dest, &h.vals[i])
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		hits = append(hits, h)
+	}
+	return hits, rows.Err()
+}
+
+// rowQueryer runs the counts a plan needs (the search's read transaction).
+type rowQueryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // statements builds the SQL of q; nil when nothing can match (nothing of q.Type was ever stored, or a
@@ -144,7 +173,7 @@ type statements struct {
 // drives the statement explicitly (CROSS JOIN fixes the loop order): its resources are looked up by rowid
 // and checked against the other criteria, then sorted. Without such a criterion SQLite walks the type's
 // resources in the requested order and stops after the page.
-func (s *Store) statements(ctx context.Context, q *search.Query) (*statements, error) {
+func (s *Store) statements(ctx context.Context, db rowQueryer, q *search.Query) (*statements, error) {
 	tid, ok := s.names.typeID(q.Type)
 	if !ok {
 		return nil, nil
@@ -178,7 +207,7 @@ func (s *Store) statements(ctx context.Context, q *search.Query) (*statements, e
 		return nil, nil // nothing matches: no statement to run
 	}
 	from := "res r0"
-	i, err := s.driver(ctx, b, parts)
+	i, err := s.driver(ctx, db, b, parts)
 	if err != nil {
 		return nil, err
 	}
@@ -215,8 +244,70 @@ func (s *Store) statements(ctx context.Context, q *search.Query) (*statements, e
 	}
 	st.page = "SELECT r0.seq, r0.id, " + strings.Join(keys.exprs, ", ") + " FROM " + from + keys.joins +
 		" WHERE " + where + " ORDER BY " + strings.Join(order, ", ") + " LIMIT " + strconv.Itoa(st.limit+1)
-	st.pageArgs = b.args
+	if i < 0 && keys.walkFID != 0 {
+		if err := s.walk(ctx, db, b, st, tid, keys, cursor, where, order); err != nil {
+			return nil, err
+		}
+	}
+	if len(parts) == 2 && i < 0 {
+		// No criterion: the type's live resources, counted on the indexes.
+		st.count, st.countArgs = liveCount, []any{tid}
+	}
+	st.pageArgs = b.args[:maxArg(st.page)]
 	return st, nil
+}
+
+// liveCount counts a type's live resources (?1) on indexes: all of them (res_id) minus the deleted
+// (res_deleted).
+const liveCount = "SELECT (SELECT count(*) FROM res WHERE tid = ?1) - (SELECT count(*) FROM res WHERE tid = ?1 AND deleted)"
+
+// walk sets st.walk when the page can be read by walking srt_walk in the order's first key — a sort on a
+// date or string parameter with no criterion selective enough to drive the search: the statement reads
+// keys in order, probes the criteria for each, and stops after the page, where the sorted statement
+// (st.page) sorts every match for every page. Resources without the key sort first ascending and last
+// descending (NULL) and are not in the walk, so the walk is used only where they cannot belong to the
+// page: ascending, after a cursor with a key or when every live resource of the type has one; descending,
+// before a cursor without a key, and when the walk ends short of a full page while keyless resources exist,
+// Search runs st.page instead.
+func (s *Store) walk(ctx context.Context, db rowQueryer, b *builder, st *statements, tid int64, keys sortSpec, cursor *searchCursor, where string, order []string) error {
+	desc := keys.desc[0] != st.backward
+	inKeyless := cursor != nil && cursor.Values[0] == nil
+	if inKeyless {
+		return nil // among the resources without the key: only the sorted statement finds them
+	}
+	keyless := func() (bool, error) {
+		var live, keyed int
+		err := db.QueryRowContext(ctx, "SELECT ("+liveCount+"), (SELECT count(*) FROM srt WHERE f = ?2 AND w)", tid, keys.walkFID).Scan(&live, &keyed)
+		if err != nil {
+			return false, fmt.Errorf("sqlite: search: count the resources without a sort key: %w", err)
+		}
+		return keyed < live, nil
+	}
+	if !desc && cursor == nil {
+		if k, err := keyless(); err != nil || k {
+			return err
+		}
+	}
+	if desc {
+		k, err := keyless()
+		if err != nil {
+			return err
+		}
+		st.walkMayEnd = k
+	}
+	w := "s0.f = " + b.arg(keys.walkFID) + " AND s0.w AND " + where
+	if cursor != nil {
+		// A range on the walked key, so that the walk seeks to the cursor (the keyset condition is an OR).
+		op := " >= "
+		if desc {
+			op = " <= "
+		}
+		w += " AND s0.v" + op + b.arg(cursor.Values[0])
+	}
+	st.walk = "SELECT r0.seq, r0.id, " + strings.Join(keys.exprs, ", ") + " FROM srt s0 CROSS JOIN res r0 ON r0.rid = s0.rid" +
+		keys.otherJoins + " WHERE " + w + " ORDER BY " + strings.Join(order, ", ") + " LIMIT " + strconv.Itoa(st.limit+1)
+	st.walkArgs = b.args[:maxArg(st.walk)]
+	return nil
 }
 
 // probe rewrites an index-lookup condition "r0.rid [NOT ]IN (SELECT rid FROM T WHERE …)" as the
@@ -250,7 +341,7 @@ const driveLimit = 4000
 
 // driver returns the index in parts of the index-lookup condition that selects the fewest resources, if
 // that is at most driveLimit; -1 otherwise.
-func (s *Store) driver(ctx context.Context, b *builder, parts []string) (int, error) {
+func (s *Store) driver(ctx context.Context, db rowQueryer, b *builder, parts []string) (int, error) {
 	// Equality lookups first: they are cheap to count and usually the most selective, and every later
 	// count stops at the best so far.
 	var order []int
@@ -270,7 +361,7 @@ func (s *Store) driver(ctx context.Context, b *builder, parts []string) (int, er
 		sub := p[len(driverPrefix) : len(p)-1]
 		var n int
 		q := "SELECT count(*) FROM (" + sub + " LIMIT " + strconv.Itoa(bestN) + ")"
-		if err := s.read.QueryRowContext(ctx, q, b.args[:maxArg(sub)]...).Scan(&n); err != nil {
+		if err := db.QueryRowContext(ctx, q, b.args[:maxArg(sub)]...).Scan(&n); err != nil {
 			return -1, fmt.Errorf("sqlite: search: estimate a criterion: %w", err)
 		}
 		if n < bestN {
@@ -752,6 +843,10 @@ type sortSpec struct {
 	exprs []string
 	desc  []bool
 	joins string
+	// walkFID is the field of the first key when it can be walked in order (srt_walk, alias s0: a date or
+	// string parameter), otherwise 0; otherJoins are joins without s0's.
+	walkFID    int64
+	otherJoins string
 }
 
 // sortKeys maps _sort to expressions: a parameter's sort key (srt, NULL when missing: first ascending,
@@ -773,7 +868,13 @@ func (b *builder) sortKeys(a string, tid int64, keys []search.SortKey) sortSpec 
 			continue
 		}
 		s := "s" + strconv.Itoa(i)
-		out.joins += " LEFT JOIN srt " + s + " ON " + s + ".rid = " + a + ".rid AND " + s + ".f = " + f
+		join := " LEFT JOIN srt " + s + " ON " + s + ".rid = " + a + ".rid AND " + s + ".f = " + f
+		out.joins += join
+		if i == 0 && (k.Param.Type == search.TypeDate || k.Param.Type == search.TypeString) {
+			out.walkFID, _ = b.s.names.fieldID(tid, k.Param.Field+search.SuffixSort)
+		} else {
+			out.otherJoins += join
+		}
 		out.exprs, out.desc = append(out.exprs, s+".v"), append(out.desc, k.Descending)
 	}
 	out.exprs, out.desc = append(out.exprs, a+".id"), append(out.desc, false)

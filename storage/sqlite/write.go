@@ -339,7 +339,14 @@ func (t *wtx) index(rid, tid int64, idx map[string]any) error {
 			if err != nil {
 				return err
 			}
-			sorts = append(sorts, rid, fid, s)
+			// Date and string parameters' keys go to the ordered walk (srt_walk): a parameter of either
+			// type has, with every sort key, its date range (field_lo) or its :exact values (field_e).
+			base := strings.TrimSuffix(name, search.SuffixSort)
+			var walk any
+			if idx[base+search.SuffixLow] != nil || idx[base+search.SuffixExact] != nil {
+				walk = 1
+			}
+			sorts = append(sorts, rid, fid, s, walk)
 		case strings.HasSuffix(name, search.SuffixLow):
 			base := strings.TrimSuffix(name, search.SuffixLow)
 			ranges, err := dateRanges(idx, base)
@@ -383,7 +390,7 @@ func (t *wtx) index(rid, tid int64, idx map[string]any) error {
 	if err := t.insertRows("INSERT OR IGNORE INTO ixd(rid, f, lo, hi) VALUES ", 4, dates); err != nil {
 		return err
 	}
-	return t.insertRows("INSERT INTO srt(rid, f, v) VALUES ", 3, sorts)
+	return t.insertRows("INSERT INTO srt(rid, f, v, w) VALUES ", 4, sorts)
 }
 
 // rowsPerInsert bounds the rows of one multi-row INSERT (and so the number of cached statement shapes).
