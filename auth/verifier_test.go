@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -171,7 +172,8 @@ func (iss *issuer) URL() string { return iss.srv.URL }
 
 func newVerifier(t testing.TB, iss *issuer, clk *clock, jwks string) *auth.Verifier {
 	t.Helper()
-	v, err := auth.NewVerifier(auth.Config{Issuer: iss.URL(), Audience: audience, JWKS: jwks, Now: clk.Now, HTTPClient: iss.srv.Client()})
+	v, err := auth.NewVerifier(auth.Config{Issuer: iss.URL(), Audience: audience, JWKS: jwks, Now: clk.Now, HTTPClient: iss.srv.Client(),
+		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -520,7 +522,8 @@ func TestDiscoveryIssuerMismatch(t *testing.T) {
 	iss := newIssuer(t, "openid-configuration", k)
 	clk := newClock()
 	// Configured with a different issuer string than the document names: discovery must refuse it.
-	v, err := auth.NewVerifier(auth.Config{Issuer: iss.URL() + "/", Audience: audience, Now: clk.Now, HTTPClient: iss.srv.Client()})
+	v, err := auth.NewVerifier(auth.Config{Issuer: iss.URL() + "/", Audience: audience, Now: clk.Now, HTTPClient: iss.srv.Client(),
+		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
