@@ -57,36 +57,38 @@ func (s *keySet) lookup(kid string) []jose.JSONWebKey {
 	return s.byKid[kid]
 }
 
-// keysFor returns the candidate keys for kid, refreshing the cache once (rate-limited) when it has none.
-func (c *keyCache) keysFor(ctx context.Context, kid string) ([]jose.JSONWebKey, error) {
+// keysFor returns the candidate keys for kid and the key set they come from, refreshing the cache once
+// (rate-limited) when it has none.
+func (c *keyCache) keysFor(ctx context.Context, kid string) ([]jose.JSONWebKey, *keySet, error) {
 	cur := c.keys.Load()
 	if keys := cur.lookup(kid); len(keys) > 0 {
-		return keys, nil
+		return keys, cur, nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if now := c.keys.Load(); now != cur { // refreshed while we waited
 		if keys := now.lookup(kid); len(keys) > 0 {
-			return keys, nil
+			return keys, now, nil
 		}
 	}
 	if t := c.now(); c.lastAttempt.IsZero() || t.Sub(c.lastAttempt) >= c.minInterval || t.Before(c.lastAttempt) {
 		c.lastAttempt = t
 		if err := c.refreshLocked(ctx); err != nil {
 			if c.keys.Load() == nil {
-				return nil, fmt.Errorf("%w: %w", errKeysUnavailable, err)
+				return nil, nil, fmt.Errorf("%w: %w", errKeysUnavailable, err)
 			}
-			return nil, fmt.Errorf("unknown key %q; refreshing the keys failed: %w", kid, err)
+			return nil, nil, fmt.Errorf("unknown key %q; refreshing the keys failed: %w", kid, err)
 		}
-		if keys := c.keys.Load().lookup(kid); len(keys) > 0 {
-			return keys, nil
+		set := c.keys.Load()
+		if keys := set.lookup(kid); len(keys) > 0 {
+			return keys, set, nil
 		}
-		return nil, fmt.Errorf("no signing key %q in the issuer's key set", kid)
+		return nil, nil, fmt.Errorf("no signing key %q in the issuer's key set", kid)
 	}
 	if c.keys.Load() == nil {
-		return nil, fmt.Errorf("%w: the last attempt failed less than %s ago", errKeysUnavailable, c.minInterval)
+		return nil, nil, fmt.Errorf("%w: the last attempt failed less than %s ago", errKeysUnavailable, c.minInterval)
 	}
-	return nil, fmt.Errorf("no signing key %q (keys refreshed less than %s ago)", kid, c.minInterval)
+	return nil, nil, fmt.Errorf("no signing key %q (keys refreshed less than %s ago)", kid, c.minInterval)
 }
 
 // refresh reads the key source now, whatever the rate limit (used at start-up).

@@ -54,3 +54,17 @@ func TestParseKeySetKeepsOnlyPublicSigningKeys(t *testing.T) {
 		t.Error("garbage accepted")
 	}
 }
+
+func TestTokenCacheIsBounded(t *testing.T) {
+	c := newTokenCache(2)
+	for _, tok := range []string{"a", "b", "c", "d"} {
+		c.put(tok, cacheEntry{p: &Principal{Subject: tok}})
+	}
+	if c.len() != 2 {
+		t.Errorf("cache holds %d entries, bound 2", c.len())
+	}
+	c.put("d", cacheEntry{p: &Principal{Subject: "d2"}}) // replacing evicts nothing
+	if c.len() != 2 {
+		t.Errorf("cache holds %d entries after a replace", c.len())
+	}
+}

@@ -72,6 +72,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger records key refreshes (slog.Default when nil).
 	Logger *slog.Logger
+	// CacheSize is how many verified tokens are remembered (DefaultCacheSize when zero; negative: none).
+	// A remembered token is still checked against the clock and is forgotten when the keys change.
+	CacheSize int
 }
 
 // Verifier verifies bearer tokens. It is safe for concurrent use.
@@ -82,6 +85,7 @@ type Verifier struct {
 	now      func() time.Time
 	algs     []jose.SignatureAlgorithm
 	keys     *keyCache
+	cache    *tokenCache // nil: none
 	log      *slog.Logger
 }
 
@@ -120,7 +124,14 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Verifier{issuer: cfg.Issuer, audience: cfg.Audience, leeway: leeway, now: now, log: log, algs: Algorithms(),
+	var cache *tokenCache
+	switch {
+	case cfg.CacheSize == 0:
+		cache = newTokenCache(DefaultCacheSize)
+	case cfg.CacheSize > 0:
+		cache = newTokenCache(cfg.CacheSize)
+	}
+	return &Verifier{issuer: cfg.Issuer, cache: cache, audience: cfg.Audience, leeway: leeway, now: now, log: log, algs: Algorithms(),
 		keys: &keyCache{source: cfg.JWKS, issuer: cfg.Issuer, client: client, now: now, minInterval: interval}}, nil
 }
 
@@ -147,8 +158,15 @@ type claims struct {
 }
 
 // Verify checks a compact JWS access token and returns its principal, or an *Error (401 invalid_token;
-// 503 when the keys cannot be read at all).
+// 503 when the keys cannot be read at all). The principal of a remembered token is shared by every
+// request that carries it: treat it as read-only.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error) {
+	now := v.now()
+	if v.cache != nil {
+		if p := v.cache.get(token, v.keys.keys.Load(), now); p != nil {
+			return p, nil
+		}
+	}
 	tok, err := jwt.ParseSigned(token, v.algs)
 	if err != nil {
 		return nil, invalidToken(err, "not a JWS signed with one of RS256, RS384, ES256, ES384, EdDSA")
@@ -157,7 +175,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error)
 		return nil, invalidToken(nil, "exactly one signature expected")
 	}
 	h := tok.Headers[0]
-	keys, err := v.keys.keysFor(ctx, h.KeyID)
+	keys, set, err := v.keys.keysFor(ctx, h.KeyID)
 	if err != nil {
 		if errors.Is(err, errKeysUnavailable) {
 			v.log.WarnContext(ctx, "auth: signing keys unavailable", "issuer", v.issuer, "err", err)
@@ -182,7 +200,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error)
 	if c.Expiry == nil {
 		return nil, invalidToken(nil, "the token has no exp")
 	}
-	err = c.Claims.ValidateWithLeeway(jwt.Expected{Issuer: v.issuer, AnyAudience: jwt.Audience{v.audience}, Time: v.now()}, v.leeway)
+	err = c.Claims.ValidateWithLeeway(jwt.Expected{Issuer: v.issuer, AnyAudience: jwt.Audience{v.audience}, Time: now}, v.leeway)
 	switch {
 	case err == nil:
 	case errors.Is(err, jwt.ErrExpired):
@@ -206,6 +224,13 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error)
 		Scopes: scope.ParseList(scopes), Expiry: c.Expiry.Time(), TokenID: c.ID}
 	if p.ClientID == "" {
 		p.ClientID = c.AZP
+	}
+	if v.cache != nil {
+		e := cacheEntry{p: p, set: set, exp: p.Expiry.Add(v.leeway)}
+		if c.NotBefore != nil {
+			e.nbf = c.NotBefore.Time().Add(-v.leeway)
+		}
+		v.cache.put(token, e)
 	}
 	return p, nil
 }

@@ -584,3 +584,54 @@ func TestBearerToken(t *testing.T) {
 		t.Errorf("no-token challenge %s", h)
 	}
 }
+
+func TestVerifiedTokenCache(t *testing.T) {
+	a := newKey(t, jose.ES256, "a")
+	iss := newIssuer(t, "openid-configuration", a)
+	clk := newClock()
+	v := newVerifier(t, iss, clk, "")
+	tok := sign(t, a, claims(iss.URL(), clk, nil)) // exp = now + 5 min
+	p1, err := v.Verify(context.Background(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(5 * time.Minute)
+	p2, err := v.Verify(context.Background(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p1 != p2 {
+		t.Error("the second verification of the same token was not answered from the cache")
+	}
+	// A remembered token still expires (leeway 30 s).
+	clk.Advance(31 * time.Second)
+	_, err = v.Verify(context.Background(), tok)
+	wantInvalid(t, err, "cached token after exp + leeway")
+
+	// A remembered token is forgotten when its key is withdrawn.
+	tok = sign(t, a, claims(iss.URL(), clk, map[string]any{"exp": clk.Now().Add(time.Hour).Unix()}))
+	if _, err := v.Verify(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	b := newKey(t, jose.ES256, "b")
+	iss.publish(t, b)
+	clk.Advance(auth.DefaultRefreshInterval)
+	if _, err := v.Verify(context.Background(), sign(t, b, claims(iss.URL(), clk, nil))); err != nil {
+		t.Fatal(err) // refreshes the keys: a is gone
+	}
+	_, err = v.Verify(context.Background(), tok)
+	wantInvalid(t, err, "cached token of a withdrawn key")
+
+	// Without a cache every verification is a full one.
+	nc, err := auth.NewVerifier(auth.Config{Issuer: iss.URL(), Audience: audience, Now: clk.Now, HTTPClient: iss.srv.Client(), CacheSize: -1,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok = sign(t, b, claims(iss.URL(), clk, nil))
+	q1, err1 := nc.Verify(context.Background(), tok)
+	q2, err2 := nc.Verify(context.Background(), tok)
+	if err1 != nil || err2 != nil || q1 == q2 {
+		t.Errorf("uncached: %p %v, %p %v", q1, err1, q2, err2)
+	}
+}
