@@ -259,6 +259,10 @@ func (p *Policy) Authorize(principal *Principal, req Request) (*Decision, error)
 		case OthersListed:
 			types = in.Listed
 		}
+		if len(types) == 0 && in.Target == 0 {
+			// Fail closed: the caller must say which types the request touches.
+			return nil, forbidden("", "%s: no resource type to authorize", in.Name)
+		}
 		dec.Others = map[string]scope.Access{}
 		for _, t := range types {
 			if in.Target != 0 && t == req.Type {

@@ -301,9 +301,16 @@ func TestAuthorizeEveryInteraction(t *testing.T) {
 	}
 }
 
-func TestAuthorizeUnknownInteraction(t *testing.T) {
-	_, err := auth.NewPolicy(served).Authorize(principal("", "user/*.cruds"), auth.Request{Interaction: "frobnicate"})
+// TestAuthorizeFailsClosed: an unknown interaction, or one that needs permissions on the types of the
+// request when the caller gives none, is refused.
+func TestAuthorizeFailsClosed(t *testing.T) {
+	pol := auth.NewPolicy(served)
+	_, err := pol.Authorize(principal("", "user/*.cruds"), auth.Request{Interaction: "frobnicate"})
 	want403(t, err, "")
+	for _, name := range []string{"search-system", "search-include", "search-revinclude", "search-chain"} {
+		_, err := pol.Authorize(principal("", "user/*.cruds"), auth.Request{Interaction: name})
+		want403(t, err, "")
+	}
 }
 
 // TestAuthorizeFilteredScopes: a granular scope's query reaches the decision, so the caller applies it.
