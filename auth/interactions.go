@@ -225,7 +225,7 @@ func (p *Policy) Authorize(principal *Principal, req Request) (*Decision, error)
 	}
 	dec := &Decision{PerEntry: in.PerEntry, Rule: in.Patient}
 	check := func(perms scope.Permission, typ string) (scope.Access, *Error) {
-		a := principal.Access(perms, typ)
+		a, _ := principal.Access(perms, typ)
 		if !a.Allowed() {
 			name := scope.Name(principal.context(in.Patient), typ, a.Missing)
 			return a, forbidden(name, "%s needs scope %s", in.Name, name)

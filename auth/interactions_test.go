@@ -352,3 +352,16 @@ func TestSecurityDocMatchesTable(t *testing.T) {
 		t.Fatalf("%s's interaction table differs from auth's; run CAREFLOW_UPDATE_DOCS=1 go test -run TestSecurityDocMatchesTable ./auth\n--- doc\n%s\n--- table\n%s", path, got, table)
 	}
 }
+
+func TestPrincipalAccessContext(t *testing.T) {
+	p := principal("p1", "patient/*.rs", "user/Coverage.r")
+	if a, pat := p.Access(scope.Search, "CarePlan"); !a.Allowed() || !a.Confined || pat != "p1" {
+		t.Errorf("patient/ search: %+v, %q", a, pat)
+	}
+	if a, pat := p.Access(scope.Read, "Coverage"); !a.Unrestricted() || pat != "" {
+		t.Errorf("user/ read: %+v, %q", a, pat)
+	}
+	if a, pat := p.Access(scope.Create, "CarePlan"); a.Allowed() || a.Missing != scope.Create || pat != "" {
+		t.Errorf("create: %+v, %q", a, pat)
+	}
+}

@@ -23,8 +23,15 @@ type Principal struct {
 	TokenID  string // jti
 }
 
-// Access answers what the principal's scopes allow for permissions p on resource type typ (see
-// scope.Access; patient/ scopes count only when the token names a patient).
-func (p *Principal) Access(perms scope.Permission, typ string) scope.Access {
-	return p.Scopes.Access(perms, typ, p.Patient != "")
+// Access answers whether the principal's scopes allow permissions perms on resource type typ, and in
+// which context: patient is the id of the Patient whose compartment the access is confined to (a.Confined:
+// it rests on patient/ scopes), "" when it is unrestricted (user/ or system/ scopes). a.Filters carries
+// the restrictions of granular scopes. patient/ scopes count only when the token names a patient (see
+// scope.Set.Access).
+func (p *Principal) Access(perms scope.Permission, typ string) (a scope.Access, patient string) {
+	a = p.Scopes.Access(perms, typ, p.Patient != "")
+	if a.Allowed() && a.Confined {
+		patient = p.Patient
+	}
+	return a, patient
 }
