@@ -10,7 +10,7 @@ const DefaultCacheSize = 4096
 
 // tokenCache remembers verified tokens, so that a client sending the same access token with every
 // request (as SMART clients do for the token's lifetime) pays the signature check once: verifying costs
-// ~120–175 µs of CPU (docs/SECURITY.md), a hit well under a microsecond. An entry is only valid with the
+// 107–165 µs of CPU (docs/SECURITY.md), a hit well under a microsecond. An entry is only valid with the
 // key set that verified it (any key refresh invalidates every entry, so a withdrawn key stops being
 // honoured at once) and within the token's nbf/exp (with the leeway); failures are never cached. The
 // cache is bounded: when full, an arbitrary entry (Go map order) is evicted.
