@@ -67,6 +67,7 @@ func TestReadStatementsStayPrepared(t *testing.T) {
 		missing []any
 	}{
 		{"read", readSQL, [][]any{{patient, "a"}, {patient, "b"}, {task, "t"}, {patient, "c"}, {task, "t"}, {patient, "a"}}, []any{patient, "t"}},
+		{"read with rid", readRidSQL, [][]any{{patient, "a"}, {patient, "b"}, {task, "t"}, {patient, "c"}, {task, "t"}, {patient, "a"}}, []any{patient, "t"}},
 		{"vread", vreadSQL, [][]any{{patient, "a", 1}, {patient, "a", 2}, {task, "t", 1}, {patient, "b", 1}, {patient, "c", 1}}, []any{patient, "a", 3}},
 	}
 	for _, c := range cases {
@@ -89,7 +90,12 @@ func TestReadStatementsStayPrepared(t *testing.T) {
 				var deleted bool
 				var method string
 				var body []byte
-				if err := stmt.QueryRowContext(ctx, args...).Scan(&vid, &lu, &deleted, &method, &body); err != nil {
+				var rid int64
+				dest := []any{&vid, &lu, &deleted, &method, &body}
+				if c.sql == readRidSQL {
+					dest = append(dest, &rid)
+				}
+				if err := stmt.QueryRowContext(ctx, args...).Scan(dest...); err != nil {
 					t.Fatalf("run %d %v: %v", i, args, err)
 				}
 				if n := compiles.Load() - before; n != 0 && i > 0 { // the first run may recompile once (the authorizer was just set)
