@@ -20,6 +20,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -49,6 +50,9 @@ type Options struct {
 	Readers int
 	// MaxBatch bounds how many writes share one commit; default 256.
 	MaxBatch int
+	// ReadCache is how many current versions the read cache keeps, decoded (cache.go): default 10,000
+	// (~20 MB of ~2 KB bodies); negative: no cache. Built without cgo the store has no cache.
+	ReadCache int
 	// Clock replaces time.Now (tests).
 	Clock func() time.Time
 	// Hooks inject failures (tests); leave zero in production.
@@ -73,6 +77,7 @@ type Store struct {
 	lock   *os.File // held exclusively while the store is open
 	w      *writer
 	stmts  *readStmts
+	cache  *versionCache // nil: none
 	codec  *codec
 	names  *names
 	locks  *namedLocks
@@ -179,8 +184,19 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if batch <= 0 {
 		batch = 256
 	}
+	if o.ReadCache >= 0 {
+		cache := newVersionCache(cmp.Or(o.ReadCache, 10000))
+		ok, err := watchRes(conn, cache.touch)
+		if err != nil {
+			_ = conn.Close()
+			return fail(err)
+		}
+		if ok {
+			s.cache = cache
+		}
+	}
 	s.w = newWriter(s, conn, batch)
-	log.Info("storage: embedded SQLite store", "path", o.Path, "synchronous", syncMode, "readers", readers, "driver", driverName)
+	log.Info("storage: embedded SQLite store", "path", o.Path, "synchronous", syncMode, "readers", readers, "driver", driverName, "read_cache", s.cache != nil)
 	return s, nil
 }
 

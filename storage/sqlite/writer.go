@@ -153,6 +153,9 @@ fill:
 			w.s.log.Error("sqlite: reload names after a failed commit", "err", lerr)
 		}
 	}
+	if w.s.cache != nil {
+		w.s.cache.settle() // before any acknowledgement (cache.go)
+	}
 	w.mu.Lock()
 	w.open = time.Time{}
 	w.mu.Unlock()
