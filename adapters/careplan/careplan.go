@@ -95,10 +95,15 @@ type Plan struct {
 
 // DecodePlan reads a stored CarePlan; dates without a time zone are read in loc.
 func DecodePlan(v *storage.Version, loc *time.Location) (Plan, error) {
-	var cp fhirread.CarePlan
-	if err := fhirread.Decode(v.Body, "CarePlan", &cp); err != nil {
-		return Plan{}, fmt.Errorf("careplan: CarePlan/%s: %w", v.ID, err)
+	cp, err := fhirread.DecodeCarePlan(v)
+	if err != nil {
+		return Plan{}, fmt.Errorf("careplan: %w", err)
 	}
+	return planOf(v, cp, loc)
+}
+
+// planOf is DecodePlan of v, already decoded as cp.
+func planOf(v *storage.Version, cp *fhirread.CarePlan, loc *time.Location) (Plan, error) {
 	p := Plan{ID: v.ID, Status: cp.Status, Intent: cp.Intent, Name: cp.Name(), Description: cp.Description,
 		Patient: cp.Subject.Key(), Resource: v}
 	p.Period, p.HasPeriod = fhirread.PeriodSpan(cp.Period, loc)
@@ -191,8 +196,15 @@ func (s *Service) plans(ctx context.Context, params url.Values, loc *time.Locati
 		return nil, fmt.Errorf("careplan: %w", err)
 	}
 	out := make([]Plan, 0, len(vs))
+	kind := fmt.Sprintf("careplan.Plan@%p", loc) // a Plan depends on the location of its zone-less dates
 	for _, v := range vs {
-		p, err := DecodePlan(v, loc)
+		p, err := fetch.Decode(s.f.Store, kind, v, func(v *storage.Version) (Plan, error) {
+			cp, err := fetch.Decode(s.f.Store, fhirread.CarePlanKind, v, fhirread.DecodeCarePlan)
+			if err != nil {
+				return Plan{}, fmt.Errorf("careplan: %w", err)
+			}
+			return planOf(v, cp, loc)
+		})
 		if err != nil {
 			return nil, err
 		}

@@ -162,8 +162,9 @@ func (s *Service) policies(ctx context.Context, patients []string, loc *time.Loc
 		return nil, fmt.Errorf("coverage: %w", err)
 	}
 	out := map[string][]Policy{}
+	kind := fmt.Sprintf("coverage.Policy@%p", loc) // a Policy depends on the location of its zone-less dates
 	for _, v := range vs {
-		p, err := DecodePolicy(v, loc)
+		p, err := fetch.Decode(s.f.Store, kind, v, func(v *storage.Version) (Policy, error) { return DecodePolicy(v, loc) })
 		if err != nil {
 			return nil, err
 		}

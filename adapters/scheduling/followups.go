@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/careflow/careflow/adapters/internal/fetch"
 	"github.com/careflow/careflow/adapters/internal/fhirread"
 	"github.com/careflow/careflow/storage"
 )
@@ -63,7 +64,11 @@ func (s *Scheduler) FollowUps(ctx context.Context, patient string, now, until ti
 	var cands []planActivity
 	var planRefs, directRefs []string
 	for _, v := range plans {
-		pa, err := candidates(v, loc, now, until, opt)
+		cp, err := fetch.Decode(s.f.Store, fhirread.CarePlanKind, v, fhirread.DecodeCarePlan)
+		if err != nil {
+			return nil, fmt.Errorf("scheduling: %w", err)
+		}
+		pa := candidates(v, cp, loc, now, until, opt)
 		if err != nil {
 			return nil, err
 		}
@@ -86,7 +91,7 @@ func (s *Scheduler) FollowUps(ctx context.Context, patient string, now, until ti
 	}
 	starts := map[string][]time.Time{} // CarePlan ref → starts of booked appointments linked to it
 	for _, v := range linked {
-		a, ok, err := DecodeAppointment(v)
+		a, ok, err := decodeAppointment(s.f.Store, v)
 		if err != nil {
 			return nil, err
 		}
@@ -156,12 +161,8 @@ func closedActivity(status string) bool {
 	return false
 }
 
-// candidates lists the due or overdue follow-up activities of one active plan.
-func candidates(v *storage.Version, loc *time.Location, now, until time.Time, opt FollowUpOptions) ([]planActivity, error) {
-	var cp fhirread.CarePlan
-	if err := fhirread.Decode(v.Body, "CarePlan", &cp); err != nil {
-		return nil, fmt.Errorf("scheduling: CarePlan/%s: %w", v.ID, err)
-	}
+// candidates lists the due or overdue follow-up activities of one active plan (v, decoded as cp).
+func candidates(v *storage.Version, cp *fhirread.CarePlan, loc *time.Location, now, until time.Time, opt FollowUpOptions) []planActivity {
 	var out []planActivity
 	for i := range cp.Activity {
 		act := &cp.Activity[i]
@@ -210,5 +211,5 @@ func candidates(v *storage.Version, loc *time.Location, now, until time.Time, op
 		}
 		out = append(out, pa)
 	}
-	return out, nil
+	return out
 }

@@ -180,3 +180,47 @@ func TestInManyValues(t *testing.T) {
 		t.Errorf("in memory: %s; batched: %s", ids(got), ids(want))
 	}
 }
+
+// TestDecodeOnce: through a Memo, Decode decodes each resource version once per kind and hands every
+// caller that value; a new version, another kind or a store without a memo decodes again.
+func TestDecodeOnce(t *testing.T) {
+	calls := 0
+	decode := func(v *storage.Version) (string, error) {
+		calls++
+		return fmt.Sprintf("%s/%s/%d", v.Type, v.ID, v.VersionID), nil
+	}
+	m := fetch.NewMemo(&fakeStore{})
+	v1 := &storage.Version{Type: "CarePlan", ID: "a", VersionID: 1}
+	same := &storage.Version{Type: "CarePlan", ID: "a", VersionID: 1} // the same version, read by another search
+	v2 := &storage.Version{Type: "CarePlan", ID: "a", VersionID: 2}
+	for _, c := range []struct {
+		s     fetch.Searcher
+		kind  string
+		v     *storage.Version
+		want  string
+		calls int
+	}{
+		{m, "k", v1, "CarePlan/a/1", 1},
+		{m, "k", same, "CarePlan/a/1", 1},
+		{m, "k", v2, "CarePlan/a/2", 2},
+		{m, "other", v1, "CarePlan/a/1", 3},
+		{&fakeStore{}, "k", v1, "CarePlan/a/1", 4},
+	} {
+		got, err := fetch.Decode(c.s, c.kind, c.v, decode)
+		if err != nil || got != c.want || calls != c.calls {
+			t.Errorf("%s %s/%d: %q %v after %d decodings, want %q after %d", c.kind, c.v.ID, c.v.VersionID, got, err, calls, c.want, c.calls)
+		}
+	}
+	// Errors are not kept: the next call decodes again.
+	boom := errors.New("boom")
+	failing := func(*storage.Version) (string, error) { calls++; return "", boom }
+	v3 := &storage.Version{Type: "CarePlan", ID: "b", VersionID: 1}
+	for i := 0; i < 2; i++ {
+		if _, err := fetch.Decode(m, "k", v3, failing); !errors.Is(err, boom) {
+			t.Errorf("error %v", err)
+		}
+	}
+	if calls != 6 {
+		t.Errorf("%d decodings, want 6", calls)
+	}
+}

@@ -17,11 +17,46 @@ type Memo struct {
 	s     Searcher
 	mu    sync.Mutex
 	pages map[string]*storage.SearchPage
+	// decoded holds what Decode computed, per resource version and kind of decoding.
+	decoded map[decodedKey]any
+}
+
+// decodedKey names one decoding of one resource version.
+type decodedKey struct {
+	kind, typ, id string
+	version       int64
 }
 
 // NewMemo returns a Memo over s.
 func NewMemo(s Searcher) *Memo {
-	return &Memo{s: s, pages: map[string]*storage.SearchPage{}}
+	return &Memo{s: s, pages: map[string]*storage.SearchPage{}, decoded: map[decodedKey]any{}}
+}
+
+// Decode returns decode(v). When s is a Memo it computes it once per resource version and kind for the
+// memo's computation — the workflows of a worklist read the same care plans and appointments through
+// several searches — and hands every caller the same value, which callers must not modify. kind names
+// the decoding (a package-qualified type name, plus whatever else the result depends on, such as a time
+// zone); decode must depend on v's body and kind only.
+func Decode[T any](s Searcher, kind string, v *storage.Version, decode func(*storage.Version) (T, error)) (T, error) {
+	m, ok := s.(*Memo)
+	if !ok {
+		return decode(v)
+	}
+	key := decodedKey{kind: kind, typ: v.Type, id: v.ID, version: v.VersionID}
+	m.mu.Lock()
+	cached, hit := m.decoded[key]
+	m.mu.Unlock()
+	if hit {
+		return cached.(T), nil
+	}
+	out, err := decode(v)
+	if err != nil {
+		return out, err
+	}
+	m.mu.Lock()
+	m.decoded[key] = out
+	m.mu.Unlock()
+	return out, nil
 }
 
 // Search implements Searcher. Pages are shared between callers and must not be modified.
