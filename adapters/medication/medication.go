@@ -157,6 +157,20 @@ func (s *Service) Active(ctx context.Context, patient string) ([]Medication, err
 	if err != nil {
 		return nil, fmt.Errorf("medication: %w", err)
 	}
+	return medicationList(vs)
+}
+
+// activeOf is Active for the patients given as normalised references "Patient/id".
+func (s *Service) activeOf(ctx context.Context, patients []string) ([]Medication, error) {
+	vs, err := s.f.In(ctx, "MedicationStatement", "subject", patients, url.Values{"status": {activeStatuses}})
+	if err != nil {
+		return nil, fmt.Errorf("medication: %w", err)
+	}
+	return medicationList(vs)
+}
+
+// medicationList decodes statements in the order of the active list: by name (case-insensitive), then id.
+func medicationList(vs []*storage.Version) ([]Medication, error) {
 	out := make([]Medication, 0, len(vs))
 	for _, v := range vs {
 		m, err := DecodeMedication(v)
@@ -244,6 +258,11 @@ func (s *Service) allergies(ctx context.Context, patients []string) ([]Allergy, 
 	if err != nil {
 		return nil, fmt.Errorf("medication: %w", err)
 	}
+	return allergyList(vs)
+}
+
+// allergyList decodes allergies, ordered by id.
+func allergyList(vs []*storage.Version) ([]Allergy, error) {
 	out := make([]Allergy, 0, len(vs))
 	for _, v := range vs {
 		a, err := DecodeAllergy(v)
@@ -278,27 +297,48 @@ type Conflict struct {
 
 // Conflicts returns the allergy conflicts of the active medications of a patient, or of every patient
 // when patient is empty, ordered by patient, medication name, medication id, then allergy id.
+//
+// The allergies are read first, and only the medications of patients with a current allergy: most
+// patients have none, and their medications cannot conflict.
 func (s *Service) Conflicts(ctx context.Context, patient string) ([]Conflict, error) {
-	meds, err := s.Active(ctx, patient)
-	if err != nil {
-		return nil, err
+	var all []Allergy
+	var err error
+	if ref := fhirread.PatientRef(patient); ref != "" {
+		all, err = s.allergies(ctx, []string{ref})
+	} else {
+		var vs []*storage.Version
+		if vs, err = s.f.All(ctx, "AllergyIntolerance", nil); err != nil {
+			return nil, fmt.Errorf("medication: %w", err)
+		}
+		all, err = allergyList(vs)
 	}
-	var patients []string
-	for _, m := range meds {
-		patients = append(patients, m.Patient)
-	}
-	if len(patients) == 0 {
-		return nil, nil
-	}
-	all, err := s.allergies(ctx, patients)
 	if err != nil {
 		return nil, err
 	}
 	byPatient := map[string][]Allergy{}
+	var patients []string
+	literal := true // every allergic patient is a "Patient/id" reference, which a subject search matches
 	for _, a := range all {
-		if a.Current() {
-			byPatient[a.Patient] = append(byPatient[a.Patient], a)
+		if !a.Current() {
+			continue
 		}
+		if _, seen := byPatient[a.Patient]; !seen {
+			patients = append(patients, a.Patient)
+			literal = literal && fhirread.RefType(a.Patient) == "Patient"
+		}
+		byPatient[a.Patient] = append(byPatient[a.Patient], a)
+	}
+	if len(patients) == 0 {
+		return nil, nil
+	}
+	var meds []Medication
+	if patient != "" || !literal {
+		meds, err = s.Active(ctx, patient)
+	} else {
+		meds, err = s.activeOf(ctx, patients)
+	}
+	if err != nil {
+		return nil, err
 	}
 	var out []Conflict
 	for _, m := range meds {

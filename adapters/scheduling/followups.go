@@ -62,7 +62,7 @@ func (s *Scheduler) FollowUps(ctx context.Context, patient string, now, until ti
 	}
 	loc := now.Location()
 	var cands []planActivity
-	var planRefs, directRefs []string
+	var planRefs []string
 	for _, v := range plans {
 		cp, err := fetch.Decode(s.f.Store, fhirread.CarePlanKind, v, fhirread.DecodeCarePlan)
 		if err != nil {
@@ -74,9 +74,6 @@ func (s *Scheduler) FollowUps(ctx context.Context, patient string, now, until ti
 		}
 		if len(pa) > 0 {
 			planRefs = append(planRefs, "CarePlan/"+v.ID)
-		}
-		for _, c := range pa {
-			directRefs = append(directRefs, c.direct...)
 		}
 		cands = append(cands, pa...)
 	}
@@ -102,9 +99,18 @@ func (s *Scheduler) FollowUps(ctx context.Context, patient string, now, until ti
 			starts[cp] = append(starts[cp], a.Start)
 		}
 	}
+	// The activities' own references are looked up only for the candidates the linked appointments do
+	// not cover (in the generated data most activities list their past visits there).
+	var open []planActivity
 	var ids []string
-	for _, ref := range directRefs {
-		ids = append(ids, fhirread.RefID(ref))
+	for _, c := range cands {
+		if coveredByLinked(c, starts["CarePlan/"+c.Plan]) {
+			continue
+		}
+		open = append(open, c)
+		for _, ref := range c.direct {
+			ids = append(ids, fhirread.RefID(ref))
+		}
 	}
 	direct, err := s.f.In(ctx, "Appointment", "_id", ids, booked)
 	if err != nil {
@@ -115,8 +121,8 @@ func (s *Scheduler) FollowUps(ctx context.Context, patient string, now, until ti
 		bookedIDs["Appointment/"+v.ID] = true
 	}
 	var out []FollowUp
-	for _, c := range cands {
-		if covered(c, starts["CarePlan/"+c.Plan], bookedIDs) {
+	for _, c := range open {
+		if coveredDirectly(c, bookedIDs) {
 			continue
 		}
 		out = append(out, c.FollowUp)
@@ -125,12 +131,19 @@ func (s *Scheduler) FollowUps(ctx context.Context, patient string, now, until ti
 	return out, nil
 }
 
-func covered(c planActivity, linkedStarts []time.Time, bookedIDs map[string]bool) bool {
+// coveredDirectly reports whether one of the activity's own references is a booked appointment.
+func coveredDirectly(c planActivity, bookedIDs map[string]bool) bool {
 	for _, ref := range c.direct {
 		if bookedIDs[ref] {
 			return true
 		}
 	}
+	return false
+}
+
+// coveredByLinked reports whether a booked appointment linked to the plan starts no earlier than the
+// activity's window.
+func coveredByLinked(c planActivity, linkedStarts []time.Time) bool {
 	for _, st := range linkedStarts {
 		if c.Scheduled.OpenStart || !st.Before(c.Scheduled.Start) {
 			return true
