@@ -42,6 +42,9 @@ type FollowUp struct {
 	Resource *storage.Version
 }
 
+// recentLinked is how far before now FollowUps first looks for booked appointments linked to a plan.
+const recentLinked = 24 * time.Hour
+
 // planActivity is a follow-up candidate before the appointment check.
 type planActivity struct {
 	FollowUp
@@ -69,9 +72,6 @@ func (s *Scheduler) FollowUps(ctx context.Context, patient string, now, until ti
 			return nil, fmt.Errorf("scheduling: %w", err)
 		}
 		pa := candidates(v, cp, loc, now, until, opt)
-		if err != nil {
-			return nil, err
-		}
 		if len(pa) > 0 {
 			planRefs = append(planRefs, "CarePlan/"+v.ID)
 		}
@@ -81,23 +81,46 @@ func (s *Scheduler) FollowUps(ctx context.Context, patient string, now, until ti
 		return nil, nil
 	}
 	// Booked appointments linked to the plans (supportingInformation) or to the activities (direct).
+	// The linked ones are read in two steps: those starting from a day before now, which cover the
+	// follow-ups whose window starts before them (a plan's next visit usually covers its follow-ups), then
+	// every linked appointment of the plans that still have a follow-up not covered — not the whole
+	// history of visits of every plan.
 	booked := url.Values{"status": {bookedStatuses}}
-	linked, err := s.f.In(ctx, "Appointment", "supporting-info", planRefs, booked)
-	if err != nil {
-		return nil, fmt.Errorf("scheduling: %w", err)
-	}
 	starts := map[string][]time.Time{} // CarePlan ref → starts of booked appointments linked to it
-	for _, v := range linked {
-		a, ok, err := decodeAppointment(s.f.Store, v)
+	addLinked := func(plans []string, params url.Values) error {
+		linked, err := s.f.In(ctx, "Appointment", "supporting-info", plans, params)
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("scheduling: %w", err)
 		}
-		if !ok {
-			continue
+		for _, v := range linked {
+			a, ok, err := decodeAppointment(s.f.Store, v)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			for _, cp := range a.CarePlans {
+				starts[cp] = append(starts[cp], a.Start)
+			}
 		}
-		for _, cp := range a.CarePlans {
-			starts[cp] = append(starts[cp], a.Start)
+		return nil
+	}
+	recent := url.Values{"status": {bookedStatuses}}
+	setDateRange(recent, "date", now.Add(-recentLinked), time.Time{})
+	if err := addLinked(planRefs, recent); err != nil {
+		return nil, err
+	}
+	var rest []string
+	for _, c := range cands {
+		ref := "CarePlan/" + c.Plan
+		if !coveredByLinked(c, starts[ref]) && (len(rest) == 0 || rest[len(rest)-1] != ref) {
+			rest = append(rest, ref)
 		}
+	}
+	// The plans of rest get their recent appointments a second time: harmless for the check below.
+	if err := addLinked(rest, booked); err != nil {
+		return nil, err
 	}
 	// The activities' own references are looked up only for the candidates the linked appointments do
 	// not cover (in the generated data most activities list their past visits there).
