@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/careflow/careflow/adapters/internal/adaptertest"
@@ -222,5 +224,59 @@ func TestDecodeOnce(t *testing.T) {
 	}
 	if calls != 6 {
 		t.Errorf("%d decodings, want 6", calls)
+	}
+}
+
+// blockingStore answers every search after release is closed, counting the searches.
+type blockingStore struct {
+	release chan struct{}
+	n       atomic.Int64
+}
+
+func (b *blockingStore) Search(_ context.Context, q *search.Query) (*storage.SearchPage, error) {
+	b.n.Add(1)
+	<-b.release
+	return &storage.SearchPage{Versions: []*storage.Version{{Type: q.Type, ID: "x", VersionID: 1}}}, nil
+}
+
+// TestMemoConcurrentCallers: callers asking a Memo the same search, or the same decoding, at the same time
+// share one: the store sees one search and the decoder runs once, whatever the interleaving.
+func TestMemoConcurrentCallers(t *testing.T) {
+	_, _, reg := adaptertest.Definitions(t)
+	store := &blockingStore{release: make(chan struct{})}
+	m := fetch.NewMemo(store)
+	q, oerr := reg.Parse("Patient", url.Values{"gender": {"female"}}, search.ParseOptions{Strict: true})
+	if oerr != nil {
+		t.Fatal(oerr)
+	}
+	var decodings atomic.Int64
+	v := &storage.Version{Type: "Patient", ID: "x", VersionID: 1}
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			page, err := m.Search(context.Background(), q)
+			if err != nil || len(page.Versions) != 1 {
+				errs <- fmt.Errorf("search: %v %v", page, err)
+				return
+			}
+			got, err := fetch.Decode(m, "k", v, func(*storage.Version) (int64, error) {
+				return decodings.Add(1), nil
+			})
+			if err != nil || got != 1 {
+				errs <- fmt.Errorf("decode: %d %v", got, err)
+			}
+		}()
+	}
+	close(store.release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if store.n.Load() != 1 || decodings.Load() != 1 {
+		t.Errorf("%d searches and %d decodings for 8 concurrent callers, want 1 and 1", store.n.Load(), decodings.Load())
 	}
 }

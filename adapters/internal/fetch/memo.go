@@ -12,13 +12,44 @@ import (
 
 // Memo is a Searcher that answers a repeated query from memory. It is meant for the duration of one
 // computation that runs the same searches several times (a worklist asks for the active care plans in four
-// workflows), never as a long-lived cache: it does not see later writes. Safe for concurrent use.
+// workflows), never as a long-lived cache: it does not see later writes. Safe for concurrent use: a query
+// (or a decoding, see Decode) asked while the same one is under way waits for its answer instead of
+// running again.
 type Memo struct {
 	s     Searcher
 	mu    sync.Mutex
-	pages map[string]*storage.SearchPage
+	pages map[string]*call[*storage.SearchPage]
 	// decoded holds what Decode computed, per resource version and kind of decoding.
-	decoded map[decodedKey]any
+	decoded map[decodedKey]*call[any]
+}
+
+// call is one search or decoding, done or under way (done is closed when val and err are set).
+type call[T any] struct {
+	done chan struct{}
+	val  T
+	err  error
+}
+
+// once returns the answer of the call stored under key in calls, running f for it unless another caller
+// already does (then it waits for that one). A failed call is forgotten, so a later caller runs f again.
+func once[K comparable, T any](mu *sync.Mutex, calls map[K]*call[T], key K, f func() (T, error)) (T, error) {
+	mu.Lock()
+	if c, ok := calls[key]; ok {
+		mu.Unlock()
+		<-c.done
+		return c.val, c.err
+	}
+	c := &call[T]{done: make(chan struct{})}
+	calls[key] = c
+	mu.Unlock()
+	c.val, c.err = f()
+	if c.err != nil {
+		mu.Lock()
+		delete(calls, key)
+		mu.Unlock()
+	}
+	close(c.done)
+	return c.val, c.err
 }
 
 // decodedKey names one decoding of one resource version.
@@ -29,34 +60,26 @@ type decodedKey struct {
 
 // NewMemo returns a Memo over s.
 func NewMemo(s Searcher) *Memo {
-	return &Memo{s: s, pages: map[string]*storage.SearchPage{}, decoded: map[decodedKey]any{}}
+	return &Memo{s: s, pages: map[string]*call[*storage.SearchPage]{}, decoded: map[decodedKey]*call[any]{}}
 }
 
 // Decode returns decode(v). When s is a Memo it computes it once per resource version and kind for the
 // memo's computation — the workflows of a worklist read the same care plans and appointments through
 // several searches — and hands every caller the same value, which callers must not modify. kind names
 // the decoding (a package-qualified type name, plus whatever else the result depends on, such as a time
-// zone); decode must depend on v's body and kind only.
+// zone); decode must depend on v's body and kind only. Errors are not kept.
 func Decode[T any](s Searcher, kind string, v *storage.Version, decode func(*storage.Version) (T, error)) (T, error) {
 	m, ok := s.(*Memo)
 	if !ok {
 		return decode(v)
 	}
 	key := decodedKey{kind: kind, typ: v.Type, id: v.ID, version: v.VersionID}
-	m.mu.Lock()
-	cached, hit := m.decoded[key]
-	m.mu.Unlock()
-	if hit {
-		return cached.(T), nil
-	}
-	out, err := decode(v)
+	out, err := once(&m.mu, m.decoded, key, func() (any, error) { return decode(v) })
 	if err != nil {
-		return out, err
+		var zero T
+		return zero, err
 	}
-	m.mu.Lock()
-	m.decoded[key] = out
-	m.mu.Unlock()
-	return out, nil
+	return out.(T), nil
 }
 
 // Search implements Searcher. Pages are shared between callers and must not be modified.
@@ -65,20 +88,7 @@ func (m *Memo) Search(ctx context.Context, q *search.Query) (*storage.SearchPage
 	if !ok {
 		return m.s.Search(ctx, q)
 	}
-	m.mu.Lock()
-	page, hit := m.pages[key]
-	m.mu.Unlock()
-	if hit {
-		return page, nil
-	}
-	page, err := m.s.Search(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	m.mu.Lock()
-	m.pages[key] = page
-	m.mu.Unlock()
-	return page, nil
+	return once(&m.mu, m.pages, key, func() (*storage.SearchPage, error) { return m.s.Search(ctx, q) })
 }
 
 // queryKey renders the parts of a query the adapters set; ok is false for queries with parts it does not
