@@ -72,7 +72,9 @@ type Activity struct {
 	Label       string // detail.description, else detail.code, else the reference's display, else "activity N"
 	Scheduled   fhirread.Span
 	HasSchedule bool
-	Performers  []string
+	// HasDetail reports that the activity has a detail; DoNotPerform is its detail.doNotPerform.
+	HasDetail, DoNotPerform bool
+	Performers              []string
 	// References are the activity's reference and outcomeReference targets (normalised).
 	References []string
 }
@@ -155,7 +157,8 @@ func planOf(v *storage.Version, cp *fhirread.CarePlan, loc *time.Location) (Plan
 		act := &cp.Activity[i]
 		a := Activity{Index: i, ID: act.ID, Label: act.Label(i)}
 		if d := act.Detail; d != nil {
-			a.Kind, a.Status = d.Kind, d.Status
+			a.Kind, a.Status, a.HasDetail = d.Kind, d.Status, true
+			a.DoNotPerform = d.DoNotPerform != nil && *d.DoNotPerform
 			for j := range d.Performer {
 				if k := d.Performer[j].Key(); k != "" {
 					a.Performers = append(a.Performers, k)
@@ -183,6 +186,19 @@ func planOf(v *storage.Version, cp *fhirread.CarePlan, loc *time.Location) (Plan
 	return p, nil
 }
 
+// Cached is DecodePlan(v, loc), decoded once per version and location for the computation of s (see
+// fetch.Decode). The memo keeps the Plan without its Resource, so that it does not hold the body.
+func Cached(s fetch.Searcher, v *storage.Version, loc *time.Location) (Plan, error) {
+	kind := fmt.Sprintf("careplan.Plan@%p", loc) // a Plan depends on the location of its zone-less dates
+	p, err := fetch.Decode(s, kind, v, func(v *storage.Version) (Plan, error) {
+		p, err := DecodePlan(v, loc)
+		p.Resource = nil
+		return p, err
+	})
+	p.Resource = v
+	return p, err
+}
+
 // HasParticipant reports whether ref (normalised) takes part in the plan.
 func (p *Plan) HasParticipant(ref string) bool {
 	i := sort.SearchStrings(p.Participants, ref)
@@ -196,15 +212,8 @@ func (s *Service) plans(ctx context.Context, params url.Values, loc *time.Locati
 		return nil, fmt.Errorf("careplan: %w", err)
 	}
 	out := make([]Plan, 0, len(vs))
-	kind := fmt.Sprintf("careplan.Plan@%p", loc) // a Plan depends on the location of its zone-less dates
 	for _, v := range vs {
-		p, err := fetch.Decode(s.f.Store, kind, v, func(v *storage.Version) (Plan, error) {
-			cp, err := fetch.Decode(s.f.Store, fhirread.CarePlanKind, v, fhirread.DecodeCarePlan)
-			if err != nil {
-				return Plan{}, fmt.Errorf("careplan: %w", err)
-			}
-			return planOf(v, cp, loc)
-		})
+		p, err := Cached(s.f.Store, v, loc)
 		if err != nil {
 			return nil, err
 		}

@@ -164,7 +164,12 @@ func (s *Service) policies(ctx context.Context, patients []string, loc *time.Loc
 	out := map[string][]Policy{}
 	kind := fmt.Sprintf("coverage.Policy@%p", loc) // a Policy depends on the location of its zone-less dates
 	for _, v := range vs {
-		p, err := fetch.Decode(s.f.Store, kind, v, func(v *storage.Version) (Policy, error) { return DecodePolicy(v, loc) })
+		p, err := fetch.Decode(s.f.Store, kind, v, func(v *storage.Version) (Policy, error) {
+			p, err := DecodePolicy(v, loc)
+			p.Resource = nil // the memo does not hold the body
+			return p, err
+		})
+		p.Resource = v
 		if err != nil {
 			return nil, err
 		}
@@ -298,6 +303,11 @@ func (s *Service) EndingBeforeFollowUps(ctx context.Context, patient string, now
 	if err != nil {
 		return nil, fmt.Errorf("coverage: %w", err)
 	}
+	return s.EndingBefore(ctx, fus, now)
+}
+
+// EndingBefore is EndingBeforeFollowUps for follow-ups already computed (scheduling.FollowUps at now).
+func (s *Service) EndingBefore(ctx context.Context, fus []scheduling.FollowUp, now time.Time) ([]Ending, error) {
 	var patients []string
 	for _, f := range fus {
 		if !f.Overdue {

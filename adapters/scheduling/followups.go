@@ -7,7 +7,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/careflow/careflow/adapters/internal/fetch"
+	"github.com/careflow/careflow/adapters/careplan"
 	"github.com/careflow/careflow/adapters/internal/fhirread"
 	"github.com/careflow/careflow/storage"
 )
@@ -67,11 +67,11 @@ func (s *Scheduler) FollowUps(ctx context.Context, patient string, now, until ti
 	var cands []planActivity
 	var planRefs []string
 	for _, v := range plans {
-		cp, err := fetch.Decode(s.f.Store, fhirread.CarePlanKind, v, fhirread.DecodeCarePlan)
+		plan, err := careplan.Cached(s.f.Store, v, loc)
 		if err != nil {
 			return nil, fmt.Errorf("scheduling: %w", err)
 		}
-		pa := candidates(v, cp, loc, now, until, opt)
+		pa := candidates(plan, now, until, opt)
 		if len(pa) > 0 {
 			planRefs = append(planRefs, "CarePlan/"+v.ID)
 		}
@@ -197,52 +197,38 @@ func closedActivity(status string) bool {
 	return false
 }
 
-// candidates lists the due or overdue follow-up activities of one active plan (v, decoded as cp).
-func candidates(v *storage.Version, cp *fhirread.CarePlan, loc *time.Location, now, until time.Time, opt FollowUpOptions) []planActivity {
+// candidates lists the due or overdue follow-up activities of one active plan.
+func candidates(p careplan.Plan, now, until time.Time, opt FollowUpOptions) []planActivity {
 	var out []planActivity
-	for i := range cp.Activity {
-		act := &cp.Activity[i]
-		d := act.Detail
-		if d == nil || closedActivity(d.Status) || (d.DoNotPerform != nil && *d.DoNotPerform) {
+	for _, a := range p.Activities {
+		if !a.HasDetail || closedActivity(a.Status) || a.DoNotPerform {
 			continue
 		}
-		if !opt.AllKinds && d.Kind != "Appointment" {
+		if !opt.AllKinds && a.Kind != "Appointment" {
 			continue
 		}
-		span, ok := act.Schedule(loc)
-		if !ok {
+		if !a.HasSchedule {
 			continue
 		}
+		span := a.Scheduled
 		overdue := span.EndsBefore(now)
 		due := (span.OpenStart || span.Start.Before(until)) && (span.OpenEnd || span.End.After(now))
 		if !overdue && !due {
 			continue
 		}
 		f := FollowUp{
-			Plan: v.ID, PlanName: cp.Name(), Patient: cp.Subject.Key(),
-			Activity: i, ActivityID: act.ID, Kind: d.Kind, Status: d.Status, Label: act.Label(i),
-			Scheduled: span, Overdue: overdue, Resource: v,
-		}
-		if cp.Author != nil {
-			f.Author = cp.Author.Key()
+			Plan: p.ID, PlanName: p.Name, Patient: p.Patient,
+			Activity: a.Index, ActivityID: a.ID, Kind: a.Kind, Status: a.Status, Label: a.Label,
+			Scheduled: span, Overdue: overdue, Author: p.Author, Performers: a.Performers, Resource: p.Resource,
 		}
 		f.Due = span.Start
 		if span.OpenStart {
 			f.Due = span.Last
 		}
-		for j := range d.Performer {
-			if k := d.Performer[j].Key(); k != "" {
-				f.Performers = append(f.Performers, k)
-			}
-		}
 		pa := planActivity{FollowUp: f}
-		refs := append([]fhirread.Reference{}, act.OutcomeReference...)
-		if act.Reference != nil {
-			refs = append(refs, *act.Reference)
-		}
-		for j := range refs {
-			if k := refs[j].Key(); fhirread.RefType(k) == "Appointment" {
-				pa.direct = append(pa.direct, k)
+		for _, ref := range a.References {
+			if fhirread.RefType(ref) == "Appointment" {
+				pa.direct = append(pa.direct, ref)
 			}
 		}
 		out = append(out, pa)

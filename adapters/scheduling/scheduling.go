@@ -248,17 +248,20 @@ func (s *Scheduler) appointments(ctx context.Context, p url.Values) ([]Appointme
 
 // decodedAppointment is DecodeAppointment's answer, as the memo keeps it.
 type decodedAppointment struct {
-	a  Appointment
-	ok bool
+	A  Appointment // exported, so that the memo can detach its strings (see fetch.Decode)
+	OK bool
 }
 
 // decodeAppointment is DecodeAppointment once per version for the computation of s (see fetch.Decode).
+// The memo keeps the Appointment without its Resource, so that it does not hold the body.
 func decodeAppointment(s fetch.Searcher, v *storage.Version) (Appointment, bool, error) {
 	d, err := fetch.Decode(s, "scheduling.Appointment", v, func(v *storage.Version) (decodedAppointment, error) {
 		a, ok, err := DecodeAppointment(v)
+		a.Resource = nil
 		return decodedAppointment{a, ok}, err
 	})
-	return d.a, d.ok, err
+	d.A.Resource = v
+	return d.A, d.OK, err
 }
 
 func (s *Scheduler) decodeAll(vs []*storage.Version) ([]Appointment, error) {

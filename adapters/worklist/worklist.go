@@ -176,7 +176,11 @@ func (b *Builder) WithPageSize(n int) *Builder {
 // run holds the workflows of one computation, sharing one memo of repeated searches.
 type run struct{ *workflows.Set }
 
-func (b *Builder) newRun() *run { return &run{workflows.New(b.store, b.registry, b.pageSize)} }
+// newRun's memo keeps the pages of care plan searches only: the workflows read the active care plans
+// several times, every other search once (and holding its pages would hold the population's bodies).
+func (b *Builder) newRun() *run {
+	return &run{workflows.New(b.store, b.registry, b.pageSize, "CarePlan")}
+}
 
 // Options select the worklist.
 type Options struct {
@@ -302,7 +306,7 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 		wave2.run(func() (err error) { ended, err = b.Plans.PeriodEnded(ctx, patient, now); return })
 	}
 	if want(CoverageEndsBeforeFollowUp) {
-		wave2.run(func() (err error) { endings, err = b.Cov.EndingBeforeFollowUps(ctx, patient, now, until, fu); return })
+		wave2.run(func() (err error) { endings, err = b.Cov.EndingBefore(ctx, fus, now); return })
 	}
 	var inCare, uninsured []string
 	var gps map[string]string

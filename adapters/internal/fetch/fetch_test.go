@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 
 	"github.com/careflow/careflow/adapters/internal/adaptertest"
 	"github.com/careflow/careflow/adapters/internal/fetch"
@@ -278,5 +279,38 @@ func TestMemoConcurrentCallers(t *testing.T) {
 	}
 	if store.n.Load() != 1 || decodings.Load() != 1 {
 		t.Errorf("%d searches and %d decodings for 8 concurrent callers, want 1 and 1", store.n.Load(), decodings.Load())
+	}
+}
+
+// TestDecodeDetaches: the values a Memo keeps hold no string of the buffer they were decoded from.
+func TestDecodeDetaches(t *testing.T) {
+	type inner struct{ S string }
+	type value struct {
+		S     string
+		P     *inner
+		L     []inner
+		A     [1]string
+		local string // unexported: left alone
+	}
+	buf := []byte("abcdefgh")
+	view := func(i, j int) string { return unsafe.String(&buf[i], j-i) }
+	got, err := fetch.Decode(fetch.NewMemo(&fakeStore{}), "k", &storage.Version{Type: "T", ID: "x", VersionID: 1},
+		func(*storage.Version) (value, error) {
+			return value{S: view(0, 2), P: &inner{view(2, 4)}, L: []inner{{view(4, 6)}}, A: [1]string{view(6, 8)}, local: view(0, 1)}, nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inBuf := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		return p >= uintptr(unsafe.Pointer(&buf[0])) && p < uintptr(unsafe.Pointer(&buf[0]))+uintptr(len(buf))
+	}
+	if got.S != "ab" || got.P.S != "cd" || got.L[0].S != "ef" || got.A[0] != "gh" || got.local != "a" {
+		t.Fatalf("values changed: %+v", got)
+	}
+	for _, s := range []string{got.S, got.P.S, got.L[0].S, got.A[0]} {
+		if inBuf(s) {
+			t.Errorf("%q still points into the decoded buffer", s)
+		}
 	}
 }

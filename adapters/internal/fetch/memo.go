@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"context"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 // running again.
 type Memo struct {
 	s     Searcher
+	keep  map[string]bool // the types whose pages are kept; all when nil
 	mu    sync.Mutex
 	pages map[string]*call[*storage.SearchPage]
 	// decoded holds what Decode computed, per resource version and kind of decoding.
@@ -58,9 +60,17 @@ type decodedKey struct {
 	version       int64
 }
 
-// NewMemo returns a Memo over s.
-func NewMemo(s Searcher) *Memo {
-	return &Memo{s: s, pages: map[string]*call[*storage.SearchPage]{}, decoded: map[decodedKey]*call[any]{}}
+// NewMemo returns a Memo over s. With types, it keeps the pages of searches of those types only (and
+// passes the others on): a computation that asks other searches once need not hold their pages.
+func NewMemo(s Searcher, types ...string) *Memo {
+	m := &Memo{s: s, pages: map[string]*call[*storage.SearchPage]{}, decoded: map[decodedKey]*call[any]{}}
+	if len(types) > 0 {
+		m.keep = map[string]bool{}
+		for _, t := range types {
+			m.keep[t] = true
+		}
+	}
+	return m
 }
 
 // Decode returns decode(v). When s is a Memo it computes it once per resource version and kind for the
@@ -74,7 +84,13 @@ func Decode[T any](s Searcher, kind string, v *storage.Version, decode func(*sto
 		return decode(v)
 	}
 	key := decodedKey{kind: kind, typ: v.Type, id: v.ID, version: v.VersionID}
-	out, err := once(&m.mu, m.decoded, key, func() (any, error) { return decode(v) })
+	out, err := once(&m.mu, m.decoded, key, func() (any, error) {
+		out, err := decode(v)
+		if err == nil {
+			detach(reflect.ValueOf(&out).Elem())
+		}
+		return out, err
+	})
 	if err != nil {
 		var zero T
 		return zero, err
@@ -82,10 +98,34 @@ func Decode[T any](s Searcher, kind string, v *storage.Version, decode func(*sto
 	return out.(T), nil
 }
 
+// detach copies every string reachable from v through pointers, structs, slices and arrays (settable
+// ones: exported fields), so that a value the memo keeps does not hold the buffer it was decoded from (a
+// string github.com/goccy/go-json decodes points into its copy of the whole body).
+func detach(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.String:
+		if v.CanSet() {
+			v.SetString(strings.Clone(v.String()))
+		}
+	case reflect.Pointer:
+		if !v.IsNil() {
+			detach(v.Elem())
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			detach(v.Field(i))
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			detach(v.Index(i))
+		}
+	}
+}
+
 // Search implements Searcher. Pages are shared between callers and must not be modified.
 func (m *Memo) Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error) {
 	key, ok := queryKey(q)
-	if !ok {
+	if !ok || (m.keep != nil && !m.keep[q.Type]) {
 		return m.s.Search(ctx, q)
 	}
 	return once(&m.mu, m.pages, key, func() (*storage.SearchPage, error) { return m.s.Search(ctx, q) })

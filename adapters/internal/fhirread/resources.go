@@ -132,9 +132,6 @@ type CarePlan struct {
 	Activity    []CarePlanActivity `json:"activity,omitempty"`
 }
 
-// CarePlanKind names DecodeCarePlan's result in a decoding memo (fetch.Decode).
-const CarePlanKind = "fhirread.CarePlan"
-
 // DecodeCarePlan reads a stored CarePlan (v.Body).
 func DecodeCarePlan(v *storage.Version) (*CarePlan, error) {
 	var cp CarePlan
