@@ -314,3 +314,26 @@ func TestDecodeDetaches(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoKeepsTypes: a Memo made with types keeps the pages of those types only.
+func TestMemoKeepsTypes(t *testing.T) {
+	_, _, reg := adaptertest.Definitions(t)
+	store := &fakeStore{ids: []string{"a"}}
+	m := fetch.NewMemo(store, "CarePlan")
+	for _, typ := range []string{"CarePlan", "Patient", "CarePlan", "Patient"} {
+		q, oerr := reg.Parse(typ, url.Values{"_id": {"a"}}, search.ParseOptions{Strict: true})
+		if oerr != nil {
+			t.Fatal(oerr)
+		}
+		if _, err := m.Search(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for _, q := range store.queries {
+		got = append(got, q.Type)
+	}
+	if strings.Join(got, ",") != "CarePlan,Patient,Patient" {
+		t.Errorf("searches that reached the store: %v", got)
+	}
+}
