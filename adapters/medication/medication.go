@@ -160,15 +160,6 @@ func (s *Service) Active(ctx context.Context, patient string) ([]Medication, err
 	return medicationList(vs)
 }
 
-// activeOf is Active for the patients given as normalised references "Patient/id".
-func (s *Service) activeOf(ctx context.Context, patients []string) ([]Medication, error) {
-	vs, err := s.f.In(ctx, "MedicationStatement", "subject", patients, url.Values{"status": {activeStatuses}})
-	if err != nil {
-		return nil, fmt.Errorf("medication: %w", err)
-	}
-	return medicationList(vs)
-}
-
 // medicationList decodes statements in the order of the active list: by name (case-insensitive), then id.
 func medicationList(vs []*storage.Version) ([]Medication, error) {
 	out := make([]Medication, 0, len(vs))
@@ -331,12 +322,10 @@ func (s *Service) Conflicts(ctx context.Context, patient string) ([]Conflict, er
 	if len(patients) == 0 {
 		return nil, nil
 	}
-	var meds []Medication
-	if patient != "" || !literal {
-		meds, err = s.Active(ctx, patient)
-	} else {
-		meds, err = s.activeOf(ctx, patients)
+	if patient == "" && literal {
+		return s.conflictsOf(ctx, patients, byPatient)
 	}
+	meds, err := s.Active(ctx, patient)
 	if err != nil {
 		return nil, err
 	}
@@ -354,6 +343,48 @@ func (s *Service) Conflicts(ctx context.Context, patient string) ([]Conflict, er
 			return a.Patient < b.Patient
 		}
 		return false // otherwise keep the medication-list order, then allergy id order
+	})
+	return out, nil
+}
+
+// conflictsOf is Conflicts for the active statements of patients ("Patient/id" references), checked
+// against their current allergies (byPatient, each list ordered by id) one batch of statements at a time,
+// keeping only the conflicts. The order is Conflicts': patient, medication name (case-insensitive) and id
+// (the active list's order), then allergy id.
+func (s *Service) conflictsOf(ctx context.Context, patients []string, byPatient map[string][]Allergy) ([]Conflict, error) {
+	var out []Conflict
+	var decodeErr error // DecodeMedication's errors are returned as they are
+	err := s.f.InEach(ctx, "MedicationStatement", "subject", patients, url.Values{"status": {activeStatuses}}, func(v *storage.Version) error {
+		m, err := DecodeMedication(v)
+		if err != nil {
+			decodeErr = err
+			return err
+		}
+		for _, a := range byPatient[m.Patient] {
+			if c, ok := s.Check(m, a); ok {
+				out = append(out, c)
+			}
+		}
+		return nil
+	})
+	if decodeErr != nil {
+		return nil, decodeErr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("medication: %w", err)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Patient != b.Patient {
+			return a.Patient < b.Patient
+		}
+		if an, bn := strings.ToLower(a.Medication.Name), strings.ToLower(b.Medication.Name); an != bn {
+			return an < bn
+		}
+		if a.Medication.ID != b.Medication.ID {
+			return a.Medication.ID < b.Medication.ID
+		}
+		return a.Allergy.ID < b.Allergy.ID
 	})
 	return out, nil
 }

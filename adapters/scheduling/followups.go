@@ -88,21 +88,25 @@ func (s *Scheduler) FollowUps(ctx context.Context, patient string, now, until ti
 	booked := url.Values{"status": {bookedStatuses}}
 	starts := map[string][]time.Time{} // CarePlan ref → starts of booked appointments linked to it
 	addLinked := func(plans []string, params url.Values) error {
-		linked, err := s.f.In(ctx, "Appointment", "supporting-info", plans, params)
-		if err != nil {
-			return fmt.Errorf("scheduling: %w", err)
-		}
-		for _, v := range linked {
+		var decodeErr error // DecodeAppointment's errors are returned as they are
+		err := s.f.InEach(ctx, "Appointment", "supporting-info", plans, params, func(v *storage.Version) error {
 			a, ok, err := decodeAppointment(s.f.Store, v)
 			if err != nil {
+				decodeErr = err
 				return err
 			}
-			if !ok {
-				continue
-			}
 			for _, cp := range a.CarePlans {
-				starts[cp] = append(starts[cp], a.Start)
+				if ok {
+					starts[cp] = append(starts[cp], a.Start)
+				}
 			}
+			return nil
+		})
+		if decodeErr != nil {
+			return decodeErr
+		}
+		if err != nil {
+			return fmt.Errorf("scheduling: %w", err)
 		}
 		return nil
 	}

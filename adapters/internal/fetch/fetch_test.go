@@ -337,3 +337,37 @@ func TestMemoKeepsTypes(t *testing.T) {
 		t.Errorf("searches that reached the store: %v", got)
 	}
 }
+
+// TestInEach: InEach hands over In's resources in In's order, and an error of its function stops it.
+func TestInEach(t *testing.T) {
+	_, _, reg := adaptertest.Definitions(t)
+	store := &fakeStore{ids: []string{"x", "y", "z"}}
+	f := fetch.Fetcher{Store: store, Registry: reg, Batch: 2, PageSize: 2}
+	refs := []string{"Patient/1", "Patient/2", "Patient/3"}
+	want, err := f.In(context.Background(), "Coverage", "beneficiary", refs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err = f.InEach(context.Background(), "Coverage", "beneficiary", refs, nil, func(v *storage.Version) error {
+		got = append(got, v.ID)
+		return nil
+	})
+	var wantIDs []string
+	for _, v := range want {
+		wantIDs = append(wantIDs, v.ID)
+	}
+	if err != nil || strings.Join(got, ",") != strings.Join(wantIDs, ",") || len(got) != 3 {
+		t.Errorf("InEach %v %v, In %v", got, err, wantIDs)
+	}
+	boom := errors.New("boom")
+	store.queries = nil
+	calls := 0
+	err = f.InEach(context.Background(), "Coverage", "beneficiary", refs, nil, func(*storage.Version) error {
+		calls++
+		return boom
+	})
+	if !errors.Is(err, boom) || calls != 1 || len(store.queries) != 2 { // the two pages of the first batch, no more
+		t.Errorf("after an error: %v, %d calls, %d searches", err, calls, len(store.queries))
+	}
+}
