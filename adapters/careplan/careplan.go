@@ -72,7 +72,9 @@ type Activity struct {
 	Label       string // detail.description, else detail.code, else the reference's display, else "activity N"
 	Scheduled   fhirread.Span
 	HasSchedule bool
-	Performers  []string
+	// HasDetail reports that the activity has a detail; DoNotPerform is its detail.doNotPerform.
+	HasDetail, DoNotPerform bool
+	Performers              []string
 	// References are the activity's reference and outcomeReference targets (normalised).
 	References []string
 }
@@ -95,10 +97,15 @@ type Plan struct {
 
 // DecodePlan reads a stored CarePlan; dates without a time zone are read in loc.
 func DecodePlan(v *storage.Version, loc *time.Location) (Plan, error) {
-	var cp fhirread.CarePlan
-	if err := fhirread.Decode(v.Body, "CarePlan", &cp); err != nil {
-		return Plan{}, fmt.Errorf("careplan: CarePlan/%s: %w", v.ID, err)
+	cp, err := fhirread.DecodeCarePlan(v)
+	if err != nil {
+		return Plan{}, fmt.Errorf("careplan: %w", err)
 	}
+	return planOf(v, cp, loc)
+}
+
+// planOf is DecodePlan of v, already decoded as cp.
+func planOf(v *storage.Version, cp *fhirread.CarePlan, loc *time.Location) (Plan, error) {
 	p := Plan{ID: v.ID, Status: cp.Status, Intent: cp.Intent, Name: cp.Name(), Description: cp.Description,
 		Patient: cp.Subject.Key(), Resource: v}
 	p.Period, p.HasPeriod = fhirread.PeriodSpan(cp.Period, loc)
@@ -150,7 +157,8 @@ func DecodePlan(v *storage.Version, loc *time.Location) (Plan, error) {
 		act := &cp.Activity[i]
 		a := Activity{Index: i, ID: act.ID, Label: act.Label(i)}
 		if d := act.Detail; d != nil {
-			a.Kind, a.Status = d.Kind, d.Status
+			a.Kind, a.Status, a.HasDetail = d.Kind, d.Status, true
+			a.DoNotPerform = d.DoNotPerform != nil && *d.DoNotPerform
 			for j := range d.Performer {
 				if k := d.Performer[j].Key(); k != "" {
 					a.Performers = append(a.Performers, k)
@@ -178,6 +186,19 @@ func DecodePlan(v *storage.Version, loc *time.Location) (Plan, error) {
 	return p, nil
 }
 
+// Cached is DecodePlan(v, loc), decoded once per version and location for the computation of s (see
+// fetch.Decode). The memo keeps the Plan without its Resource, so that it does not hold the body.
+func Cached(s fetch.Searcher, v *storage.Version, loc *time.Location) (Plan, error) {
+	kind := fmt.Sprintf("careplan.Plan@%p", loc) // a Plan depends on the location of its zone-less dates
+	p, err := fetch.Decode(s, kind, v, func(v *storage.Version) (Plan, error) {
+		p, err := DecodePlan(v, loc)
+		p.Resource = nil
+		return p, err
+	})
+	p.Resource = v
+	return p, err
+}
+
 // HasParticipant reports whether ref (normalised) takes part in the plan.
 func (p *Plan) HasParticipant(ref string) bool {
 	i := sort.SearchStrings(p.Participants, ref)
@@ -192,7 +213,7 @@ func (s *Service) plans(ctx context.Context, params url.Values, loc *time.Locati
 	}
 	out := make([]Plan, 0, len(vs))
 	for _, v := range vs {
-		p, err := DecodePlan(v, loc)
+		p, err := Cached(s.f.Store, v, loc)
 		if err != nil {
 			return nil, err
 		}

@@ -157,17 +157,28 @@ func (p *Policy) RequiresApproval(codes []fhirread.Coding) bool {
 
 // policies returns the active coverages of the given patients by beneficiary, each list ordered by id.
 func (s *Service) policies(ctx context.Context, patients []string, loc *time.Location) (map[string][]Policy, error) {
-	vs, err := s.f.In(ctx, "Coverage", "beneficiary", patients, url.Values{"status": {"active"}})
+	out := map[string][]Policy{}
+	kind := fmt.Sprintf("coverage.Policy@%p", loc) // a Policy depends on the location of its zone-less dates
+	var decodeErr error                            // DecodePolicy's errors are returned as they are
+	err := s.f.InEach(ctx, "Coverage", "beneficiary", patients, url.Values{"status": {"active"}}, func(v *storage.Version) error {
+		p, err := fetch.Decode(s.f.Store, kind, v, func(v *storage.Version) (Policy, error) {
+			p, err := DecodePolicy(v, loc)
+			p.Resource = nil // the memo does not hold the body
+			return p, err
+		})
+		if err != nil {
+			decodeErr = err
+			return err
+		}
+		p.Resource = v
+		out[p.Beneficiary] = append(out[p.Beneficiary], p)
+		return nil
+	})
+	if decodeErr != nil {
+		return nil, decodeErr
+	}
 	if err != nil {
 		return nil, fmt.Errorf("coverage: %w", err)
-	}
-	out := map[string][]Policy{}
-	for _, v := range vs {
-		p, err := DecodePolicy(v, loc)
-		if err != nil {
-			return nil, err
-		}
-		out[p.Beneficiary] = append(out[p.Beneficiary], p)
 	}
 	for _, ps := range out {
 		sort.SliceStable(ps, func(i, j int) bool { return ps[i].ID < ps[j].ID })
@@ -297,6 +308,11 @@ func (s *Service) EndingBeforeFollowUps(ctx context.Context, patient string, now
 	if err != nil {
 		return nil, fmt.Errorf("coverage: %w", err)
 	}
+	return s.EndingBefore(ctx, fus, now)
+}
+
+// EndingBefore is EndingBeforeFollowUps for follow-ups already computed (scheduling.FollowUps at now).
+func (s *Service) EndingBefore(ctx context.Context, fus []scheduling.FollowUp, now time.Time) ([]Ending, error) {
 	var patients []string
 	for _, f := range fus {
 		if !f.Overdue {

@@ -157,6 +157,11 @@ func (s *Service) Active(ctx context.Context, patient string) ([]Medication, err
 	if err != nil {
 		return nil, fmt.Errorf("medication: %w", err)
 	}
+	return medicationList(vs)
+}
+
+// medicationList decodes statements in the order of the active list: by name (case-insensitive), then id.
+func medicationList(vs []*storage.Version) ([]Medication, error) {
 	out := make([]Medication, 0, len(vs))
 	for _, v := range vs {
 		m, err := DecodeMedication(v)
@@ -244,6 +249,11 @@ func (s *Service) allergies(ctx context.Context, patients []string) ([]Allergy, 
 	if err != nil {
 		return nil, fmt.Errorf("medication: %w", err)
 	}
+	return allergyList(vs)
+}
+
+// allergyList decodes allergies, ordered by id.
+func allergyList(vs []*storage.Version) ([]Allergy, error) {
 	out := make([]Allergy, 0, len(vs))
 	for _, v := range vs {
 		a, err := DecodeAllergy(v)
@@ -278,27 +288,46 @@ type Conflict struct {
 
 // Conflicts returns the allergy conflicts of the active medications of a patient, or of every patient
 // when patient is empty, ordered by patient, medication name, medication id, then allergy id.
+//
+// The allergies are read first, and only the medications of patients with a current allergy: most
+// patients have none, and their medications cannot conflict.
 func (s *Service) Conflicts(ctx context.Context, patient string) ([]Conflict, error) {
-	meds, err := s.Active(ctx, patient)
-	if err != nil {
-		return nil, err
+	var all []Allergy
+	var err error
+	if ref := fhirread.PatientRef(patient); ref != "" {
+		all, err = s.allergies(ctx, []string{ref})
+	} else {
+		var vs []*storage.Version
+		if vs, err = s.f.All(ctx, "AllergyIntolerance", nil); err != nil {
+			return nil, fmt.Errorf("medication: %w", err)
+		}
+		all, err = allergyList(vs)
 	}
-	var patients []string
-	for _, m := range meds {
-		patients = append(patients, m.Patient)
-	}
-	if len(patients) == 0 {
-		return nil, nil
-	}
-	all, err := s.allergies(ctx, patients)
 	if err != nil {
 		return nil, err
 	}
 	byPatient := map[string][]Allergy{}
+	var patients []string
+	literal := true // every allergic patient is a "Patient/id" reference, which a subject search matches
 	for _, a := range all {
-		if a.Current() {
-			byPatient[a.Patient] = append(byPatient[a.Patient], a)
+		if !a.Current() {
+			continue
 		}
+		if _, seen := byPatient[a.Patient]; !seen {
+			patients = append(patients, a.Patient)
+			literal = literal && fhirread.RefType(a.Patient) == "Patient"
+		}
+		byPatient[a.Patient] = append(byPatient[a.Patient], a)
+	}
+	if len(patients) == 0 {
+		return nil, nil
+	}
+	if patient == "" && literal {
+		return s.conflictsOf(ctx, patients, byPatient)
+	}
+	meds, err := s.Active(ctx, patient)
+	if err != nil {
+		return nil, err
 	}
 	var out []Conflict
 	for _, m := range meds {
@@ -314,6 +343,48 @@ func (s *Service) Conflicts(ctx context.Context, patient string) ([]Conflict, er
 			return a.Patient < b.Patient
 		}
 		return false // otherwise keep the medication-list order, then allergy id order
+	})
+	return out, nil
+}
+
+// conflictsOf is Conflicts for the active statements of patients ("Patient/id" references), checked
+// against their current allergies (byPatient, each list ordered by id) one batch of statements at a time,
+// keeping only the conflicts. The order is Conflicts': patient, medication name (case-insensitive) and id
+// (the active list's order), then allergy id.
+func (s *Service) conflictsOf(ctx context.Context, patients []string, byPatient map[string][]Allergy) ([]Conflict, error) {
+	var out []Conflict
+	var decodeErr error // DecodeMedication's errors are returned as they are
+	err := s.f.InEach(ctx, "MedicationStatement", "subject", patients, url.Values{"status": {activeStatuses}}, func(v *storage.Version) error {
+		m, err := DecodeMedication(v)
+		if err != nil {
+			decodeErr = err
+			return err
+		}
+		for _, a := range byPatient[m.Patient] {
+			if c, ok := s.Check(m, a); ok {
+				out = append(out, c)
+			}
+		}
+		return nil
+	})
+	if decodeErr != nil {
+		return nil, decodeErr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("medication: %w", err)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Patient != b.Patient {
+			return a.Patient < b.Patient
+		}
+		if an, bn := strings.ToLower(a.Medication.Name), strings.ToLower(b.Medication.Name); an != bn {
+			return an < bn
+		}
+		if a.Medication.ID != b.Medication.ID {
+			return a.Medication.ID < b.Medication.ID
+		}
+		return a.Allergy.ID < b.Allergy.ID
 	})
 	return out, nil
 }

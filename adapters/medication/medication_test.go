@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/careflow/careflow/adapters/internal/adaptertest"
 	"github.com/careflow/careflow/adapters/internal/fhirread"
 	"github.com/careflow/careflow/adapters/medication"
+	"github.com/careflow/careflow/fhir/search"
+	"github.com/careflow/careflow/storage"
 )
 
 const (
@@ -216,5 +219,54 @@ func TestProductCodes(t *testing.T) {
 		if ok != (c.class != "") || got.Class != c.class {
 			t.Errorf("%s vs allergy %s: %v %q, want class %q", c.display, c.allergy, ok, got.Class, c.class)
 		}
+	}
+}
+
+// readRecorder records the resources a store's searches return.
+type readRecorder struct {
+	s    medication.Searcher
+	mu   sync.Mutex
+	read map[string]bool
+}
+
+func (r *readRecorder) Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error) {
+	page, err := r.s.Search(ctx, q)
+	if err == nil {
+		r.mu.Lock()
+		for _, v := range page.Versions {
+			r.read[v.Type+"/"+v.ID] = true
+		}
+		r.mu.Unlock()
+	}
+	return page, err
+}
+
+// TestConflictsReadsAllergicPatientsOnly: the population's conflicts read the statements of patients with
+// a current allergy only — and stay right for patients named by absolute references, which are read the
+// long way.
+func TestConflictsReadsAllergicPatientsOnly(t *testing.T) {
+	e := fixture(t)
+	e.Put("MedicationStatement", "ms9", statement("p4", "active", concept(rxnorm, "723", "Amoxicillin 500 mg capsule")))
+	e.Put("AllergyIntolerance", "al11", allergy("p4", "resolved", "confirmed", "high", code(rxnorm, "7980", "Penicillin G")))
+	rec := &readRecorder{s: e.Store, read: map[string]bool{}}
+	got, err := medication.New(rec, e.Registry).Conflicts(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 5 {
+		t.Errorf("%d conflicts, want 5", len(got))
+	}
+	if rec.read["MedicationStatement/ms9"] || !rec.read["MedicationStatement/ms8"] {
+		t.Errorf("statements read: %v", rec.read)
+	}
+	abs := "https://other.example/fhir/Patient/p9"
+	e.Put("MedicationStatement", "ms10", strings.Replace(statement("x", "active", concept(rxnorm, "7980", "Penicillin G")), "Patient/x", abs, 1))
+	e.Put("AllergyIntolerance", "al12", strings.Replace(allergy("x", "active", "confirmed", "high", code(rxnorm, "7980", "Penicillin G")), "Patient/x", abs, 1))
+	got, err = medication.New(e.Store, e.Registry).Conflicts(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 6 || got[5].Patient != abs || got[5].Medication.ID != "ms10" || got[5].Allergy.ID != "al12" {
+		t.Errorf("conflicts with an absolute patient reference: %d, last %+v", len(got), got[len(got)-1])
 	}
 }

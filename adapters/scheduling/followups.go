@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/careflow/careflow/adapters/careplan"
 	"github.com/careflow/careflow/adapters/internal/fhirread"
 	"github.com/careflow/careflow/storage"
 )
@@ -41,6 +42,9 @@ type FollowUp struct {
 	Resource *storage.Version
 }
 
+// recentLinked is how far before now FollowUps first looks for booked appointments linked to a plan.
+const recentLinked = 24 * time.Hour
+
 // planActivity is a follow-up candidate before the appointment check.
 type planActivity struct {
 	FollowUp
@@ -61,17 +65,15 @@ func (s *Scheduler) FollowUps(ctx context.Context, patient string, now, until ti
 	}
 	loc := now.Location()
 	var cands []planActivity
-	var planRefs, directRefs []string
+	var planRefs []string
 	for _, v := range plans {
-		pa, err := candidates(v, loc, now, until, opt)
+		plan, err := careplan.Cached(s.f.Store, v, loc)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("scheduling: %w", err)
 		}
+		pa := candidates(plan, now, until, opt)
 		if len(pa) > 0 {
 			planRefs = append(planRefs, "CarePlan/"+v.ID)
-		}
-		for _, c := range pa {
-			directRefs = append(directRefs, c.direct...)
 		}
 		cands = append(cands, pa...)
 	}
@@ -79,27 +81,63 @@ func (s *Scheduler) FollowUps(ctx context.Context, patient string, now, until ti
 		return nil, nil
 	}
 	// Booked appointments linked to the plans (supportingInformation) or to the activities (direct).
+	// The linked ones are read in two steps: those starting from a day before now, which cover the
+	// follow-ups whose window starts before them (a plan's next visit usually covers its follow-ups), then
+	// every linked appointment of the plans that still have a follow-up not covered — not the whole
+	// history of visits of every plan.
 	booked := url.Values{"status": {bookedStatuses}}
-	linked, err := s.f.In(ctx, "Appointment", "supporting-info", planRefs, booked)
-	if err != nil {
-		return nil, fmt.Errorf("scheduling: %w", err)
-	}
 	starts := map[string][]time.Time{} // CarePlan ref → starts of booked appointments linked to it
-	for _, v := range linked {
-		a, ok, err := DecodeAppointment(v)
-		if err != nil {
-			return nil, err
+	addLinked := func(plans []string, params url.Values) error {
+		var decodeErr error // DecodeAppointment's errors are returned as they are
+		err := s.f.InEach(ctx, "Appointment", "supporting-info", plans, params, func(v *storage.Version) error {
+			a, ok, err := decodeAppointment(s.f.Store, v)
+			if err != nil {
+				decodeErr = err
+				return err
+			}
+			for _, cp := range a.CarePlans {
+				if ok {
+					starts[cp] = append(starts[cp], a.Start)
+				}
+			}
+			return nil
+		})
+		if decodeErr != nil {
+			return decodeErr
 		}
-		if !ok {
+		if err != nil {
+			return fmt.Errorf("scheduling: %w", err)
+		}
+		return nil
+	}
+	recent := url.Values{"status": {bookedStatuses}}
+	setDateRange(recent, "date", now.Add(-recentLinked), time.Time{})
+	if err := addLinked(planRefs, recent); err != nil {
+		return nil, err
+	}
+	var rest []string
+	for _, c := range cands {
+		ref := "CarePlan/" + c.Plan
+		if !coveredByLinked(c, starts[ref]) && (len(rest) == 0 || rest[len(rest)-1] != ref) {
+			rest = append(rest, ref)
+		}
+	}
+	// The plans of rest get their recent appointments a second time: harmless for the check below.
+	if err := addLinked(rest, booked); err != nil {
+		return nil, err
+	}
+	// The activities' own references are looked up only for the candidates the linked appointments do
+	// not cover (in the generated data most activities list their past visits there).
+	var open []planActivity
+	var ids []string
+	for _, c := range cands {
+		if coveredByLinked(c, starts["CarePlan/"+c.Plan]) {
 			continue
 		}
-		for _, cp := range a.CarePlans {
-			starts[cp] = append(starts[cp], a.Start)
+		open = append(open, c)
+		for _, ref := range c.direct {
+			ids = append(ids, fhirread.RefID(ref))
 		}
-	}
-	var ids []string
-	for _, ref := range directRefs {
-		ids = append(ids, fhirread.RefID(ref))
 	}
 	direct, err := s.f.In(ctx, "Appointment", "_id", ids, booked)
 	if err != nil {
@@ -110,8 +148,8 @@ func (s *Scheduler) FollowUps(ctx context.Context, patient string, now, until ti
 		bookedIDs["Appointment/"+v.ID] = true
 	}
 	var out []FollowUp
-	for _, c := range cands {
-		if covered(c, starts["CarePlan/"+c.Plan], bookedIDs) {
+	for _, c := range open {
+		if coveredDirectly(c, bookedIDs) {
 			continue
 		}
 		out = append(out, c.FollowUp)
@@ -120,12 +158,19 @@ func (s *Scheduler) FollowUps(ctx context.Context, patient string, now, until ti
 	return out, nil
 }
 
-func covered(c planActivity, linkedStarts []time.Time, bookedIDs map[string]bool) bool {
+// coveredDirectly reports whether one of the activity's own references is a booked appointment.
+func coveredDirectly(c planActivity, bookedIDs map[string]bool) bool {
 	for _, ref := range c.direct {
 		if bookedIDs[ref] {
 			return true
 		}
 	}
+	return false
+}
+
+// coveredByLinked reports whether a booked appointment linked to the plan starts no earlier than the
+// activity's window.
+func coveredByLinked(c planActivity, linkedStarts []time.Time) bool {
 	for _, st := range linkedStarts {
 		if c.Scheduled.OpenStart || !st.Before(c.Scheduled.Start) {
 			return true
@@ -157,58 +202,40 @@ func closedActivity(status string) bool {
 }
 
 // candidates lists the due or overdue follow-up activities of one active plan.
-func candidates(v *storage.Version, loc *time.Location, now, until time.Time, opt FollowUpOptions) ([]planActivity, error) {
-	var cp fhirread.CarePlan
-	if err := fhirread.Decode(v.Body, "CarePlan", &cp); err != nil {
-		return nil, fmt.Errorf("scheduling: CarePlan/%s: %w", v.ID, err)
-	}
+func candidates(p careplan.Plan, now, until time.Time, opt FollowUpOptions) []planActivity {
 	var out []planActivity
-	for i := range cp.Activity {
-		act := &cp.Activity[i]
-		d := act.Detail
-		if d == nil || closedActivity(d.Status) || (d.DoNotPerform != nil && *d.DoNotPerform) {
+	for _, a := range p.Activities {
+		if !a.HasDetail || closedActivity(a.Status) || a.DoNotPerform {
 			continue
 		}
-		if !opt.AllKinds && d.Kind != "Appointment" {
+		if !opt.AllKinds && a.Kind != "Appointment" {
 			continue
 		}
-		span, ok := act.Schedule(loc)
-		if !ok {
+		if !a.HasSchedule {
 			continue
 		}
+		span := a.Scheduled
 		overdue := span.EndsBefore(now)
 		due := (span.OpenStart || span.Start.Before(until)) && (span.OpenEnd || span.End.After(now))
 		if !overdue && !due {
 			continue
 		}
 		f := FollowUp{
-			Plan: v.ID, PlanName: cp.Name(), Patient: cp.Subject.Key(),
-			Activity: i, ActivityID: act.ID, Kind: d.Kind, Status: d.Status, Label: act.Label(i),
-			Scheduled: span, Overdue: overdue, Resource: v,
-		}
-		if cp.Author != nil {
-			f.Author = cp.Author.Key()
+			Plan: p.ID, PlanName: p.Name, Patient: p.Patient,
+			Activity: a.Index, ActivityID: a.ID, Kind: a.Kind, Status: a.Status, Label: a.Label,
+			Scheduled: span, Overdue: overdue, Author: p.Author, Performers: a.Performers, Resource: p.Resource,
 		}
 		f.Due = span.Start
 		if span.OpenStart {
 			f.Due = span.Last
 		}
-		for j := range d.Performer {
-			if k := d.Performer[j].Key(); k != "" {
-				f.Performers = append(f.Performers, k)
-			}
-		}
 		pa := planActivity{FollowUp: f}
-		refs := append([]fhirread.Reference{}, act.OutcomeReference...)
-		if act.Reference != nil {
-			refs = append(refs, *act.Reference)
-		}
-		for j := range refs {
-			if k := refs[j].Key(); fhirread.RefType(k) == "Appointment" {
-				pa.direct = append(pa.direct, k)
+		for _, ref := range a.References {
+			if fhirread.RefType(ref) == "Appointment" {
+				pa.direct = append(pa.direct, ref)
 			}
 		}
 		out = append(out, pa)
 	}
-	return out, nil
+	return out
 }

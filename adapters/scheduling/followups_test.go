@@ -168,3 +168,39 @@ func TestFollowUpsResolved(t *testing.T) {
 		t.Errorf("completed activity still listed: %s", followUpList(got))
 	}
 }
+
+// TestFollowUpsCoveredByPastVisits: FollowUps reads the plans' recent linked appointments first and the
+// others only for plans still uncovered; an old visit still covers a follow-up whose window it is in.
+func TestFollowUpsCoveredByPastVisits(t *testing.T) {
+	e := adaptertest.New(t)
+	plan := func(id string, starts ...string) {
+		var acts []string
+		for _, s := range starts {
+			acts = append(acts, fmt.Sprintf(`{"detail":{"kind":"Appointment","status":"not-started","scheduledPeriod":{"start":%q}}}`, s))
+		}
+		e.Put("CarePlan", id, fmt.Sprintf(`{"status":"active","intent":"plan","subject":{"reference":"Patient/p5"},"activity":[%s]}`, strings.Join(acts, ",")))
+	}
+	visit := func(id, status, start, plan string) {
+		e.Put("Appointment", id, fmt.Sprintf(`{"status":%q,"start":%q,"participant":[{"actor":{"reference":"Patient/p5"},"status":"accepted"}],"supportingInformation":[{"reference":"CarePlan/%s"}]}`,
+			status, start, plan))
+	}
+	plan("cpA", "2026-11-01")               // covered by a visit a month ago only
+	plan("cpB", "2026-11-01", "2026-12-10") // #0 covered by the next visit, #1 by none
+	plan("cpC", "2026-11-20")               // covered by a visit 23 hours ago
+	plan("cpD", "2026-11-01")               // its only visit was cancelled
+	visit("vA", "fulfilled", "2026-11-10T09:00:00Z", "cpA")
+	visit("vB1", "fulfilled", "2026-11-05T09:00:00Z", "cpB")
+	visit("vB2", "booked", "2026-12-05T09:00:00Z", "cpB")
+	visit("vC", "arrived", "2026-11-30T13:00:00Z", "cpC")
+	visit("vD", "cancelled", "2026-11-10T09:00:00Z", "cpD")
+	s := scheduling.New(e.Store, e.Registry)
+	now := mustTime(t, "2026-12-01T12:00:00Z")
+	got, err := s.FollowUps(context.Background(), "", now, mustTime(t, "2027-01-01T00:00:00Z"), scheduling.FollowUpOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "cpD#0 due 2026-11-01T00:00:00Z\ncpB#1 due 2026-12-10T00:00:00Z"
+	if g := followUpList(got); g != want {
+		t.Errorf("follow-ups:\n%s\nwant:\n%s", g, want)
+	}
+}

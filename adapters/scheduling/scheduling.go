@@ -243,13 +243,31 @@ func (s *Scheduler) appointments(ctx context.Context, p url.Values) ([]Appointme
 	if err != nil {
 		return nil, fmt.Errorf("scheduling: %w", err)
 	}
-	return decodeAll(vs)
+	return s.decodeAll(vs)
 }
 
-func decodeAll(vs []*storage.Version) ([]Appointment, error) {
+// decodedAppointment is DecodeAppointment's answer, as the memo keeps it.
+type decodedAppointment struct {
+	A  Appointment // exported, so that the memo can detach its strings (see fetch.Decode)
+	OK bool
+}
+
+// decodeAppointment is DecodeAppointment once per version for the computation of s (see fetch.Decode).
+// The memo keeps the Appointment without its Resource, so that it does not hold the body.
+func decodeAppointment(s fetch.Searcher, v *storage.Version) (Appointment, bool, error) {
+	d, err := fetch.Decode(s, "scheduling.Appointment", v, func(v *storage.Version) (decodedAppointment, error) {
+		a, ok, err := DecodeAppointment(v)
+		a.Resource = nil
+		return decodedAppointment{a, ok}, err
+	})
+	d.A.Resource = v
+	return d.A, d.OK, err
+}
+
+func (s *Scheduler) decodeAll(vs []*storage.Version) ([]Appointment, error) {
 	var out []Appointment
 	for _, v := range vs {
-		a, ok, err := DecodeAppointment(v)
+		a, ok, err := decodeAppointment(s.f.Store, v)
 		if err != nil {
 			return nil, err
 		}
@@ -329,7 +347,7 @@ func (s *Scheduler) Rebooking(ctx context.Context, patient string, from, to time
 	if err != nil {
 		return nil, fmt.Errorf("scheduling: %w", err)
 	}
-	booked, err := decodeAll(vs)
+	booked, err := s.decodeAll(vs)
 	if err != nil {
 		return nil, err
 	}

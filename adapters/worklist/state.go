@@ -37,6 +37,7 @@ func TaskStatuses() []string {
 
 // storedTask is the part of a stored Task the worklist merges.
 type storedTask struct {
+	fhirread.Head
 	Status      string              `json:"status"`
 	Priority    string              `json:"priority"`
 	Owner       *fhirread.Reference `json:"owner"`

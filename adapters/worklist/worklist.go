@@ -55,9 +55,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/careflow/careflow/adapters/careplan"
+	"github.com/careflow/careflow/adapters/coverage"
 	"github.com/careflow/careflow/adapters/internal/fhirread"
 	"github.com/careflow/careflow/adapters/internal/workflows"
 	"github.com/careflow/careflow/adapters/medication"
@@ -174,7 +176,11 @@ func (b *Builder) WithPageSize(n int) *Builder {
 // run holds the workflows of one computation, sharing one memo of repeated searches.
 type run struct{ *workflows.Set }
 
-func (b *Builder) newRun() *run { return &run{workflows.New(b.store, b.registry, b.pageSize)} }
+// newRun's memo keeps the pages of care plan searches only: the workflows read the active care plans
+// several times, every other search once (and holding its pages would hold the population's bodies).
+func (b *Builder) newRun() *run {
+	return &run{workflows.New(b.store, b.registry, b.pageSize, "CarePlan")}
+}
 
 // Options select the worklist.
 type Options struct {
@@ -254,14 +260,80 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 	}
 	patient := fhirread.PatientRef(opt.Patient)
 	loc := now.Location()
+	fu := scheduling.FollowUpOptions{AllKinds: opt.FollowUpAllKinds}
+
+	// The workflows read the store independently, so they run concurrently (the memo shares their
+	// searches and decodings); their findings become items below in a fixed order.
+	var (
+		fus       []scheduling.FollowUp
+		issues    []careplan.ActivityIssue
+		ended     []careplan.Plan
+		rebooks   []scheduling.Rebook
+		overlaps  []scheduling.Overlap
+		conflicts []medication.Conflict
+		checks    []coverage.AppointmentCheck
+		endings   []coverage.Ending
+		plans     []careplan.Plan
+	)
+	// First the workflows that read most of what the others read again.
+	var wave1 tasks
+	if want(FollowUpDue, FollowUpOverdue) || want(CoverageEndsBeforeFollowUp) {
+		wave1.run(func() (err error) { fus, err = b.Sched.FollowUps(ctx, patient, now, until, fu); return })
+	}
+	if want(CarePlanOverdueActivity, CarePlanActivityNotStarted) || want(CarePlanPeriodEnded) || want(CoverageGap) {
+		wave1.run(func() (err error) { plans, err = b.Plans.Active(ctx, patient, now); return })
+	}
+	if want(RebookAppointment) {
+		wave1.run(func() (err error) { rebooks, err = b.Sched.Rebooking(ctx, patient, since, until); return })
+	}
+	if want(DoubleBooking) {
+		wave1.run(func() (err error) { overlaps, err = b.Sched.DoubleBookings(ctx, patient, now, until); return })
+	}
+	if want(AllergyConflict) {
+		wave1.run(func() (err error) { conflicts, err = b.Meds.Conflicts(ctx, patient); return })
+	}
+	if want(CoverageGap, ApprovalRequired) {
+		wave1.run(func() (err error) { checks, err = b.Cov.CheckAppointments(ctx, patient, now, until); return })
+	}
+	if err := wave1.wait(); err != nil {
+		return nil, fmt.Errorf("worklist: %w", err)
+	}
+	var wave2 tasks
+	if want(CarePlanOverdueActivity, CarePlanActivityNotStarted) {
+		wave2.run(func() (err error) { issues, err = b.Plans.ActivityIssues(ctx, patient, now); return })
+	}
+	if want(CarePlanPeriodEnded) {
+		wave2.run(func() (err error) { ended, err = b.Plans.PeriodEnded(ctx, patient, now); return })
+	}
+	if want(CoverageEndsBeforeFollowUp) {
+		wave2.run(func() (err error) { endings, err = b.Cov.EndingBefore(ctx, fus, now); return })
+	}
+	var inCare, uninsured []string
+	var gps map[string]string
+	if want(CoverageGap) {
+		for _, c := range checks {
+			inCare = append(inCare, c.Patient)
+		}
+		for _, p := range plans {
+			inCare = append(inCare, p.Patient)
+		}
+		if len(inCare) > 0 {
+			wave2.run(func() (err error) {
+				if uninsured, err = b.Cov.Uninsured(ctx, inCare, now); err != nil {
+					return err
+				}
+				gps, err = b.generalPractitioners(ctx, uninsured)
+				return err
+			})
+		}
+	}
+	if err := wave2.wait(); err != nil {
+		return nil, fmt.Errorf("worklist: %w", err)
+	}
+
 	var items []item
 	followed := map[string]bool{} // "planID#activity" reported as follow-ups
-
 	if want(FollowUpDue, FollowUpOverdue) {
-		fus, err := b.Sched.FollowUps(ctx, patient, now, until, scheduling.FollowUpOptions{AllKinds: opt.FollowUpAllKinds})
-		if err != nil {
-			return nil, fmt.Errorf("worklist: %w", err)
-		}
 		for _, f := range fus {
 			it := item{code: FollowUpDue, priority: "routine", patient: f.Patient, focus: "CarePlan/" + f.Plan,
 				owner: first(f.Performers, f.Author), detail: activityKey(f.ActivityID, f.Activity), due: f.Due, dated: true,
@@ -276,148 +348,85 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 			items = append(items, it)
 		}
 	}
-	if want(CarePlanOverdueActivity, CarePlanActivityNotStarted) {
-		issues, err := b.Plans.ActivityIssues(ctx, patient, now)
-		if err != nil {
-			return nil, fmt.Errorf("worklist: %w", err)
+	for _, is := range issues {
+		if followed[is.Plan.ID+"#"+strconv.Itoa(is.Activity.Index)] {
+			continue
 		}
-		for _, is := range issues {
-			if followed[is.Plan.ID+"#"+strconv.Itoa(is.Activity.Index)] {
-				continue
-			}
-			it := item{code: CarePlanOverdueActivity, priority: "routine", patient: is.Plan.Patient, focus: "CarePlan/" + is.Plan.ID,
-				owner: first(is.Activity.Performers, is.Plan.Author), detail: activityKey(is.Activity.ID, is.Activity.Index),
-				due: is.Since, dated: true,
-				description: fmt.Sprintf("Activity %q of care plan %q (%s) was scheduled to end %s.", is.Activity.Label, is.Plan.Name, is.Activity.Status, day(is.Since, loc))}
-			if is.Kind == careplan.NotStarted {
-				it.code = CarePlanActivityNotStarted
-				it.description = fmt.Sprintf("Activity %q of care plan %q is still %s although it was scheduled to start %s.", is.Activity.Label, is.Plan.Name, is.Activity.Status, day(is.Since, loc))
-			}
-			items = append(items, it)
+		it := item{code: CarePlanOverdueActivity, priority: "routine", patient: is.Plan.Patient, focus: "CarePlan/" + is.Plan.ID,
+			owner: first(is.Activity.Performers, is.Plan.Author), detail: activityKey(is.Activity.ID, is.Activity.Index),
+			due: is.Since, dated: true,
+			description: fmt.Sprintf("Activity %q of care plan %q (%s) was scheduled to end %s.", is.Activity.Label, is.Plan.Name, is.Activity.Status, day(is.Since, loc))}
+		if is.Kind == careplan.NotStarted {
+			it.code = CarePlanActivityNotStarted
+			it.description = fmt.Sprintf("Activity %q of care plan %q is still %s although it was scheduled to start %s.", is.Activity.Label, is.Plan.Name, is.Activity.Status, day(is.Since, loc))
+		}
+		items = append(items, it)
+	}
+	for _, p := range ended {
+		items = append(items, item{code: CarePlanPeriodEnded, priority: "routine", patient: p.Patient, focus: "CarePlan/" + p.ID,
+			owner: p.Author, due: p.Period.Last, dated: true,
+			description: fmt.Sprintf("Care plan %q is still active although its period ended %s: complete, revoke or extend it.", p.Name, day(p.Period.Last, loc))})
+	}
+	for _, r := range rebooks {
+		what := "cancelled"
+		if r.Appointment.Status == "noshow" {
+			what = "missed"
+		}
+		items = append(items, item{code: RebookAppointment, priority: "routine", patient: r.Patient, focus: "Appointment/" + r.Appointment.ID,
+			owner: first(r.Appointment.Practitioners, ""), detail: r.Patient, due: r.Appointment.Start, dated: true,
+			description: fmt.Sprintf("Rebook the %s appointment %q of %s.", what, r.Appointment.Description, clock(r.Appointment.Start, loc))})
+	}
+	for _, o := range overlaps {
+		items = append(items, item{code: DoubleBooking, priority: "urgent", patient: o.Patient, focus: "Appointment/" + o.First.ID,
+			reason: "Appointment/" + o.Second.ID, owner: first(o.First.Practitioners, ""), detail: o.Second.ID + "|" + o.Patient,
+			due: o.First.Start, dated: true,
+			description: fmt.Sprintf("Appointments %q at %s and %q at %s overlap: keep one.", o.First.Description, clock(o.First.Start, loc),
+				o.Second.Description, clock(o.Second.Start, loc))})
+	}
+	for _, c := range conflicts {
+		prio := "urgent"
+		if c.Criticality == "low" {
+			prio = "routine"
+		}
+		how := "same code"
+		if c.Match == medication.MatchDrugClass {
+			how = "drug class " + c.Class
+		}
+		owner := ""
+		if t := fhirread.RefType(c.Medication.Informant); t == "Practitioner" || t == "PractitionerRole" {
+			owner = c.Medication.Informant
+		}
+		items = append(items, item{code: AllergyConflict, priority: prio, patient: c.Patient, focus: "MedicationStatement/" + c.Medication.ID,
+			reason: "AllergyIntolerance/" + c.Allergy.ID, owner: owner, detail: c.Allergy.ID, due: now,
+			description: fmt.Sprintf("%s conflicts with the recorded allergy to %s (%s, criticality %s): ask the prescriber to review.",
+				c.Medication.Name, c.Allergy.Label, how, firstNonEmpty(c.Criticality, "not recorded"))})
+	}
+	for _, c := range checks {
+		a := c.Appointment
+		if !c.Covered {
+			items = append(items, item{code: CoverageGap, priority: "urgent", patient: c.Patient, focus: "Appointment/" + a.ID,
+				owner: first(a.Practitioners, ""), detail: c.Patient, due: a.Start, dated: true,
+				description: fmt.Sprintf("No coverage is in force for the appointment %q of %s.", a.Description, clock(a.Start, loc))})
+		}
+		if c.NeedsApproval {
+			items = append(items, item{code: ApprovalRequired, priority: "urgent", patient: c.Patient, focus: "Appointment/" + a.ID,
+				reason: "Coverage/" + c.ApprovalBy[0].ID, owner: first(a.Practitioners, ""), detail: c.Patient, due: a.Start, dated: true,
+				description: fmt.Sprintf("Obtain the payer's approval for the appointment %q of %s (required by coverage %s).",
+					a.Description, clock(a.Start, loc), c.ApprovalBy[0].ID)})
 		}
 	}
-	if want(CarePlanPeriodEnded) {
-		ended, err := b.Plans.PeriodEnded(ctx, patient, now)
-		if err != nil {
-			return nil, fmt.Errorf("worklist: %w", err)
-		}
-		for _, p := range ended {
-			items = append(items, item{code: CarePlanPeriodEnded, priority: "routine", patient: p.Patient, focus: "CarePlan/" + p.ID,
-				owner: p.Author, due: p.Period.Last, dated: true,
-				description: fmt.Sprintf("Care plan %q is still active although its period ended %s: complete, revoke or extend it.", p.Name, day(p.Period.Last, loc))})
-		}
+	for _, e := range endings {
+		f := e.FollowUp
+		items = append(items, item{code: CoverageEndsBeforeFollowUp, priority: "routine", patient: f.Patient, focus: "Coverage/" + e.Policy.ID,
+			reason: "CarePlan/" + f.Plan, owner: first(f.Performers, f.Author),
+			detail: f.Plan + "#" + activityKey(f.ActivityID, f.Activity) + "@" + f.Due.UTC().Format(time.RFC3339),
+			due:    e.Policy.Period.Last, dated: true,
+			description: fmt.Sprintf("Coverage %s ends %s, before the follow-up %q of care plan %q due %s: renew it or find other coverage.",
+				e.Policy.ID, day(e.Policy.Period.Last, loc), f.Label, f.PlanName, day(f.Due, loc))})
 	}
-	if want(RebookAppointment) {
-		rebooks, err := b.Sched.Rebooking(ctx, patient, since, until)
-		if err != nil {
-			return nil, fmt.Errorf("worklist: %w", err)
-		}
-		for _, r := range rebooks {
-			what := "cancelled"
-			if r.Appointment.Status == "noshow" {
-				what = "missed"
-			}
-			items = append(items, item{code: RebookAppointment, priority: "routine", patient: r.Patient, focus: "Appointment/" + r.Appointment.ID,
-				owner: first(r.Appointment.Practitioners, ""), detail: r.Patient, due: r.Appointment.Start, dated: true,
-				description: fmt.Sprintf("Rebook the %s appointment %q of %s.", what, r.Appointment.Description, clock(r.Appointment.Start, loc))})
-		}
-	}
-	if want(DoubleBooking) {
-		overlaps, err := b.Sched.DoubleBookings(ctx, patient, now, until)
-		if err != nil {
-			return nil, fmt.Errorf("worklist: %w", err)
-		}
-		for _, o := range overlaps {
-			items = append(items, item{code: DoubleBooking, priority: "urgent", patient: o.Patient, focus: "Appointment/" + o.First.ID,
-				reason: "Appointment/" + o.Second.ID, owner: first(o.First.Practitioners, ""), detail: o.Second.ID + "|" + o.Patient,
-				due: o.First.Start, dated: true,
-				description: fmt.Sprintf("Appointments %q at %s and %q at %s overlap: keep one.", o.First.Description, clock(o.First.Start, loc),
-					o.Second.Description, clock(o.Second.Start, loc))})
-		}
-	}
-	if want(AllergyConflict) {
-		conflicts, err := b.Meds.Conflicts(ctx, patient)
-		if err != nil {
-			return nil, fmt.Errorf("worklist: %w", err)
-		}
-		for _, c := range conflicts {
-			prio := "urgent"
-			if c.Criticality == "low" {
-				prio = "routine"
-			}
-			how := "same code"
-			if c.Match == medication.MatchDrugClass {
-				how = "drug class " + c.Class
-			}
-			owner := ""
-			if t := fhirread.RefType(c.Medication.Informant); t == "Practitioner" || t == "PractitionerRole" {
-				owner = c.Medication.Informant
-			}
-			items = append(items, item{code: AllergyConflict, priority: prio, patient: c.Patient, focus: "MedicationStatement/" + c.Medication.ID,
-				reason: "AllergyIntolerance/" + c.Allergy.ID, owner: owner, detail: c.Allergy.ID, due: now,
-				description: fmt.Sprintf("%s conflicts with the recorded allergy to %s (%s, criticality %s): ask the prescriber to review.",
-					c.Medication.Name, c.Allergy.Label, how, firstNonEmpty(c.Criticality, "not recorded"))})
-		}
-	}
-	var inCare []string
-	if want(CoverageGap, ApprovalRequired) {
-		checks, err := b.Cov.CheckAppointments(ctx, patient, now, until)
-		if err != nil {
-			return nil, fmt.Errorf("worklist: %w", err)
-		}
-		for _, c := range checks {
-			inCare = append(inCare, c.Patient)
-			a := c.Appointment
-			if !c.Covered {
-				items = append(items, item{code: CoverageGap, priority: "urgent", patient: c.Patient, focus: "Appointment/" + a.ID,
-					owner: first(a.Practitioners, ""), detail: c.Patient, due: a.Start, dated: true,
-					description: fmt.Sprintf("No coverage is in force for the appointment %q of %s.", a.Description, clock(a.Start, loc))})
-			}
-			if c.NeedsApproval {
-				items = append(items, item{code: ApprovalRequired, priority: "urgent", patient: c.Patient, focus: "Appointment/" + a.ID,
-					reason: "Coverage/" + c.ApprovalBy[0].ID, owner: first(a.Practitioners, ""), detail: c.Patient, due: a.Start, dated: true,
-					description: fmt.Sprintf("Obtain the payer's approval for the appointment %q of %s (required by coverage %s).",
-						a.Description, clock(a.Start, loc), c.ApprovalBy[0].ID)})
-			}
-		}
-	}
-	if want(CoverageEndsBeforeFollowUp) {
-		endings, err := b.Cov.EndingBeforeFollowUps(ctx, patient, now, until, scheduling.FollowUpOptions{AllKinds: opt.FollowUpAllKinds})
-		if err != nil {
-			return nil, fmt.Errorf("worklist: %w", err)
-		}
-		for _, e := range endings {
-			f := e.FollowUp
-			items = append(items, item{code: CoverageEndsBeforeFollowUp, priority: "routine", patient: f.Patient, focus: "Coverage/" + e.Policy.ID,
-				reason: "CarePlan/" + f.Plan, owner: first(f.Performers, f.Author),
-				detail: f.Plan + "#" + activityKey(f.ActivityID, f.Activity) + "@" + f.Due.UTC().Format(time.RFC3339),
-				due:    e.Policy.Period.Last, dated: true,
-				description: fmt.Sprintf("Coverage %s ends %s, before the follow-up %q of care plan %q due %s: renew it or find other coverage.",
-					e.Policy.ID, day(e.Policy.Period.Last, loc), f.Label, f.PlanName, day(f.Due, loc))})
-		}
-	}
-	if want(CoverageGap) {
-		plans, err := b.Plans.Active(ctx, patient, now)
-		if err != nil {
-			return nil, fmt.Errorf("worklist: %w", err)
-		}
-		for _, p := range plans {
-			inCare = append(inCare, p.Patient)
-		}
-		if len(inCare) > 0 {
-			uninsured, err := b.Cov.Uninsured(ctx, inCare, now)
-			if err != nil {
-				return nil, fmt.Errorf("worklist: %w", err)
-			}
-			gps, err := b.generalPractitioners(ctx, uninsured)
-			if err != nil {
-				return nil, err
-			}
-			for _, p := range uninsured {
-				items = append(items, item{code: CoverageGap, priority: "routine", patient: p, focus: p, owner: gps[p], due: now,
-					description: "The patient is in care but no coverage is in force: record or arrange coverage."})
-			}
-		}
+	for _, p := range uninsured {
+		items = append(items, item{code: CoverageGap, priority: "routine", patient: p, focus: p, owner: gps[p], due: now,
+			description: "The patient is in care but no coverage is in force: record or arrange coverage."})
 	}
 
 	var derived []Task
@@ -461,6 +470,32 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 	return out, nil
 }
 
+// tasks runs functions concurrently and reports the first error in the order they were started.
+type tasks struct {
+	wg   sync.WaitGroup
+	errs []*error
+}
+
+func (t *tasks) run(f func() error) {
+	err := new(error)
+	t.errs = append(t.errs, err)
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		*err = f()
+	}()
+}
+
+func (t *tasks) wait() error {
+	t.wg.Wait()
+	for _, err := range t.errs {
+		if *err != nil {
+			return *err
+		}
+	}
+	return nil
+}
+
 // generalPractitioners maps patients to their first generalPractitioner reference.
 func (b *run) generalPractitioners(ctx context.Context, patients []string) (map[string]string, error) {
 	var ids []string
@@ -469,13 +504,13 @@ func (b *run) generalPractitioners(ctx context.Context, patients []string) (map[
 	}
 	vs, err := b.F.In(ctx, "Patient", "_id", ids, url.Values{})
 	if err != nil {
-		return nil, fmt.Errorf("worklist: %w", err)
+		return nil, err
 	}
 	out := map[string]string{}
 	for _, v := range vs {
 		var p fhirread.Patient
 		if err := fhirread.Decode(v.Body, "Patient", &p); err != nil {
-			return nil, fmt.Errorf("worklist: Patient/%s: %w", v.ID, err)
+			return nil, fmt.Errorf("Patient/%s: %w", v.ID, err)
 		}
 		if len(p.GeneralPractitioner) > 0 {
 			out["Patient/"+v.ID] = p.GeneralPractitioner[0].Key()

@@ -4,6 +4,7 @@
 package adaptertest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/model"
 	"github.com/careflow/careflow/fhir/search"
+	"github.com/careflow/careflow/fhir/synth"
 	"github.com/careflow/careflow/fhir/validate"
 	"github.com/careflow/careflow/storage"
 	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
@@ -132,4 +134,77 @@ func (e *Env) Validate(typ string, data []byte) {
 	if _, verr := e.Validator.Validate(typ, data); verr != nil {
 		e.T.Fatalf("%s does not validate: %v\n%s", typ, verr, data)
 	}
+}
+
+// Synth writes the patients fhir/synth generates with o, as the REST API would store their transaction
+// Bundles: each resource under its urn:uuid's uuid as id, references to bundle entries as "Type/uuid".
+// It fails the test on error and returns the number of resources written.
+func (e *Env) Synth(o synth.Options) int {
+	e.T.Helper()
+	bundles, err := synth.Generate(o)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	type res struct{ typ, id, body string }
+	var all []res
+	for _, b := range bundles {
+		var bundle struct {
+			Entry []struct {
+				FullURL  string          `json:"fullUrl"`
+				Resource json.RawMessage `json:"resource"`
+			} `json:"entry"`
+		}
+		if err := json.Unmarshal(b.JSON, &bundle); err != nil {
+			e.T.Fatalf("%s: %v", b.File, err)
+		}
+		var pairs []string
+		for _, en := range bundle.Entry {
+			var head struct {
+				ResourceType string `json:"resourceType"`
+			}
+			if err := json.Unmarshal(en.Resource, &head); err != nil {
+				e.T.Fatalf("%s: %v", b.File, err)
+			}
+			id := strings.TrimPrefix(en.FullURL, "urn:uuid:")
+			pairs = append(pairs, `"`+en.FullURL+`"`, `"`+head.ResourceType+"/"+id+`"`)
+			all = append(all, res{typ: head.ResourceType, id: id, body: string(en.Resource)})
+		}
+		resolve := strings.NewReplacer(pairs...)
+		for i := len(all) - len(bundle.Entry); i < len(all); i++ {
+			var buf bytes.Buffer
+			if err := json.Compact(&buf, []byte(all[i].body)); err != nil {
+				e.T.Fatal(err)
+			}
+			body := resolve.Replace(buf.String())
+			head := `{"resourceType":"` + all[i].typ + `",`
+			if !strings.HasPrefix(body, head) || strings.HasPrefix(body[len(head):], `"id":`) {
+				e.T.Fatalf("%s: unexpected resource layout %.80s", b.File, body)
+			}
+			all[i].body = head + `"id":"` + all[i].id + `",` + body[len(head):]
+		}
+	}
+	work := make(chan res)
+	errs := make(chan error, len(all))
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range work {
+				if _, err := e.Write(r.typ, r.id, r.body); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	for _, r := range all {
+		work <- r
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		e.T.Fatal(err)
+	}
+	return len(all)
 }

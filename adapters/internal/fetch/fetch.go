@@ -93,6 +93,20 @@ func (f Fetcher) All(ctx context.Context, typ string, params url.Values) ([]*sto
 // comma-separated lists of at most Batch values), and that also matches params. Results are deduplicated
 // and ordered by batch, then as All orders them.
 func (f Fetcher) In(ctx context.Context, typ, param string, values []string, params url.Values) ([]*storage.Version, error) {
+	var out []*storage.Version
+	err := f.InEach(ctx, typ, param, values, params, func(v *storage.Version) error {
+		out = append(out, v)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// InEach calls fn with every resource In returns, in In's order, one batch at a time: the caller need not
+// hold the whole result (a population's medication statements) to go through it. An error of fn stops it.
+func (f Fetcher) InEach(ctx context.Context, typ, param string, values []string, params url.Values, fn func(*storage.Version) error) error {
 	batch := f.Batch
 	if batch <= 0 {
 		batch = DefaultBatch
@@ -104,12 +118,20 @@ func (f Fetcher) In(ctx context.Context, typ, param string, values []string, par
 			batch = h.SearchBatch()
 		}
 	}
-	var out []*storage.Version
 	seen := map[string]bool{}
 	uniq := dedupe(values)
 	if len(uniq) > LargeIn && !indexed {
-		if vs, ok, err := f.inMemory(ctx, typ, param, uniq, params); err != nil || ok {
-			return vs, err
+		vs, ok, err := f.inMemory(ctx, typ, param, uniq, params)
+		if err != nil {
+			return err
+		}
+		if ok {
+			for _, v := range vs {
+				if err := fn(v); err != nil {
+					return err
+				}
+			}
+			return nil
 		}
 	}
 	for i := 0; i < len(uniq); i += batch {
@@ -121,16 +143,18 @@ func (f Fetcher) In(ctx context.Context, typ, param string, values []string, par
 		p.Set(param, joinEscaped(chunk))
 		vs, err := f.All(ctx, typ, p)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, v := range vs {
 			if !seen[v.ID] {
 				seen[v.ID] = true
-				out = append(out, v)
+				if err := fn(v); err != nil {
+					return err
+				}
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // LargeIn is the number of values beyond which In reads every resource matching params once and keeps,

@@ -8,7 +8,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"unsafe"
 
 	"github.com/careflow/careflow/adapters/internal/adaptertest"
 	"github.com/careflow/careflow/adapters/internal/fetch"
@@ -178,5 +181,193 @@ func TestInManyValues(t *testing.T) {
 	}
 	if ids(got) != "c0,c10,c12,c14,c16,c18,c2,c20,c22,c24,c26,c28,c4,c6,c8" || ids(got) != ids(want) {
 		t.Errorf("in memory: %s; batched: %s", ids(got), ids(want))
+	}
+}
+
+// TestDecodeOnce: through a Memo, Decode decodes each resource version once per kind and hands every
+// caller that value; a new version, another kind or a store without a memo decodes again.
+func TestDecodeOnce(t *testing.T) {
+	calls := 0
+	decode := func(v *storage.Version) (string, error) {
+		calls++
+		return fmt.Sprintf("%s/%s/%d", v.Type, v.ID, v.VersionID), nil
+	}
+	m := fetch.NewMemo(&fakeStore{})
+	v1 := &storage.Version{Type: "CarePlan", ID: "a", VersionID: 1}
+	same := &storage.Version{Type: "CarePlan", ID: "a", VersionID: 1} // the same version, read by another search
+	v2 := &storage.Version{Type: "CarePlan", ID: "a", VersionID: 2}
+	for _, c := range []struct {
+		s     fetch.Searcher
+		kind  string
+		v     *storage.Version
+		want  string
+		calls int
+	}{
+		{m, "k", v1, "CarePlan/a/1", 1},
+		{m, "k", same, "CarePlan/a/1", 1},
+		{m, "k", v2, "CarePlan/a/2", 2},
+		{m, "other", v1, "CarePlan/a/1", 3},
+		{&fakeStore{}, "k", v1, "CarePlan/a/1", 4},
+	} {
+		got, err := fetch.Decode(c.s, c.kind, c.v, decode)
+		if err != nil || got != c.want || calls != c.calls {
+			t.Errorf("%s %s/%d: %q %v after %d decodings, want %q after %d", c.kind, c.v.ID, c.v.VersionID, got, err, calls, c.want, c.calls)
+		}
+	}
+	// Errors are not kept: the next call decodes again.
+	boom := errors.New("boom")
+	failing := func(*storage.Version) (string, error) { calls++; return "", boom }
+	v3 := &storage.Version{Type: "CarePlan", ID: "b", VersionID: 1}
+	for i := 0; i < 2; i++ {
+		if _, err := fetch.Decode(m, "k", v3, failing); !errors.Is(err, boom) {
+			t.Errorf("error %v", err)
+		}
+	}
+	if calls != 6 {
+		t.Errorf("%d decodings, want 6", calls)
+	}
+}
+
+// blockingStore answers every search after release is closed, counting the searches.
+type blockingStore struct {
+	release chan struct{}
+	n       atomic.Int64
+}
+
+func (b *blockingStore) Search(_ context.Context, q *search.Query) (*storage.SearchPage, error) {
+	b.n.Add(1)
+	<-b.release
+	return &storage.SearchPage{Versions: []*storage.Version{{Type: q.Type, ID: "x", VersionID: 1}}}, nil
+}
+
+// TestMemoConcurrentCallers: callers asking a Memo the same search, or the same decoding, at the same time
+// share one: the store sees one search and the decoder runs once, whatever the interleaving.
+func TestMemoConcurrentCallers(t *testing.T) {
+	_, _, reg := adaptertest.Definitions(t)
+	store := &blockingStore{release: make(chan struct{})}
+	m := fetch.NewMemo(store)
+	q, oerr := reg.Parse("Patient", url.Values{"gender": {"female"}}, search.ParseOptions{Strict: true})
+	if oerr != nil {
+		t.Fatal(oerr)
+	}
+	var decodings atomic.Int64
+	v := &storage.Version{Type: "Patient", ID: "x", VersionID: 1}
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			page, err := m.Search(context.Background(), q)
+			if err != nil || len(page.Versions) != 1 {
+				errs <- fmt.Errorf("search: %v %v", page, err)
+				return
+			}
+			got, err := fetch.Decode(m, "k", v, func(*storage.Version) (int64, error) {
+				return decodings.Add(1), nil
+			})
+			if err != nil || got != 1 {
+				errs <- fmt.Errorf("decode: %d %v", got, err)
+			}
+		}()
+	}
+	close(store.release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if store.n.Load() != 1 || decodings.Load() != 1 {
+		t.Errorf("%d searches and %d decodings for 8 concurrent callers, want 1 and 1", store.n.Load(), decodings.Load())
+	}
+}
+
+// TestDecodeDetaches: the values a Memo keeps hold no string of the buffer they were decoded from.
+func TestDecodeDetaches(t *testing.T) {
+	type inner struct{ S string }
+	type value struct {
+		S     string
+		P     *inner
+		L     []inner
+		A     [1]string
+		local string // unexported: left alone
+	}
+	buf := []byte("abcdefgh")
+	view := func(i, j int) string { return unsafe.String(&buf[i], j-i) }
+	got, err := fetch.Decode(fetch.NewMemo(&fakeStore{}), "k", &storage.Version{Type: "T", ID: "x", VersionID: 1},
+		func(*storage.Version) (value, error) {
+			return value{S: view(0, 2), P: &inner{view(2, 4)}, L: []inner{{view(4, 6)}}, A: [1]string{view(6, 8)}, local: view(0, 1)}, nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inBuf := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		return p >= uintptr(unsafe.Pointer(&buf[0])) && p < uintptr(unsafe.Pointer(&buf[0]))+uintptr(len(buf))
+	}
+	if got.S != "ab" || got.P.S != "cd" || got.L[0].S != "ef" || got.A[0] != "gh" || got.local != "a" {
+		t.Fatalf("values changed: %+v", got)
+	}
+	for _, s := range []string{got.S, got.P.S, got.L[0].S, got.A[0]} {
+		if inBuf(s) {
+			t.Errorf("%q still points into the decoded buffer", s)
+		}
+	}
+}
+
+// TestMemoKeepsTypes: a Memo made with types keeps the pages of those types only.
+func TestMemoKeepsTypes(t *testing.T) {
+	_, _, reg := adaptertest.Definitions(t)
+	store := &fakeStore{ids: []string{"a"}}
+	m := fetch.NewMemo(store, "CarePlan")
+	for _, typ := range []string{"CarePlan", "Patient", "CarePlan", "Patient"} {
+		q, oerr := reg.Parse(typ, url.Values{"_id": {"a"}}, search.ParseOptions{Strict: true})
+		if oerr != nil {
+			t.Fatal(oerr)
+		}
+		if _, err := m.Search(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for _, q := range store.queries {
+		got = append(got, q.Type)
+	}
+	if strings.Join(got, ",") != "CarePlan,Patient,Patient" {
+		t.Errorf("searches that reached the store: %v", got)
+	}
+}
+
+// TestInEach: InEach hands over In's resources in In's order, and an error of its function stops it.
+func TestInEach(t *testing.T) {
+	_, _, reg := adaptertest.Definitions(t)
+	store := &fakeStore{ids: []string{"x", "y", "z"}}
+	f := fetch.Fetcher{Store: store, Registry: reg, Batch: 2, PageSize: 2}
+	refs := []string{"Patient/1", "Patient/2", "Patient/3"}
+	want, err := f.In(context.Background(), "Coverage", "beneficiary", refs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err = f.InEach(context.Background(), "Coverage", "beneficiary", refs, nil, func(v *storage.Version) error {
+		got = append(got, v.ID)
+		return nil
+	})
+	var wantIDs []string
+	for _, v := range want {
+		wantIDs = append(wantIDs, v.ID)
+	}
+	if err != nil || strings.Join(got, ",") != strings.Join(wantIDs, ",") || len(got) != 3 {
+		t.Errorf("InEach %v %v, In %v", got, err, wantIDs)
+	}
+	boom := errors.New("boom")
+	store.queries = nil
+	calls := 0
+	err = f.InEach(context.Background(), "Coverage", "beneficiary", refs, nil, func(*storage.Version) error {
+		calls++
+		return boom
+	})
+	if !errors.Is(err, boom) || calls != 1 || len(store.queries) != 2 { // the two pages of the first batch, no more
+		t.Errorf("after an error: %v, %d calls, %d searches", err, calls, len(store.queries))
 	}
 }

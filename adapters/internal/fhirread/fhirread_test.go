@@ -106,4 +106,21 @@ func TestReferences(t *testing.T) {
 	if err := Decode([]byte(`{"resourceType":"Patient","id":"p"}`), "CarePlan", &CarePlan{}); err == nil {
 		t.Error("wrong resource type decoded")
 	}
+	// A struct without Head is checked by a first pass.
+	var plain struct {
+		ID string `json:"id"`
+	}
+	if err := Decode([]byte(`{"resourceType":"Patient","id":"p"}`), "CarePlan", &plain); err == nil {
+		t.Error("wrong resource type decoded into a struct without Head")
+	}
+	if err := Decode([]byte(`{"resourceType":"Patient","id":"p"}`), "Patient", &plain); err != nil || plain.ID != "p" {
+		t.Errorf("struct without Head: %v %+v", err, plain)
+	}
+	var cp CarePlan
+	if err := Decode([]byte(`{"resourceType":"CarePlan","id":"c","status":"active"}`), "CarePlan", &cp); err != nil || cp.ID != "c" || cp.Status != "active" {
+		t.Errorf("CarePlan: %v %+v", err, cp)
+	}
+	if err := Decode([]byte(`{"status":"active"}`), "CarePlan", &CarePlan{}); err == nil {
+		t.Error("a body without resourceType decoded")
+	}
 }

@@ -2,9 +2,12 @@ package fhirread
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/careflow/careflow/storage"
 )
 
 // HumanName is a FHIR HumanName.
@@ -17,6 +20,7 @@ type HumanName struct {
 
 // Patient is the part of a Patient the adapters read.
 type Patient struct {
+	Head
 	ID                   string      `json:"id"`
 	Active               *bool       `json:"active,omitempty"`
 	Name                 []HumanName `json:"name,omitempty"`
@@ -64,6 +68,7 @@ type AppointmentParticipant struct {
 
 // Appointment is the part of an Appointment the adapters read.
 type Appointment struct {
+	Head
 	ID                    string                   `json:"id"`
 	Extension             []Extension              `json:"extension,omitempty"`
 	Status                string                   `json:"status"`
@@ -109,6 +114,7 @@ type CarePlanActivity struct {
 
 // CarePlan is the part of a CarePlan the adapters read.
 type CarePlan struct {
+	Head
 	ID          string             `json:"id"`
 	Meta        *Meta              `json:"meta,omitempty"`
 	Contained   []json.RawMessage  `json:"contained,omitempty"`
@@ -124,6 +130,15 @@ type CarePlan struct {
 	CareTeam    []Reference        `json:"careTeam,omitempty"`
 	Addresses   []Reference        `json:"addresses,omitempty"`
 	Activity    []CarePlanActivity `json:"activity,omitempty"`
+}
+
+// DecodeCarePlan reads a stored CarePlan (v.Body).
+func DecodeCarePlan(v *storage.Version) (*CarePlan, error) {
+	var cp CarePlan
+	if err := Decode(v.Body, "CarePlan", &cp); err != nil {
+		return nil, fmt.Errorf("CarePlan/%s: %w", v.ID, err)
+	}
+	return &cp, nil
 }
 
 // Name returns the plan's title, else its description, else its first category, else "Care plan".
@@ -144,6 +159,7 @@ func (c *CarePlan) Name() string {
 
 // CareTeam is the part of a (contained) CareTeam the adapters read.
 type CareTeam struct {
+	Head
 	ID          string `json:"id"`
 	Participant []struct {
 		Member     *Reference `json:"member,omitempty"`
@@ -153,6 +169,7 @@ type CareTeam struct {
 
 // Condition is the part of a (contained) Condition the adapters read.
 type Condition struct {
+	Head
 	ID   string           `json:"id"`
 	Code *CodeableConcept `json:"code,omitempty"`
 }
@@ -182,6 +199,7 @@ type AllergyReaction struct {
 
 // AllergyIntolerance is the part of an AllergyIntolerance the adapters read.
 type AllergyIntolerance struct {
+	Head
 	ID                 string            `json:"id"`
 	ClinicalStatus     *CodeableConcept  `json:"clinicalStatus,omitempty"`
 	VerificationStatus *CodeableConcept  `json:"verificationStatus,omitempty"`
@@ -203,6 +221,7 @@ type MedicationIngredient struct {
 
 // Medication is the part of a (contained) Medication the adapters read.
 type Medication struct {
+	Head
 	ID         string                 `json:"id"`
 	Code       *CodeableConcept       `json:"code,omitempty"`
 	Ingredient []MedicationIngredient `json:"ingredient,omitempty"`
@@ -210,6 +229,7 @@ type Medication struct {
 
 // MedicationStatement is the part of a MedicationStatement the adapters read.
 type MedicationStatement struct {
+	Head
 	ID                        string            `json:"id"`
 	Contained                 []json.RawMessage `json:"contained,omitempty"`
 	Status                    string            `json:"status"`
@@ -233,6 +253,7 @@ type CoverageClass struct {
 
 // Coverage is the part of a Coverage the adapters read.
 type Coverage struct {
+	Head
 	ID          string           `json:"id"`
 	Extension   []Extension      `json:"extension,omitempty"`
 	Status      string           `json:"status"`

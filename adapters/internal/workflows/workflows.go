@@ -20,9 +20,10 @@ type Set struct {
 	Cov   *coverage.Service
 }
 
-// New returns a Set reading store through a fresh memo; pageSize > 0 overrides the page size.
-func New(store fetch.Searcher, registry *search.Registry, pageSize int) *Set {
-	m := fetch.NewMemo(store)
+// New returns a Set reading store through a fresh memo; pageSize > 0 overrides the page size; with keep,
+// the memo keeps the pages of searches of those types only (see fetch.NewMemo).
+func New(store fetch.Searcher, registry *search.Registry, pageSize int, keep ...string) *Set {
+	m := fetch.NewMemo(store, keep...)
 	s := &Set{
 		F:     fetch.Fetcher{Store: m, Registry: registry, PageSize: pageSize},
 		Sched: scheduling.New(m, registry),
