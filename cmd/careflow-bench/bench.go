@@ -22,6 +22,9 @@ func run(ctx context.Context, c config, out io.Writer) (err error) {
 	patients := newCorpus(c.seed, c.requests)
 	rep := &report{cfg: c, started: time.Now()}
 	fhir := newFHIRClient(c.base, c.concurrency)
+	if fhir.wire != nil {
+		defer fhir.wire.close()
+	}
 	if err := checkServer(ctx, fhir); err != nil {
 		return err
 	}

@@ -47,6 +47,8 @@ func (s idSink) all() []string {
 type fhirClient struct {
 	base string // e.g. http://127.0.0.1:8080/fhir
 	http *http.Client
+	// wire, for an http:// base, carries the create and read phases' requests (worker w on connection w).
+	wire *wireClient
 }
 
 func newFHIRClient(base string, concurrency int) *fhirClient {
@@ -57,7 +59,9 @@ func newFHIRClient(base string, concurrency int) *fhirClient {
 		IdleConnTimeout:     time.Minute,
 		DisableCompression:  true,
 	}
-	return &fhirClient{base: strings.TrimRight(base, "/"), http: &http.Client{Transport: tr, Timeout: time.Minute}}
+	c := &fhirClient{base: strings.TrimRight(base, "/"), http: &http.Client{Transport: tr, Timeout: time.Minute}}
+	c.wire, _ = newWireClient(c.base, concurrency) // nil (http.Client) for an https:// base
+	return c
 }
 
 // do sends one request and returns the response with its body read; a status other than want is an error.
@@ -77,16 +81,26 @@ func (c *fhirClient) do(req *http.Request, want int) (*http.Response, error) {
 	return resp, nil
 }
 
-// create POSTs a Patient and returns the id the server assigned (from Location: …/Patient/{id}/_history/1).
-func (c *fhirClient) create(ctx context.Context, body []byte) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/Patient", bytes.NewReader(body))
-	if err != nil {
-		return "", fmt.Errorf("create: %w", err)
+// createHeaders are a create's request headers (name, value, …).
+var createHeaders = []string{"Content-Type", "application/fhir+json", "Accept", "application/fhir+json", "Prefer", "return=minimal"}
+
+// create POSTs a Patient (as worker w) and returns the id the server assigned (from Location:
+// …/Patient/{id}/_history/1).
+func (c *fhirClient) create(ctx context.Context, w int, body []byte) (string, error) {
+	var resp *http.Response
+	var err error
+	if c.wire != nil {
+		resp, err = c.wire.do(ctx, w, http.MethodPost, "/Patient", createHeaders, body, http.StatusCreated)
+	} else {
+		req, rerr := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/Patient", bytes.NewReader(body))
+		if rerr != nil {
+			return "", fmt.Errorf("create: %w", rerr)
+		}
+		for i := 0; i+1 < len(createHeaders); i += 2 {
+			req.Header.Set(createHeaders[i], createHeaders[i+1])
+		}
+		resp, err = c.do(req, http.StatusCreated)
 	}
-	req.Header.Set("Content-Type", "application/fhir+json")
-	req.Header.Set("Accept", "application/fhir+json")
-	req.Header.Set("Prefer", "return=minimal")
-	resp, err := c.do(req, http.StatusCreated)
 	if err != nil {
 		return "", err
 	}
@@ -113,8 +127,15 @@ func idFromLocation(loc, typ string) (string, bool) {
 	return id, id != ""
 }
 
-// read GETs a Patient.
-func (c *fhirClient) read(ctx context.Context, id string) error {
+// readHeaders are a read's request headers.
+var readHeaders = []string{"Accept", "application/fhir+json"}
+
+// read GETs a Patient (as worker w).
+func (c *fhirClient) read(ctx context.Context, w int, id string) error {
+	if c.wire != nil {
+		_, err := c.wire.do(ctx, w, http.MethodGet, "/Patient/"+id, readHeaders, nil, http.StatusOK)
+		return err
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/Patient/"+id, nil)
 	if err != nil {
 		return fmt.Errorf("read: %w", err)
@@ -127,7 +148,7 @@ func (c *fhirClient) read(ctx context.Context, id string) error {
 // httpCreate is phase a: POST patient i, remember its id.
 func httpCreate(c *fhirClient, patients *corpus, ids idSink) op {
 	return func(ctx context.Context, w, i int) error {
-		id, err := c.create(ctx, patients.patient(i).JSON)
+		id, err := c.create(ctx, w, patients.patient(i).JSON)
 		if err != nil {
 			return err
 		}
@@ -148,7 +169,7 @@ func randomIDs(seed uint64, concurrency int, ids []string) func(w int) string {
 
 // httpRead is phase b: GET a random created id.
 func httpRead(c *fhirClient, pick func(w int) string) op {
-	return func(ctx context.Context, w, _ int) error { return c.read(ctx, pick(w)) }
+	return func(ctx context.Context, w, _ int) error { return c.read(ctx, w, pick(w)) }
 }
 
 // rawDoc builds the raw-database twin of careflow's current-version document for Patient i: the same
