@@ -388,7 +388,7 @@ func (s *Server) transaction(c *gin.Context, raws []json.RawMessage) (*bundle.Bu
 			refs.local[e.fullURL] = e.target()
 		}
 	}
-	refs.candidates = s.bundleCandidates(entries)
+	refs.entries = entries // the conditional references' candidates (bundleCandidates), indexed when needed
 	for _, e := range entries {
 		if err := s.prepareWrite(c, e, refs); err != nil {
 			return nil, entryError(e.index, e.method, e.rawURL(), err)
