@@ -145,6 +145,9 @@ fill:
 	if err == nil {
 		_, err = w.conn.ExecContext(ctx, "COMMIT")
 	}
+	if h := w.s.hooks.AfterCommit; h != nil && err == nil {
+		h(len(ran))
+	}
 	if err != nil {
 		err = fmt.Errorf("sqlite: commit: %w", err)
 		_, _ = w.conn.ExecContext(ctx, "ROLLBACK")
