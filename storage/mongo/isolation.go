@@ -29,7 +29,8 @@ import (
 // when its owner is gone); after it, a transaction on those types that committed meanwhile makes the query
 // run again if it could have changed the answer. An owner keeps its intent, marked done, for TxLinger
 // after publishing, so that a transaction that commits and publishes entirely while a query runs is still
-// seen afterwards; a query that took longer than TxLinger runs again.
+// seen afterwards; a query that took longer than TxLinger runs once more (a query slower than TxLinger on
+// its second run too is not fenced against a transaction that commits and settles entirely meanwhile).
 
 // maxRounds bounds how often a query runs again because transactions kept committing while it ran.
 const maxRounds = 8
@@ -161,7 +162,9 @@ func (s *Store) isolated(ctx context.Context, types []string, read func() error,
 				committed = append(committed, f)
 			}
 		}
-		again := time.Since(start) > s.txLinger // a transaction may have come and gone unseen
+		// A query slower than TxLinger may have missed a transaction that came and went: run it once more
+		// (only once: a query that slow is not fenced against what commits during its last run).
+		again := time.Since(start) > s.txLinger && round == 0
 		if !again && len(committed) > 0 {
 			for _, f := range committed {
 				if err := s.await(ctx, f.ID); err != nil {
