@@ -98,8 +98,11 @@ func (s *Store) flights(ctx context.Context, types []string, known map[string]*f
 }
 
 // await waits until the committed transaction txID has published everything (its intent is done or
-// gone), settling it itself when its owner is gone.
+// gone). It polls the intent, every 2 ms doubling up to 50 ms; from awaitSettleAfter on it also settles
+// the transaction itself when its owner is gone (or silent for TxTimeout; see settle).
 func (s *Store) await(ctx context.Context, txID string) error {
+	start := time.Now()
+	pause := 2 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		var in intent
 		err := s.db.Collection(txCollection).FindOne(ctx, bson.D{{Key: fID, Value: txID}}).Decode(&in)
@@ -115,16 +118,25 @@ func (s *Store) await(ctx context.Context, txID string) error {
 		if h := s.hooks.ReaderWaits; h != nil && attempt == 0 {
 			h(ctx, txID)
 		}
-		if err := s.settle(ctx, in); err != nil {
-			return err
-		}
-		if attempt > 0 {
-			if err := backoff(ctx, attempt); err != nil {
-				return fmt.Errorf("mongo: wait for transaction %s: %w", txID, err)
+		if time.Since(start) >= awaitSettleAfter {
+			if err := s.settle(ctx, in); err != nil {
+				return err
 			}
 		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("mongo: wait for transaction %s: %w", txID, ctx.Err())
+		case <-t.C:
+		}
+		pause = min(2*pause, 50*time.Millisecond)
 	}
 }
+
+// awaitSettleAfter is how long a reader waits for a live owner to publish before it checks whether the
+// owner is gone (an owner that is alive publishes a small transaction in milliseconds).
+const awaitSettleAfter = 200 * time.Millisecond
 
 // isolated runs read, a query over documents of types, so that its answer holds all or nothing of every
 // transaction: committed transactions still publishing are waited for first; transactions that commit

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
@@ -136,6 +137,8 @@ type Options struct {
 	Clock func() time.Time
 	// Hooks inject failures between the phases of a transaction. For tests; leave zero in production.
 	Hooks Hooks
+	// Monitor, when set, observes every database command (benchmarks count them).
+	Monitor *event.CommandMonitor
 	// SearchIndexes says whether the search-parameter indexes (one per parameter and type) are created:
 	// IndexesAuto (the default) creates them unless the server is FerretDB, IndexesAlways and
 	// IndexesNever force the choice. FerretDB v1 never uses them for queries, and they cost it about 40 %
@@ -185,7 +188,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if dbName == "" {
 		dbName = "careflow"
 	}
-	client, err := mongo.Connect(options.Client().ApplyURI(o.URI).SetAppName("careflow"))
+	copts := options.Client().ApplyURI(o.URI).SetAppName("careflow")
+	if o.Monitor != nil {
+		copts.SetMonitor(o.Monitor)
+	}
+	client, err := mongo.Connect(copts)
 	if err != nil {
 		return nil, fmt.Errorf("mongo: connect: %w", err)
 	}
