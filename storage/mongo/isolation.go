@@ -223,7 +223,7 @@ func (s *Store) targetsOf(ctx context.Context, txID, typ string, types []string)
 // itself unless it carries the mark of a committed transaction, whose claimed version is then returned
 // (from its claim, published or not). A committed transaction whose owner is gone is rolled forward.
 func (s *Store) visible(ctx context.Context, typ, id string, d *doc) (*doc, error) {
-	for attempt := 0; d != nil && d.Tx != "" && attempt < maxAttempts; attempt++ {
+	for attempt := 0; d != nil && d.Tx != "" && attempt < 5; attempt++ {
 		state, _, err := s.outcome(ctx, d.Tx)
 		if err != nil || state != stateCommitted {
 			return d, err
@@ -238,7 +238,10 @@ func (s *Store) visible(ctx context.Context, typ, id string, d *doc) (*doc, erro
 			s.settleOrphan(ctx, d.Tx)
 			return &h, nil
 		}
-		// Published meanwhile: read the current version again.
+		if err == nil && h.TxDone == d.Tx {
+			return &h, nil // published and cleared meanwhile
+		}
+		// Read the current version again.
 		if d, err = s.current(ctx, typ, id); err != nil {
 			return nil, err
 		}
