@@ -40,20 +40,24 @@ import (
 //  4. Publish: each claimed version replaces its current-version document, then the marks are removed
 //     from the claims and the intent is deleted.
 //
-// Visibility. Read and Search see current-version documents only, which change in step 4, after the
-// commit point. History skips marked claims and placeholders; VRead shows a marked claim only when its
-// transaction has committed. So nothing of a transaction that has not committed is ever visible. Between
-// the commit point and the end of step 4 (milliseconds; seconds for thousands of entries on FerretDB), a
-// reader may see some of a committed transaction's resources at their new version and others still at
-// the old one; no read isolation beyond that is promised.
+// Visibility (isolation.go). After the claims, the current-version documents the transaction replaces are
+// marked with its id (placeholders are marked from the start). Nothing of a transaction that has not
+// committed is ever visible: marked documents are read as they are, claims are skipped. From the commit
+// point on, a reader that meets a mark reads the claimed version, so reads by id see the whole
+// transaction at once; searches wait for committed transactions still publishing and run again when one
+// that committed meanwhile could change their answer; the change feed lists a transaction's versions
+// together once all its marks are cleared.
 //
-// Failure. Before the commit point a failing transaction deletes its claims, then its placeholders, then
-// its intent. A crashed one is rolled back the same way once older than TxTimeout, by recovery (at Open
-// and every RecoveryInterval) or by a writer it blocks. After the commit point it is rolled forward (step
-// 4) by recovery once its owner has shown no sign of life for TxTimeout (the owner heartbeats in the
-// intent while it publishes, which takes long for large transactions on FerretDB); a writer blocked by
-// one of its claims publishes that claim itself after a short grace period. Every step is idempotent and
-// guarded by the transaction mark, so any number of processes may settle the same transaction at once.
+// Failure. Before the commit point a failing transaction deletes the marks on current-version documents,
+// its claims, then its placeholders, then its intent. A crashed one is rolled back the same way as soon as
+// its owner is known gone (lease.go) or once older than TxTimeout, by recovery (at Open and every
+// RecoveryInterval) or by a writer it blocks. After the commit point it is rolled forward (step 4) as soon
+// as its owner is known gone — by recovery, by a reader that meets its marks, by a search waiting for it —
+// or once its owner has shown no sign of life for TxTimeout (the owner heartbeats in the intent while it
+// publishes, which takes long for large transactions on FerretDB); a writer blocked by one of its claims
+// publishes that claim itself after a short grace period. Every step is idempotent and guarded by the
+// transaction mark, so any number of processes may settle the same transaction at once. A settled
+// transaction's intent is marked done and lingers for TxLinger, for the readers' fence.
 
 const (
 	// txCollection holds the intent of every transaction not yet settled.
