@@ -47,6 +47,9 @@ const (
 // paused sees what the reads by id see (the change feed may still show none after the commit point: it
 // lists a transaction once it is settled); one that waits for the transaction to finish sees all of it.
 func RunIsolation(t *testing.T, iso Isolation) {
+	t.Run("swap", func(t *testing.T) {
+		testSwapSearch(t, iso.Open(t, IsolationHooks{Pause: func(CrashPoint) {}, ReaderWaits: func() {}}))
+	})
 	for _, at := range []CrashPoint{CrashAfterClaims, CrashAfterCommit, CrashMidPublish} {
 		t.Run(string(at), func(t *testing.T) {
 			ctx := context.Background()
@@ -125,6 +128,51 @@ func RunIsolation(t *testing.T, iso Isolation) {
 			}
 			f.ExpectAll(t, s)
 		})
+	}
+}
+
+// testSwapSearch: transactions swap a family name between two patients, over and over, while a reader
+// searches for it: every search finds exactly one of them (half a swap would show both or neither).
+func testSwapSearch(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	mustCreate(t, s, indexed("swap-a", "Smith"))
+	mustCreate(t, s, indexed("swap-b", "Jones"))
+	const swaps = 30
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < swaps; i++ {
+			a, b := "Jones", "Smith"
+			if i%2 == 1 {
+				a, b = b, a
+			}
+			if _, err := s.Transact(ctx, []storage.TxOp{
+				{Kind: storage.TxUpdate, Write: indexed("swap-a", a)},
+				{Kind: storage.TxUpdate, Write: indexed("swap-b", b)},
+			}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	searches := 0
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("transaction: %v", err)
+			}
+			if searches == 0 {
+				t.Fatal("no search ran")
+			}
+			return
+		default:
+		}
+		got := searchFamily(t, s, "smith")
+		searches++
+		if len(got) != 1 {
+			t.Fatalf("search %d while patients swap names found %v, want exactly one of them", searches, got)
+		}
 	}
 }
 
