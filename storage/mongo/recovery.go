@@ -121,7 +121,7 @@ func (s *Store) settle(ctx context.Context, in intent) error {
 		}
 		return s.rollForward(ctx, txID)
 	case stateAborted:
-		return s.rollBack(ctx, txID, nil)
+		return s.rollBack(ctx, txID, nil, true)
 	}
 	return fmt.Errorf("mongo: transaction %s has an unknown state %q", txID, state)
 }
@@ -162,7 +162,7 @@ func (s *Store) unblockTx(ctx context.Context, c *claim) error {
 		}
 		return s.publish(ctx, c.Type, &doc{ID: c.ResourceID, VersionID: c.VersionID - 1}, view)
 	case stateAborted:
-		return s.rollBack(ctx, c.Tx, nil)
+		return s.rollBack(ctx, c.Tx, nil, true)
 	}
 	return fmt.Errorf("mongo: transaction %s has an unknown state %q", c.Tx, state)
 }
@@ -171,8 +171,9 @@ func (s *Store) unblockTx(ctx context.Context, c *claim) error {
 // its placeholders among targets (read from its intent when nil), then its intent. Marks go first: while
 // the claims hold the next versions nobody else rewrites those documents (FerretDB rewrites the whole
 // document it read). Claims go before placeholders: a placeholder keeps plain creates away from an id
-// whose version 1 is still claimed.
-func (s *Store) rollBack(ctx context.Context, txID string, targets []target) error {
+// whose version 1 is still claimed. marked is false when the transaction is known not to have marked any
+// current-version document (it failed before), which saves an update per target.
+func (s *Store) rollBack(ctx context.Context, txID string, targets []target, marked bool) error {
 	if targets == nil {
 		var in intent
 		err := s.db.Collection(txCollection).FindOne(ctx, bson.D{{Key: fID, Value: txID}}).Decode(&in)
@@ -185,10 +186,12 @@ func (s *Store) rollBack(ctx context.Context, txID string, targets []target) err
 	for _, tg := range targets {
 		byType[tg.Type] = append(byType[tg.Type], tg.ID)
 	}
-	unmark := bson.D{{Key: "$unset", Value: bson.D{{Key: fTx, Value: ""}, {Key: fTxTime, Value: ""}}}}
-	marked := bson.D{{Key: fTx, Value: txID}, {Key: fVersion, Value: bson.D{{Key: "$gt", Value: int64(0)}}}}
-	if err := s.updateByIDs(ctx, byType, marked, unmark); err != nil {
-		return fmt.Errorf("mongo: roll back %s: marks: %w", txID, err)
+	if marked {
+		unmark := bson.D{{Key: "$unset", Value: bson.D{{Key: fTx, Value: ""}, {Key: fTxTime, Value: ""}}}}
+		mine := bson.D{{Key: fTx, Value: txID}, {Key: fVersion, Value: bson.D{{Key: "$gt", Value: int64(0)}}}}
+		if err := s.updateByIDs(ctx, byType, mine, unmark); err != nil {
+			return fmt.Errorf("mongo: roll back %s: marks: %w", txID, err)
+		}
 	}
 	if _, err := s.db.Collection(historyCollection).DeleteMany(ctx, bson.D{{Key: fTx, Value: txID}}); err != nil {
 		return fmt.Errorf("mongo: roll back %s: claims: %w", txID, err)

@@ -225,10 +225,11 @@ func (s *Store) Transact(ctx context.Context, ops []storage.TxOp) ([]storage.TxR
 	if _, err := s.db.Collection(txCollection).InsertOne(ctx, intent{ID: t.id, Started: bson.NewDateTimeFromTime(t.started), Ops: t.targets(), Owner: s.instance, Types: t.types()}); err != nil {
 		return nil, fmt.Errorf("mongo: transaction %s: record intent: %w", t.id, err)
 	}
+	marking := false // marks may have been written
 	cleanup := func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
-		if err := s.rollBack(ctx, t.id, t.targets()); err != nil {
+		if err := s.rollBack(ctx, t.id, t.targets(), marking); err != nil {
 			s.log.Warn("transaction roll-back failed; recovery will finish it", "tx", t.id, "err", err)
 		}
 	}
@@ -238,6 +239,7 @@ func (s *Store) Transact(ctx context.Context, ops []storage.TxOp) ([]storage.TxR
 		cleanup()
 		return nil, err
 	}
+	marking = true
 	if err := s.markCurrent(ctx, t); err != nil {
 		cleanup()
 		return nil, err
