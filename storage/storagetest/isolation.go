@@ -132,7 +132,8 @@ func RunIsolation(t *testing.T, iso Isolation) {
 }
 
 // testSwapSearch: transactions swap a family name between two patients, over and over, while a reader
-// searches for it: every search finds exactly one of them (half a swap would show both or neither).
+// searches for it — every search finds exactly one of them (half a swap would show both or neither) — and
+// follows type history, which lists both versions of a swap or neither.
 func testSwapSearch(t *testing.T, s storage.Store) {
 	ctx := context.Background()
 	mustCreate(t, s, indexed("swap-a", "Smith"))
@@ -172,6 +173,19 @@ func testSwapSearch(t *testing.T, s storage.Store) {
 		searches++
 		if len(got) != 1 {
 			t.Fatalf("search %d while patients swap names found %v, want exactly one of them", searches, got)
+		}
+		// The change feed lists both versions of a swap or neither.
+		h, err := s.History(ctx, storage.HistoryQuery{Type: "Patient", Count: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		newest := map[string]int64{}
+		for _, v := range h.Versions {
+			newest[v.ID] = max(newest[v.ID], v.VersionID)
+		}
+		if newest["swap-a"] != newest["swap-b"] {
+			t.Fatalf("type history while patients swap names lists swap-a up to version %d, swap-b up to %d: %s",
+				newest["swap-a"], newest["swap-b"], describe(h.Versions))
 		}
 	}
 }
