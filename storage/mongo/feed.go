@@ -299,52 +299,105 @@ func (s *Store) feed(ctx context.Context, q storage.HistoryQuery) (*storage.Hist
 	type entry struct {
 		key feedKey
 		v   *storage.Version
+		tx  string // the transaction of a version cleared from its claim
 	}
 	var entries []entry
 	more := false
-	collect := func(coll, typ string, filter bson.D, sortKeys bson.D) error {
-		docs, err := s.versionDocs(ctx, coll, filter, sortKeys, limit)
-		if err != nil {
-			return err
-		}
-		if len(docs) == int(limit) {
-			more = true
-		}
-		for i := range docs {
-			v := docs[i].version(typ)
-			k := feedKey{legacy: docs[i].Visible == nil, lu: v.LastUpdated, typ: v.Type, id: v.ID, vid: v.VersionID}
-			k.vis = k.lu
-			if !k.legacy {
-				k.vis = docs[i].Visible.Time().UTC()
-			}
-			entries = append(entries, entry{k, v})
-		}
-		return nil
-	}
-
-	// Filters are flat (top-level equalities, one $or): FerretDB has PostgreSQL evaluate top-level
-	// equalities, not ones nested in $and.
-	// History documents, except claims of unsettled transactions.
-	var filter bson.D
-	if q.Type != "" {
-		filter = bson.D{{Key: fType, Value: q.Type}}
-	}
-	filter = append(filter, bson.E{Key: fTx, Value: bson.D{{Key: "$exists", Value: false}}}, feedFilter("", q.Since, cur.upper, after)[0])
-	histSort := bson.D{{Key: fVisible, Value: -1}, {Key: fLastUpdated, Value: -1}, {Key: fType, Value: -1}, {Key: fResourceID, Value: -1}, {Key: fVersion, Value: -1}}
-	if err := collect(historyCollection, "", filter, histSort); err != nil {
-		return nil, err
-	}
-	// Versions 1 that only their current-version document holds (with a visibility instant, or legacy).
 	types := s.types
 	if q.Type != "" {
 		types = []string{q.Type}
 	}
-	curSort := bson.D{{Key: fVisible, Value: -1}, {Key: fLastUpdated, Value: -1}, {Key: fID, Value: -1}, {Key: fVersion, Value: -1}}
-	for _, t := range types {
-		filter := bson.D{{Key: fVersion, Value: int64(1)}, feedFilter(t, q.Since, cur.upper, after)[0]}
-		if err := collect(t, t, filter, curSort); err != nil {
+	read := func() error {
+		entries, more = entries[:0], false
+		collect := func(coll, typ string, filter bson.D, sortKeys bson.D) error {
+			docs, err := s.versionDocs(ctx, coll, filter, sortKeys, limit)
+			if err != nil {
+				return err
+			}
+			if len(docs) == int(limit) {
+				more = true
+			}
+			for i := range docs {
+				v := docs[i].version(typ)
+				k := feedKey{legacy: docs[i].Visible == nil, lu: v.LastUpdated, typ: v.Type, id: v.ID, vid: v.VersionID}
+				k.vis = k.lu
+				if !k.legacy {
+					k.vis = docs[i].Visible.Time().UTC()
+				}
+				entries = append(entries, entry{k, v, docs[i].TxDone})
+			}
+			return nil
+		}
+
+		// Filters are flat (top-level equalities, one $or): FerretDB has PostgreSQL evaluate top-level
+		// equalities, not ones nested in $and.
+		// History documents, except claims of unsettled transactions.
+		var filter bson.D
+		if q.Type != "" {
+			filter = bson.D{{Key: fType, Value: q.Type}}
+		}
+		filter = append(filter, bson.E{Key: fTx, Value: bson.D{{Key: "$exists", Value: false}}}, feedFilter("", q.Since, cur.upper, after)[0])
+		histSort := bson.D{{Key: fVisible, Value: -1}, {Key: fLastUpdated, Value: -1}, {Key: fType, Value: -1}, {Key: fResourceID, Value: -1}, {Key: fVersion, Value: -1}}
+		if err := collect(historyCollection, "", filter, histSort); err != nil {
+			return err
+		}
+		// Versions 1 that only their current-version document holds (with a visibility instant, or legacy).
+		curSort := bson.D{{Key: fVisible, Value: -1}, {Key: fLastUpdated, Value: -1}, {Key: fID, Value: -1}, {Key: fVersion, Value: -1}}
+		for _, t := range types {
+			filter := bson.D{{Key: fVersion, Value: int64(1)}, feedFilter(t, q.Since, cur.upper, after)[0]}
+			if err := collect(t, t, filter, curSort); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// Fenced against transactions (isolation.go): the versions of a transaction that is still clearing
+	// its marks are hidden until it is done, so that the feed lists all of a transaction or nothing; a page
+	// is read again when a transaction committed while it was read with an instant before the traversal's
+	// upper bound (its versions, cleared at a later instant on the same clock, are otherwise outside the
+	// traversal, whole).
+	for round := 0; ; round++ {
+		before, err := s.flights(ctx, types, nil)
+		if err != nil {
 			return nil, err
 		}
+		if err := read(); err != nil {
+			return nil, err
+		}
+		after, err := s.flights(ctx, types, before)
+		if err != nil {
+			return nil, err
+		}
+		hide := map[string]bool{}
+		again := false
+		for id, f := range before {
+			if !f.Done {
+				hide[id] = true
+			}
+		}
+		for id, f := range after {
+			if !f.Done {
+				hide[id] = true
+			}
+			if b := before[id]; f.committed && (b == nil || !b.committed) && !again {
+				_, at, err := s.outcome(ctx, id)
+				if err != nil {
+					return nil, err
+				}
+				again = at.IsZero() || at.Before(cur.upper)
+			}
+		}
+		if again && round < maxRounds {
+			continue
+		}
+		kept := entries[:0]
+		for _, e := range entries {
+			if !hide[e.tx] {
+				kept = append(kept, e)
+			}
+		}
+		entries = kept
+		break
 	}
 
 	sort.Slice(entries, func(i, j int) bool { return entries[j].key.less(entries[i].key) })

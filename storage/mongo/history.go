@@ -135,16 +135,35 @@ func (s *Store) instanceHistory(ctx context.Context, q storage.HistoryQuery) (*s
 
 	var versions []*storage.Version
 	more := false
-	collect := func(coll, typ string, filter bson.D, sortKeys bson.D) error {
-		docs, err := s.versionDocs(ctx, coll, filter, sortKeys, limit)
+	decided := map[string]bool{} // transaction id → committed
+	collect := func(coll, typ string, filter bson.D, sortKeys bson.D, extra int64) error {
+		docs, err := s.versionDocs(ctx, coll, filter, sortKeys, limit+extra)
 		if err != nil {
 			return err
 		}
-		if len(docs) == int(limit) {
-			more = true
-		}
+		n := 0
 		for i := range docs {
-			versions = append(versions, docs[i].version(typ))
+			if tx := docs[i].Tx; tx != "" && docs[i].ResourceID != "" {
+				// A transaction's claim is a version once the transaction has committed (isolation.go).
+				committed, ok := decided[tx]
+				if !ok {
+					state, _, err := s.outcome(ctx, tx)
+					if err != nil {
+						return err
+					}
+					committed = state == stateCommitted
+					decided[tx] = committed
+				}
+				if !committed {
+					continue
+				}
+			}
+			if n++; int64(n) <= limit {
+				versions = append(versions, docs[i].version(typ))
+			}
+		}
+		if int64(n) >= limit {
+			more = true
 		}
 		return nil
 	}
@@ -162,9 +181,9 @@ func (s *Store) instanceHistory(ctx context.Context, q storage.HistoryQuery) (*s
 		page = olderThan(*after)
 	}
 	histSort := bson.D{{Key: fLastUpdated, Value: -1}, {Key: fType, Value: -1}, {Key: fResourceID, Value: -1}, {Key: fVersion, Value: -1}}
-	// Claims of unsettled transactions are not history (yet).
-	settled := bson.D{{Key: fTx, Value: bson.D{{Key: "$exists", Value: false}}}}
-	if err := collect(historyCollection, "", and(scope, since, page, settled), histSort); err != nil {
+	// Claims of transactions that have not committed are not history (yet): at most a couple per resource,
+	// fetched beyond the page and dropped.
+	if err := collect(historyCollection, "", and(scope, since, page), histSort, 2); err != nil {
 		return nil, err
 	}
 	// Current versions.
@@ -183,7 +202,7 @@ func (s *Store) instanceHistory(ctx context.Context, q storage.HistoryQuery) (*s
 		if after != nil {
 			page = olderThanInType(*after, t, fID)
 		}
-		if err := collect(t, t, and(scope, since, page, notPlaceholder), curSort); err != nil {
+		if err := collect(t, t, and(scope, since, page, notPlaceholder), curSort, 0); err != nil {
 			return nil, err
 		}
 	}

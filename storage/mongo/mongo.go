@@ -21,9 +21,11 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
@@ -56,6 +58,9 @@ const (
 	fTx     = "tx"
 	fTxTime = "txt"
 	fIndex  = "idx"
+	// fTxDone names, on a history document, the transaction whose claim it was once its mark is cleared:
+	// the change feed hides it until the whole transaction is cleared (isolation.go).
+	fTxDone = "txd"
 )
 
 // Store is a storage.Store on one MongoDB database.
@@ -79,6 +84,17 @@ type Store struct {
 	// stopRecovery ends the periodic recovery loop; recoveryDone is closed when it has ended.
 	stopRecovery context.CancelFunc
 	recoveryDone chan struct{}
+
+	// instance is this store's id in "instances" (lease.go); host is the host name it registered with.
+	instance, host string
+	leaseTTL       time.Duration
+	stopLeaseLoop  func()
+	// txLinger is how long a finished transaction keeps its intent (isolation.go); lingering holds the
+	// goroutines that delete them, cut short by Close.
+	txLinger   time.Duration
+	lingerCtx  context.Context
+	stopLinger context.CancelFunc
+	lingering  sync.WaitGroup
 }
 
 // Options configure Open.
@@ -109,10 +125,20 @@ type Options struct {
 	// negative: no settle window (the horizon is now; exact only with one instance and no concurrent
 	// writers — for tests).
 	FeedSettle time.Duration
+	// LeaseTTL is how long this instance's lease outlives its last renewal: another instance presumes it
+	// gone (and settles its transactions at once) when it has not renewed its lease for that long
+	// (lease.go). Default DefaultLeaseTTL.
+	LeaseTTL time.Duration
+	// TxLinger is how long a transaction keeps its intent, marked done, after publishing, so that a query
+	// that ran meanwhile notices it (isolation.go); a query that takes longer runs again. Default
+	// DefaultTxLinger.
+	TxLinger time.Duration
 	// Clock replaces time.Now (tests).
 	Clock func() time.Time
 	// Hooks inject failures between the phases of a transaction. For tests; leave zero in production.
 	Hooks Hooks
+	// Monitor, when set, observes every database command (benchmarks count them).
+	Monitor *event.CommandMonitor
 	// SearchIndexes says whether the search-parameter indexes (one per parameter and type) are created:
 	// IndexesAuto (the default) creates them unless the server is FerretDB, IndexesAlways and
 	// IndexesNever force the choice. FerretDB v1 never uses them for queries, and they cost it about 40 %
@@ -146,6 +172,7 @@ const (
 	DefaultTxTimeout        = time.Minute
 	DefaultRecoveryInterval = 30 * time.Second
 	DefaultFeedSettle       = 2 * time.Second
+	DefaultTxLinger         = 5 * time.Second
 )
 
 // Open connects, checks that the database answers and creates the indexes the store needs (idempotent).
@@ -161,7 +188,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if dbName == "" {
 		dbName = "careflow"
 	}
-	client, err := mongo.Connect(options.Client().ApplyURI(o.URI).SetAppName("careflow"))
+	copts := options.Client().ApplyURI(o.URI).SetAppName("careflow")
+	if o.Monitor != nil {
+		copts.SetMonitor(o.Monitor)
+	}
+	client, err := mongo.Connect(copts)
 	if err != nil {
 		return nil, fmt.Errorf("mongo: connect: %w", err)
 	}
@@ -183,6 +214,14 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if s.lockTTL = o.LockTTL; s.lockTTL <= 0 {
 		s.lockTTL = DefaultLockTTL
 	}
+	if s.leaseTTL = o.LeaseTTL; s.leaseTTL <= 0 {
+		s.leaseTTL = DefaultLeaseTTL
+	}
+	if s.txLinger = o.TxLinger; s.txLinger <= 0 {
+		s.txLinger = DefaultTxLinger
+	}
+	s.instance = storage.NewID()
+	s.lingerCtx, s.stopLinger = context.WithCancel(context.Background())
 	if err := s.Ping(ctx); err != nil {
 		_ = client.Disconnect(context.Background())
 		return nil, err
@@ -196,6 +235,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	if err := s.ensureIndexes(ctx); err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
+	if err := s.startLease(ctx); err != nil {
 		_ = client.Disconnect(context.Background())
 		return nil, err
 	}
@@ -220,6 +263,9 @@ func (s *Store) Close(ctx context.Context) error {
 		s.stopRecovery()
 		<-s.recoveryDone
 	}
+	s.stopLinger() // finished transactions' intents are deleted now
+	s.lingering.Wait()
+	s.stopLease(ctx)
 	return s.client.Disconnect(ctx)
 }
 
@@ -368,6 +414,8 @@ type doc struct {
 	// Tx marks a claim or placeholder of an unsettled transaction, started at TxTime.
 	Tx     string        `bson:"tx,omitempty"`
 	TxTime bson.DateTime `bson:"txt,omitempty"`
+	// TxDone is the transaction of a cleared claim (fTxDone).
+	TxDone string `bson:"txd,omitempty"`
 }
 
 // placeholder reports a current-version document that only reserves the id for a transaction creating the
@@ -389,6 +437,7 @@ func (d *doc) version(typ string) *storage.Version {
 var versionProjection = bson.D{
 	{Key: fVersion, Value: 1}, {Key: fLastUpdated, Value: 1}, {Key: fVisible, Value: 1}, {Key: fDeleted, Value: 1}, {Key: fMethod, Value: 1},
 	{Key: fBody, Value: 1}, {Key: fType, Value: 1}, {Key: fResourceID, Value: 1}, {Key: fTx, Value: 1}, {Key: fTxTime, Value: 1},
+	{Key: fTxDone, Value: 1},
 }
 
 // timestamp returns the lastUpdated of a new version: now, at millisecond precision, and strictly after
@@ -448,11 +497,21 @@ func (s *Store) Create(ctx context.Context, w storage.Write) (*storage.Version, 
 		return nil, err
 	}
 	s.beforeVisible(ctx, historyID(w.Type, id, 1))
-	if _, err := s.db.Collection(w.Type).InsertOne(ctx, d); err != nil {
-		if mongo.IsDuplicateKeyError(err) {
-			return nil, fmt.Errorf("mongo: create %s/%s: %w", w.Type, id, storage.ErrExists)
+	for attempt := 0; ; attempt++ {
+		_, err := s.db.Collection(w.Type).InsertOne(ctx, d)
+		if err == nil {
+			break
 		}
-		return nil, fmt.Errorf("mongo: create %s/%s: %w", w.Type, id, err)
+		if !mongo.IsDuplicateKeyError(err) {
+			return nil, fmt.Errorf("mongo: create %s/%s: %w", w.Type, id, err)
+		}
+		// Taken — unless by the reservation of a transaction whose owner is gone: settled, try again.
+		if attempt == 0 {
+			if cur, cerr := s.current(ctx, w.Type, id); cerr == nil && cur.placeholder() && cur.Tx != "" && s.settleOrphan(ctx, cur.Tx) {
+				continue
+			}
+		}
+		return nil, fmt.Errorf("mongo: create %s/%s: %w", w.Type, id, storage.ErrExists)
 	}
 	if s.visibleLate(lu) {
 		created := &doc{ID: id, VersionID: 1, LastUpdated: bson.NewDateTimeFromTime(lu), Method: method, Body: string(body)}
@@ -481,6 +540,9 @@ func (s *Store) Read(ctx context.Context, typ, id string) (*storage.Version, err
 	if err != nil {
 		return nil, err
 	}
+	if d, err = s.visible(ctx, typ, id, d); err != nil {
+		return nil, err
+	}
 	if d == nil || d.placeholder() {
 		return nil, fmt.Errorf("mongo: read %s/%s: %w", typ, id, storage.ErrNotFound)
 	}
@@ -495,6 +557,9 @@ func (s *Store) Read(ctx context.Context, typ, id string) (*storage.Version, err
 func (s *Store) VRead(ctx context.Context, typ, id string, vid int64) (*storage.Version, error) {
 	d, err := s.current(ctx, typ, id)
 	if err != nil {
+		return nil, err
+	}
+	if d, err = s.visible(ctx, typ, id, d); err != nil {
 		return nil, err
 	}
 	if d.placeholder() {

@@ -9,11 +9,13 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // Recover settles the transactions that processes left unfinished (see tx.go): committed ones are rolled
-// forward once their owner has shown no sign of life for TxTimeout, pending ones older than TxTimeout are
-// rolled back; the others are left to their owners. It runs at Open and every RecoveryInterval; running it
+// forward once their owner is gone (lease.go) or has shown no sign of life for TxTimeout, pending ones are
+// rolled back once their owner is gone or they are older than TxTimeout; the others are left to their
+// owners. It runs at Open and every RecoveryInterval; running it
 // from several processes at once is safe.
 func (s *Store) Recover(ctx context.Context) error {
 	cur, err := s.db.Collection(txCollection).Find(ctx, bson.D{})
@@ -26,11 +28,14 @@ func (s *Store) Recover(ctx context.Context) error {
 	}
 	var errs []error
 	for _, in := range intents {
-		if err := s.settle(ctx, in.ID, in.Started.Time(), in.Beat.Time()); err != nil {
+		if err := s.settle(ctx, in); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if err := s.forgetOutcomes(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.forgetInstances(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -70,24 +75,39 @@ func (s *Store) heartbeat(txID string) (stop func()) {
 	return func() { cancel(); <-done }
 }
 
-// settle brings transaction txID to its end when its owner seems gone: an undecided one that started
-// more than TxTimeout ago is aborted, an aborted one is rolled back, and a committed one is rolled
-// forward once its owner has shown no sign of life (the commit, or its last heartbeat while
-// publishing) for TxTimeout. A transaction whose owner is at work is left alone.
-func (s *Store) settle(ctx context.Context, txID string, started, beat time.Time) error {
+// settle brings the transaction of intent in to its end when its owner is gone (lease.go) or seems gone:
+// an undecided one is aborted when its owner is gone or it started more than TxTimeout ago, an aborted
+// one is rolled back, and a committed one is rolled forward when its owner is gone or has shown no sign
+// of life (the commit, or its last heartbeat while publishing) for TxTimeout. A transaction whose owner is
+// at work is left alone; the intent of a finished one (done) is deleted once its owner is gone.
+func (s *Store) settle(ctx context.Context, in intent) error {
+	txID, started, beat := in.ID, in.Started.Time(), in.Beat.Time()
+	gone, err := s.ownerGone(ctx, in.Owner)
+	if err != nil {
+		return err
+	}
+	if in.Done {
+		if !gone {
+			return nil // its owner deletes it after lingering
+		}
+		if _, err := s.db.Collection(txCollection).DeleteOne(ctx, bson.D{{Key: fID, Value: txID}}); err != nil {
+			return fmt.Errorf("mongo: recovery: delete intent %s: %w", txID, err)
+		}
+		return nil
+	}
 	state, at, err := s.outcome(ctx, txID)
 	if err != nil {
 		return err
 	}
 	if state == "" {
-		if s.now().Sub(started) < s.txTimeout {
+		if !gone && s.now().Sub(started) < s.txTimeout {
 			return nil // its owner is at work
 		}
 		if state, err = s.decide(ctx, txID, stateAborted); err != nil {
 			return err
 		}
 		if state == stateAborted {
-			s.log.Warn("rolling back a transaction that did not commit within the transaction timeout", "tx", txID, "started", started)
+			s.log.Warn("rolling back a transaction whose owner is gone or that did not commit within the transaction timeout", "tx", txID, "started", started, "ownerGone", gone)
 		}
 		at = s.now()
 	}
@@ -96,12 +116,12 @@ func (s *Store) settle(ctx context.Context, txID string, started, beat time.Time
 		if beat.After(at) {
 			at = beat
 		}
-		if s.now().Sub(at) < s.txTimeout {
+		if !gone && s.now().Sub(at) < s.txTimeout {
 			return nil // its owner is publishing
 		}
 		return s.rollForward(ctx, txID)
 	case stateAborted:
-		return s.rollBack(ctx, txID, nil)
+		return s.rollBack(ctx, txID, nil, true)
 	}
 	return fmt.Errorf("mongo: transaction %s has an unknown state %q", txID, state)
 }
@@ -117,7 +137,9 @@ func (s *Store) unblockTx(ctx context.Context, c *claim) error {
 	}
 	if state == "" {
 		if s.now().Sub(c.TxTime.Time()) < s.txTimeout {
-			return nil
+			if gone, err := s.txOwnerGone(ctx, c.Tx); err != nil || !gone {
+				return err
+			}
 		}
 		if state, err = s.decide(ctx, c.Tx, stateAborted); err != nil {
 			return err
@@ -130,7 +152,9 @@ func (s *Store) unblockTx(ctx context.Context, c *claim) error {
 	switch state {
 	case stateCommitted:
 		if s.now().Sub(at) < s.grace() {
-			return nil
+			if gone, err := s.txOwnerGone(ctx, c.Tx); err != nil || !gone {
+				return err
+			}
 		}
 		view, err := s.claimView(c)
 		if err != nil {
@@ -138,18 +162,18 @@ func (s *Store) unblockTx(ctx context.Context, c *claim) error {
 		}
 		return s.publish(ctx, c.Type, &doc{ID: c.ResourceID, VersionID: c.VersionID - 1}, view)
 	case stateAborted:
-		return s.rollBack(ctx, c.Tx, nil)
+		return s.rollBack(ctx, c.Tx, nil, true)
 	}
 	return fmt.Errorf("mongo: transaction %s has an unknown state %q", c.Tx, state)
 }
 
-// rollBack removes what transaction txID wrote: its claims, then its placeholders among targets (read from
-// its intent when nil), then its intent. Claims go first: a placeholder keeps plain creates away from an id
-// whose version 1 is still claimed.
-func (s *Store) rollBack(ctx context.Context, txID string, targets []target) error {
-	if _, err := s.db.Collection(historyCollection).DeleteMany(ctx, bson.D{{Key: fTx, Value: txID}}); err != nil {
-		return fmt.Errorf("mongo: roll back %s: claims: %w", txID, err)
-	}
+// rollBack removes what transaction txID wrote: the marks on current-version documents, its claims, then
+// its placeholders among targets (read from its intent when nil), then its intent. Marks go first: while
+// the claims hold the next versions nobody else rewrites those documents (FerretDB rewrites the whole
+// document it read). Claims go before placeholders: a placeholder keeps plain creates away from an id
+// whose version 1 is still claimed. marked is false when the transaction is known not to have marked any
+// current-version document (it failed before), which saves an update per target.
+func (s *Store) rollBack(ctx context.Context, txID string, targets []target, marked bool) error {
 	if targets == nil {
 		var in intent
 		err := s.db.Collection(txCollection).FindOne(ctx, bson.D{{Key: fID, Value: txID}}).Decode(&in)
@@ -162,6 +186,16 @@ func (s *Store) rollBack(ctx context.Context, txID string, targets []target) err
 	for _, tg := range targets {
 		byType[tg.Type] = append(byType[tg.Type], tg.ID)
 	}
+	if marked {
+		unmark := bson.D{{Key: "$unset", Value: bson.D{{Key: fTx, Value: ""}, {Key: fTxTime, Value: ""}}}}
+		mine := bson.D{{Key: fTx, Value: txID}, {Key: fVersion, Value: bson.D{{Key: "$gt", Value: int64(0)}}}}
+		if err := s.updateByIDs(ctx, byType, mine, unmark); err != nil {
+			return fmt.Errorf("mongo: roll back %s: marks: %w", txID, err)
+		}
+	}
+	if _, err := s.db.Collection(historyCollection).DeleteMany(ctx, bson.D{{Key: fTx, Value: txID}}); err != nil {
+		return fmt.Errorf("mongo: roll back %s: claims: %w", txID, err)
+	}
 	for typ, ids := range byType {
 		filter := bson.D{{Key: fID, Value: bson.D{{Key: "$in", Value: ids}}}, {Key: fTx, Value: txID}, {Key: fVersion, Value: int64(0)}}
 		if _, err := s.db.Collection(typ).DeleteMany(ctx, filter); err != nil {
@@ -172,6 +206,19 @@ func (s *Store) rollBack(ctx context.Context, txID string, targets []target) err
 		return fmt.Errorf("mongo: roll back %s: intent: %w", txID, err)
 	}
 	return nil
+}
+
+// txOwnerGone reports whether the owner of transaction txID is gone (false when its intent is gone).
+func (s *Store) txOwnerGone(ctx context.Context, txID string) (bool, error) {
+	var in intent
+	err := s.db.Collection(txCollection).FindOne(ctx, bson.D{{Key: fID, Value: txID}}, options.FindOne().SetProjection(bson.D{{Key: "owner", Value: 1}})).Decode(&in)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("mongo: read transaction %s: %w", txID, err)
+	}
+	return s.ownerGone(ctx, in.Owner)
 }
 
 // rollForward finishes a committed transaction from its claims: publishes every version still marked,
@@ -216,10 +263,7 @@ func (s *Store) rollForward(ctx context.Context, txID string) error {
 	if err := s.clearMarks(ctx, txID, claimIDs); err != nil {
 		return err
 	}
-	if _, err := s.db.Collection(txCollection).DeleteOne(ctx, bson.D{{Key: fID, Value: txID}}); err != nil {
-		return fmt.Errorf("mongo: roll forward %s: intent: %w", txID, err)
-	}
-	return nil
+	return s.done(ctx, txID)
 }
 
 // forgetOutcomes deletes the decisions on settled transactions (no intent left) older than

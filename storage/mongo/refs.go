@@ -19,21 +19,21 @@ func (s *Store) Exists(ctx context.Context, typ string, ids []string) (map[strin
 	if len(ids) == 0 {
 		return out, nil
 	}
-	raws, err := s.find(ctx, typ, in(fID, ids), nil, 0, bson.D{{Key: fVersion, Value: 1}, {Key: fDeleted, Value: 1}})
+	raws, err := s.find(ctx, typ, in(fID, ids), nil, 0, bson.D{{Key: fVersion, Value: 1}, {Key: fDeleted, Value: 1}, {Key: fTx, Value: 1}})
 	if err != nil {
 		return nil, fmt.Errorf("mongo: exists %s: %w", typ, err)
 	}
 	for _, raw := range raws {
-		var d struct {
-			ID        string `bson:"_id"`
-			VersionID int64  `bson:"vid"`
-			Deleted   bool   `bson:"del"`
-		}
-		if err := bson.Unmarshal(raw, &d); err != nil {
+		d := &doc{}
+		if err := bson.Unmarshal(raw, d); err != nil {
 			return nil, fmt.Errorf("mongo: exists %s: %w", typ, err)
 		}
-		if d.VersionID > 0 { // version 0: a placeholder of an uncommitted transaction
-			out[d.ID] = !d.Deleted
+		id := d.ID
+		if d, err = s.visible(ctx, typ, id, d); err != nil {
+			return nil, err
+		}
+		if d != nil && d.VersionID > 0 { // version 0: a placeholder of an uncommitted transaction
+			out[id] = !d.Deleted
 		}
 	}
 	return out, nil

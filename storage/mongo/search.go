@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,11 +21,68 @@ import (
 // as too costly (the ids are inlined into the outer query).
 const maxChainIDs = 10000
 
-// Search implements storage.Store.
+// Search implements storage.Store. It is fenced against transactions (isolation.go): one that commits
+// while the search runs makes it run again when the transaction's resources of the searched type are on
+// the page or match the search now, or when it touches a type a chain or _has criterion reads.
 func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error) {
-	filter, err := s.filter(ctx, q.Type, q.Criteria)
+	types := searchTypes(q.Type, q.Criteria, nil)
+	var page *storage.SearchPage
+	var find bson.D
+	err := s.isolated(ctx, types, func() error {
+		var err error
+		page, find, err = s.search(ctx, q)
+		return err
+	}, func(ctx context.Context, committed []*flight) (bool, error) {
+		for _, f := range committed {
+			ids, others, ok, err := s.targetsOf(ctx, f.ID, q.Type, types)
+			if err != nil || !ok || others || find == nil {
+				return true, err
+			}
+			if len(ids) == 0 {
+				continue
+			}
+			for _, v := range page.Versions {
+				if slices.Contains(ids, v.ID) {
+					return true, nil
+				}
+			}
+			raws, err := s.find(ctx, q.Type, allOf(find, in(fID, ids)), nil, 1, bson.D{{Key: fID, Value: 1}})
+			if err != nil {
+				return true, err
+			}
+			if len(raws) > 0 {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
 	if err != nil {
 		return nil, err
+	}
+	return page, nil
+}
+
+// searchTypes adds to types typ and the types its criteria's chains and _has read.
+func searchTypes(typ string, criteria []search.Criterion, types []string) []string {
+	if !slices.Contains(types, typ) {
+		types = append(types, typ)
+	}
+	for _, c := range criteria {
+		if c.Chain != nil {
+			types = searchTypes(c.Chain.Type, []search.Criterion{c.Chain.Criterion}, types)
+		}
+		if c.Has != nil {
+			types = searchTypes(c.Has.Type, []search.Criterion{c.Has.Criterion}, types)
+		}
+	}
+	return types
+}
+
+// search runs q once; find is the filter of its page (nil for a count alone).
+func (s *Store) search(ctx context.Context, q *search.Query) (*storage.SearchPage, bson.D, error) {
+	filter, err := s.filter(ctx, q.Type, q.Criteria)
+	if err != nil {
+		return nil, nil, err
 	}
 	if cmp := q.Compartment; cmp != nil {
 		ref := cmp.Type + "/" + cmp.ID
@@ -50,11 +108,11 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 		if wantTotal {
 			n, err := s.count(ctx, q.Type, filter, exact)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			page.Total = n
 		}
-		return page, nil
+		return page, nil, nil
 	}
 	count := q.Count
 	if count <= 0 {
@@ -65,7 +123,7 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 	if q.Cursor != "" {
 		c, err := decodeSearchCursor(q.Cursor, len(keys))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		after, backward = c, c.Backward
 	}
@@ -73,6 +131,7 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 	if after != nil {
 		find = allOf(filter, keysetFilter(keys, after.Values, backward))
 	}
+	pageFilter := find
 	order := bson.D{}
 	for _, k := range keys {
 		dir := 1
@@ -97,7 +156,7 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 	for {
 		batch, err := s.find(ctx, q.Type, find, order, int64(count+1), projection)
 		if err != nil {
-			return nil, fmt.Errorf("mongo: search %s: %w", q.Type, err)
+			return nil, nil, fmt.Errorf("mongo: search %s: %w", q.Type, err)
 		}
 		for _, raw := range batch {
 			if exact.matches(raw) && len(raws) <= count {
@@ -117,7 +176,7 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 		} else {
 			n, err := s.count(ctx, q.Type, filter, exact)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			page.Total = n
 		}
@@ -133,7 +192,7 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 	for _, raw := range raws {
 		var d doc
 		if err := bson.Unmarshal(raw, &d); err != nil {
-			return nil, fmt.Errorf("mongo: search %s: decode: %w", q.Type, err)
+			return nil, nil, fmt.Errorf("mongo: search %s: decode: %w", q.Type, err)
 		}
 		page.Versions = append(page.Versions, d.version(q.Type))
 	}
@@ -152,7 +211,7 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 			page.Prev = (&searchCursor{Values: first, Backward: true}).encode()
 		}
 	}
-	return page, nil
+	return page, pageFilter, nil
 }
 
 // sortKey is one key of the result order.

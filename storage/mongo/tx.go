@@ -40,20 +40,24 @@ import (
 //  4. Publish: each claimed version replaces its current-version document, then the marks are removed
 //     from the claims and the intent is deleted.
 //
-// Visibility. Read and Search see current-version documents only, which change in step 4, after the
-// commit point. History skips marked claims and placeholders; VRead shows a marked claim only when its
-// transaction has committed. So nothing of a transaction that has not committed is ever visible. Between
-// the commit point and the end of step 4 (milliseconds; seconds for thousands of entries on FerretDB), a
-// reader may see some of a committed transaction's resources at their new version and others still at
-// the old one; no read isolation beyond that is promised.
+// Visibility (isolation.go). After the claims, the current-version documents the transaction replaces are
+// marked with its id (placeholders are marked from the start). Nothing of a transaction that has not
+// committed is ever visible: marked documents are read as they are, claims are skipped. From the commit
+// point on, a reader that meets a mark reads the claimed version, so reads by id see the whole
+// transaction at once; searches wait for committed transactions still publishing and run again when one
+// that committed meanwhile could change their answer; the change feed lists a transaction's versions
+// together once all its marks are cleared.
 //
-// Failure. Before the commit point a failing transaction deletes its claims, then its placeholders, then
-// its intent. A crashed one is rolled back the same way once older than TxTimeout, by recovery (at Open
-// and every RecoveryInterval) or by a writer it blocks. After the commit point it is rolled forward (step
-// 4) by recovery once its owner has shown no sign of life for TxTimeout (the owner heartbeats in the
-// intent while it publishes, which takes long for large transactions on FerretDB); a writer blocked by
-// one of its claims publishes that claim itself after a short grace period. Every step is idempotent and
-// guarded by the transaction mark, so any number of processes may settle the same transaction at once.
+// Failure. Before the commit point a failing transaction deletes the marks on current-version documents,
+// its claims, then its placeholders, then its intent. A crashed one is rolled back the same way as soon as
+// its owner is known gone (lease.go) or once older than TxTimeout, by recovery (at Open and every
+// RecoveryInterval) or by a writer it blocks. After the commit point it is rolled forward (step 4) as soon
+// as its owner is known gone — by recovery, by a reader that meets its marks, by a search waiting for it —
+// or once its owner has shown no sign of life for TxTimeout (the owner heartbeats in the intent while it
+// publishes, which takes long for large transactions on FerretDB); a writer blocked by one of its claims
+// publishes that claim itself after a short grace period. Every step is idempotent and guarded by the
+// transaction mark, so any number of processes may settle the same transaction at once. A settled
+// transaction's intent is marked done and lingers for TxLinger, for the readers' fence.
 
 const (
 	// txCollection holds the intent of every transaction not yet settled.
@@ -83,6 +87,9 @@ type Hooks struct {
 	// the write that makes them visible to the change feed (a create, an update's claim, the clearing of
 	// a transaction's marks). Tests use it to stall that write.
 	BeforeVisible func(ctx context.Context, versions []string)
+	// ReaderWaits runs when a query starts waiting for committed transaction txID to finish publishing
+	// (isolation.go).
+	ReaderWaits func(ctx context.Context, txID string)
 }
 
 // abandoned is the error of a hook that stopped a transaction.
@@ -139,8 +146,25 @@ type intent struct {
 	ID      string        `bson:"_id"`
 	Started bson.DateTime `bson:"started"`
 	Ops     []target      `bson:"ops"`
+	// Owner is the instance running the transaction (lease.go); empty in intents of an older careflow.
+	Owner string `bson:"owner,omitempty"`
+	// Types are the resource types of Ops, sorted (readers select the transactions that concern them).
+	Types []string `bson:"types,omitempty"`
 	// Beat is the last heartbeat of the owner while it publishes.
 	Beat bson.DateTime `bson:"beat,omitempty"`
+	// Done: everything is published and the marks are cleared; the intent lingers for readers
+	// (isolation.go) until its owner deletes it.
+	Done bool `bson:"done,omitempty"`
+}
+
+func (t *tx) types() []string {
+	var out []string
+	for _, o := range t.ops { // in claim order: by type
+		if len(out) == 0 || out[len(out)-1] != o.typ {
+			out = append(out, o.typ)
+		}
+	}
+	return out
 }
 
 func (t *tx) targets() []target {
@@ -198,19 +222,25 @@ func (s *Store) Transact(ctx context.Context, ops []storage.TxOp) ([]storage.TxR
 	})
 
 	// 1. Intent.
-	if _, err := s.db.Collection(txCollection).InsertOne(ctx, intent{ID: t.id, Started: bson.NewDateTimeFromTime(t.started), Ops: t.targets()}); err != nil {
+	if _, err := s.db.Collection(txCollection).InsertOne(ctx, intent{ID: t.id, Started: bson.NewDateTimeFromTime(t.started), Ops: t.targets(), Owner: s.instance, Types: t.types()}); err != nil {
 		return nil, fmt.Errorf("mongo: transaction %s: record intent: %w", t.id, err)
 	}
+	marking := false // marks may have been written
 	cleanup := func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
-		if err := s.rollBack(ctx, t.id, t.targets()); err != nil {
+		if err := s.rollBack(ctx, t.id, t.targets(), marking); err != nil {
 			s.log.Warn("transaction roll-back failed; recovery will finish it", "tx", t.id, "err", err)
 		}
 	}
 
-	// 2. Claims.
+	// 2. Claims, then the marks on the current-version documents the claims will replace.
 	if err := s.claimAll(ctx, t); err != nil {
+		cleanup()
+		return nil, err
+	}
+	marking = true
+	if err := s.markCurrent(ctx, t); err != nil {
 		cleanup()
 		return nil, err
 	}
@@ -326,6 +356,12 @@ func (s *Store) replan(ctx context.Context, t *tx, o *txOp) error {
 	cur, err := s.current(ctx, o.typ, o.id)
 	if err != nil {
 		return err
+	}
+	if cur.placeholder() && cur.Tx != "" && cur.Tx != t.id && s.settleOrphan(ctx, cur.Tx) {
+		// Another transaction's reservation, whose owner is gone: settled, look again.
+		if cur, err = s.current(ctx, o.typ, o.id); err != nil {
+			return err
+		}
 	}
 	o.cur = cur
 	return s.plan(t, o)
@@ -522,6 +558,68 @@ func (s *Store) claimVersions(ctx context.Context, t *tx) error {
 	return nil
 }
 
+// markCurrent marks with t's id the current-version documents t's claims will replace (placeholders are
+// marked already), so that readers resolve them through t's decision (isolation.go). It runs after the
+// claims: with version n+1 claimed, nobody but t publishes over version n, so the mark stays until t
+// publishes (FerretDB rewrites the whole document it read; only a late duplicate publish of version n
+// could drop the mark). The filter is the id alone: the document is at the version t planned on.
+func (s *Store) markCurrent(ctx context.Context, t *tx) error {
+	mark := bson.D{{Key: "$set", Value: bson.D{{Key: fTx, Value: t.id}, {Key: fTxTime, Value: bson.NewDateTimeFromTime(t.started)}}}}
+	byType := map[string][]string{}
+	for _, o := range t.ops {
+		if !o.noop && o.cur != nil && !o.cur.placeholder() {
+			byType[o.typ] = append(byType[o.typ], o.id)
+		}
+	}
+	return s.updateByIDs(ctx, byType, nil, mark)
+}
+
+// updateByIDs applies update to the documents of each type with the given ids (and extra conditions):
+// one update by _id per document on FerretDB (a primary-key lookup in PostgreSQL, where an $in would read
+// the whole collection in Go), publishers at a time; one update of up to 500 ids at a time on MongoDB.
+func (s *Store) updateByIDs(ctx context.Context, byType map[string][]string, extra bson.D, update bson.D) error {
+	type one struct {
+		typ    string
+		filter bson.D
+		many   bool
+	}
+	var work []one
+	for typ, ids := range byType {
+		if s.ferret {
+			for _, id := range ids {
+				work = append(work, one{typ, append(bson.D{{Key: fID, Value: id}}, extra...), false})
+			}
+			continue
+		}
+		for len(ids) > 0 {
+			n := min(500, len(ids))
+			work = append(work, one{typ, append(in(fID, ids[:n]), extra...), true})
+			ids = ids[n:]
+		}
+	}
+	sem := make(chan struct{}, publishers)
+	errs := make([]error, len(work))
+	var wg sync.WaitGroup
+	for k, w := range work {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			var err error
+			if w.many {
+				_, err = s.db.Collection(w.typ).UpdateMany(ctx, w.filter, update)
+			} else {
+				_, err = s.db.Collection(w.typ).UpdateOne(ctx, w.filter, update)
+			}
+			if err != nil {
+				errs[k] = fmt.Errorf("mongo: update %s: %w", w.typ, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
 // contend claims o's version after finding it taken: it settles or waits for the writer holding it, then
 // claims the version after whatever that writer stored. A conditional op does not wait: unless the claim
 // goes away when settled (a dead transaction's), its precondition has failed.
@@ -710,7 +808,12 @@ func (s *Store) publishAll(ctx context.Context, typ string, pubs []pub) error {
 // finish publishes a committed transaction's versions, clears its marks and deletes its intent.
 func (s *Store) finish(ctx context.Context, t *tx) error {
 	stop := s.heartbeat(t.id)
-	defer stop()
+	stopped := false
+	defer func() {
+		if !stopped {
+			stop()
+		}
+	}()
 	var claimIDs []string
 	for start := 0; start < len(t.ops); {
 		typ := t.ops[start].typ
@@ -737,9 +840,32 @@ func (s *Store) finish(ctx context.Context, t *tx) error {
 	if err := s.clearMarks(ctx, t.id, claimIDs); err != nil {
 		return err
 	}
-	if _, err := s.db.Collection(txCollection).DeleteOne(ctx, bson.D{{Key: fID, Value: t.id}}); err != nil {
-		return fmt.Errorf("mongo: transaction %s: delete intent: %w", t.id, err)
+	stop() // the heartbeat rewrites the intent: it must not undo done
+	stopped = true
+	return s.done(ctx, t.id)
+}
+
+// done records that transaction txID is settled (published, marks cleared) and deletes its intent
+// TxLinger later, in the background, so that queries that ran meanwhile notice it (isolation.go).
+func (s *Store) done(ctx context.Context, txID string) error {
+	if _, err := s.db.Collection(txCollection).UpdateOne(ctx, bson.D{{Key: fID, Value: txID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "done", Value: true}}}}); err != nil {
+		return fmt.Errorf("mongo: transaction %s: record done: %w", txID, err)
 	}
+	s.lingering.Add(1)
+	go func() {
+		defer s.lingering.Done()
+		t := time.NewTimer(s.txLinger)
+		select {
+		case <-t.C:
+		case <-s.lingerCtx.Done():
+			t.Stop()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := s.db.Collection(txCollection).DeleteOne(ctx, bson.D{{Key: fID, Value: txID}}); err != nil {
+			s.log.Warn("could not delete a settled transaction's intent; recovery will", "tx", txID, "err", err)
+		}
+	}()
 	return nil
 }
 
@@ -776,6 +902,19 @@ func (s *Store) clearMarks(ctx context.Context, txID string, claimIDs []string) 
 	work := make(chan []string)
 	errs := make([]error, min(publishers, len(chunks)))
 	var wg sync.WaitGroup
+	// One visibility instant for all the versions, so that the feed lists them together — renewed when
+	// clearing takes so long (thousands of claims) that it would be late for the feed's settle window.
+	var atMu sync.Mutex
+	shared := s.visibleNow()
+	first := shared
+	instant := func() time.Time {
+		atMu.Lock()
+		defer atMu.Unlock()
+		if s.feedSettle > 0 && s.now().Sub(shared) > s.feedSettle/4 {
+			shared = s.visibleNow()
+		}
+		return shared
+	}
 	for w := range errs {
 		wg.Add(1)
 		go func() {
@@ -785,12 +924,12 @@ func (s *Store) clearMarks(ctx context.Context, txID string, claimIDs []string) 
 					continue
 				}
 				lo, hi := chunk[0], chunk[len(chunk)-1]
-				at := s.visibleNow()
+				at := instant()
 				s.beforeVisible(ctx, chunk...)
 				filter := bson.D{{Key: fTx, Value: txID}, {Key: fID, Value: bson.D{{Key: "$gte", Value: lo}, {Key: "$lte", Value: hi}}}}
 				update := bson.D{
 					{Key: "$unset", Value: bson.D{{Key: fTx, Value: ""}, {Key: fTxTime, Value: ""}, {Key: fIndex, Value: ""}}},
-					{Key: "$set", Value: bson.D{{Key: fVisible, Value: bson.NewDateTimeFromTime(at)}}},
+					{Key: "$set", Value: bson.D{{Key: fVisible, Value: bson.NewDateTimeFromTime(at)}, {Key: fTxDone, Value: txID}}},
 				}
 				if _, err := hist.UpdateMany(ctx, filter, update); err != nil {
 					errs[w] = fmt.Errorf("mongo: transaction %s: clear marks: %w", txID, err)
@@ -809,7 +948,10 @@ func (s *Store) clearMarks(ctx context.Context, txID string, claimIDs []string) 
 	}
 	close(work)
 	wg.Wait()
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return s.revealTxIfLate(ctx, txID, first)
 }
 
 // clearMarksByID makes the claims claimIDs of transaction txID visible (marks removed, visibility instant
@@ -819,16 +961,16 @@ func (s *Store) clearMarksByID(ctx context.Context, txID string, claimIDs []stri
 	sem := make(chan struct{}, publishers)
 	errs := make([]error, len(claimIDs))
 	var wg sync.WaitGroup
+	at := s.visibleNow() // one instant for all (see clearMarks)
 	for k, id := range claimIDs {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			at := s.visibleNow()
 			s.beforeVisible(ctx, id)
 			update := bson.D{
 				{Key: "$unset", Value: bson.D{{Key: fTx, Value: ""}, {Key: fTxTime, Value: ""}, {Key: fIndex, Value: ""}}},
-				{Key: "$set", Value: bson.D{{Key: fVisible, Value: bson.NewDateTimeFromTime(at)}}},
+				{Key: "$set", Value: bson.D{{Key: fVisible, Value: bson.NewDateTimeFromTime(at)}, {Key: fTxDone, Value: txID}}},
 			}
 			if _, err := hist.UpdateOne(ctx, bson.D{{Key: fID, Value: id}, {Key: fTx, Value: txID}}, update); err != nil {
 				errs[k] = fmt.Errorf("mongo: transaction %s: clear mark of %s: %w", txID, id, err)
@@ -842,7 +984,31 @@ func (s *Store) clearMarksByID(ctx context.Context, txID string, claimIDs []stri
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return s.revealTxIfLate(ctx, txID, at)
+}
+
+// revealTxIfLate makes the versions of transaction txID visible to the change feed again, at a new
+// instant, when its marks took longer to clear than the feed's settle window allows since first, the
+// instant of its first cleared versions: the feed hides a transaction's versions until all are cleared
+// (isolation.go), so the early ones may have been hidden from polls whose horizon passed their instant.
+func (s *Store) revealTxIfLate(ctx context.Context, txID string, first time.Time) error {
+	for attempt := 1; s.visibleLate(first); attempt++ {
+		if attempt > revealAttempts {
+			return fmt.Errorf("mongo: transaction %s: reveal again: still too late after %d attempts", txID, revealAttempts)
+		}
+		s.log.Warn("a transaction's versions became visible too late for the change feed's settle window; listing them again",
+			"tx", txID, "visible", first, "late", s.now().Sub(first).String(), "settle", s.feedSettle.String())
+		first = s.visibleNow()
+		_, err := s.db.Collection(historyCollection).UpdateMany(ctx, bson.D{{Key: fTxDone, Value: txID}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: fVisible, Value: bson.NewDateTimeFromTime(first)}}}})
+		if err != nil {
+			return fmt.Errorf("mongo: transaction %s: reveal again: %w", txID, err)
+		}
+	}
+	return nil
 }
 
 // claim is a history document as stored, with the fields of a transaction's claim.

@@ -64,6 +64,10 @@ type Hooks struct {
 	// BeforeCommit runs in the writer just before a group's COMMIT with the number of writes in it; an
 	// error aborts the group as a failed COMMIT would.
 	BeforeCommit func(writes int) error
+	// AfterCommit runs in the writer right after a group's COMMIT succeeded, before the writes are answered.
+	AfterCommit func(writes int)
+	// AfterTxOp runs in the writer after op i of a transaction has been written, before the next one.
+	AfterTxOp func(i int)
 }
 
 // Store is a storage.Store on one SQLite database file.

@@ -123,6 +123,9 @@ func (s *Store) Transact(ctx context.Context, ops []storage.TxOp) ([]storage.TxR
 				return &storage.TxError{Index: i, Type: op.Write.Type, ID: id, Err: err}
 			}
 			out[i] = r
+			if h := s.hooks.AfterTxOp; h != nil {
+				h(i)
+			}
 		}
 		return nil
 	})

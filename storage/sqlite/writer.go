@@ -144,6 +144,9 @@ fill:
 	} else if g.broken == nil {
 		err = fmt.Errorf("sqlite: commit: %w", err)
 	}
+	if h := w.s.hooks.AfterCommit; h != nil && err == nil {
+		h(len(ran))
+	}
 	if err != nil {
 		g.rollback()
 	}

@@ -87,9 +87,13 @@ func Reopen(t testing.TB, db string, o mongo.Options) *mongo.Store {
 	return s
 }
 
-// noSettle turns the change feed's settle window off unless o sets one.
+// noSettle turns the change feed's settle window off unless o sets one, and shortens how long settled
+// transactions' intents linger (tests check that none remain) unless o sets it.
 func noSettle(o *mongo.Options) {
 	if o.FeedSettle == 0 {
 		o.FeedSettle = -1
+	}
+	if o.TxLinger == 0 {
+		o.TxLinger = time.Second
 	}
 }

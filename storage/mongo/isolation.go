@@ -1,0 +1,264 @@
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Read isolation (docs/ARCHITECTURE.md, "Read isolation"): no reader sees part of a transaction.
+//
+// Single documents. Before its commit point a transaction marks every current-version document it will
+// replace (placeholders of the ids it creates are marked from the start) with its id. A reader that meets
+// a marked document looks the transaction up in "txoutcomes": no decision or aborted — the document as it
+// is (the version before the transaction; a placeholder is no resource); committed — the version the
+// transaction claimed, read from its claim in history, whether or not it has been published yet. So Read,
+// VRead, Exists and instance history show a transaction all at once, from its commit point, also while a
+// crashed owner's transaction waits to be rolled forward. A document without a mark costs nothing more.
+//
+// Queries over many documents (searches, the change feed, $meta's distinct values) cannot see the marks of
+// documents their filter does not select, so they are fenced with the intents of the transactions in
+// flight instead ("transactions": small, and empty when nothing is in flight): before the query, every
+// committed transaction on the query's types that is still publishing is waited for (or rolled forward
+// when its owner is gone); after it, a transaction on those types that committed meanwhile makes the query
+// run again if it could have changed the answer. An owner keeps its intent, marked done, for TxLinger
+// after publishing, so that a transaction that commits and publishes entirely while a query runs is still
+// seen afterwards; a query that took longer than TxLinger runs once more (a query slower than TxLinger on
+// its second run too is not fenced against a transaction that commits and settles entirely meanwhile).
+
+// maxRounds bounds how often a query runs again because transactions kept committing while it ran.
+const maxRounds = 8
+
+// flight is a transaction in flight (its intent) as a reader sees it.
+type flight struct {
+	ID      string        `bson:"_id"`
+	Owner   string        `bson:"owner"`
+	Types   []string      `bson:"types"`
+	Done    bool          `bson:"done"`
+	Started bson.DateTime `bson:"started"`
+	Beat    bson.DateTime `bson:"beat"`
+	// committed is known for done flights and after a look-up; at is the commit's instant when looked up.
+	committed bool
+	at        time.Time
+}
+
+// touches reports whether the transaction writes one of types (an intent of an older careflow, without
+// types, touches everything).
+func (f *flight) touches(types []string) bool {
+	if len(f.Types) == 0 {
+		return true
+	}
+	for _, t := range f.Types {
+		if slices.Contains(types, t) {
+			return true
+		}
+	}
+	return false
+}
+
+var flightProjection = bson.D{{Key: "owner", Value: 1}, {Key: "types", Value: 1}, {Key: "done", Value: 1}, {Key: "started", Value: 1}, {Key: "beat", Value: 1}}
+
+// flights lists the transactions in flight that touch types, with their decision looked up unless known
+// committed from before (known).
+func (s *Store) flights(ctx context.Context, types []string, known map[string]*flight) (map[string]*flight, error) {
+	cur, err := s.db.Collection(txCollection).Find(ctx, bson.D{}, options.Find().SetProjection(flightProjection))
+	if err != nil {
+		return nil, fmt.Errorf("mongo: list transactions in flight: %w", err)
+	}
+	var all []*flight
+	if err := cur.All(ctx, &all); err != nil {
+		return nil, fmt.Errorf("mongo: list transactions in flight: %w", err)
+	}
+	out := make(map[string]*flight, len(all))
+	for _, f := range all {
+		if !f.touches(types) {
+			continue
+		}
+		switch k := known[f.ID]; {
+		case k != nil && k.committed:
+			f.committed, f.at = true, k.at
+		case f.Done:
+			f.committed = true
+		default:
+			state, at, err := s.outcome(ctx, f.ID)
+			if err != nil {
+				return nil, err
+			}
+			f.committed, f.at = state == stateCommitted, at
+		}
+		out[f.ID] = f
+	}
+	return out, nil
+}
+
+// await waits until the committed transaction txID has published everything (its intent is done or
+// gone). It polls the intent, every 2 ms doubling up to 50 ms; from awaitSettleAfter on it also settles
+// the transaction itself when its owner is gone (or silent for TxTimeout; see settle).
+func (s *Store) await(ctx context.Context, txID string) error {
+	start := time.Now()
+	pause := 2 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		var in intent
+		err := s.db.Collection(txCollection).FindOne(ctx, bson.D{{Key: fID, Value: txID}}).Decode(&in)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("mongo: wait for transaction %s: %w", txID, err)
+		}
+		if in.Done {
+			return nil
+		}
+		if h := s.hooks.ReaderWaits; h != nil && attempt == 0 {
+			h(ctx, txID)
+		}
+		if time.Since(start) >= awaitSettleAfter {
+			if err := s.settle(ctx, in); err != nil {
+				return err
+			}
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("mongo: wait for transaction %s: %w", txID, ctx.Err())
+		case <-t.C:
+		}
+		pause = min(2*pause, 50*time.Millisecond)
+	}
+}
+
+// awaitSettleAfter is how long a reader waits for a live owner to publish before it checks whether the
+// owner is gone (an owner that is alive publishes a small transaction in milliseconds).
+const awaitSettleAfter = 200 * time.Millisecond
+
+// isolated runs read, a query over documents of types, so that its answer holds all or nothing of every
+// transaction: committed transactions still publishing are waited for first; transactions that commit
+// while read runs are passed to changed (after they have been waited for), which reports whether read
+// must run again. See the top of this file.
+func (s *Store) isolated(ctx context.Context, types []string, read func() error, changed func(ctx context.Context, committed []*flight) (bool, error)) error {
+	for round := 0; ; round++ {
+		start := time.Now()
+		before, err := s.flights(ctx, types, nil)
+		if err != nil {
+			return err
+		}
+		waited := false
+		for _, f := range before {
+			if f.committed && !f.Done {
+				if err := s.await(ctx, f.ID); err != nil {
+					return err
+				}
+				waited = true
+			}
+		}
+		if waited && round < maxRounds {
+			continue // others may have committed meanwhile: look again
+		}
+		if err := read(); err != nil {
+			return err
+		}
+		after, err := s.flights(ctx, types, before)
+		if err != nil {
+			return err
+		}
+		var committed []*flight
+		for _, f := range after {
+			if b := before[f.ID]; f.committed && (b == nil || !b.committed) {
+				committed = append(committed, f)
+			}
+		}
+		// A query slower than TxLinger may have missed a transaction that came and went: run it once more
+		// (only once: a query that slow is not fenced against what commits during its last run).
+		again := time.Since(start) > s.txLinger && round == 0
+		if !again && len(committed) > 0 {
+			for _, f := range committed {
+				if err := s.await(ctx, f.ID); err != nil {
+					return err
+				}
+			}
+			if again, err = changed(ctx, committed); err != nil {
+				return err
+			}
+		}
+		if !again {
+			return nil
+		}
+		if round >= maxRounds {
+			s.log.Warn("a query kept meeting transactions that committed while it ran; answering with its last run", "types", types, "runs", round+1)
+			return nil
+		}
+	}
+}
+
+// targets returns the resources of transaction txID of type typ, and whether it also touches other types
+// among types; ok is false when its intent is gone (the caller cannot tell).
+func (s *Store) targetsOf(ctx context.Context, txID, typ string, types []string) (ids []string, others, ok bool, err error) {
+	var in intent
+	err = s.db.Collection(txCollection).FindOne(ctx, bson.D{{Key: fID, Value: txID}}).Decode(&in)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, false, false, nil
+	}
+	if err != nil {
+		return nil, false, false, fmt.Errorf("mongo: read transaction %s: %w", txID, err)
+	}
+	for _, tg := range in.Ops {
+		switch {
+		case tg.Type == typ:
+			ids = append(ids, tg.ID)
+		case slices.Contains(types, tg.Type):
+			others = true
+		}
+	}
+	return ids, others, true, nil
+}
+
+// visible returns what a reader sees of the current-version document d of typ/id (nil: nothing): d
+// itself unless it carries the mark of a committed transaction, whose claimed version is then returned
+// (from its claim, published or not). A committed transaction whose owner is gone is rolled forward.
+func (s *Store) visible(ctx context.Context, typ, id string, d *doc) (*doc, error) {
+	for attempt := 0; d != nil && d.Tx != "" && attempt < 5; attempt++ {
+		state, _, err := s.outcome(ctx, d.Tx)
+		if err != nil || state != stateCommitted {
+			return d, err
+		}
+		var h doc
+		err = s.db.Collection(historyCollection).FindOne(ctx, bson.D{{Key: fID, Value: historyID(typ, id, d.VersionID+1)}},
+			options.FindOne().SetProjection(versionProjection)).Decode(&h)
+		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+			return nil, fmt.Errorf("mongo: read %s/%s: claim: %w", typ, id, err)
+		}
+		if err == nil && h.Tx == d.Tx {
+			s.settleOrphan(ctx, d.Tx)
+			return &h, nil
+		}
+		if err == nil && h.TxDone == d.Tx {
+			return &h, nil // published and cleared meanwhile
+		}
+		// Read the current version again.
+		if d, err = s.current(ctx, typ, id); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// settleOrphan settles transaction txID, which a reader or writer met, when its owner is gone (or it
+// outlived the timeouts; see settle), and reports whether it tried. Failures are left to recovery.
+func (s *Store) settleOrphan(ctx context.Context, txID string) bool {
+	var in intent
+	err := s.db.Collection(txCollection).FindOne(ctx, bson.D{{Key: fID, Value: txID}}).Decode(&in)
+	if err != nil || in.Done {
+		return false
+	}
+	if err := s.settle(ctx, in); err != nil {
+		s.log.Warn("could not settle a transaction met by a reader or writer; recovery will", "tx", txID, "err", err)
+	}
+	return true
+}
