@@ -145,7 +145,7 @@ fill:
 		err = fmt.Errorf("sqlite: commit: %w", err)
 	}
 	if h := w.s.hooks.AfterCommit; h != nil && err == nil {
-		h(len(ran))
+		h(len(g.jobs))
 	}
 	if err != nil {
 		g.rollback()
