@@ -142,7 +142,9 @@ type Store interface {
 	// wrapping the usual error (ErrExists, *VersionConflictError, …). A resource may be the target of at
 	// most one op (ErrTxInvalid otherwise). Concurrent transactions and single writes on the same
 	// resources serialise per resource: no update is lost and versions stay sequential. Reads (Read,
-	// VRead, History, Search) never observe the versions of a transaction that has not committed.
+	// VRead, History, Search) never observe the versions of a transaction that has not committed, and a
+	// read that returns a version of a committed transaction has all of its other versions visible to it
+	// (read committed; each call is one read — see docs/ARCHITECTURE.md for each store).
 	// Results are in ops order.
 	Transact(ctx context.Context, ops []TxOp) ([]TxResult, error)
 }
