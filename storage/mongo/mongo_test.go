@@ -10,9 +10,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/careflow/careflow/fhir/definitions"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/storage/mongo"
 
-	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/storage"
 	"github.com/careflow/careflow/storage/mongo/mongotest"
 	"github.com/careflow/careflow/storage/storagetest"
