@@ -1,6 +1,9 @@
 package r4_test
 
 import (
+	"go/build"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/careflow/careflow/fhir/definitions"
@@ -53,5 +56,21 @@ func TestLoadIsSharedAndComplete(t *testing.T) {
 	}
 	if _, oe := v1.Validate("Patient", []byte(`{"resourceType":"Patient","birthDate":"soon"}`)); oe == nil {
 		t.Error("invalid birthDate accepted")
+	}
+}
+
+// TestImportsOnlyPureFHIRPackages: the package stays a pure FHIR library — it imports the standard library
+// and fhir/ libraries only, never storage, HTTP layers or adapters.
+func TestImportsOnlyPureFHIRPackages(t *testing.T) {
+	pkg, err := build.ImportDir(".", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pure := []string{"definitions", "model", "search", "validate"}
+	for _, imp := range pkg.Imports {
+		name, mine := strings.CutPrefix(imp, "github.com/careflow/careflow/fhir/")
+		if strings.Contains(imp, ".") && (!mine || !slices.Contains(pure, name)) {
+			t.Errorf("fhir/r4 imports %s", imp)
+		}
 	}
 }
