@@ -35,18 +35,13 @@ import (
 	"github.com/careflow/careflow/storage"
 )
 
-// Searcher is what the care plan workflows need of the store.
-type Searcher interface {
-	Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error)
-}
-
 // Service runs the care plan workflows against a store. It is immutable and safe for concurrent use.
 type Service struct {
 	f fetch.Fetcher
 }
 
 // New returns a Service that searches s, building queries with registry.
-func New(s Searcher, registry *search.Registry) *Service {
+func New(s fetch.Searcher, registry *search.Registry) *Service {
 	return &Service{f: fetch.Fetcher{Store: s, Registry: registry}}
 }
 

@@ -54,11 +54,6 @@ const (
 	PriorAuthURL         = "http://careflow.example/fhir/StructureDefinition/prior-authorization"
 )
 
-// Searcher is what the coverage workflows need of the store.
-type Searcher interface {
-	Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error)
-}
-
 // Service runs the coverage workflows against a store. It is immutable and safe for concurrent use.
 type Service struct {
 	f     fetch.Fetcher
@@ -66,7 +61,7 @@ type Service struct {
 }
 
 // New returns a Service that searches s, building queries with registry.
-func New(s Searcher, registry *search.Registry) *Service {
+func New(s fetch.Searcher, registry *search.Registry) *Service {
 	return &Service{f: fetch.Fetcher{Store: s, Registry: registry}, sched: scheduling.New(s, registry)}
 }
 

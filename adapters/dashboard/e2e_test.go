@@ -28,6 +28,7 @@ import (
 	"github.com/careflow/careflow/adapters/summary"
 	"github.com/careflow/careflow/adapters/worklist"
 	"github.com/careflow/careflow/fhir/definitions"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/fhir/rest"
 	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
 )
@@ -69,7 +70,7 @@ func chromiumPath(t *testing.T) string {
 // the $summary and $worklist operations, and the dashboard under /app/.
 func server(t *testing.T) (*httptest.Server, *adaptertest.Env) {
 	t.Helper()
-	_, v, reg := adaptertest.Definitions(t)
+	v, reg := r4test.Validator(t), r4test.Load(t).Registry
 	store := sqlitetest.Open(t)
 	h, err := rest.New(rest.Config{
 		Types: definitions.ResourceTypes,

@@ -42,11 +42,6 @@ import (
 	"github.com/careflow/careflow/storage"
 )
 
-// Searcher is what the medication workflows need of the store.
-type Searcher interface {
-	Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error)
-}
-
 // activeStatuses are the MedicationStatement statuses of the active list.
 const activeStatuses = "active,intended,on-hold"
 
@@ -59,7 +54,7 @@ type Service struct {
 
 // New returns a Service that searches s, building queries with registry, and checks conflicts with the
 // shipped drug-class table.
-func New(s Searcher, registry *search.Registry) *Service {
+func New(s fetch.Searcher, registry *search.Registry) *Service {
 	classes := DrugClasses()
 	return &Service{f: fetch.Fetcher{Store: s, Registry: registry}, classes: classes, index: newClassIndex(classes)}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/careflow/careflow/adapters/internal/adaptertest"
+	"github.com/careflow/careflow/adapters/internal/fetch"
 	"github.com/careflow/careflow/adapters/internal/fhirread"
 	"github.com/careflow/careflow/adapters/medication"
 	"github.com/careflow/careflow/fhir/search"
@@ -224,7 +225,7 @@ func TestProductCodes(t *testing.T) {
 
 // readRecorder records the resources a store's searches return.
 type readRecorder struct {
-	s    medication.Searcher
+	s    fetch.Searcher
 	mu   sync.Mutex
 	read map[string]bool
 }

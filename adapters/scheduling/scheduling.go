@@ -62,11 +62,6 @@ import (
 	"github.com/careflow/careflow/storage"
 )
 
-// Searcher is what the scheduling workflows need of the store.
-type Searcher interface {
-	Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error)
-}
-
 // Status lists (comma-separated search values).
 const (
 	upcomingStatuses = "proposed,pending,booked,arrived,checked-in,waitlist"
@@ -84,7 +79,7 @@ type Scheduler struct {
 }
 
 // New returns a Scheduler that searches s, building queries with registry.
-func New(s Searcher, registry *search.Registry) *Scheduler {
+func New(s fetch.Searcher, registry *search.Registry) *Scheduler {
 	return &Scheduler{f: fetch.Fetcher{Store: s, Registry: registry}}
 }
 

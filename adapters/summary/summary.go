@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"github.com/careflow/careflow/adapters/careplan"
+	"github.com/careflow/careflow/adapters/internal/fetch"
 	"github.com/careflow/careflow/adapters/internal/fhirread"
 	"github.com/careflow/careflow/adapters/internal/workflows"
 	"github.com/careflow/careflow/adapters/medication"
@@ -50,11 +51,6 @@ import (
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/storage"
 )
-
-// Searcher is what the summary needs of the store.
-type Searcher interface {
-	Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error)
-}
 
 // ErrPatientNotFound reports a summary requested for a patient that is not stored (or is deleted).
 var ErrPatientNotFound = errors.New("summary: patient not found")
@@ -77,13 +73,13 @@ const (
 
 // Builder builds patient summaries from a store. It is immutable and safe for concurrent use.
 type Builder struct {
-	store    Searcher
+	store    fetch.Searcher
 	registry *search.Registry
 	pageSize int
 }
 
 // New returns a Builder that searches s, building queries with registry.
-func New(s Searcher, registry *search.Registry) *Builder {
+func New(s fetch.Searcher, registry *search.Registry) *Builder {
 	return &Builder{store: s, registry: registry}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/careflow/careflow/adapters/internal/adaptertest"
+	"github.com/careflow/careflow/adapters/internal/fetch"
 	"github.com/careflow/careflow/adapters/worklist"
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/storage"
@@ -104,7 +105,7 @@ func BenchmarkBuild(b *testing.B) {
 
 // countingStore counts the searches that reach the store.
 type countingStore struct {
-	s worklist.Searcher
+	s fetch.Searcher
 	n atomic.Int64
 }
 

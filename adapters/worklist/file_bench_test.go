@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/careflow/careflow/adapters/internal/adaptertest"
 	"github.com/careflow/careflow/adapters/worklist"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/storage/sqlite"
 )
 
@@ -21,7 +21,7 @@ func BenchmarkBuildOnFile(b *testing.B) {
 	if path == "" {
 		b.Skip("CAREFLOW_WORKLIST_BENCH_DB names no data file")
 	}
-	_, _, reg := adaptertest.Definitions(b)
+	reg := r4test.Load(b).Registry
 	s, err := sqlite.Open(context.Background(), sqlite.Options{Path: path, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)

@@ -60,12 +60,12 @@ import (
 
 	"github.com/careflow/careflow/adapters/careplan"
 	"github.com/careflow/careflow/adapters/coverage"
+	"github.com/careflow/careflow/adapters/internal/fetch"
 	"github.com/careflow/careflow/adapters/internal/fhirread"
 	"github.com/careflow/careflow/adapters/internal/workflows"
 	"github.com/careflow/careflow/adapters/medication"
 	"github.com/careflow/careflow/adapters/scheduling"
 	"github.com/careflow/careflow/fhir/search"
-	"github.com/careflow/careflow/storage"
 )
 
 // CodeSystemURL is the canonical URL of the worklist item codes.
@@ -149,20 +149,15 @@ func display(code string) string {
 	return code
 }
 
-// Searcher is what the worklist needs of the store.
-type Searcher interface {
-	Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error)
-}
-
 // Builder derives worklists from a store. It is immutable and safe for concurrent use.
 type Builder struct {
-	store    Searcher
+	store    fetch.Searcher
 	registry *search.Registry
 	pageSize int
 }
 
 // New returns a Builder that searches s, building queries with registry.
-func New(s Searcher, registry *search.Registry) *Builder {
+func New(s fetch.Searcher, registry *search.Registry) *Builder {
 	return &Builder{store: s, registry: registry}
 }
 

@@ -5,14 +5,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// indexField is one top-level search-index field of a raw document: a sorted []string, a string (sort
-// keys) or a time.Time (date ranges).
-type indexField struct {
-	Name  string
-	Value any
-}
+// indexField is one top-level search-index field of a raw document (Key the field name, Value a sorted
+// []string, a string (sort keys) or a time.Time (date ranges)); a slice of them is the index argument of
+// storage/mongo.VersionDoc.
+type indexField = bson.E
 
 // indexOf derives the search-index fields of a patient the way careflow lays them out (fhir/search): per
 // Patient search parameter with values, "s_<code>" holds its keys; string parameters add "_e" (exact
@@ -31,16 +31,16 @@ func indexOf(p *fPatient) []indexField {
 			norm[i] = strings.ToLower(v)
 		}
 		out = append(out,
-			indexField{"s_" + code, sortedSet(norm)},
-			indexField{"s_" + code + "_e", sortedSet(values)},
-			indexField{"s_" + code + "_sort", strings.ToLower(sortKey)})
+			indexField{Key: "s_" + code, Value: sortedSet(norm)},
+			indexField{Key: "s_" + code + "_e", Value: sortedSet(values)},
+			indexField{Key: "s_" + code + "_sort", Value: strings.ToLower(sortKey)})
 	}
 	// keys adds a token, reference or uri parameter: its keys and a sort key.
 	keys := func(code string, values []string, sortKey string) {
 		if len(values) == 0 {
 			return
 		}
-		out = append(out, indexField{"s_" + code, sortedSet(values)}, indexField{"s_" + code + "_sort", sortKey})
+		out = append(out, indexField{Key: "s_" + code, Value: sortedSet(values)}, indexField{Key: "s_" + code + "_sort", Value: sortKey})
 	}
 	token := func(system, code string) []string {
 		if system == "" {
@@ -115,9 +115,9 @@ func indexOf(p *fPatient) []indexField {
 
 	if lo, err := time.Parse(time.DateOnly, p.BirthDate); err == nil {
 		out = append(out,
-			indexField{"s_birthdate_lo", lo},
-			indexField{"s_birthdate_hi", lo.AddDate(0, 0, 1)},
-			indexField{"s_birthdate_sort", lo.Format("2006-01-02T15:04:05.000Z")})
+			indexField{Key: "s_birthdate_lo", Value: lo},
+			indexField{Key: "s_birthdate_hi", Value: lo.AddDate(0, 0, 1)},
+			indexField{Key: "s_birthdate_sort", Value: lo.Format("2006-01-02T15:04:05.000Z")})
 	}
 	return out
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/fhir/synth"
 	"github.com/careflow/careflow/fhir/validate"
+	cfmongo "github.com/careflow/careflow/storage/mongo"
 )
 
 // ingestSet is the generated data set, ready for both sides.
@@ -69,16 +70,16 @@ func asBundleType(data []byte, typ string) ([]byte, error) {
 func sortedIndex(idx map[string]any) []indexField {
 	out := make([]indexField, 0, len(idx))
 	for k, v := range idx {
-		out = append(out, indexField{Name: k, Value: v})
+		out = append(out, indexField{Key: k, Value: v})
 	}
-	slices.SortFunc(out, func(a, b indexField) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b indexField) int { return strings.Compare(a.Key, b.Key) })
 	return out
 }
 
 // rawResources builds the raw documents of one prepared Bundle: each entry validated and indexed as
 // careflow does before it stores it (fhir/validate, registry.Index), stamped with its id, version 1 and
-// lu (fhir/resource.Stamp, careflow's), as version documents (versionDoc) and history documents
-// (historyShape). This runs before the raw phases are timed.
+// lu (fhir/resource.Stamp, careflow's), as careflow's current-version and history documents
+// (storage/mongo.VersionDoc and HistoryDoc). This runs before the raw phases are timed.
 func rawResources(entries []bundleEntry, v *validate.Validator, reg *search.Registry, lu time.Time) ([]rawResource, error) {
 	out := make([]rawResource, len(entries))
 	for k, e := range entries {
@@ -94,8 +95,8 @@ func rawResources(entries []bundleEntry, v *validate.Validator, reg *search.Regi
 		if err != nil {
 			return nil, fmt.Errorf("stamp %s/%s: %w", e.typ, e.id, err)
 		}
-		cur := versionDoc(e.id, 1, lu, "POST", string(body), sortedIndex(idx))
-		out[k] = rawResource{typ: e.typ, current: cur, history: historyShape(e.typ, cur)}
+		cur := cfmongo.VersionDoc(e.id, 1, lu, "POST", string(body), sortedIndex(idx))
+		out[k] = rawResource{typ: e.typ, current: cur, history: cfmongo.HistoryDoc(e.typ, cur)}
 	}
 	return out, nil
 }
@@ -151,8 +152,7 @@ func prepareIngest(ctx context.Context, c ingestConfig, v *validate.Validator, r
 		for _, r := range b.raw {
 			set.resources++
 			set.byType[r.typ]++
-			raw, _ := r.current[5].Value.(string) // versionDoc: raw is the sixth field
-			set.jsonBytes.add(len(raw))
+			set.jsonBytes.add(len(cfmongo.DocBody(r.current)))
 		}
 	}
 	return set, nil
@@ -169,7 +169,7 @@ type collectionDocs struct {
 func byCollection(raw []rawResource, history bool) []collectionDocs {
 	var out []collectionDocs
 	pos := map[string]int{}
-	hist := collectionDocs{name: historyCollection}
+	hist := collectionDocs{name: cfmongo.HistoryCollection}
 	for _, r := range raw {
 		k, ok := pos[r.typ]
 		if !ok {
@@ -190,7 +190,7 @@ func byCollection(raw []rawResource, history bool) []collectionDocs {
 // document, then (with history) its history document.
 func rawInsertOne(db *mongo.Database, set *ingestSet, history bool, tally ingestTally) op {
 	return func(ctx context.Context, w, i int) error {
-		hist := db.Collection(historyCollection)
+		hist := db.Collection(cfmongo.HistoryCollection)
 		for _, r := range set.bundles[i].raw {
 			if _, err := db.Collection(r.typ).InsertOne(ctx, r.current); err != nil {
 				return fmt.Errorf("bundle %d: insert %s: %w", i, r.typ, err)
@@ -230,7 +230,7 @@ func resetScratch(ctx context.Context, c ingestConfig, client *mongo.Client, set
 	}
 	colls := sortedKeys(set.byType)
 	if c.rawHistory {
-		colls = append(colls, historyCollection)
+		colls = append(colls, cfmongo.HistoryCollection)
 	}
 	indexes := map[string]int{}
 	for _, name := range colls {
@@ -298,8 +298,8 @@ func runRawIngest(ctx context.Context, c ingestConfig, client *mongo.Client, set
 	}
 	if c.rawHistory {
 		docs = append(docs,
-			doc{"careflow history document", server.Collection(historyCollection), "Patient/" + cfID + "/1"},
-			doc{"raw history document", scratch.Collection(historyCollection), "Patient/" + rawID + "/1"})
+			doc{"careflow history document", server.Collection(cfmongo.HistoryCollection), "Patient/" + cfID + "/1"},
+			doc{"raw history document", scratch.Collection(cfmongo.HistoryCollection), "Patient/" + rawID + "/1"})
 	}
 	for _, s := range docs {
 		shape, err := shapeOf(ctx, s.coll, s.id)

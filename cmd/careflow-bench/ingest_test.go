@@ -11,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/careflow/careflow/fhir/synth"
+	cfmongo "github.com/careflow/careflow/storage/mongo"
 )
 
 // TestAsBundleType checks that the POSTed Bundle is the generated one, compacted, with only Bundle.type
@@ -53,8 +54,8 @@ func TestAsBundleType(t *testing.T) {
 }
 
 // TestRawResources checks the raw documents of generated Bundles against careflow's layout
-// (storage/mongo currentDoc and historyDoc): field order, bookkeeping values, the stamped JSON, the
-// index fields, and a history twin per resource; and the InsertMany grouping.
+// (storage/mongo.VersionDoc and HistoryDoc): bookkeeping fields and values first, the stamped JSON, the
+// index fields in name order, and a history twin per resource; and the InsertMany grouping.
 func TestRawResources(t *testing.T) {
 	v, reg, err := careflowModel()
 	if err != nil {
@@ -80,30 +81,31 @@ func TestRawResources(t *testing.T) {
 		}
 		for k, r := range raw {
 			e := entries[k]
-			keys := make([]string, len(r.current))
-			for j, f := range r.current {
+			body := cfmongo.DocBody(r.current)
+			// careflow's bookkeeping fields first (storage/mongo.VersionDoc): id, version 1, lu, created by POST.
+			header := cfmongo.VersionDoc(e.id, 1, lu, "POST", body, nil)
+			if len(r.current) < len(header) || !slices.Equal(r.current[:len(header)], header) {
+				t.Fatalf("%s: fields %v, want %v first", e.typ, r.current[:min(len(header), len(r.current))], header)
+			}
+			keys := make([]string, len(r.current)-len(header))
+			for j, f := range r.current[len(header):] {
 				keys[j] = f.Key
 			}
-			if !slices.Equal(keys[:6], []string{"_id", "vid", "lu", "del", "m", "raw"}) {
-				t.Fatalf("%s: fields %v", e.typ, keys)
+			indexFields := slices.DeleteFunc(slices.Clone(keys), func(k string) bool { return k == "_refs" })
+			if len(indexFields) < 2 || !slices.IsSorted(keys) || !strings.HasPrefix(indexFields[0], "s_") {
+				t.Errorf("%s: index fields %v", e.typ, keys)
 			}
-			indexFields := slices.DeleteFunc(slices.Clone(keys[6:]), func(k string) bool { return k == "_refs" })
-			if len(indexFields) < 2 || !slices.IsSorted(keys[6:]) || !strings.HasPrefix(indexFields[0], "s_") {
-				t.Errorf("%s: index fields %v", e.typ, keys[6:])
-			}
-			body := r.current[5].Value.(string)
 			want := `{"resourceType":"` + e.typ + `","id":"` + e.id + `","meta":{"versionId":"1","lastUpdated":"2026-11-25T10:00:00.123Z",`
-			if r.current[0].Value != e.id || r.current[1].Value != int64(1) || r.current[3].Value != false || r.current[4].Value != "POST" ||
-				!strings.HasPrefix(body, want) {
-				t.Fatalf("%s: %v / %.120s", e.typ, r.current[:5], body)
+			if !strings.HasPrefix(body, want) {
+				t.Fatalf("%s: %.120s", e.typ, body)
 			}
 			// The same size as careflow stores: id, versionId and lastUpdated added, nothing else.
 			if d, stamp := len(body)-len(e.body), len(`"id":"`+e.id+`","versionId":"1","lastUpdated":"2026-11-25T10:00:00.123Z",`); d != stamp {
 				t.Errorf("%s: stamping added %d bytes, want %d", e.typ, d, stamp)
 			}
-			wantHist := bson.D{{Key: "_id", Value: e.typ + "/" + e.id + "/1"}, {Key: "t", Value: e.typ}, {Key: "rid", Value: e.id},
-				r.current[1], r.current[2], r.current[3], r.current[4], r.current[5]}
-			if !slices.Equal(r.history, wantHist) {
+			// Its history twin: careflow's history document of the same version, without the index fields.
+			wantHist := cfmongo.HistoryDoc(e.typ, r.current)
+			if !slices.Equal(r.history, wantHist) || r.history[0].Value != e.typ+"/"+e.id+"/1" || len(r.history) != len(header)+2 {
 				t.Fatalf("%s: history %v", e.typ, r.history[:3])
 			}
 		}
@@ -117,7 +119,7 @@ func TestRawResources(t *testing.T) {
 			}
 			total += len(g.docs)
 		}
-		if last := groups[len(groups)-1]; last.name != historyCollection || len(last.docs) != len(raw) || total != len(raw) {
+		if last := groups[len(groups)-1]; last.name != cfmongo.HistoryCollection || len(last.docs) != len(raw) || total != len(raw) {
 			t.Fatalf("patient %d: groups %d, history %s %d, current %d of %d", i, len(groups), last.name, len(last.docs), total, len(raw))
 		}
 		if groups[0].name != "Patient" || len(byCollection(raw, false)) != len(groups)-1 {

@@ -4,22 +4,13 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/careflow/careflow/fhir/definitions"
-	"github.com/careflow/careflow/fhir/model"
-	"github.com/careflow/careflow/fhir/validate"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 )
 
 // The generated Patients must be valid FHIR R4 for careflow (otherwise phase a measures 400s), sized like
 // an EHR's, varied, and the same for the same seed and index.
 func TestPatientsAreValidVariedAndDeterministic(t *testing.T) {
-	m, err := model.Load(definitions.Schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := validate.New(m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := r4test.Validator(t)
 	gen := patientGen{seed: 42}
 	distinct := map[string]bool{}
 	var sizes sizeStats

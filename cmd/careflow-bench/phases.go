@@ -9,13 +9,14 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	cfmongo "github.com/careflow/careflow/storage/mongo"
 )
 
 // idSink collects the ids a create phase produced, one slice per worker (no locking).
@@ -172,60 +173,14 @@ func httpRead(c *fhirClient, pick func(w int) string) op {
 	return func(ctx context.Context, w, _ int) error { return c.read(ctx, w, pick(w)) }
 }
 
-// rawDoc builds the raw-database twin of careflow's current-version document for Patient i: the same
-// bookkeeping fields (_id, vid, lu, del, m), the resource JSON with id and meta stamped as a string in raw,
-// then the index fields.
+// rawDoc builds careflow's current-version document for Patient i (storage/mongo.VersionDoc): the
+// bookkeeping fields, the resource JSON with id and meta stamped, then the index-like fields of index.go.
 func rawDoc(patients *corpus, i int, now time.Time) (bson.D, string) {
 	p := patients.patient(i)
 	id := fmt.Sprintf("%08x-0000-4000-8000-%012d", patients.gen.seed, i) // as long as careflow's UUIDs
 	body := strings.Replace(string(p.JSON), `{"resourceType":"Patient",`, `{"resourceType":"Patient","id":"`+id+`",`, 1)
 	body = strings.Replace(body, `"meta":{`, `"meta":{"versionId":"1","lastUpdated":"`+now.Format("2006-01-02T15:04:05.000Z07:00")+`",`, 1)
-	return versionDoc(id, 1, now, "POST", body, p.Index), id
-}
-
-// versionDoc is the raw twin of careflow's current-version document (storage/mongo currentDoc): the
-// bookkeeping fields _id, vid, lu, del and m, the stamped resource JSON as a string in raw, then the
-// search-index fields.
-func versionDoc(id string, vid int64, lu time.Time, method, body string, index []indexField) bson.D {
-	d := make(bson.D, 0, 6+len(index))
-	d = append(d,
-		bson.E{Key: "_id", Value: id},
-		bson.E{Key: "vid", Value: vid},
-		bson.E{Key: "lu", Value: bson.NewDateTimeFromTime(lu)},
-		bson.E{Key: "del", Value: false},
-		bson.E{Key: "m", Value: method},
-		bson.E{Key: "raw", Value: body},
-	)
-	for _, f := range index {
-		d = append(d, bson.E{Key: f.Name, Value: f.Value})
-	}
-	return d
-}
-
-// historyCollection is careflow's collection of versions (storage/mongo).
-const historyCollection = "history"
-
-// historyShape is the raw twin of careflow's history document of version doc cur (storage/mongo
-// historyDoc): _id "Type/id/vid", t (the type), rid (the id), then vid, lu, del, m and raw of cur; no
-// index fields.
-func historyShape(typ string, cur bson.D) bson.D {
-	h := bson.D{{Key: "_id", Value: nil}, {Key: "t", Value: typ}}
-	var id string
-	var vid int64
-	for _, e := range cur {
-		switch e.Key {
-		case "_id":
-			id, _ = e.Value.(string)
-			h = append(h, bson.E{Key: "rid", Value: e.Value})
-		case "vid":
-			vid, _ = e.Value.(int64)
-			h = append(h, e)
-		case "lu", "del", "m", "raw":
-			h = append(h, e)
-		}
-	}
-	h[0].Value = typ + "/" + id + "/" + strconv.FormatInt(vid, 10)
-	return h
+	return cfmongo.VersionDoc(id, 1, now, "POST", body, p.Index), id
 }
 
 // rawInsert is phase c: insert patient i's raw document with the driver.
@@ -251,10 +206,7 @@ type rawVersion struct {
 }
 
 // readProjection is careflow's: everything but the index fields.
-var readProjection = bson.D{
-	{Key: "vid", Value: 1}, {Key: "lu", Value: 1}, {Key: "del", Value: 1}, {Key: "m", Value: 1}, {Key: "raw", Value: 1},
-	{Key: "t", Value: 1}, {Key: "rid", Value: 1},
-}
+var readProjection = cfmongo.VersionProjection()
 
 // rawRead is phase d: FindOne by _id with careflow's projection, decoded like careflow decodes it.
 func rawRead(coll *mongo.Collection, pick func(w int) string) op {

@@ -18,7 +18,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 
 	"github.com/careflow/careflow/fhir/definitions"
-	"github.com/careflow/careflow/fhir/model"
+	"github.com/careflow/careflow/fhir/r4"
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/fhir/validate"
 	"github.com/careflow/careflow/storage"
@@ -217,21 +217,17 @@ func dropDatabase(ctx context.Context, c searchConfig) error {
 	return errors.Join(err, client.Disconnect(ctx))
 }
 
-// careflowModel loads careflow's FHIR R4 model, validator and search registry, as the server does.
+// careflowModel returns careflow's FHIR R4 validator and search registry (fhir/r4), as the server uses them.
 func careflowModel() (*validate.Validator, *search.Registry, error) {
-	m, err := model.Load(definitions.Schema)
+	defs, err := r4.Load()
 	if err != nil {
-		return nil, nil, fmt.Errorf("load FHIR model: %w", err)
+		return nil, nil, err
 	}
-	v, err := validate.New(m)
+	v, err := defs.Validator()
 	if err != nil {
-		return nil, nil, fmt.Errorf("validator: %w", err)
+		return nil, nil, err
 	}
-	registry, err := search.NewRegistry(m, definitions.SearchParameters, definitions.ResourceTypes)
-	if err != nil {
-		return nil, nil, fmt.Errorf("search registry: %w", err)
-	}
-	return v, registry, nil
+	return v, defs.Registry, nil
 }
 
 // searchEnv is what the phases share: careflow's own registry, validator and store for loading, and a

@@ -10,29 +10,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/careflow/careflow/fhir/definitions"
-	"github.com/careflow/careflow/fhir/model"
-	"github.com/careflow/careflow/fhir/search"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/fhir/synth"
-	"github.com/careflow/careflow/fhir/validate"
 )
 
 // TestPrepareBundle checks that the loader stores what a transaction would: every urn:uuid reference
 // resolved to Type/<id> of an entry of the same bundle, ids deterministic, every resource valid and
 // indexable, Appointments and allergies indexed under their patient's reference.
 func TestPrepareBundle(t *testing.T) {
-	m, err := model.Load(definitions.Schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := validate.New(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := search.NewRegistry(m, definitions.SearchParameters, definitions.ResourceTypes)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v, reg := r4test.Validator(t), r4test.Load(t).Registry
 	if err := checkRawFields(reg); err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 
 	"github.com/careflow/careflow/fhir/definitions"
-	"github.com/careflow/careflow/fhir/model"
+	"github.com/careflow/careflow/fhir/r4"
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/storage"
 	"github.com/careflow/careflow/storage/sqlite"
@@ -129,10 +129,11 @@ func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := sourceExists(ctx, o.from); err != nil {
 		return fmt.Errorf("copy: --from: %w", err)
 	}
-	registry, err := newRegistry()
+	defs, err := r4.Load()
 	if err != nil {
 		return err
 	}
+	registry := defs.Registry
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	open := func(db string) (closer, error) {
 		openCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
@@ -180,15 +181,6 @@ func closeStore(s closer) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = s.Close(ctx)
-}
-
-// newRegistry builds the search registry as serve does.
-func newRegistry() (*search.Registry, error) {
-	m, err := model.Load(definitions.Schema)
-	if err != nil {
-		return nil, err
-	}
-	return search.NewRegistry(m, definitions.SearchParameters, definitions.ResourceTypes)
 }
 
 // databaseKey identifies the database a setting names: the absolute file of sqlite:PATH (symbolic links

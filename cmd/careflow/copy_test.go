@@ -13,11 +13,11 @@ import (
 	"reflect"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/careflow/careflow/fhir/definitions"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/storage"
 	"github.com/careflow/careflow/storage/mongo"
@@ -26,31 +26,20 @@ import (
 	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
 )
 
-var testRegistry = sync.OnceValues(newRegistry)
-
-func registryT(t *testing.T) *search.Registry {
-	t.Helper()
-	r, err := testRegistry()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
 // Stores under test: each returns an empty store, closed or dropped when the test ends.
 type storeMaker func(t *testing.T) importer
 
 func sqliteStore(t *testing.T) importer { return sqlitetest.Open(t) }
 
 func mongoStore(t *testing.T) importer {
-	return mongotest.Open(t, definitions.ResourceTypes, registryT(t))
+	return mongotest.Open(t, definitions.ResourceTypes, r4test.Load(t).Registry)
 }
 
 // write stores a resource through the storage interface, with its search values computed as the REST API
 // computes them.
 func write(t *testing.T, s storage.Store, typ, id, body string, method string) *storage.Version {
 	t.Helper()
-	c := &copier{registry: registryT(t)}
+	c := &copier{registry: r4test.Load(t).Registry}
 	index, err := c.index(typ, []byte(body))
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +92,7 @@ func fixture(t *testing.T, s storage.Store) string {
 }
 
 func newCopier(t *testing.T, src storage.Store, dst importer) *copier {
-	return &copier{src: src, dst: dst, registry: registryT(t), types: definitions.ResourceTypes, concurrency: 4}
+	return &copier{src: src, dst: dst, registry: r4test.Load(t).Registry, types: definitions.ResourceTypes, concurrency: 4}
 }
 
 // allVersions lists a resource's versions through instance history, oldest first.
@@ -175,7 +164,7 @@ func searchIDs(t *testing.T, s storage.Store, typ, query string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, oerr := registryT(t).Parse(typ, params, search.ParseOptions{Strict: true, DefaultCount: 100, MaxCount: 100})
+	q, oerr := r4test.Load(t).Registry.Parse(typ, params, search.ParseOptions{Strict: true, DefaultCount: 100, MaxCount: 100})
 	if oerr != nil {
 		t.Fatalf("parse %s?%s: %v", typ, query, oerr)
 	}
@@ -320,7 +309,7 @@ func TestCopyResume(t *testing.T) {
 			// The target holds an older state of a resource the first run did not reach, as if a server
 			// had written it, or an earlier copy from an older source.
 			old := allVersions(t, src, "Patient", "m19")[:1]
-			c2 := &copier{registry: registryT(t)}
+			c2 := &copier{registry: r4test.Load(t).Registry}
 			index, err := c2.index("Patient", old[0].Body)
 			if err != nil {
 				t.Fatal(err)

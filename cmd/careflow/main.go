@@ -24,10 +24,8 @@ import (
 	"github.com/careflow/careflow/adapters/summary"
 	"github.com/careflow/careflow/adapters/worklist"
 	"github.com/careflow/careflow/fhir/definitions"
-	"github.com/careflow/careflow/fhir/model"
+	"github.com/careflow/careflow/fhir/r4"
 	"github.com/careflow/careflow/fhir/rest"
-	"github.com/careflow/careflow/fhir/search"
-	"github.com/careflow/careflow/fhir/validate"
 	"github.com/careflow/careflow/storage/mongo"
 	"github.com/careflow/careflow/storage/rules"
 )
@@ -166,18 +164,15 @@ func serve(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	m, err := model.Load(definitions.Schema)
+	defs, err := r4.Load()
 	if err != nil {
 		return err
 	}
-	v, err := validate.New(m)
+	v, err := defs.Validator()
 	if err != nil {
 		return err
 	}
-	registry, err := search.NewRegistry(m, definitions.SearchParameters, definitions.ResourceTypes)
-	if err != nil {
-		return err
-	}
+	registry := defs.Registry
 	openCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	store, err := openStore(openCtx, storeConfig{Database: database, SQLiteSync: *sqliteSync, SearchIndexes: indexMode, FeedSettle: *settle}, registry, log)
 	cancel()

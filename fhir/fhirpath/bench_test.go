@@ -4,11 +4,12 @@ import (
 	"testing"
 
 	"github.com/careflow/careflow/fhir/fhirpath"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 )
 
 // BenchmarkEvaluate measures common search parameter expressions on official examples.
 func BenchmarkEvaluate(b *testing.B) {
-	m := officialModel(b)
+	m := r4test.Load(b).Model
 	cases := []struct {
 		name, file, param, expr string
 	}{
@@ -41,7 +42,7 @@ func BenchmarkEvaluate(b *testing.B) {
 // BenchmarkIndexPatient evaluates every official expression that applies to Patient on Patient-example,
 // which is what indexing one Patient write costs.
 func BenchmarkIndexPatient(b *testing.B) {
-	m := officialModel(b)
+	m := r4test.Load(b).Model
 	var exprs []*fhirpath.Expression
 	for _, sp := range searchParams(b) {
 		for _, base := range sp.Base {

@@ -5,12 +5,13 @@ import (
 	"testing"
 
 	"github.com/careflow/careflow/fhir/fhirpath"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 )
 
 // TestOfficialExamples spot-checks exact results of official search parameter expressions (by
 // SearchParameter id) and hand-written expressions on the official examples.
 func TestOfficialExamples(t *testing.T) {
-	m := officialModel(t)
+	m := r4test.Load(t).Model
 	patient := func(ref string) string { return `{"reference": "` + ref + `", "display": "Peter James Chalmers"}` }
 	cases := []struct {
 		file  string

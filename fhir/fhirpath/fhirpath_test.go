@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/careflow/careflow/fhir/fhirpath"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 )
 
 // node builds an expected result node; value is JSON ("null" for a resolve() pseudo-node).
@@ -106,7 +107,7 @@ type evalCase struct {
 const livingPatientJSON = `{"resourceType": "Patient", "deceasedBoolean": false}`
 
 func TestEvaluate(t *testing.T) {
-	m := officialModel(t)
+	m := r4test.Load(t).Model
 	patient := decode(t, []byte(patientJSON))
 	observation := decode(t, []byte(observationJSON))
 	condition := decode(t, []byte(conditionJSON))
@@ -366,7 +367,7 @@ func TestCompileErrors(t *testing.T) {
 }
 
 func TestEvaluateErrors(t *testing.T) {
-	m := officialModel(t)
+	m := r4test.Load(t).Model
 	patient := decode(t, []byte(patientJSON))
 	cases := []struct {
 		expr     string
@@ -398,7 +399,7 @@ func TestEvaluateErrors(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
-	m := officialModel(t)
+	m := r4test.Load(t).Model
 	good := []string{
 		"Patient.name.given",
 		"name.given",
@@ -443,7 +444,7 @@ func TestCheck(t *testing.T) {
 
 // TestConcurrentEvaluate evaluates one compiled expression from many goroutines (run with -race).
 func TestConcurrentEvaluate(t *testing.T) {
-	m := officialModel(t)
+	m := r4test.Load(t).Model
 	patient := decode(t, []byte(patientJSON))
 	e := fhirpath.MustCompile("Patient.telecom.where(system='email') | Patient.generalPractitioner.where(resolve() is Practitioner)")
 	var wg sync.WaitGroup

@@ -6,10 +6,11 @@ import (
 	"testing"
 
 	"github.com/careflow/careflow/fhir/fhirpath"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 )
 
 func TestLocate(t *testing.T) {
-	m := officialModel(t)
+	m := r4test.Load(t).Model
 	patient := decode(t, []byte(patientJSON))
 	for _, tc := range []struct {
 		expr, want string
@@ -66,7 +67,7 @@ func TestParent(t *testing.T) {
 }
 
 func TestIsSubtype(t *testing.T) {
-	m := officialModel(t)
+	m := r4test.Load(t).Model
 	for _, tc := range []struct {
 		typ, base string
 		want      bool

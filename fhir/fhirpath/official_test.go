@@ -7,12 +7,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/fhirpath"
-	"github.com/careflow/careflow/fhir/model"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 )
 
 // searchParam is the part of an official SearchParameter the tests use.
@@ -21,22 +20,6 @@ type searchParam struct {
 	Code       string   `json:"code"`
 	Base       []string `json:"base"`
 	Expression string   `json:"expression"`
-}
-
-var (
-	loadModelOnce sync.Once
-	loadedModel   *model.Model
-	loadModelErr  error
-)
-
-// officialModel loads the model once for all tests of the package.
-func officialModel(t testing.TB) *model.Model {
-	t.Helper()
-	loadModelOnce.Do(func() { loadedModel, loadModelErr = model.Load(definitions.Schema) })
-	if loadModelErr != nil {
-		t.Fatal(loadModelErr)
-	}
-	return loadedModel
 }
 
 func searchParams(t testing.TB) []searchParam {
@@ -118,7 +101,7 @@ func loadExample(t testing.TB, name string) map[string]any {
 // must match something in at least one example for most parameters, which guards against expressions that
 // silently evaluate to nothing.
 func TestOfficialSearchParameters(t *testing.T) {
-	m := officialModel(t)
+	m := r4test.Load(t).Model
 	params := searchParams(t)
 	if len(params) != 120 {
 		t.Errorf("got %d search parameters, want 120", len(params))

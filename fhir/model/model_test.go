@@ -5,6 +5,7 @@ import (
 
 	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/model"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 )
 
 func TestLoadOfficialSchema(t *testing.T) {
@@ -72,10 +73,7 @@ func TestLoadOfficialSchema(t *testing.T) {
 }
 
 func TestRepeatingPairsAreNotChoices(t *testing.T) {
-	m, err := model.Load(definitions.Schema)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := r4test.Load(t).Model
 	act, _ := m.Type("CarePlan_Activity")
 	if _, ok := act.Choices["outcome"]; ok {
 		t.Error("CarePlan.activity.outcomeCodeableConcept/outcomeReference taken for a choice")

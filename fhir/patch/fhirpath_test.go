@@ -3,29 +3,12 @@ package patch_test
 import (
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/careflow/careflow/fhir/definitions"
-	"github.com/careflow/careflow/fhir/model"
 	"github.com/careflow/careflow/fhir/outcome"
 	"github.com/careflow/careflow/fhir/patch"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 )
-
-var (
-	modelOnce sync.Once
-	theModel  *model.Model
-	modelErr  error
-)
-
-func testModel(t *testing.T) *model.Model {
-	t.Helper()
-	modelOnce.Do(func() { theModel, modelErr = model.Load(definitions.Schema) })
-	if modelErr != nil {
-		t.Fatal(modelErr)
-	}
-	return theModel
-}
 
 // op builds one "operation" parameter from its type, path and further parts (raw JSON objects).
 func op(typ, path string, parts ...string) string {
@@ -65,7 +48,7 @@ func replaced(t *testing.T, pairs ...string) string {
 }
 
 func TestFHIRPathPatch(t *testing.T) {
-	m := testModel(t)
+	m := r4test.Load(t).Model
 	for _, tc := range []struct {
 		name, resource, doc, want string
 	}{
@@ -222,7 +205,7 @@ func TestFHIRPathPatch(t *testing.T) {
 }
 
 func TestFHIRPathPatchErrors(t *testing.T) {
-	m := testModel(t)
+	m := r4test.Load(t).Model
 	for _, tc := range []struct {
 		name, doc string
 		status    int

@@ -13,6 +13,7 @@ import (
 
 	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/fhirpath"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/fhir/search"
 )
 
@@ -88,7 +89,7 @@ func searchValue(p *search.Param, n fhirpath.Node) string {
 // each official parameter end to end (extraction, parsing, translation, the database).
 func TestEveryParameterFindsItsExample(t *testing.T) {
 	c := server(t)
-	_, reg := definitionsFor(t)
+	reg := r4test.Load(t).Registry
 	files, _ := filepath.Glob("../../testdata/examples/r4/*.json")
 	type example struct {
 		typ, id string

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/careflow/careflow/fhir/definitions"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/fhir/rest"
 	"github.com/careflow/careflow/storage/mongo"
 	"github.com/careflow/careflow/storage/mongo/mongotest"
@@ -39,7 +40,7 @@ func (c *testClock) Advance(d time.Duration) {
 // feedServer starts careflow on a fresh database with a settle window of 2 s on clock.
 func feedServer(t *testing.T, clock *testClock, hooks mongo.Hooks) *client {
 	t.Helper()
-	v, reg := definitionsFor(t)
+	v, reg := r4test.Validator(t), r4test.Load(t).Registry
 	store := mongotest.OpenWith(t, mongo.Options{Types: definitions.ResourceTypes, Registry: reg, FeedSettle: 2 * time.Second, Clock: clock.Now,
 		RecoveryInterval: -1, Hooks: hooks})
 	h, err := rest.New(rest.Config{Types: definitions.ResourceTypes, DefaultCount: 50, MaxCount: 1000}, store, v, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/careflow/careflow/fhir/definitions"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/fhir/resource"
 )
 
@@ -15,7 +16,7 @@ import (
 // validate, extract the search index, stamp id/meta and encode. One sub-benchmark per resource type over
 // its official examples (ns/op is per resource).
 func BenchmarkWritePipeline(b *testing.B) {
-	v, reg := definitionsFor(nil)
+	v, reg := r4test.Validator(b), r4test.Load(b).Registry
 	for _, typ := range definitions.ResourceTypes {
 		files, _ := filepath.Glob("../../testdata/examples/r4/" + typ + "-*.json")
 		var bodies [][]byte
@@ -51,7 +52,7 @@ func BenchmarkWritePipeline(b *testing.B) {
 
 // BenchmarkPatientCreatePipeline is the same pipeline for one typical EHR Patient (~1.6 KB).
 func BenchmarkPatientCreatePipeline(b *testing.B) {
-	v, reg := definitionsFor(nil)
+	v, reg := r4test.Validator(b), r4test.Load(b).Registry
 	body := []byte(strings.TrimSpace(typicalPatient))
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/careflow/careflow/fhir/definitions"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/fhir/rest"
 	"github.com/careflow/careflow/storage"
 	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
@@ -25,7 +26,7 @@ const readBenchPatients = 2000
 // typicalPatient (ids r0…), logging at info level as JSON to io.Discard, as careflow serve does to stderr.
 func readBenchServer(b *testing.B) http.Handler {
 	b.Helper()
-	v, reg := definitionsFor(b)
+	v, reg := r4test.Validator(b), r4test.Load(b).Registry
 	store := sqlitetest.Open(b)
 	body := []byte(strings.TrimSpace(typicalPatient))
 	tree, verr := v.Validate("Patient", body)

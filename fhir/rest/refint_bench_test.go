@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/careflow/careflow/fhir/definitions"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/fhir/rest"
 	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
 )
@@ -17,7 +18,7 @@ import (
 // check off and on: an AllergyIntolerance referencing an existing Patient (one Exists query when on) and
 // a CarePlan referencing it three times plus an unserved Practitioner (still one query).
 func BenchmarkCreateReferentialIntegrity(b *testing.B) {
-	v, reg := definitionsFor(b)
+	v, reg := r4test.Validator(b), r4test.Load(b).Registry
 	for _, on := range []bool{false, true} {
 		name := "off"
 		if on {

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/careflow/careflow/fhir/definitions"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/fhir/rest"
 	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
 )
@@ -279,7 +280,7 @@ func TestRefIntBatch(t *testing.T) {
 // TestRefIntLeftovers: references written while the check was off do not block a no-op delete of what is
 // already gone, and a resource holding one cannot be rewritten until it is fixed.
 func TestRefIntLeftovers(t *testing.T) {
-	v, reg := definitionsFor(t)
+	v, reg := r4test.Validator(t), r4test.Load(t).Registry
 	store := sqlitetest.Open(t)
 	start := func(on bool) *client {
 		cfg := rest.Config{Types: definitions.ResourceTypes, ReferentialIntegrity: on}

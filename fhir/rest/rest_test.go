@@ -17,36 +17,11 @@ import (
 	"time"
 
 	"github.com/careflow/careflow/fhir/definitions"
-	"github.com/careflow/careflow/fhir/model"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/fhir/resource"
 	"github.com/careflow/careflow/fhir/rest"
-	"github.com/careflow/careflow/fhir/search"
-	"github.com/careflow/careflow/fhir/validate"
 	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
 )
-
-var (
-	definitionsOnce sync.Once
-	validator       *validate.Validator
-	registry        *search.Registry
-)
-
-// definitionsFor loads the validator and search registry once for all tests (they are immutable).
-func definitionsFor(t testing.TB) (*validate.Validator, *search.Registry) {
-	definitionsOnce.Do(func() {
-		m, err := model.Load(definitions.Schema)
-		if err != nil {
-			panic(err)
-		}
-		if validator, err = validate.New(m); err != nil {
-			panic(err)
-		}
-		if registry, err = search.NewRegistry(m, definitions.SearchParameters, definitions.ResourceTypes); err != nil {
-			panic(err)
-		}
-	})
-	return validator, registry
-}
 
 // server starts careflow on a fresh database.
 func server(t *testing.T, mutate ...func(*rest.Config)) *client {
@@ -55,7 +30,7 @@ func server(t *testing.T, mutate ...func(*rest.Config)) *client {
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	v, reg := definitionsFor(t)
+	v, reg := r4test.Validator(t), r4test.Load(t).Registry
 	store := sqlitetest.Open(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h, err := rest.New(cfg, store, v, reg, log)

@@ -9,23 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/careflow/careflow/fhir/definitions"
-	"github.com/careflow/careflow/fhir/model"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/fhir/search"
 )
-
-func registry(t testing.TB) *search.Registry {
-	t.Helper()
-	m, err := model.Load(definitions.Schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := search.NewRegistry(m, definitions.SearchParameters, definitions.ResourceTypes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
 
 func TestDateRange(t *testing.T) {
 	utc := func(s string) time.Time { t, _ := time.Parse(time.RFC3339Nano, s); return t.UTC() }
@@ -59,7 +45,7 @@ func TestNormalize(t *testing.T) {
 }
 
 func TestIndexOfficialExamples(t *testing.T) {
-	r := registry(t)
+	r := r4test.Load(t).Registry
 	files, _ := filepath.Glob("../../testdata/examples/r4/*.json")
 	if len(files) < 50 {
 		t.Fatalf("%d examples", len(files))
@@ -106,7 +92,7 @@ func TestIndexOfficialExamples(t *testing.T) {
 }
 
 func TestIndexTimingBounds(t *testing.T) {
-	r := registry(t)
+	r := r4test.Load(t).Registry
 	cp := map[string]any{"resourceType": "CarePlan", "status": "active", "intent": "plan", "subject": map[string]any{"reference": "Patient/p"},
 		"activity": []any{map[string]any{"detail": map[string]any{"status": "scheduled",
 			"scheduledTiming": map[string]any{"repeat": map[string]any{"boundsPeriod": map[string]any{"start": "2026-12-01", "end": "2026-12-31"}}}}}}}
@@ -120,7 +106,7 @@ func TestIndexTimingBounds(t *testing.T) {
 }
 
 func TestCodingOfKey(t *testing.T) {
-	r := registry(t)
+	r := r4test.Load(t).Registry
 	codings := []map[string]any{{"system": "http://x", "code": "a"}, {"code": "b"}, {"system": "urn:oid:1.2", "code": "c|d"}, {"system": "http://only"}}
 	tags := make([]any, len(codings))
 	for i, c := range codings {

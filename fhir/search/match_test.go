@@ -5,12 +5,13 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/fhir/search"
 )
 
 // TestMatcher evaluates criteria in memory on a Patient's index fields, with the database's semantics.
 func TestMatcher(t *testing.T) {
-	r := registry(t)
+	r := r4test.Load(t).Registry
 	var tree map[string]any
 	if err := json.Unmarshal([]byte(`{"resourceType":"Patient","id":"p1","identifier":[{"system":"urn:mrn","value":"12345"},{"system":"urn:novalue"}],
 	  "name":[{"family":"Chalmers","given":["Peter"]}],"gender":"male","birthDate":"1974-12-25",

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/fhir/search"
 )
 
@@ -40,7 +41,7 @@ func TestParseReference(t *testing.T) {
 
 // TestIndexRefs: the refs field holds every reference to a served type, wherever it is, and nothing else.
 func TestIndexRefs(t *testing.T) {
-	r := registry(t)
+	r := r4test.Load(t).Registry
 	var res map[string]any
 	if err := json.Unmarshal([]byte(`{"resourceType":"CarePlan","status":"active","intent":"plan",
 		"subject":{"reference":"Patient/p1/_history/2"},

@@ -9,33 +9,13 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/careflow/careflow/fhir/definitions"
-	"github.com/careflow/careflow/fhir/model"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/fhir/synth"
-	"github.com/careflow/careflow/fhir/validate"
 )
-
-var (
-	validatorOnce sync.Once
-	validator     *validate.Validator
-)
-
-func theValidator(t *testing.T) *validate.Validator {
-	validatorOnce.Do(func() {
-		m, err := model.Load(definitions.Schema)
-		if err != nil {
-			panic(err)
-		}
-		if validator, err = validate.New(m); err != nil {
-			panic(err)
-		}
-	})
-	return validator
-}
 
 // The checked-in set (testdata/bundles).
 var checkedIn = synth.Options{Seed: 1, Patients: 20, Today: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
@@ -103,7 +83,7 @@ func references(v any, out *[]string) {
 // TestEveryResourceValidates: every bundle is a valid Bundle, every entry a valid resource of its type, every
 // urn:uuid reference resolves inside the bundle, and every entry is a conditional create on its identifier.
 func TestEveryResourceValidates(t *testing.T) {
-	v := theValidator(t)
+	v := r4test.Validator(t)
 	for _, o := range seeds {
 		bundles, err := synth.Generate(o)
 		if err != nil {

@@ -4,12 +4,13 @@ import (
 	"testing"
 
 	"github.com/careflow/careflow/fhir/definitions"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 )
 
 // BenchmarkValidate measures parse and validation of the official examples, per resource type; one operation
 // validates one example (cycling through the type's examples), so ns/op is the mean per resource.
 func BenchmarkValidate(b *testing.B) {
-	v := newValidator(b)
+	v := r4test.Validator(b)
 	byType := map[string][]example{}
 	for _, ex := range examples(b) {
 		byType[ex.resourceType] = append(byType[ex.resourceType], ex)
@@ -42,7 +43,7 @@ func BenchmarkValidate(b *testing.B) {
 
 // BenchmarkValidateInvalid measures a resource with several problems, the path that builds issues.
 func BenchmarkValidateInvalid(b *testing.B) {
-	v := newValidator(b)
+	v := r4test.Validator(b)
 	data := []byte(patient(`"gender":"robot","birthDate":"2024-02-30","foo":1,"name":[{}],"active":"yes",` +
 		`"generalPractitioner":[{"reference":"not a ref"}]`))
 	b.ReportAllocs()

@@ -13,30 +13,12 @@ import (
 	"testing"
 
 	"github.com/careflow/careflow/fhir/definitions"
-	"github.com/careflow/careflow/fhir/model"
 	"github.com/careflow/careflow/fhir/outcome"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/fhir/validate"
 )
 
 const examplesDir = "../../testdata/examples/r4"
-
-// validator compiles the schema once for all tests and benchmarks of the package.
-var validator = sync.OnceValues(func() (*validate.Validator, error) {
-	m, err := model.Load(definitions.Schema)
-	if err != nil {
-		return nil, err
-	}
-	return validate.New(m)
-})
-
-func newValidator(tb testing.TB) *validate.Validator {
-	tb.Helper()
-	v, err := validator()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return v
-}
 
 type example struct {
 	name, resourceType string
@@ -78,7 +60,7 @@ func stdDecode(tb testing.TB, data []byte) map[string]any {
 }
 
 func TestOfficialExamplesAreValid(t *testing.T) {
-	v := newValidator(t)
+	v := r4test.Validator(t)
 	exs := examples(t)
 	types := map[string]int{}
 	for _, ex := range exs {
@@ -114,7 +96,7 @@ func patient(props string) string {
 type want struct{ expr, code string }
 
 func TestInvalidResources(t *testing.T) {
-	v := newValidator(t)
+	v := r4test.Validator(t)
 	cases := []struct {
 		name string
 		rt   string
@@ -299,7 +281,7 @@ func checkError(t *testing.T, err *outcome.Error) {
 }
 
 func TestValidResources(t *testing.T) {
-	v := newValidator(t)
+	v := r4test.Validator(t)
 	cases := []struct{ name, body string }{
 		{"minimal", patient("")},
 		{"leap day", patient(`"birthDate":"2024-02-29"`)},
@@ -334,7 +316,7 @@ func TestValidResources(t *testing.T) {
 }
 
 func TestTemporalValues(t *testing.T) {
-	v := newValidator(t)
+	v := r4test.Validator(t)
 	// Each value is set on an extension, whose value[x] type picks the primitive type checked.
 	cases := []struct {
 		typ, value string
@@ -375,7 +357,7 @@ func TestTemporalValues(t *testing.T) {
 }
 
 func TestMalformedJSON(t *testing.T) {
-	v := newValidator(t)
+	v := r4test.Validator(t)
 	cases := []struct{ name, body, diag string }{
 		{"empty body", "", "empty body"},
 		{"only whitespace", " \n", "empty body"},
@@ -413,7 +395,7 @@ func TestMalformedJSON(t *testing.T) {
 }
 
 func TestNumbersSurvive(t *testing.T) {
-	v := newValidator(t)
+	v := r4test.Validator(t)
 	body := `{"resourceType":"Coverage","status":"active","beneficiary":{"reference":"Patient/1"},` +
 		`"payor":[{"reference":"Organization/1"}],"order":12345678901,` +
 		`"costToBeneficiary":[{"valueMoney":{"value":1.50,"currency":"EUR"}},{"valueMoney":{"value":123456789012345678901234567890.10}},` +
@@ -449,7 +431,7 @@ func TestNumbersSurvive(t *testing.T) {
 }
 
 func TestUnsupportedType(t *testing.T) {
-	v := newValidator(t)
+	v := r4test.Validator(t)
 	_, err := v.Validate("Patients", []byte(patient("")))
 	if err == nil || err.Status != 400 || err.Issues[0].Code != outcome.CodeNotSupported {
 		t.Fatalf("got %v", err)
@@ -457,7 +439,7 @@ func TestUnsupportedType(t *testing.T) {
 }
 
 func TestIssueCap(t *testing.T) {
-	v := newValidator(t)
+	v := r4test.Validator(t)
 	var props []string
 	for i := range 300 {
 		props = append(props, fmt.Sprintf(`"x%03d":1`, i))
@@ -472,7 +454,7 @@ func TestIssueCap(t *testing.T) {
 }
 
 func TestConcurrentUse(t *testing.T) {
-	v := newValidator(t)
+	v := r4test.Validator(t)
 	exs := examples(t)
 	var wg sync.WaitGroup
 	for g := range 8 {
@@ -494,7 +476,7 @@ func TestConcurrentUse(t *testing.T) {
 // FuzzValidate checks that arbitrary input never panics, that malformed JSON is always reported as such, and
 // that accepted resources decode exactly as encoding/json decodes them.
 func FuzzValidate(f *testing.F) {
-	v := newValidator(f)
+	v := r4test.Validator(f)
 	for _, ex := range examples(f) {
 		if ex.resourceType == "Patient" {
 			f.Add(ex.data)

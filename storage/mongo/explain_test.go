@@ -12,7 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/careflow/careflow/fhir/definitions"
-	"github.com/careflow/careflow/fhir/model"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/fhir/search"
 )
 
@@ -59,14 +59,7 @@ func filterFields(v any, out map[string]bool) {
 // which queries FerretDB pushes down.
 func TestEverySearchIsIndexBacked(t *testing.T) {
 	ctx := context.Background()
-	m, err := model.Load(definitions.Schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := search.NewRegistry(m, definitions.SearchParameters, definitions.ResourceTypes)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := r4test.Load(t).Registry
 	s := openForTest(t, reg)
 	var info bson.M
 	if err := s.db.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {

@@ -453,18 +453,7 @@ func (s *Store) timestamp(prev time.Time) time.Time {
 // currentDoc builds the current-version document of w at version vid, visible to the change feed at vis
 // (nil: null, the feed reads the version from its history document once that is visible).
 func currentDoc(w storage.Write, id string, vid int64, lu time.Time, vis *time.Time, method string, deleted bool) (bson.D, []byte, error) {
-	var visible any // null
-	if vis != nil {
-		visible = bson.NewDateTimeFromTime(*vis)
-	}
-	d := bson.D{
-		{Key: fID, Value: id},
-		{Key: fVersion, Value: vid},
-		{Key: fLastUpdated, Value: bson.NewDateTimeFromTime(lu)},
-		{Key: fVisible, Value: visible},
-		{Key: fDeleted, Value: deleted},
-		{Key: fMethod, Value: method},
-	}
+	d := versionHeader(id, vid, lu, vis, method, deleted, 1+len(w.Index))
 	var body []byte
 	if !deleted {
 		var err error
@@ -478,6 +467,24 @@ func currentDoc(w storage.Write, id string, vid int64, lu time.Time, vis *time.T
 		}
 	}
 	return d, body, nil
+}
+
+// versionHeader is the bookkeeping fields a current-version document starts with, with room for extra more
+// fields (the body and the search-index fields).
+func versionHeader(id string, vid int64, lu time.Time, vis *time.Time, method string, deleted bool, extra int) bson.D {
+	var visible any // null
+	if vis != nil {
+		visible = bson.NewDateTimeFromTime(*vis)
+	}
+	d := make(bson.D, 0, 6+extra)
+	return append(d,
+		bson.E{Key: fID, Value: id},
+		bson.E{Key: fVersion, Value: vid},
+		bson.E{Key: fLastUpdated, Value: bson.NewDateTimeFromTime(lu)},
+		bson.E{Key: fVisible, Value: visible},
+		bson.E{Key: fDeleted, Value: deleted},
+		bson.E{Key: fMethod, Value: method},
+	)
 }
 
 // Create implements storage.Store.

@@ -10,8 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/careflow/careflow/fhir/definitions"
-	"github.com/careflow/careflow/fhir/model"
-	"github.com/careflow/careflow/fhir/search"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/storage/mongo"
 
 	"github.com/careflow/careflow/storage"
@@ -27,14 +26,7 @@ func TestConformance(t *testing.T) {
 // nothing twice. FerretDB v1.24 drops the connection when asked to create an existing index. (The search
 // indexes are forced: on FerretDB they are skipped by default.)
 func TestReopen(t *testing.T) {
-	m, err := model.Load(definitions.Schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := search.NewRegistry(m, definitions.SearchParameters, definitions.ResourceTypes)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := r4test.Load(t).Registry
 	first := mongotest.OpenWith(t, mongo.Options{Types: definitions.ResourceTypes, Registry: reg, SearchIndexes: mongo.IndexesAlways})
 	count := func() int {
 		cur, err := first.Database().Collection("Patient").Indexes().List(context.Background())
@@ -105,14 +97,7 @@ func TestRecovery(t *testing.T) {
 // TestSearchIndexModes: auto creates the search-parameter indexes on MongoDB and not on FerretDB (which
 // never uses them); never creates only the structural ones.
 func TestSearchIndexModes(t *testing.T) {
-	m, err := model.Load(definitions.Schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := search.NewRegistry(m, definitions.SearchParameters, definitions.ResourceTypes)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := r4test.Load(t).Registry
 	count := func(s *mongo.Store) int {
 		cur, err := s.Database().Collection("Patient").Indexes().List(context.Background())
 		if err != nil {

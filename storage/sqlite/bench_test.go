@@ -15,9 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/careflow/careflow/fhir/definitions"
-	"github.com/careflow/careflow/fhir/model"
-	"github.com/careflow/careflow/fhir/search"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/storage"
 	"github.com/careflow/careflow/storage/sqlite"
 	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
@@ -115,14 +113,7 @@ func BenchmarkRead(b *testing.B) {
 // extracts (~75 index keys, ~22 sort keys each), made once.
 func indexedPatients(b *testing.B, n int) []storage.Write {
 	b.Helper()
-	m, err := model.Load(definitions.Schema)
-	if err != nil {
-		b.Fatal(err)
-	}
-	reg, err := search.NewRegistry(m, definitions.SearchParameters, definitions.ResourceTypes)
-	if err != nil {
-		b.Fatal(err)
-	}
+	reg := r4test.Load(b).Registry
 	out := make([]storage.Write, n)
 	for i := range out {
 		body := fmt.Sprintf(ehrPatient, i, i, i%97, i%89, i%1000, i)

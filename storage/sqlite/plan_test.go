@@ -8,21 +8,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/careflow/careflow/fhir/definitions"
-	"github.com/careflow/careflow/fhir/model"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/fhir/search"
 )
-
-var registry = sync.OnceValues(func() (*search.Registry, error) {
-	m, err := model.Load(definitions.Schema)
-	if err != nil {
-		return nil, err
-	}
-	return search.NewRegistry(m, definitions.SearchParameters, definitions.ResourceTypes)
-})
 
 // fullScan matches a plan step that reads a whole table or index of the store: SQLite prints SCAN for
 // those and SEARCH for a seek.
@@ -33,10 +24,7 @@ var fullScan = regexp.MustCompile(`\bSCAN (res|ver|ixk|ixd|srt|types|fields|r\d+
 // compartments, _sort both ways and a page deep in the results — and fails on a full scan of a resource or
 // index table.
 func TestSearchPlansUseIndexes(t *testing.T) {
-	reg, err := registry()
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := r4test.Load(t).Registry
 	s, err := Open(context.Background(), Options{Path: filepath.Join(t.TempDir(), "plan.db"), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -67,10 +55,7 @@ func TestSearchPlansUseIndexes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	comps, err := reg.NewCompartments(definitions.PatientCompartment)
-	if err != nil {
-		t.Fatal(err)
-	}
+	comps := r4test.Load(t).Compartments
 	checked := 0
 	for _, typ := range definitions.ResourceTypes {
 		for _, q := range planQueries(reg, typ) {

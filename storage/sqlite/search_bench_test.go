@@ -8,6 +8,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/fhir/search"
 )
 
@@ -19,10 +20,7 @@ func BenchmarkSearchOnFile(b *testing.B) {
 	if path == "" {
 		b.Skip("CAREFLOW_SQLITE_BENCH_DB names no data file")
 	}
-	reg, err := registry()
-	if err != nil {
-		b.Fatal(err)
-	}
+	reg := r4test.Load(b).Registry
 	s, err := Open(context.Background(), Options{Path: path, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/storage"
 )
@@ -22,10 +23,7 @@ import (
 // resources lack the key, some keys tie, some resources were deleted or changed their key — is what an
 // independent sort of the live resources gives (missing keys first ascending, last descending, ties by id).
 func TestSortWalk(t *testing.T) {
-	reg, err := registry()
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := r4test.Load(t).Registry
 	ctx := context.Background()
 	s, err := Open(ctx, Options{Path: filepath.Join(t.TempDir(), "walk.db"), Logger: slog.New(slog.DiscardHandler), Synchronous: "normal"})
 	if err != nil {
@@ -194,10 +192,7 @@ func TestSortWalk(t *testing.T) {
 // when opened: the sort keys of date and string parameters are marked and walked, token keys are not, and
 // searches answer as before.
 func TestUpgradeFromSchema1(t *testing.T) {
-	reg, err := registry()
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := r4test.Load(t).Registry
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "v1.db")
 	open := func() *Store {

@@ -6,12 +6,10 @@ import (
 	"encoding/json"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/careflow/careflow/fhir/definitions"
-	"github.com/careflow/careflow/fhir/model"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/storage"
 )
@@ -25,8 +23,9 @@ import (
 // follow http://hl7.org/fhir/R4/search.html; where the specification leaves a choice, they pin careflow's
 // (documented next to the case) so that every store makes the same one.
 func RunSearch(t *testing.T, open func(t *testing.T, reg *search.Registry) storage.Store) {
-	reg, comps := searchRegistry(t)
-	env := &searchEnv{reg: reg, comps: comps}
+	defs := r4test.Load(t)
+	reg := defs.Registry
+	env := &searchEnv{reg: reg, comps: defs.Compartments}
 	t.Run("Fixture", func(t *testing.T) {
 		s := open(t, reg)
 		fx := loadFixture(t, s, reg)
@@ -44,35 +43,6 @@ func RunSearch(t *testing.T, open func(t *testing.T, reg *search.Registry) stora
 	for _, nt := range mutationSearchTests {
 		t.Run(nt.name, func(t *testing.T) { nt.f(t, env, open(t, reg), nil) })
 	}
-}
-
-var (
-	registryOnce sync.Once
-	registry     *search.Registry
-	compartments *search.Compartments
-	registryErr  error
-)
-
-// searchRegistry builds the search registry and the Patient compartment as production does, once per
-// test binary.
-func searchRegistry(t *testing.T) (*search.Registry, *search.Compartments) {
-	t.Helper()
-	registryOnce.Do(func() {
-		m, err := model.Load(definitions.Schema)
-		if err != nil {
-			registryErr = err
-			return
-		}
-		registry, registryErr = search.NewRegistry(m, definitions.SearchParameters, definitions.ResourceTypes)
-		if registryErr != nil {
-			return
-		}
-		compartments, registryErr = registry.NewCompartments(definitions.PatientCompartment)
-	})
-	if registryErr != nil {
-		t.Fatalf("search registry: %v", registryErr)
-	}
-	return registry, compartments
 }
 
 // searchEnv is what the search tests share: the registry and the compartments.

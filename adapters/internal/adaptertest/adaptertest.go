@@ -1,4 +1,4 @@
-// Package adaptertest sets up the adapters' tests: the official definitions loaded once, a real store on a
+// Package adaptertest sets up the adapters' tests: the official definitions (fhir/r4), a real store on a
 // fresh embedded store (storage/sqlite/sqlitetest), and fixtures written the
 // way the REST API writes them (validated, then indexed with the search registry).
 package adaptertest
@@ -12,54 +12,13 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/careflow/careflow/fhir/definitions"
-	"github.com/careflow/careflow/fhir/model"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/fhir/synth"
 	"github.com/careflow/careflow/fhir/validate"
 	"github.com/careflow/careflow/storage"
 	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
 )
-
-// defs holds the definitions shared by every test of a test binary; they are immutable once loaded.
-type defs struct {
-	model     *model.Model
-	validator *validate.Validator
-	registry  *search.Registry
-	err       error
-}
-
-var (
-	loadOnce sync.Once
-	loaded   defs
-)
-
-// Definitions returns the element model, validator and search registry of the served types.
-func Definitions(t testing.TB) (*model.Model, *validate.Validator, *search.Registry) {
-	t.Helper()
-	loadOnce.Do(func() {
-		m, err := model.Load(definitions.Schema)
-		if err != nil {
-			loaded.err = err
-			return
-		}
-		v, err := validate.New(m)
-		if err != nil {
-			loaded.err = err
-			return
-		}
-		r, err := search.NewRegistry(m, definitions.SearchParameters, definitions.ResourceTypes)
-		if err != nil {
-			loaded.err = err
-			return
-		}
-		loaded = defs{model: m, validator: v, registry: r}
-	})
-	if loaded.err != nil {
-		t.Fatalf("load definitions: %v", loaded.err)
-	}
-	return loaded.model, loaded.validator, loaded.registry
-}
 
 // Store is what the tests need of the store: the adapters search it, fixtures are written with Update and
 // Delete. (Not storage.Store, so that the tests do not depend on store capabilities they never use.)
@@ -80,8 +39,7 @@ type Env struct {
 // New opens a store on a fresh database (dropped when the test ends).
 func New(t testing.TB) *Env {
 	t.Helper()
-	_, v, r := Definitions(t)
-	return &Env{T: t, Store: sqlitetest.Open(t), Registry: r, Validator: v}
+	return &Env{T: t, Store: sqlitetest.Open(t), Registry: r4test.Load(t).Registry, Validator: r4test.Validator(t)}
 }
 
 // Put stores a resource with a client-chosen id (update-as-create), validated and indexed exactly as the

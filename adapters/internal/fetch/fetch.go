@@ -26,7 +26,8 @@ const DefaultPageSize = 10000
 // value (storage/mongo/expand.go); a longer one would make FerretDB scan the whole collection.
 const DefaultBatch = 64
 
-// Searcher is the store capability the adapters need.
+// Searcher is what every adapter needs of the store (the workflow packages' New take one): declared once
+// here, where it is consumed.
 type Searcher interface {
 	Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/careflow/careflow/adapters/internal/adaptertest"
 	"github.com/careflow/careflow/adapters/internal/fetch"
+	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/storage"
 )
@@ -52,7 +53,7 @@ func (f *fakeStore) Search(_ context.Context, q *search.Query) (*storage.SearchP
 }
 
 func TestAllPages(t *testing.T) {
-	_, _, reg := adaptertest.Definitions(t)
+	reg := r4test.Load(t).Registry
 	store := &fakeStore{ids: []string{"a", "b", "c", "d", "e", "c"}}
 	f := fetch.Fetcher{Store: store, Registry: reg, PageSize: 2}
 	got, err := f.All(context.Background(), "Patient", url.Values{"gender": {"female"}})
@@ -85,7 +86,7 @@ func TestAllPages(t *testing.T) {
 }
 
 func TestAllErrors(t *testing.T) {
-	_, _, reg := adaptertest.Definitions(t)
+	reg := r4test.Load(t).Registry
 	store := &fakeStore{}
 	f := fetch.Fetcher{Store: store, Registry: reg}
 	// Unknown parameters are errors, never silently dropped.
@@ -106,7 +107,7 @@ func TestAllErrors(t *testing.T) {
 }
 
 func TestInBatches(t *testing.T) {
-	_, _, reg := adaptertest.Definitions(t)
+	reg := r4test.Load(t).Registry
 	store := &fakeStore{ids: []string{"x"}}
 	f := fetch.Fetcher{Store: store, Registry: reg, Batch: 2}
 	refs := []string{"Patient/1", "Patient/2", "Patient/3", "Patient/2", "", "Patient/4", "Patient/5"}
@@ -243,7 +244,7 @@ func (b *blockingStore) Search(_ context.Context, q *search.Query) (*storage.Sea
 // TestMemoConcurrentCallers: callers asking a Memo the same search, or the same decoding, at the same time
 // share one: the store sees one search and the decoder runs once, whatever the interleaving.
 func TestMemoConcurrentCallers(t *testing.T) {
-	_, _, reg := adaptertest.Definitions(t)
+	reg := r4test.Load(t).Registry
 	store := &blockingStore{release: make(chan struct{})}
 	m := fetch.NewMemo(store)
 	q, oerr := reg.Parse("Patient", url.Values{"gender": {"female"}}, search.ParseOptions{Strict: true})
@@ -317,7 +318,7 @@ func TestDecodeDetaches(t *testing.T) {
 
 // TestMemoKeepsTypes: a Memo made with types keeps the pages of those types only.
 func TestMemoKeepsTypes(t *testing.T) {
-	_, _, reg := adaptertest.Definitions(t)
+	reg := r4test.Load(t).Registry
 	store := &fakeStore{ids: []string{"a"}}
 	m := fetch.NewMemo(store, "CarePlan")
 	for _, typ := range []string{"CarePlan", "Patient", "CarePlan", "Patient"} {
@@ -340,7 +341,7 @@ func TestMemoKeepsTypes(t *testing.T) {
 
 // TestInEach: InEach hands over In's resources in In's order, and an error of its function stops it.
 func TestInEach(t *testing.T) {
-	_, _, reg := adaptertest.Definitions(t)
+	reg := r4test.Load(t).Registry
 	store := &fakeStore{ids: []string{"x", "y", "z"}}
 	f := fetch.Fetcher{Store: store, Registry: reg, Batch: 2, PageSize: 2}
 	refs := []string{"Patient/1", "Patient/2", "Patient/3"}

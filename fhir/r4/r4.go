@@ -1,0 +1,64 @@
+// Package r4 loads careflow's FHIR R4 definitions — the element model, the search registry with the Patient
+// compartment, and the validator — once per process, for the server, the tools and the tests.
+//
+// It is a pure FHIR package: it imports fhir/definitions and the libraries built from them, never storage or
+// HTTP.
+package r4
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/careflow/careflow/fhir/definitions"
+	"github.com/careflow/careflow/fhir/model"
+	"github.com/careflow/careflow/fhir/search"
+	"github.com/careflow/careflow/fhir/validate"
+)
+
+// R4 is the loaded definitions of the served types (definitions.ResourceTypes). Every field is immutable and
+// safe for concurrent use.
+type R4 struct {
+	Model *model.Model
+	// Registry holds the search parameters of the served types.
+	Registry *search.Registry
+	// Compartments is the Patient compartment (definitions.PatientCompartment) over Registry.
+	Compartments *search.Compartments
+
+	validator func() (*validate.Validator, error)
+}
+
+// Validator returns the validator of the served types. It is compiled from the JSON schema on the first call
+// (about a second, most of the cost of the definitions, so callers that never validate do not pay it) and
+// shared afterwards.
+func (d *R4) Validator() (*validate.Validator, error) { return d.validator() }
+
+// load builds the definitions on the first call and returns the same ones afterwards.
+var load = sync.OnceValues(build)
+
+// Load returns the definitions, built on the first call and shared afterwards.
+func Load() (*R4, error) { return load() }
+
+func build() (*R4, error) {
+	m, err := model.Load(definitions.Schema)
+	if err != nil {
+		return nil, fmt.Errorf("load FHIR R4 model: %w", err)
+	}
+	reg, err := search.NewRegistry(m, definitions.SearchParameters, definitions.ResourceTypes)
+	if err != nil {
+		return nil, fmt.Errorf("FHIR R4 search registry: %w", err)
+	}
+	comps, err := reg.NewCompartments(definitions.PatientCompartment)
+	if err != nil {
+		return nil, fmt.Errorf("FHIR R4 Patient compartment: %w", err)
+	}
+	return &R4{
+		Model: m, Registry: reg, Compartments: comps,
+		validator: sync.OnceValues(func() (*validate.Validator, error) {
+			v, err := validate.New(m)
+			if err != nil {
+				return nil, fmt.Errorf("FHIR R4 validator: %w", err)
+			}
+			return v, nil
+		}),
+	}, nil
+}
