@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,52 +22,30 @@ import (
 func generated(b *testing.B, n int) *adaptertest.Env {
 	b.Helper()
 	e := adaptertest.New(b)
-	type res struct{ typ, id, body string }
-	var all []res
+	var all []adaptertest.Res
+	res := func(typ, id, body string) adaptertest.Res { return adaptertest.Res{Type: typ, ID: id, Body: body} }
 	for i := 0; i < n; i++ {
 		p := fmt.Sprintf("gp%04d", i)
 		day := 2 + i%25
 		all = append(all,
-			res{"Patient", p, `{"name":[{"family":"Patient ` + strconv.Itoa(i) + `"}],"generalPractitioner":[{"reference":"Practitioner/gp` + strconv.Itoa(i%10) + `"}]}`},
-			res{"CarePlan", "cp-" + p, fmt.Sprintf(`{"status":"active","intent":"plan","subject":{"reference":"Patient/%s"},"author":{"reference":"Practitioner/dr%d"},"activity":[
+			res("Patient", p, `{"name":[{"family":"Patient `+strconv.Itoa(i)+`"}],"generalPractitioner":[{"reference":"Practitioner/gp`+strconv.Itoa(i%10)+`"}]}`),
+			res("CarePlan", "cp-"+p, fmt.Sprintf(`{"status":"active","intent":"plan","subject":{"reference":"Patient/%s"},"author":{"reference":"Practitioner/dr%d"},"activity":[
 			  {"detail":{"kind":"Appointment","status":"not-started","description":"Review","scheduledPeriod":{"start":"2026-12-%02d"}}},
-			  {"detail":{"kind":"Appointment","status":"scheduled","description":"Check","scheduledPeriod":{"end":"2026-11-%02d"}}}]}`, p, i%10, day, 1+i%28)},
-			res{"Appointment", "ap-" + p, appt("booked", fmt.Sprintf("2026-12-%02dT09:00:00Z", day), fmt.Sprintf("2026-12-%02dT09:30:00Z", day), "", "Patient/"+p, fmt.Sprintf("Practitioner/dr%d", i%10))},
-			res{"Appointment", "cx-" + p, appt("cancelled", fmt.Sprintf("2026-11-%02dT09:00:00Z", 1+i%28), "", "", "Patient/"+p)},
-			res{"MedicationStatement", "ms-" + p, fmt.Sprintf(`{"status":"active","medicationCodeableConcept":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"%s"}]},"subject":{"reference":"Patient/%s"}}`,
-				map[bool]string{true: "723", false: "5640"}[i%7 == 0], p)},
-			res{"AllergyIntolerance", "al-" + p, fmt.Sprintf(`{"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]},"criticality":"high","code":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"7980"}]},"patient":{"reference":"Patient/%s"}}`, p)},
+			  {"detail":{"kind":"Appointment","status":"scheduled","description":"Check","scheduledPeriod":{"end":"2026-11-%02d"}}}]}`, p, i%10, day, 1+i%28)),
+			res("Appointment", "ap-"+p, appt("booked", fmt.Sprintf("2026-12-%02dT09:00:00Z", day), fmt.Sprintf("2026-12-%02dT09:30:00Z", day), "", "Patient/"+p, fmt.Sprintf("Practitioner/dr%d", i%10))),
+			res("Appointment", "cx-"+p, appt("cancelled", fmt.Sprintf("2026-11-%02dT09:00:00Z", 1+i%28), "", "", "Patient/"+p)),
+			res("MedicationStatement", "ms-"+p, fmt.Sprintf(`{"status":"active","medicationCodeableConcept":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"%s"}]},"subject":{"reference":"Patient/%s"}}`,
+				map[bool]string{true: "723", false: "5640"}[i%7 == 0], p)),
+			res("AllergyIntolerance", "al-"+p, fmt.Sprintf(`{"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]},"criticality":"high","code":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"7980"}]},"patient":{"reference":"Patient/%s"}}`, p)),
 		)
 		if i%3 != 0 {
-			all = append(all, res{"Coverage", "cov-" + p, fmt.Sprintf(`{"status":"active","beneficiary":{"reference":"Patient/%s"},"payor":[{"reference":"Organization/ins"}],"period":{"start":"2026-01-01","end":"2026-12-%02d"}}`, p, 1+i%30)})
+			all = append(all, res("Coverage", "cov-"+p, fmt.Sprintf(`{"status":"active","beneficiary":{"reference":"Patient/%s"},"payor":[{"reference":"Organization/ins"}],"period":{"start":"2026-01-01","end":"2026-12-%02d"}}`, p, 1+i%30)))
 		}
 		if i%5 == 0 {
-			all = append(all, res{"Appointment", "dbl-" + p, appt("booked", fmt.Sprintf("2026-12-%02dT09:15:00Z", day), "", "", "Patient/"+p)})
+			all = append(all, res("Appointment", "dbl-"+p, appt("booked", fmt.Sprintf("2026-12-%02dT09:15:00Z", day), "", "", "Patient/"+p)))
 		}
 	}
-	work := make(chan res)
-	errs := make(chan error, len(all))
-	var wg sync.WaitGroup
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for r := range work {
-				if _, err := e.Write(r.typ, r.id, r.body); err != nil {
-					errs <- err
-				}
-			}
-		}()
-	}
-	for _, r := range all {
-		work <- r
-	}
-	close(work)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		b.Fatal(err)
-	}
+	e.WriteAll(all)
 	return e
 }
 

@@ -103,8 +103,7 @@ func (e *Env) Synth(o synth.Options) int {
 	if err != nil {
 		e.T.Fatal(err)
 	}
-	type res struct{ typ, id, body string }
-	var all []res
+	var all []Res
 	for _, b := range bundles {
 		var bundle struct {
 			Entry []struct {
@@ -125,37 +124,47 @@ func (e *Env) Synth(o synth.Options) int {
 			}
 			id := strings.TrimPrefix(en.FullURL, "urn:uuid:")
 			pairs = append(pairs, `"`+en.FullURL+`"`, `"`+head.ResourceType+"/"+id+`"`)
-			all = append(all, res{typ: head.ResourceType, id: id, body: string(en.Resource)})
+			all = append(all, Res{Type: head.ResourceType, ID: id, Body: string(en.Resource)})
 		}
 		resolve := strings.NewReplacer(pairs...)
 		for i := len(all) - len(bundle.Entry); i < len(all); i++ {
 			var buf bytes.Buffer
-			if err := json.Compact(&buf, []byte(all[i].body)); err != nil {
+			if err := json.Compact(&buf, []byte(all[i].Body)); err != nil {
 				e.T.Fatal(err)
 			}
 			body := resolve.Replace(buf.String())
-			head := `{"resourceType":"` + all[i].typ + `",`
+			head := `{"resourceType":"` + all[i].Type + `",`
 			if !strings.HasPrefix(body, head) || strings.HasPrefix(body[len(head):], `"id":`) {
 				e.T.Fatalf("%s: unexpected resource layout %.80s", b.File, body)
 			}
-			all[i].body = head + `"id":"` + all[i].id + `",` + body[len(head):]
+			all[i].Body = head + `"id":"` + all[i].ID + `",` + body[len(head):]
 		}
 	}
-	work := make(chan res)
-	errs := make(chan error, len(all))
+	e.WriteAll(all)
+	return len(all)
+}
+
+// Res is one resource to write, as Write takes it.
+type Res struct{ Type, ID, Body string }
+
+// WriteAll writes rs with 8 concurrent writers and fails the test on any error.
+func (e *Env) WriteAll(rs []Res) {
+	e.T.Helper()
+	work := make(chan Res)
+	errs := make(chan error, len(rs))
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for r := range work {
-				if _, err := e.Write(r.typ, r.id, r.body); err != nil {
+				if _, err := e.Write(r.Type, r.ID, r.Body); err != nil {
 					errs <- err
 				}
 			}
 		}()
 	}
-	for _, r := range all {
+	for _, r := range rs {
 		work <- r
 	}
 	close(work)
@@ -164,5 +173,4 @@ func (e *Env) Synth(o synth.Options) int {
 	for err := range errs {
 		e.T.Fatal(err)
 	}
-	return len(all)
 }
