@@ -99,3 +99,15 @@ func TestDateIndexAndQueryAgree(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDateRange measures the indexer's date parsing over a year, a month, a day and three dateTimes.
+func BenchmarkDateRange(b *testing.B) {
+	dates := []string{"1980", "1980-05", "1980-05-02", "2026-12-01T23:30:00-05:00", "2026-12-01T10:00:00.123Z", "2026-12-01T10:00:00+01:00"}
+	for i := 0; i < b.N; i++ {
+		for _, s := range dates {
+			if _, _, ok := search.DateRange(s); !ok {
+				b.Fatal(s)
+			}
+		}
+	}
+}
