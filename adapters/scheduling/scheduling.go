@@ -120,12 +120,12 @@ func DecodeAppointment(v *storage.Version) (Appointment, bool, error) {
 		return Appointment{}, false, fmt.Errorf("scheduling: Appointment/%s: %w", v.ID, err)
 	}
 	out := Appointment{ID: v.ID, Status: a.Status, Resource: v, Extensions: a.Extension, Description: a.Description}
-	start, _, ok := fhirread.ParseTime(a.Start, time.UTC)
+	start, _, ok := search.ParseDateTime(a.Start, time.UTC)
 	if !ok {
 		return out, false, nil
 	}
 	out.Start, out.End = start, start
-	if end, _, ok := fhirread.ParseTime(a.End, time.UTC); ok && end.After(start) {
+	if end, _, ok := search.ParseDateTime(a.End, time.UTC); ok && end.After(start) {
 		out.End = end
 	} else if a.MinutesDuration != nil && *a.MinutesDuration > 0 {
 		out.End = start.Add(time.Duration(*a.MinutesDuration) * time.Minute)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/careflow/careflow/adapters/internal/fhirread"
+	"github.com/careflow/careflow/fhir/search"
 )
 
 // # Stored state
@@ -87,7 +88,7 @@ func (b *run) merge(ctx context.Context, tasks []Task, loc *time.Location) error
 // a date, the start of the last day it covers (a period's end is inclusive at its precision), so that it
 // sorts and groups with that day.
 func dueFrom(s string, loc *time.Location) (time.Time, bool) {
-	lo, hi, ok := fhirread.ParseTime(s, loc)
+	lo, hi, ok := search.ParseDateTime(s, loc)
 	if !ok {
 		return time.Time{}, false
 	}

@@ -522,48 +522,10 @@ func (x *extracted) store(field string, out map[string]any) {
 	}
 }
 
-// DateRange returns the instant range [low, high) that a FHIR date, dateTime or instant denotes at its
-// precision: "1980" → [1980-01-01, 1981-01-01), "1980-05-02T10:00:00+02:00" → [08:00:00Z, 08:00:01Z).
-// Values without a time zone are taken as UTC.
+// DateRange is the indexer's reading of a FHIR date, dateTime or instant: ParseDateTime in the server's
+// time zone, UTC, with the range in UTC — "1980" → [1980-01-01, 1981-01-01), "1980-05-02T10:00:00+02:00"
+// → [08:00:00Z, 08:00:01Z). The query parser reads search values by the same rule, so a value without a
+// zone means the same instants in the index and in a query.
 func DateRange(s string) (time.Time, time.Time, bool) {
-	if s == "" {
-		return time.Time{}, time.Time{}, false
-	}
-	type layout struct {
-		format string
-		step   func(time.Time) time.Time
-	}
-	layouts := []layout{
-		{"2006", func(t time.Time) time.Time { return t.AddDate(1, 0, 0) }},
-		{"2006-01", func(t time.Time) time.Time { return t.AddDate(0, 1, 0) }},
-		{"2006-01-02", func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }},
-		{"2006-01-02T15:04Z07:00", func(t time.Time) time.Time { return t.Add(time.Minute) }},
-		{"2006-01-02T15:04", func(t time.Time) time.Time { return t.Add(time.Minute) }},
-		{"2006-01-02T15:04:05Z07:00", func(t time.Time) time.Time { return t.Add(time.Second) }},
-		{"2006-01-02T15:04:05", func(t time.Time) time.Time { return t.Add(time.Second) }},
-	}
-	// Fractional seconds (time.Parse accepts them after any seconds layout, so they go first): the
-	// precision is that of the digits given.
-	if strings.Contains(s, ".") {
-		for _, f := range []string{"2006-01-02T15:04:05.999999999Z07:00", "2006-01-02T15:04:05.999999999"} {
-			if t, err := time.Parse(f, s); err == nil {
-				frac := s[strings.IndexByte(s, '.')+1:]
-				digits := 0
-				for digits < len(frac) && frac[digits] >= '0' && frac[digits] <= '9' {
-					digits++
-				}
-				step := time.Second
-				for i := 0; i < digits && i < 9; i++ {
-					step /= 10
-				}
-				return t.UTC(), t.Add(step).UTC(), true
-			}
-		}
-	}
-	for _, l := range layouts {
-		if t, err := time.Parse(l.format, s); err == nil {
-			return t.UTC(), l.step(t).UTC(), true
-		}
-	}
-	return time.Time{}, time.Time{}, false
+	return ParseDateTime(s, time.UTC)
 }

@@ -36,7 +36,8 @@ const maxDepth = 4
 //     targets have the parameter the request is rejected (400) and the client must add :Type.
 //   - A chain or _has that reaches a type careflow does not serve is an unsupported parameter (ignored, or
 //     400 when strict).
-//   - A dateTime value without a timezone is taken as UTC. A space where the timezone's "+" belongs (an
+//   - A dateTime value without a timezone is taken as UTC, the server's time zone (ParseDateTime states the
+//     rule; the indexer follows it too). At most nine fractional digits are accepted. A space where the timezone's "+" belongs (an
 //     unencoded "+" in a URL decodes as a space) is read as "+".
 //   - A reference value Type/id/_history/n searches for Type/id: the version is ignored. An absolute URL
 //     is kept whole in Text; RefType/RefID are also set when it ends in …/Type/id[/_history/n] with Type
@@ -407,7 +408,7 @@ func (p *parser) value(prm *Param, mod, seg string) (Value, *failure) {
 		return tokenValue(v, mod, seg)
 	case TypeDate:
 		v.Prefix, raw = splitPrefix(raw)
-		lo, hi, ok := parseDate(raw)
+		lo, hi, ok := searchDate(raw)
 		if !ok {
 			return v, fail(outcome.CodeInvalid,
 				"invalid date %s: expected [prefix]YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss[.fff]][Z|±hh:mm]",

@@ -86,114 +86,21 @@ func splitPrefix(s string) (prefix, rest string) {
 	return "eq", s
 }
 
-// parseDate parses a search date — YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss[.f…]][Z|±hh:mm] — and
-// returns the range [low, high) its precision denotes, in UTC. A dateTime without a timezone is UTC; a
-// space in place of the timezone's "+" (an unencoded "+" in a URL) is accepted.
-func parseDate(s string) (low, high time.Time, ok bool) {
-	num := func(i, w int) (int, bool) {
-		if i+w > len(s) {
-			return 0, false
+// searchDate reads a search date value (without its prefix) by ParseDateTime's rule in the server's time
+// zone, UTC, returning the range in UTC. Two things only a URL needs: a space where the timezone's "+"
+// belongs (an unencoded "+" in a URL decodes as a space) is read as "+", and at most nine fractional
+// digits are accepted (a query names nanoseconds at the finest).
+func searchDate(s string) (low, high time.Time, ok bool) {
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		j := i + 1
+		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+			j++
 		}
-		n := 0
-		for _, c := range []byte(s[i : i+w]) {
-			if c < '0' || c > '9' {
-				return 0, false
-			}
-			n = n*10 + int(c-'0')
-		}
-		return n, true
-	}
-	y, ok := num(0, 4)
-	if !ok || y < 1 {
-		return low, high, false
-	}
-	if len(s) == 4 {
-		low = time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC)
-		return low, low.AddDate(1, 0, 0), true
-	}
-	m, ok := num(5, 2)
-	if s[4] != '-' || !ok || m < 1 || m > 12 {
-		return low, high, false
-	}
-	if len(s) == 7 {
-		low = time.Date(y, time.Month(m), 1, 0, 0, 0, 0, time.UTC)
-		return low, low.AddDate(0, 1, 0), true
-	}
-	d, ok := num(8, 2)
-	if len(s) < 10 || s[7] != '-' || !ok || d < 1 || d > daysIn(y, time.Month(m)) {
-		return low, high, false
-	}
-	if len(s) == 10 {
-		low = time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC)
-		return low, low.AddDate(0, 0, 1), true
-	}
-	hh, ok1 := num(11, 2)
-	mm, ok2 := num(14, 2)
-	if s[10] != 'T' || len(s) < 16 || s[13] != ':' || !ok1 || !ok2 || hh > 23 || mm > 59 {
-		return low, high, false
-	}
-	i, prec, sec, nsec := 16, time.Minute, 0, 0
-	if i < len(s) && s[i] == ':' {
-		if sec, ok = num(i+1, 2); !ok || sec > 59 {
-			return low, high, false
-		}
-		i, prec = i+3, time.Second
-		if i < len(s) && s[i] == '.' {
-			j := i + 1
-			for j < len(s) && s[j] >= '0' && s[j] <= '9' {
-				j++
-			}
-			digits := j - i - 1
-			if digits == 0 || digits > 9 {
-				return low, high, false
-			}
-			frac, _ := strconv.Atoi(s[i+1 : j])
-			for k := digits; k < 9; k++ {
-				frac *= 10
-			}
-			// The precision is one unit of the last digit: .5 → 100ms, .123 → 1ms.
-			nsec, i, prec = frac, j, pow10Duration(9-digits)
-		}
-	}
-	offset := 0
-	if i < len(s) {
-		switch s[i] {
-		case 'Z':
-			i++
-		case '+', '-', ' ':
-			oh, ok1 := num(i+1, 2)
-			om, ok2 := num(i+4, 2)
-			if !ok1 || !ok2 || s[i+3] != ':' || oh > 14 || om > 59 || oh == 14 && om != 0 {
-				return low, high, false
-			}
-			offset = oh*3600 + om*60
-			if s[i] == '-' {
-				offset = -offset
-			}
-			i += 6
-		default:
+		if j-i-1 > 9 {
 			return low, high, false
 		}
 	}
-	if i != len(s) {
-		return low, high, false
-	}
-	low = time.Date(y, time.Month(m), d, hh, mm, sec, nsec, time.FixedZone("", offset)).UTC()
-	return low, low.Add(prec), true
-}
-
-// pow10Duration returns 10^n nanoseconds.
-func pow10Duration(n int) time.Duration {
-	d := time.Duration(1)
-	for range n {
-		d *= 10
-	}
-	return d
-}
-
-// daysIn returns the number of days of a month, leap years included.
-func daysIn(y int, m time.Month) int {
-	return time.Date(y, m+1, 0, 0, 0, 0, 0, time.UTC).Day()
+	return ParseDateTime(strings.Replace(s, " ", "+", 1), time.UTC)
 }
 
 // isDecimal reports whether s is a decimal number: -?digits(.digits)?([eE][+-]?digits)?.

@@ -712,9 +712,9 @@ func TestParseGenericTypes(t *testing.T) {
 
 func TestParseDateHelpers(t *testing.T) {
 	for _, s := range []string{"2024", "2024-02", "2024-02-29", "2024-02-29T10:00", "2024-02-29T10:00:00.000001-01:00"} {
-		lo, hi, ok := parseDate(s)
+		lo, hi, ok := searchDate(s)
 		if !ok || lo.Location() != time.UTC || hi.Location() != time.UTC || !lo.Before(hi) {
-			t.Errorf("parseDate(%q) = %v, %v, %v", s, lo, hi, ok)
+			t.Errorf("searchDate(%q) = %v, %v, %v", s, lo, hi, ok)
 		}
 	}
 	for _, tc := range []struct{ in, want string }{

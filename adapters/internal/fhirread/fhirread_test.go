@@ -4,8 +4,12 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/careflow/careflow/fhir/search"
 )
 
+// TestParseTime pins how the workflows read dates and times: with search.ParseDateTime, in the
+// coordinator's location.
 func TestParseTime(t *testing.T) {
 	ny, err := time.LoadLocation("America/New_York")
 	if err != nil {
@@ -25,14 +29,14 @@ func TestParseTime(t *testing.T) {
 		{"2026-12-01T10:00:00.25+01:00", time.UTC, "2026-12-01T09:00:00.25Z", "2026-12-01T09:00:00.26Z"},
 		{"2026-12-01T10:00", time.UTC, "2026-12-01T10:00:00Z", "2026-12-01T10:01:00Z"},
 	} {
-		lo, hi, ok := ParseTime(tc.in, tc.loc)
+		lo, hi, ok := search.ParseDateTime(tc.in, tc.loc)
 		if !ok || lo.UTC().Format(time.RFC3339Nano) != tc.lo || hi.UTC().Format(time.RFC3339Nano) != tc.hi {
-			t.Errorf("ParseTime(%q, %s) = %v %v %v, want %s %s", tc.in, tc.loc, lo, hi, ok, tc.lo, tc.hi)
+			t.Errorf("ParseDateTime(%q, %s) = %v %v %v, want %s %s", tc.in, tc.loc, lo, hi, ok, tc.lo, tc.hi)
 		}
 	}
 	for _, bad := range []string{"", "2026-13-01", "tomorrow", "2026-12-01T25:00:00Z"} {
-		if _, _, ok := ParseTime(bad, time.UTC); ok {
-			t.Errorf("ParseTime(%q) accepted", bad)
+		if _, _, ok := search.ParseDateTime(bad, time.UTC); ok {
+			t.Errorf("ParseDateTime(%q) accepted", bad)
 		}
 	}
 }

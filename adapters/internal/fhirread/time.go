@@ -1,70 +1,13 @@
 package fhirread
 
 import (
-	"strings"
 	"time"
+
+	"github.com/careflow/careflow/fhir/search"
 )
 
-// ParseTime returns the instant range [lo, hi) that a FHIR date, dateTime or instant denotes at its
-// precision ("2026-12-01" is the whole day, "2026-12" the whole month). Values without a time zone — dates
-// and partial dates, which FHIR never qualifies with one — are read in loc, the reference time's location,
-// so that "2026-12-01" means the coordinator's 1 December, not UTC's. ok is false when s is empty or not a
-// FHIR date/time.
-func ParseTime(s string, loc *time.Location) (lo, hi time.Time, ok bool) {
-	if s == "" {
-		return time.Time{}, time.Time{}, false
-	}
-	if loc == nil {
-		loc = time.UTC
-	}
-	type layout struct {
-		format string
-		step   func(time.Time) time.Time
-	}
-	dates := []layout{
-		{"2006", func(t time.Time) time.Time { return t.AddDate(1, 0, 0) }},
-		{"2006-01", func(t time.Time) time.Time { return t.AddDate(0, 1, 0) }},
-		{"2006-01-02", func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }},
-	}
-	if !strings.Contains(s, "T") {
-		for _, l := range dates {
-			if t, err := time.ParseInLocation(l.format, s, loc); err == nil {
-				return t, l.step(t), true
-			}
-		}
-		return time.Time{}, time.Time{}, false
-	}
-	if i := strings.IndexByte(s, '.'); i >= 0 {
-		for _, f := range []string{"2006-01-02T15:04:05.999999999Z07:00", "2006-01-02T15:04:05.999999999"} {
-			if t, err := time.ParseInLocation(f, s, loc); err == nil {
-				digits := 0
-				for _, c := range s[i+1:] {
-					if c < '0' || c > '9' {
-						break
-					}
-					digits++
-				}
-				step := time.Second
-				for d := 0; d < digits && d < 9; d++ {
-					step /= 10
-				}
-				return t, t.Add(step), true
-			}
-		}
-		return time.Time{}, time.Time{}, false
-	}
-	for _, l := range []layout{
-		{"2006-01-02T15:04:05Z07:00", func(t time.Time) time.Time { return t.Add(time.Second) }},
-		{"2006-01-02T15:04:05", func(t time.Time) time.Time { return t.Add(time.Second) }},
-		{"2006-01-02T15:04Z07:00", func(t time.Time) time.Time { return t.Add(time.Minute) }},
-		{"2006-01-02T15:04", func(t time.Time) time.Time { return t.Add(time.Minute) }},
-	} {
-		if t, err := time.ParseInLocation(l.format, s, loc); err == nil {
-			return t, l.step(t), true
-		}
-	}
-	return time.Time{}, time.Time{}, false
-}
+// Dates and times are read by search.ParseDateTime, the parser the store's index uses: values without a
+// zone (dates) in loc, the coordinator's location, so that "2026-12-01" means the coordinator's 1 December.
 
 // Span is an instant range [Start, End). An open start or end (a Period without start or end) is flagged
 // and its time is zero. Last is the start of the value that gave End ("2026-12-10" as an end gives End
@@ -92,8 +35,8 @@ func PeriodSpan(p *Period, loc *time.Location) (Span, bool) {
 		return Span{}, false
 	}
 	var s Span
-	lo, _, okS := ParseTime(p.Start, loc)
-	last, hi, okE := ParseTime(p.End, loc)
+	lo, _, okS := search.ParseDateTime(p.Start, loc)
+	last, hi, okE := search.ParseDateTime(p.End, loc)
 	s.Start, s.OpenStart = lo, !okS
 	s.End, s.Last, s.OpenEnd = hi, last, !okE
 	return s, okS || okE
@@ -125,7 +68,7 @@ func TimingSpan(t *Timing, loc *time.Location) (Span, bool) {
 		}
 	}
 	for _, e := range t.Event {
-		if lo, hi, ok := ParseTime(e, loc); ok {
+		if lo, hi, ok := search.ParseDateTime(e, loc); ok {
 			widen(Span{Start: lo, End: hi, Last: lo})
 		}
 	}
