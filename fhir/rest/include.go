@@ -19,6 +19,66 @@ const maxIncluded = 1000
 // maxIterations bounds the rounds of :iterate.
 const maxIterations = 4
 
+// consistentReader is a store that can run several reads as one: together they hold all or nothing of
+// every transaction (storage/sqlite: one read transaction; storage/mongo: one fence on the transactions in
+// flight on types). docs/ARCHITECTURE.md, "Read isolation".
+type consistentReader interface {
+	ReadConsistent(ctx context.Context, types []string, read func(ctx context.Context) error) error
+}
+
+// searchWithIncludes runs a search and resolves its _include/_revinclude; when there are any and the store
+// can, page and includes are read as one, so that a transaction that commits meanwhile is in all of them
+// or in none.
+func (s *Server) searchWithIncludes(ctx context.Context, q *search.Query) (*storage.SearchPage, []*storage.Version, error) {
+	var page *storage.SearchPage
+	var included []*storage.Version
+	run := func(ctx context.Context) error {
+		var err error
+		if page, err = s.store.Search(ctx, q); err != nil {
+			return searchError(err)
+		}
+		included, err = s.includes(ctx, q, page.Versions)
+		return err
+	}
+	cr, ok := s.store.(consistentReader)
+	if !ok || len(q.Include) == 0 && len(q.RevInclude) == 0 {
+		err := run(ctx)
+		return page, included, err
+	}
+	if err := cr.ReadConsistent(ctx, s.includeTypes(q), run); err != nil {
+		return nil, nil, err
+	}
+	return page, included, nil
+}
+
+// includeTypes lists the types a search with includes may return: the searched type and those its
+// _include/_revinclude directives can reach (every type when one is a wildcard or :iterate).
+func (s *Server) includeTypes(q *search.Query) []string {
+	set := map[string]bool{q.Type: true}
+	for _, inc := range append(append([]search.Include(nil), q.Include...), q.RevInclude...) {
+		if inc.Iterate || inc.Wildcard || inc.Source == "*" || inc.Param == nil {
+			return s.cfg.Types
+		}
+		set[inc.Source] = true
+		if inc.Target != "" {
+			set[inc.Target] = true
+			continue
+		}
+		if len(inc.Param.Target) == 0 {
+			return s.cfg.Types
+		}
+		for _, t := range inc.Param.Target {
+			set[t] = true
+		}
+	}
+	types := make([]string, 0, len(set))
+	for t := range set {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	return types
+}
+
 // includes resolves _include and _revinclude for one page of matches (search.html#include): the first
 // round applies every directive to the matches, later rounds apply the :iterate ones to what the previous
 // round added. A resource appears once, as a match or as an include.

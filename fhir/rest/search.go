@@ -99,9 +99,9 @@ func (s *Server) search(c *gin.Context, typ string, cmp *search.Compartment) {
 			q.Total = "accurate"
 		}
 	}
-	page, err := s.store.Search(c.Request.Context(), q)
+	page, included, err := s.searchWithIncludes(c.Request.Context(), q)
 	if err != nil {
-		s.fail(c, searchError(err))
+		s.fail(c, err)
 		return
 	}
 	base := s.baseURL(c)
@@ -116,11 +116,6 @@ func (s *Server) search(c *gin.Context, typ string, cmp *search.Compartment) {
 	}
 	if page.Prev != "" {
 		b.Link = append(b.Link, bundle.Link{Relation: "previous", URL: withParam(self, cursorParam, page.Prev)})
-	}
-	included, err := s.includes(c.Request.Context(), q, page.Versions)
-	if err != nil {
-		s.fail(c, err)
-		return
 	}
 	for i, v := range append(page.Versions, included...) {
 		body, err := s.shape(v.Type, v.Body, q)

@@ -262,3 +262,14 @@ func (s *Store) settleOrphan(ctx context.Context, txID string) bool {
 	}
 	return true
 }
+
+// ReadConsistent runs read — several queries, such as a search page and its _include/_revinclude — so
+// that together they hold all or nothing of every transaction on types (every type read may return or
+// depend on): the fence of a single search around all of them. Committed transactions on types still
+// publishing are waited for first; when one commits while read runs, it is waited for and read runs
+// again (at most maxRounds times, then its last answer stands, with a warning). Each query inside is
+// also fenced on its own.
+func (s *Store) ReadConsistent(ctx context.Context, types []string, read func(ctx context.Context) error) error {
+	return s.isolated(ctx, types, func() error { return read(ctx) },
+		func(context.Context, []*flight) (bool, error) { return true, nil })
+}

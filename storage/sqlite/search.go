@@ -18,14 +18,17 @@ import (
 // Search implements storage.Store. A query becomes one SQL statement over res in which every criterion is
 // a membership test against an index table (ixk, ixd) seeked by (field, value) — chains and _has as nested
 // membership tests — ordered by the sort keys (srt, res.lu, res.id) with a keyset cursor; the page's bodies
-// are read afterwards by sequence number. Page, bodies and total come from one read transaction.
+// are read afterwards by sequence number. Page, bodies and total come from one read transaction (the one
+// ReadConsistent bound to ctx, if any).
 func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error) {
 	page := &storage.SearchPage{Total: -1}
-	tx, err := s.read.BeginTx(ctx, nil)
+	tx, own, err := s.readTx(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: search %s: %w", q.Type, err)
 	}
-	defer func() { _ = tx.Rollback() }()
+	if own {
+		defer func() { _ = tx.Rollback() }()
+	}
 	st, err := s.statements(ctx, tx, q)
 	if err != nil {
 		return nil, err

@@ -50,6 +50,9 @@ func RunIsolation(t *testing.T, iso Isolation) {
 	t.Run("swap", func(t *testing.T) {
 		testSwapSearch(t, iso.Open(t, IsolationHooks{Pause: func(CrashPoint) {}, ReaderWaits: func() {}}))
 	})
+	t.Run("include", func(t *testing.T) {
+		testIncludeSnapshot(t, iso.Open(t, IsolationHooks{Pause: func(CrashPoint) {}, ReaderWaits: func() {}}))
+	})
 	for _, at := range []CrashPoint{CrashAfterClaims, CrashAfterCommit, CrashMidPublish} {
 		t.Run(string(at), func(t *testing.T) {
 			ctx := context.Background()
