@@ -109,7 +109,7 @@ func TestEveryOperationInTable(t *testing.T) {
 			}
 		}
 	}
-	check("../fhir/rest/server.go", regexp.MustCompile(`"/(?::type/(?::id/)?(?:_history/:vid/)?)?\$([a-z][a-z-]*)"`))
+	check("../server/rest/server.go", regexp.MustCompile(`"/(?::type/(?::id/)?(?:_history/:vid/)?)?\$([a-z][a-z-]*)"`))
 	check("../adapters/*/operation.go", regexp.MustCompile(`rest\.Operation\{Name: "([a-z]+)"`))
 	if found < 8 {
 		t.Errorf("found only %d operation routes; has the routing code moved?", found)

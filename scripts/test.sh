@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: starts the default database if needed (scripts/db.sh), checks formatting and vet,
-# then runs every test against it. Extra arguments go to `go test` (e.g. -run TestCreate ./fhir/rest).
+# then runs every test against it. Extra arguments go to `go test` (e.g. -run TestCreate ./server/rest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 uri=$(scripts/db.sh start)

@@ -13,7 +13,7 @@ import (
 	"github.com/careflow/careflow/adapters/careplan"
 	"github.com/careflow/careflow/adapters/internal/adaptertest"
 	"github.com/careflow/careflow/fhir/definitions"
-	"github.com/careflow/careflow/fhir/rest"
+	"github.com/careflow/careflow/server/rest"
 	"github.com/careflow/careflow/storage"
 	"github.com/careflow/careflow/storage/rules"
 )

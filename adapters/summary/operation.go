@@ -8,7 +8,7 @@ import (
 
 	"github.com/careflow/careflow/fhir/capability"
 	"github.com/careflow/careflow/fhir/outcome"
-	"github.com/careflow/careflow/fhir/rest"
+	"github.com/careflow/careflow/server/rest"
 )
 
 // OperationDefinitionURL names careflow's Patient $summary operation (modelled on the IPS $summary).

@@ -11,7 +11,7 @@ import (
 	"github.com/careflow/careflow/fhir/bundle"
 	"github.com/careflow/careflow/fhir/capability"
 	"github.com/careflow/careflow/fhir/outcome"
-	"github.com/careflow/careflow/fhir/rest"
+	"github.com/careflow/careflow/server/rest"
 )
 
 // OperationDefinitionURL names careflow's $worklist operation.

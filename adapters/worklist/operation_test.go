@@ -13,7 +13,7 @@ import (
 	"github.com/careflow/careflow/adapters/summary"
 	"github.com/careflow/careflow/adapters/worklist"
 	"github.com/careflow/careflow/fhir/definitions"
-	"github.com/careflow/careflow/fhir/rest"
+	"github.com/careflow/careflow/server/rest"
 	"github.com/careflow/careflow/storage"
 )
 

@@ -32,11 +32,11 @@ const (
 	fAllergyClinical    = "s_clinical_status"
 )
 
-// Server-side constants the raw queries mirror (fhir/rest, storage/mongo).
+// Server-side constants the raw queries mirror (server/rest, storage/mongo).
 const (
 	defaultPageSize = 50    // careflow's --default-count
 	maxChainIDs     = 10000 // storage/mongo: a chain resolves at most this many ids
-	maxIncluded     = 1000  // fhir/rest: _revinclude asks the store for maxIncluded+1 resources
+	maxIncluded     = 1000  // server/rest: _revinclude asks the store for maxIncluded+1 resources
 )
 
 // checkRawFields verifies that the raw queries use careflow's index field names.

@@ -25,7 +25,7 @@ import (
 	"github.com/careflow/careflow/adapters/worklist"
 	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/r4"
-	"github.com/careflow/careflow/fhir/rest"
+	"github.com/careflow/careflow/server/rest"
 	"github.com/careflow/careflow/storage/mongo"
 	"github.com/careflow/careflow/storage/rules"
 )

@@ -11,7 +11,7 @@ import (
 )
 
 // consistentReader is the capability the REST layer reads a search page and its _include/_revinclude
-// with (fhir/rest, include.go): the searches made through read's context together hold all or nothing of
+// with (server/rest, include.go): the searches made through read's context together hold all or nothing of
 // every transaction on types.
 type consistentReader interface {
 	ReadConsistent(ctx context.Context, types []string, read func(ctx context.Context) error) error

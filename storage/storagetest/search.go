@@ -18,7 +18,7 @@ import (
 // definitions.ResourceTypes whose search uses reg.
 //
 // Queries are parsed from query strings by the real parser (search.Registry.Parse) and resources are
-// indexed by search.Registry.Index, exactly as fhir/rest does, so that the suite checks what a client
+// indexed by search.Registry.Index, exactly as server/rest does, so that the suite checks what a client
 // gets: every case asserts the exact ordered ids (default order: by id) and the total. Expected results
 // follow http://hl7.org/fhir/R4/search.html; where the specification leaves a choice, they pin careflow's
 // (documented next to the case) so that every store makes the same one.
@@ -51,7 +51,7 @@ type searchEnv struct {
 	comps *search.Compartments
 }
 
-// write indexes a resource as fhir/rest does (JSON decoded with UseNumber, then Registry.Index).
+// write indexes a resource as server/rest does (JSON decoded with UseNumber, then Registry.Index).
 func (e *searchEnv) write(t *testing.T, body string) storage.Write {
 	t.Helper()
 	dec := json.NewDecoder(strings.NewReader(body))

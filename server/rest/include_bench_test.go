@@ -16,7 +16,7 @@ import (
 
 	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/r4/r4test"
-	"github.com/careflow/careflow/fhir/rest"
+	"github.com/careflow/careflow/server/rest"
 	"github.com/careflow/careflow/storage"
 	"github.com/careflow/careflow/storage/mongo"
 	"github.com/careflow/careflow/storage/mongo/mongotest"
@@ -30,7 +30,7 @@ type separateReads struct{ storage.Store }
 // 50 includes) with page and includes read as one ("consistent") and as separate reads ("separate"), on
 // both stores; on MongoDB it also reports the database commands per search.
 //
-//	CAREFLOW_TEST_MONGODB_URI=mongodb://127.0.0.1:27017/ go test -run XXX -bench BenchmarkIncludeSearch -count 5 ./fhir/rest
+//	CAREFLOW_TEST_MONGODB_URI=mongodb://127.0.0.1:27017/ go test -run XXX -bench BenchmarkIncludeSearch -count 5 ./server/rest
 func BenchmarkIncludeSearch(b *testing.B) {
 	v, reg := r4test.Validator(b), r4test.Load(b).Registry
 	var cmds atomic.Int64

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/careflow/careflow/fhir/rest"
+	"github.com/careflow/careflow/server/rest"
 )
 
 func TestAppMount(t *testing.T) {

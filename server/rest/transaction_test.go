@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/careflow/careflow/fhir/rest"
+	"github.com/careflow/careflow/server/rest"
 )
 
 // txBundle renders a Bundle of type typ from entries given as JSON objects.

@@ -14,7 +14,7 @@ import (
 
 	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/r4/r4test"
-	"github.com/careflow/careflow/fhir/rest"
+	"github.com/careflow/careflow/server/rest"
 	"github.com/careflow/careflow/storage"
 	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
 )
