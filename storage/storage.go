@@ -259,3 +259,19 @@ type VersionConflictError struct {
 func (e *VersionConflictError) Error() string {
 	return fmt.Sprintf("storage: expected version %d, current is %d", e.Expected, e.Current)
 }
+
+// ConsistentReader is a store's optional capability to run several reads as one: together they hold all or
+// nothing of every transaction (storage/sqlite: one read transaction; storage/mongo: one fence on the
+// transactions in flight on types). docs/ARCHITECTURE.md, "Read isolation". Store decorators pass it
+// through with ReadConsistent.
+type ConsistentReader interface {
+	ReadConsistent(ctx context.Context, types []string, read func(ctx context.Context) error) error
+}
+
+// ReadConsistent runs read as one read of store when store is a ConsistentReader, and as it is otherwise.
+func ReadConsistent(ctx context.Context, store Store, types []string, read func(ctx context.Context) error) error {
+	if cr, ok := store.(ConsistentReader); ok {
+		return cr.ReadConsistent(ctx, types, read)
+	}
+	return read(ctx)
+}

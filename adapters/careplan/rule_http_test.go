@@ -13,6 +13,7 @@ import (
 	"github.com/careflow/careflow/adapters/careplan"
 	"github.com/careflow/careflow/adapters/internal/adaptertest"
 	"github.com/careflow/careflow/fhir/definitions"
+	"github.com/careflow/careflow/server/interaction"
 	"github.com/careflow/careflow/server/rest"
 	"github.com/careflow/careflow/storage"
 	"github.com/careflow/careflow/storage/rules"
@@ -27,11 +28,11 @@ func TestStatusRulesOverHTTP(t *testing.T) {
 		t.Fatalf("fixture store %T is not a storage.Store", e.Store)
 	}
 	store := rules.New(raw, map[string][]rules.Rule{"CarePlan": {careplan.UpdateRule}})
-	h, err := rest.New(rest.Config{Types: definitions.ResourceTypes}, store, e.Validator, e.Registry, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	svc, err := interaction.New(interaction.Config{Types: definitions.ResourceTypes}, store, e.Validator, e.Registry)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(rest.New(rest.Config{}, svc, slog.New(slog.NewTextHandler(io.Discard, nil))))
 	defer srv.Close()
 	do := func(method, path, ct, body string) (int, map[string]any) {
 		t.Helper()

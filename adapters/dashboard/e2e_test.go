@@ -29,6 +29,7 @@ import (
 	"github.com/careflow/careflow/adapters/worklist"
 	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/r4/r4test"
+	"github.com/careflow/careflow/server/interaction"
 	"github.com/careflow/careflow/server/rest"
 	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
 )
@@ -72,18 +73,17 @@ func server(t *testing.T) (*httptest.Server, *adaptertest.Env) {
 	t.Helper()
 	v, reg := r4test.Validator(t), r4test.Load(t).Registry
 	store := sqlitetest.Open(t)
-	h, err := rest.New(rest.Config{
+	svc, err := interaction.New(interaction.Config{
 		Types: definitions.ResourceTypes,
-		Operations: []rest.Operation{
+		Operations: []interaction.Operation{
 			summary.Operation(summary.New(store, reg)),
 			worklist.Operation(worklist.New(store, reg)),
 		},
-		App: dashboard.Handler(),
-	}, store, v, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}, store, v, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(h)
+	ts := httptest.NewServer(rest.New(rest.Config{App: dashboard.Handler()}, svc, slog.New(slog.NewTextHandler(io.Discard, nil))))
 	t.Cleanup(ts.Close)
 	return ts, &adaptertest.Env{T: t, Store: store, Registry: reg, Validator: v}
 }

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/careflow/careflow/fhir/capability"
+	"github.com/careflow/careflow/fhir/operation"
 	"github.com/careflow/careflow/fhir/outcome"
-	"github.com/careflow/careflow/server/rest"
 )
 
 // OperationDefinitionURL names careflow's Patient $summary operation (modelled on the IPS $summary).
@@ -16,8 +16,8 @@ const OperationDefinitionURL = "http://careflow.example/fhir/OperationDefinition
 
 // Operation exposes the summary as GET [base]/Patient/[id]/$summary[?date=YYYY-MM-DD][&until=YYYY-MM-DD]:
 // the patient's summary document Bundle at the server's current time, or as of the start (UTC) of date.
-func Operation(b *Builder) rest.Operation {
-	return rest.Operation{Name: "summary", Type: "Patient", Definition: OperationDefinitionURL,
+func Operation(b *Builder) operation.Func {
+	return operation.Func{Name: "summary", Type: "Patient", URL: OperationDefinitionURL,
 		Title: "Patient health history summary",
 		Description: "A FHIR document Bundle summarising the patient for care coordination, with the International Patient " +
 			"Summary section layout: allergies, medications (with plain-language instructions and allergy conflicts), " +
@@ -27,7 +27,7 @@ func Operation(b *Builder) rest.Operation {
 			{Name: "until", Use: "in", Min: 0, Max: "1", Type: "date", Documentation: "Last day of the upcoming appointments listed (YYYY-MM-DD)."},
 			{Name: "return", Use: "out", Min: 1, Max: "1", Type: "Bundle", Documentation: "The summary document Bundle (Composition first)."},
 		},
-		Handler: func(ctx context.Context, r rest.OperationRequest) ([]byte, error) {
+		Run: func(ctx context.Context, r operation.Request) ([]byte, error) {
 			opt := Options{BaseURL: r.Base}
 			now := r.Now
 			for name, values := range r.Params {

@@ -10,8 +10,8 @@ import (
 
 	"github.com/careflow/careflow/fhir/bundle"
 	"github.com/careflow/careflow/fhir/capability"
+	"github.com/careflow/careflow/fhir/operation"
 	"github.com/careflow/careflow/fhir/outcome"
-	"github.com/careflow/careflow/server/rest"
 )
 
 // OperationDefinitionURL names careflow's $worklist operation.
@@ -22,8 +22,8 @@ const OperationDefinitionURL = "http://careflow.example/fhir/OperationDefinition
 // Without date the day is today (UTC) and the reference time is now. status (comma-separated Task
 // statuses) selects by the stored Task's status; by default the open ones (see OpenStatuses), so items a
 // coordinator completed or cancelled are not listed again.
-func Operation(b *Builder) rest.Operation {
-	return rest.Operation{Name: "worklist", Definition: OperationDefinitionURL,
+func Operation(b *Builder) operation.Func {
+	return operation.Func{Name: "worklist", URL: OperationDefinitionURL,
 		Title: "Care coordinator's worklist",
 		Description: "The Tasks a care coordinator has to do by the end of a day (overdue ones included), derived from the stored " +
 			"care plans, appointments, medications, allergies and coverages, merged with the Tasks coordinators stored " +
@@ -37,7 +37,7 @@ func Operation(b *Builder) rest.Operation {
 			{Name: "status", Use: "in", Min: 0, Max: "1", Type: "string", SearchType: "token", Documentation: "Comma-separated Task statuses. Default: the open ones (draft, requested, received, accepted, ready, in-progress, on-hold)."},
 			{Name: "return", Use: "out", Min: 1, Max: "1", Type: "Bundle", Documentation: "A searchset Bundle of Task resources."},
 		},
-		Handler: func(ctx context.Context, r rest.OperationRequest) ([]byte, error) {
+		Run: func(ctx context.Context, r operation.Request) ([]byte, error) {
 			now := r.Now.UTC()
 			day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 			var opt Options

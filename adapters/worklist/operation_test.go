@@ -13,6 +13,7 @@ import (
 	"github.com/careflow/careflow/adapters/summary"
 	"github.com/careflow/careflow/adapters/worklist"
 	"github.com/careflow/careflow/fhir/definitions"
+	"github.com/careflow/careflow/server/interaction"
 	"github.com/careflow/careflow/server/rest"
 	"github.com/careflow/careflow/storage"
 )
@@ -24,14 +25,14 @@ func TestOperationsOverHTTP(t *testing.T) {
 	if !ok {
 		t.Fatalf("fixture store %T is not a storage.Store", e.Store)
 	}
-	h, err := rest.New(rest.Config{Types: definitions.ResourceTypes, Operations: []rest.Operation{
+	svc, err := interaction.New(interaction.Config{Types: definitions.ResourceTypes, Operations: []interaction.Operation{
 		worklist.Operation(worklist.New(store, e.Registry)),
 		summary.Operation(summary.New(store, e.Registry)),
-	}}, store, e.Validator, e.Registry, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}}, store, e.Validator, e.Registry)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(rest.New(rest.Config{}, svc, slog.New(slog.NewTextHandler(io.Discard, nil))))
 	defer srv.Close()
 	get := func(path string) (int, map[string]any) {
 		t.Helper()

@@ -25,8 +25,11 @@ import (
 	"github.com/careflow/careflow/adapters/worklist"
 	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/r4"
+	"github.com/careflow/careflow/server/interaction"
 	"github.com/careflow/careflow/server/rest"
+	"github.com/careflow/careflow/storage"
 	"github.com/careflow/careflow/storage/mongo"
+	"github.com/careflow/careflow/storage/refint"
 	"github.com/careflow/careflow/storage/rules"
 )
 
@@ -118,6 +121,18 @@ func envDuration(key string, def time.Duration) (time.Duration, error) {
 	return d, nil
 }
 
+// decorate wires the store decorators every interaction writes and reads through, outermost first:
+// referential integrity (when on) → the workflows' update rules → the store. The workflows' own reads go
+// to the store itself.
+func decorate(store storage.Store, referentialIntegrity bool) storage.Store {
+	// Updates obey the workflow rules whatever interaction makes them (PUT, PATCH, transactions).
+	out := storage.Store(rules.New(store, map[string][]rules.Rule{"CarePlan": {careplan.UpdateRule}}))
+	if referentialIntegrity {
+		out = refint.New(out, definitions.ResourceTypes)
+	}
+	return out
+}
+
 func serve(args []string) error {
 	refIntDefault, err := envBool("CAREFLOW_REFERENTIAL_INTEGRITY", false)
 	if err != nil {
@@ -185,23 +200,18 @@ func serve(args []string) error {
 		_ = store.Close(closeCtx)
 	}()
 
-	// Updates obey the workflow rules whatever interaction makes them (PUT, PATCH, transactions).
-	guarded := rules.New(store, map[string][]rules.Rule{"CarePlan": {careplan.UpdateRule}})
-
-	handler, err := rest.New(rest.Config{
-		BaseURL: *base, MaxBodyBytes: *maxBody, DefaultCount: int(*defCount), MaxCount: int(*maxCount),
-		MaxBundleEntries: int(*maxEntries),
-		Version:          version, Types: definitions.ResourceTypes,
-		Operations: []rest.Operation{
+	svc, err := interaction.New(interaction.Config{
+		DefaultCount: int(*defCount), MaxCount: int(*maxCount), MaxBundleEntries: int(*maxEntries),
+		Version: version, Types: definitions.ResourceTypes,
+		Operations: []interaction.Operation{
 			summary.Operation(summary.New(store, registry)),
 			worklist.Operation(worklist.New(store, registry)),
 		},
-		App:                  dashboard.Handler(),
-		ReferentialIntegrity: *refInt,
-	}, guarded, v, registry, log)
+	}, decorate(store, *refInt), v, registry)
 	if err != nil {
 		return err
 	}
+	handler := rest.New(rest.Config{BaseURL: *base, MaxBodyBytes: *maxBody, App: dashboard.Handler()}, svc, log)
 	srv := &http.Server{Addr: *addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 
 	errc := make(chan error, 1)

@@ -3,13 +3,11 @@ package rest_test
 import (
 	"net/http"
 	"testing"
-
-	"github.com/careflow/careflow/server/rest"
 )
 
 func TestAppMount(t *testing.T) {
-	c := server(t, func(cfg *rest.Config) {
-		cfg.App = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("app:" + r.URL.Path)) })
+	c := server(t, func(cfg *testConfig) {
+		cfg.http.App = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("app:" + r.URL.Path)) })
 	})
 	r := c.do("GET", c.root+"/app/index.html", "")
 	if r.status != 200 || string(r.body) != "app:/index.html" {

@@ -3,8 +3,6 @@ package rest_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -14,7 +12,6 @@ import (
 
 	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/r4/r4test"
-	"github.com/careflow/careflow/server/rest"
 	"github.com/careflow/careflow/storage/mongo"
 	"github.com/careflow/careflow/storage/mongo/mongotest"
 )
@@ -43,10 +40,7 @@ func feedServer(t *testing.T, clock *testClock, hooks mongo.Hooks) *client {
 	v, reg := r4test.Validator(t), r4test.Load(t).Registry
 	store := mongotest.OpenWith(t, mongo.Options{Types: definitions.ResourceTypes, Registry: reg, FeedSettle: 2 * time.Second, Clock: clock.Now,
 		RecoveryInterval: -1, Hooks: hooks})
-	h, err := rest.New(rest.Config{Types: definitions.ResourceTypes, DefaultCount: 50, MaxCount: 1000}, store, v, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := handler(t, testConfig{}, store, v, reg)
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
 	return &client{t: t, base: ts.URL + "/fhir", root: ts.URL}

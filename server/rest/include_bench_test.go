@@ -3,8 +3,6 @@ package rest_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,7 +14,6 @@ import (
 
 	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/r4/r4test"
-	"github.com/careflow/careflow/server/rest"
 	"github.com/careflow/careflow/storage"
 	"github.com/careflow/careflow/storage/mongo"
 	"github.com/careflow/careflow/storage/mongo/mongotest"
@@ -47,18 +44,12 @@ func BenchmarkIncludeSearch(b *testing.B) {
 			return mongotest.OpenWith(b, mongo.Options{Types: definitions.ResourceTypes, Registry: reg, Monitor: monitor})
 		}},
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for _, st := range stores {
 		b.Run(st.name, func(b *testing.B) {
 			store := st.open(b)
-			cfg := rest.Config{Types: definitions.ResourceTypes, DefaultCount: 50, MaxCount: 1000}
 			handlers := map[string]http.Handler{}
 			for mode, s := range map[string]storage.Store{"consistent": store, "separate": separateReads{store}} {
-				h, err := rest.New(cfg, s, v, reg, log)
-				if err != nil {
-					b.Fatal(err)
-				}
-				handlers[mode] = h
+				handlers[mode] = handler(b, testConfig{}, s, v, reg)
 			}
 			do := func(method, path, body string) *httptest.ResponseRecorder {
 				req := httptest.NewRequest(method, "/fhir"+path, strings.NewReader(body))

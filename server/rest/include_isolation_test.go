@@ -3,8 +3,6 @@ package rest_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/r4/r4test"
-	"github.com/careflow/careflow/server/rest"
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/storage"
 	"github.com/careflow/careflow/storage/mongo"
@@ -81,12 +78,7 @@ func TestIncludeSeesATransactionWholeOrNot(t *testing.T) {
 					}
 				}
 				store := &interleaving{Store: rules.New(open(t), nil), page: page, between: func() {}}
-				h, err := rest.New(rest.Config{Types: definitions.ResourceTypes, DefaultCount: 50, MaxCount: 1000}, store, v, reg,
-					slog.New(slog.NewTextHandler(io.Discard, nil)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				ts := httptest.NewServer(h)
+				ts := httptest.NewServer(handler(t, testConfig{}, store, v, reg))
 				t.Cleanup(ts.Close)
 				c = &client{t: t, base: ts.URL + "/fhir", root: ts.URL}
 				transact()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/r4/r4test"
+	"github.com/careflow/careflow/server/interaction"
 	"github.com/careflow/careflow/server/rest"
 	"github.com/careflow/careflow/storage"
 	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
@@ -45,11 +46,11 @@ func readBenchServer(b *testing.B) http.Handler {
 		b.Fatal(err)
 	}
 	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	h, err := rest.New(rest.Config{Types: definitions.ResourceTypes}, store, v, reg, log)
+	svc, err := interaction.New(interaction.Config{Types: definitions.ResourceTypes}, store, v, reg)
 	if err != nil {
 		b.Fatal(err)
 	}
-	return h
+	return rest.New(rest.Config{}, svc, log)
 }
 
 // discardWriter is a minimal http.ResponseWriter that keeps the status and drops the body.

@@ -2,15 +2,12 @@ package rest_test
 
 import (
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/r4/r4test"
-	"github.com/careflow/careflow/server/rest"
 	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
 )
 
@@ -26,12 +23,7 @@ func BenchmarkCreateReferentialIntegrity(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			store := sqlitetest.Open(b)
-			h, err := rest.New(rest.Config{Types: definitions.ResourceTypes, ReferentialIntegrity: on}, store, v, reg,
-				slog.New(slog.NewTextHandler(io.Discard, nil)))
-			if err != nil {
-				b.Fatal(err)
-			}
-			ts := httptest.NewServer(h)
+			ts := httptest.NewServer(handler(b, testConfig{refInt: on}, store, v, reg))
 			defer ts.Close()
 			do := func(typ, body string) {
 				res, err := http.Post(ts.URL+"/fhir/"+typ, "application/fhir+json", strings.NewReader(body))

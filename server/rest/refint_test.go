@@ -2,23 +2,19 @@ package rest_test
 
 import (
 	"encoding/base64"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/r4/r4test"
-	"github.com/careflow/careflow/server/rest"
 	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
 )
 
 // refint starts a server that enforces referential integrity.
-func refint(t *testing.T) *client {
-	return server(t, func(cfg *rest.Config) { cfg.ReferentialIntegrity = true })
+func refintServer(t *testing.T) *client {
+	return server(t, func(cfg *testConfig) { cfg.refInt = true })
 }
 
 func allergy(patientRef string) string {
@@ -64,7 +60,7 @@ func issues(t *testing.T, r *response) []string {
 // with 422 and one located issue per dangling reference, and nothing is stored; references the server
 // cannot check are accepted.
 func TestRefIntCreate(t *testing.T) {
-	c := refint(t)
+	c := refintServer(t)
 	pat := post(t, c, "Patient", patientWith("r1", "Ref"))
 
 	r := c.do("POST", "/AllergyIntolerance", allergy("Patient/missing"))
@@ -142,7 +138,7 @@ func TestRefIntOff(t *testing.T) {
 // TestRefIntDelete: a referenced resource cannot be deleted (409, still readable) until its referrers
 // are gone or no longer reference it.
 func TestRefIntDelete(t *testing.T) {
-	c := refint(t)
+	c := refintServer(t)
 	pat := post(t, c, "Patient", patientWith("d1", "Deleted"))
 	al := post(t, c, "AllergyIntolerance", allergy(pat))
 	cp := post(t, c, "CarePlan", carePlan(c.base+"/"+pat)) // absolute, on this server
@@ -181,7 +177,7 @@ func TestRefIntDelete(t *testing.T) {
 
 // TestRefIntDeleteSelf: a resource's reference to itself does not block its deletion.
 func TestRefIntDeleteSelf(t *testing.T) {
-	c := refint(t)
+	c := refintServer(t)
 	self := `{"resourceType":"Patient","id":"selfie","link":[{"other":{"reference":"Patient/selfie"},"type":"seealso"}]}`
 	if r := c.do("PUT", "/Patient/selfie", self); r.status != http.StatusCreated {
 		t.Fatalf("self reference: %d %s", r.status, r.body)
@@ -195,7 +191,7 @@ func TestRefIntDeleteSelf(t *testing.T) {
 // deletes leave them dangling, and deleting a resource together with its referrers is allowed; a
 // violation fails the whole transaction and stores nothing.
 func TestRefIntTransaction(t *testing.T) {
-	c := refint(t)
+	c := refintServer(t)
 	es := responseEntries(t, c.do("POST", "", txBundle("transaction",
 		entry(uuidA, "POST", "Patient", patientWith("t1", "Tx")),
 		entry(uuidB, "POST", "AllergyIntolerance", allergy(uuidA)),
@@ -253,7 +249,7 @@ func TestRefIntTransaction(t *testing.T) {
 
 // TestRefIntBatch: in a batch every entry is checked on its own.
 func TestRefIntBatch(t *testing.T) {
-	c := refint(t)
+	c := refintServer(t)
 	pat := post(t, c, "Patient", patientWith("b1", "Batch"))
 	post(t, c, "AllergyIntolerance", allergy(pat))
 	patchDoc := base64.StdEncoding.EncodeToString([]byte(`[{"op":"add","path":"/active","value":false}]`))
@@ -283,12 +279,7 @@ func TestRefIntLeftovers(t *testing.T) {
 	v, reg := r4test.Validator(t), r4test.Load(t).Registry
 	store := sqlitetest.Open(t)
 	start := func(on bool) *client {
-		cfg := rest.Config{Types: definitions.ResourceTypes, ReferentialIntegrity: on}
-		h, err := rest.New(cfg, store, v, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts := httptest.NewServer(h)
+		ts := httptest.NewServer(handler(t, testConfig{refInt: on}, store, v, reg))
 		t.Cleanup(ts.Close)
 		return &client{t: t, base: ts.URL + "/fhir", root: ts.URL}
 	}

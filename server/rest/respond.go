@@ -7,23 +7,22 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/careflow/careflow/fhir/outcome"
 	"github.com/careflow/careflow/fhir/patch"
+	"github.com/careflow/careflow/server/interaction"
+	"github.com/careflow/careflow/storage"
 )
 
 const (
-	mimeFHIRJSON = "application/fhir+json"
+	mimeFHIRJSON = interaction.MimeFHIRJSON
 	mimeJSON     = "application/json"
 	ctxMime      = "careflow.mime"
 )
-
-// jsonMimes are the media types careflow reads and writes (the last is the DSTU2-era name some clients
-// still send).
-var jsonMimes = map[string]bool{mimeFHIRJSON: true, mimeJSON: true, "application/json+fhir": true}
 
 // formatAliases are the _format values that mean JSON (http.html#mime-type).
 var formatAliases = map[string]string{"json": mimeFHIRJSON, mimeFHIRJSON: mimeFHIRJSON, mimeJSON: mimeJSON, "application/json+fhir": mimeFHIRJSON, "text/json": mimeJSON}
@@ -68,7 +67,7 @@ func (s *Server) bodyTypeAllowed(c *gin.Context, ct string) bool {
 	if err != nil {
 		return false
 	}
-	if jsonMimes[m] || m == patch.MediaType && c.Request.Method == http.MethodPatch {
+	if interaction.IsJSONMediaType(m) || m == patch.MediaType && c.Request.Method == http.MethodPatch {
 		return true
 	}
 	return m == "application/x-www-form-urlencoded" && strings.HasSuffix(c.Request.URL.Path, "/_search")
@@ -171,4 +170,102 @@ func preferReturn(c *gin.Context) string {
 		}
 	}
 	return "representation"
+}
+
+// preferStrict reads Prefer: handling=strict (default lenient).
+func preferStrict(c *gin.Context) bool {
+	for _, h := range c.Request.Header.Values("Prefer") {
+		for _, part := range strings.FieldsFunc(h, func(r rune) bool { return r == ';' || r == ',' }) {
+			k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+			if strings.EqualFold(k, "handling") && strings.EqualFold(strings.Trim(v, `"`), "strict") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// baseURL is the FHIR base the server answers for (used in Location and fullUrl).
+func (s *Server) baseURL(c *gin.Context) string {
+	if s.cfg.BaseURL != "" {
+		return strings.TrimRight(s.cfg.BaseURL, "/")
+	}
+	return "http://" + c.Request.Host + "/fhir"
+}
+
+// call is what the interaction layer needs of the request besides the interaction's own arguments.
+func (s *Server) call(c *gin.Context) interaction.Call {
+	return interaction.Call{Base: s.baseURL(c), Return: preferReturn(c), Strict: preferStrict(c)}
+}
+
+// readCondition reads a conditional read's headers.
+func readCondition(c *gin.Context) interaction.ReadCondition {
+	return interaction.ReadCondition{IfNoneMatch: c.GetHeader("If-None-Match"), IfModifiedSince: c.GetHeader("If-Modified-Since")}
+}
+
+// searchParams returns the query's parameters: the URL query, merged with a form body for POST _search.
+func (s *Server) searchParams(c *gin.Context) (url.Values, error) {
+	params := c.Request.URL.Query()
+	if c.Request.Method == http.MethodPost {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxBodyBytes)
+		if err := c.Request.ParseForm(); err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				return nil, outcome.New(http.StatusRequestEntityTooLarge, outcome.CodeTooLong, "request body exceeds the limit of %d bytes", s.cfg.MaxBodyBytes)
+			}
+			return nil, outcome.New(http.StatusBadRequest, outcome.CodeStructure, "could not read the form body: %v", err)
+		}
+		for k, vs := range c.Request.PostForm {
+			params[k] = append(params[k], vs...)
+		}
+	}
+	return params, nil
+}
+
+// setVersionHeaders sets ETag and Last-Modified of a version.
+func setVersionHeaders(c *gin.Context, v *storage.Version) {
+	c.Header("ETag", v.ETag())
+	c.Header("Last-Modified", v.LastUpdated.UTC().Format(http.TimeFormat))
+}
+
+// respond returns the function that answers an interaction's Result, or its error as an OperationOutcome
+// (with the headers of the version the error is about, such as a deleted resource's ETag).
+func (s *Server) respond(c *gin.Context) func(*interaction.Result, error) {
+	return func(res *interaction.Result, err error) {
+		if err != nil {
+			if res != nil && res.Version != nil {
+				setVersionHeaders(c, res.Version)
+			}
+			s.fail(c, err)
+			return
+		}
+		ret := preferReturn(c)
+		switch {
+		case res.Delete:
+			if res.Version != nil {
+				c.Header("ETag", res.Version.ETag())
+			}
+			if ret == "OperationOutcome" {
+				body, _ := res.Representation(ret)
+				s.writeJSON(c, http.StatusOK, body)
+				return
+			}
+		case res.Write:
+			setVersionHeaders(c, res.Version)
+			if res.Status == http.StatusCreated {
+				c.Header("Location", res.Location)
+			} else {
+				c.Header("Content-Location", res.Location)
+			}
+		case res.Version != nil:
+			setVersionHeaders(c, res.Version)
+		}
+		body, _ := res.Representation(ret)
+		if body == nil {
+			c.Status(res.Status)
+			c.Writer.WriteHeaderNow()
+			return
+		}
+		s.writeJSON(c, res.Status, body)
+	}
 }

@@ -19,27 +19,49 @@ import (
 	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/fhir/resource"
+	"github.com/careflow/careflow/fhir/search"
+	"github.com/careflow/careflow/server/interaction"
 	"github.com/careflow/careflow/server/rest"
+	"github.com/careflow/careflow/storage"
+	"github.com/careflow/careflow/storage/refint"
 	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
 )
 
 // server starts careflow on a fresh database.
-func server(t *testing.T, mutate ...func(*rest.Config)) *client {
+func server(t *testing.T, mutate ...func(*testConfig)) *client {
 	t.Helper()
-	cfg := rest.Config{Types: definitions.ResourceTypes, DefaultCount: 50, MaxCount: 1000}
+	cfg := testConfig{svc: interaction.Config{DefaultCount: 50, MaxCount: 1000}}
 	for _, m := range mutate {
 		m(&cfg)
 	}
 	v, reg := r4test.Validator(t), r4test.Load(t).Registry
-	store := sqlitetest.Open(t)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h, err := rest.New(cfg, store, v, reg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(h)
+	ts := httptest.NewServer(handler(t, cfg, sqlitetest.Open(t), v, reg))
 	t.Cleanup(ts.Close)
 	return &client{t: t, base: ts.URL + "/fhir", root: ts.URL}
+}
+
+// testConfig is what a test server is built from: the HTTP layer's and the interaction layer's
+// configuration, and whether referential integrity decorates the store (as cmd/careflow wires it).
+type testConfig struct {
+	http   rest.Config
+	svc    interaction.Config
+	refInt bool
+}
+
+// handler builds the HTTP handler of careflow over store.
+func handler(tb testing.TB, cfg testConfig, store storage.Store, v interaction.Validator, reg *search.Registry) http.Handler {
+	tb.Helper()
+	if cfg.svc.Types == nil {
+		cfg.svc.Types = definitions.ResourceTypes
+	}
+	if cfg.refInt {
+		store = refint.New(store, cfg.svc.Types)
+	}
+	svc, err := interaction.New(cfg.svc, store, v, reg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rest.New(cfg.http, svc, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 type client struct {
@@ -346,7 +368,7 @@ func TestHistoryPagingAndSince(t *testing.T) {
 }
 
 func TestBadInputNeverStored(t *testing.T) {
-	c := server(t, func(cfg *rest.Config) { cfg.MaxBodyBytes = 4096 })
+	c := server(t, func(cfg *testConfig) { cfg.http.MaxBodyBytes = 4096 })
 	id, _ := create(t, c, patientBody)
 	good := strings.Replace(patientBody, `"Patient",`, `"Patient","id":"`+id+`",`, 1)
 	cases := []struct {

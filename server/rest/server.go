@@ -1,13 +1,14 @@
-// Package rest is careflow's FHIR R4 RESTful API (http://hl7.org/fhir/R4/http.html) on gin: interaction
-// dispatch, headers (ETag, Location, Last-Modified, Prefer, conditional requests), content negotiation and
-// OperationOutcome errors. One generic code path serves every registered resource type.
+// Package rest is careflow's FHIR R4 RESTful API over HTTP (http://hl7.org/fhir/R4/http.html), on gin: routes,
+// content negotiation, headers (ETag, Location, Last-Modified, Prefer, If-Match, If-None-Match,
+// If-Modified-Since, If-None-Exist), body limits, request ids and logging. Each handler maps its request
+// onto one method of the interaction layer (server/interaction) and writes the Result or the
+// OperationOutcome of the error; no FHIR logic lives here.
 package rest
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -15,87 +16,36 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/outcome"
-	"github.com/careflow/careflow/fhir/search"
-	"github.com/careflow/careflow/storage"
+	"github.com/careflow/careflow/server/interaction"
 )
 
-// Validator checks a resource body; it is implemented by fhir/validate.
-type Validator interface {
-	Validate(resourceType string, data []byte) (map[string]any, *outcome.Error)
-}
-
-// Config tunes the server.
+// Config tunes the HTTP layer.
 type Config struct {
 	// BaseURL is the public base of the FHIR API (e.g. https://fhir.example.org/fhir). Empty: derived from
 	// each request's Host as http://host/fhir.
 	BaseURL string
 	// MaxBodyBytes bounds request bodies (413 beyond). Default 16 MiB.
 	MaxBodyBytes int64
-	// DefaultCount and MaxCount bound page sizes (_count). Defaults 50 and 1000.
-	DefaultCount, MaxCount int
-	// Version is the software version reported in the CapabilityStatement.
-	Version string
-	// Types are the resource types served.
-	Types []string
-	// MaxBundleEntries bounds the entries of a batch or transaction (413 beyond). Default 10,000.
-	MaxBundleEntries int
-	// Operations are the FHIR operations contributed by workflow packages.
-	Operations []Operation
 	// App, when set, serves the coordinator web app under /app/ (it talks to the FHIR API like any
 	// client).
 	App http.Handler
-	// ReferentialIntegrity makes writes keep references intact (refint.go): a resource whose references
-	// to this server name missing or deleted resources is refused (422), and so is the deletion of a
-	// resource that current resources reference (409). Off: references are not checked and cost nothing.
-	ReferentialIntegrity bool
 }
 
-// Server serves the FHIR API.
+// Server serves the FHIR API over HTTP; every FHIR interaction is the interaction layer's.
 type Server struct {
-	cfg       Config
-	store     storage.Store
-	validator Validator
-	registry  *search.Registry
-	// compartments are the official CompartmentDefinitions (Patient).
-	compartments *search.Compartments
-	// summary holds, per type, the top-level elements _summary=true returns (official isSummary flags).
-	summary map[string]map[string]bool
-	log     *slog.Logger
-	types   map[string]bool
-	started time.Time
-	now     func() time.Time
+	cfg Config
+	svc *interaction.Service
+	log *slog.Logger
 }
 
 // New returns the HTTP handler of the FHIR API (under /fhir) with /healthz and /readyz.
-func New(cfg Config, store storage.Store, v Validator, registry *search.Registry, log *slog.Logger) (http.Handler, error) {
+func New(cfg Config, svc *interaction.Service, log *slog.Logger) http.Handler {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 16 << 20
 	}
-	if cfg.DefaultCount <= 0 {
-		cfg.DefaultCount = 50
-	}
-	if cfg.MaxCount <= 0 {
-		cfg.MaxCount = 1000
-	}
-	if cfg.Version == "" {
-		cfg.Version = "dev"
-	}
-	if cfg.ReferentialIntegrity {
-		store = newRefStore(store, cfg)
-	}
-	s := &Server{cfg: cfg, store: store, validator: v, registry: registry, log: log, types: map[string]bool{}, started: time.Now(), now: time.Now}
-	for _, t := range cfg.Types {
-		s.types[t] = true
-	}
-	comps, err := registry.NewCompartments(definitions.PatientCompartment)
-	if err != nil {
-		return nil, err
-	}
-	s.compartments = comps
-	s.summary = s.summarySets()
-	return s.routes(), nil
+	s := &Server{cfg: cfg, svc: svc, log: log}
+	return s.routes()
 }
 
 func (s *Server) routes() *gin.Engine {
@@ -117,9 +67,6 @@ func (s *Server) routes() *gin.Engine {
 	}
 
 	f := r.Group("/fhir", s.negotiate)
-	if s.cfg.ReferentialIntegrity && s.cfg.BaseURL == "" {
-		f.Use(s.withRequestBase)
-	}
 	f.GET("", s.searchSystem)
 	f.POST("", s.batchOrTransaction)
 	f.POST("/", s.batchOrTransaction)
@@ -147,13 +94,13 @@ func (s *Server) routes() *gin.Engine {
 	f.GET("/:type/:id/$meta-delete", s.metaByGet)
 	f.POST("/:type/:id/_history/:vid/$meta-add", s.withType(s.metaVersionEdit))
 	f.POST("/:type/:id/_history/:vid/$meta-delete", s.withType(s.metaVersionEdit))
-	for _, op := range s.cfg.Operations {
-		if op.Type == "" {
-			f.GET("/$"+op.Name, s.operationHandler(op))
-			f.POST("/$"+op.Name, s.operationHandler(op))
+	for _, op := range s.svc.Operations() {
+		if d := op.Definition(); d.Resource == "" {
+			f.GET("/$"+d.Code, s.operation(op))
+			f.POST("/$"+d.Code, s.operation(op))
 		} else {
-			f.GET("/:type/:id/$"+op.Name, s.withType(s.operationHandler(op)))
-			f.POST("/:type/:id/$"+op.Name, s.withType(s.operationHandler(op)))
+			f.GET("/:type/:id/$"+d.Code, s.withType(s.operation(op)))
+			f.POST("/:type/:id/$"+d.Code, s.withType(s.operation(op)))
 		}
 	}
 	f.GET("/OperationDefinition/:id", s.operationDefinition)
@@ -179,7 +126,7 @@ func (s *Server) routes() *gin.Engine {
 func (s *Server) withType(h gin.HandlerFunc) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		t := c.Param("type")
-		if !s.types[t] {
+		if !s.svc.Serves(t) {
 			s.fail(c, outcome.At(http.StatusNotFound, outcome.CodeNotSupported, t, "resource type %q is not supported by this server", t))
 			return
 		}
@@ -234,41 +181,10 @@ func (s *Server) recover(c *gin.Context) {
 func (s *Server) ready(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 5*time.Second)
 	defer cancel()
-	if err := s.store.Ping(ctx); err != nil {
+	if err := s.svc.Ping(ctx); err != nil {
 		s.log.Warn("not ready", "err", err)
 		c.Data(http.StatusServiceUnavailable, "application/json", []byte(`{"status":"database unavailable"}`))
 		return
 	}
 	c.Data(http.StatusOK, "application/json", []byte(`{"status":"ready"}`))
-}
-
-// storageError maps storage errors to FHIR answers.
-func storageError(err error, typ, id string) *outcome.Error {
-	var gone *storage.GoneError
-	var conflict *storage.VersionConflictError
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return outcome.New(http.StatusNotFound, outcome.CodeNotFound, "%s/%s is not known", typ, id)
-	case errors.As(err, &gone):
-		return outcome.New(http.StatusGone, outcome.CodeDeleted, "%s/%s was deleted (version %d)", typ, id, gone.Deleted.VersionID)
-	case errors.As(err, &conflict) && conflict.Expected == neverMatches:
-		// If-Match named no version this resource has or can have (a versionId not of careflow's form, a
-		// list without the current one, "*" on a resource that is absent).
-		if conflict.Current == 0 {
-			return outcome.New(http.StatusPreconditionFailed, outcome.CodeConflict, "version conflict: If-Match does not match: %s/%s does not exist (or is deleted); nothing was changed", typ, id)
-		}
-		return outcome.New(http.StatusPreconditionFailed, outcome.CodeConflict, "version conflict: If-Match does not name the current version of %s/%s, which is %d (ETag W/\"%d\"); nothing was changed", typ, id, conflict.Current, conflict.Current)
-	case errors.As(err, &conflict):
-		if conflict.Current == 0 {
-			return outcome.New(http.StatusPreconditionFailed, outcome.CodeConflict, "version conflict: %s/%s does not exist (If-Match expected version %d)", typ, id, conflict.Expected)
-		}
-		return outcome.New(http.StatusPreconditionFailed, outcome.CodeConflict, "version conflict: If-Match expected version %d of %s/%s, the current version is %d", conflict.Expected, typ, id, conflict.Current)
-	case errors.Is(err, storage.ErrBadCursor):
-		return outcome.New(http.StatusBadRequest, outcome.CodeInvalid, "invalid paging cursor")
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		e := outcome.New(http.StatusServiceUnavailable, outcome.CodeTransient, "the request was cancelled or timed out")
-		e.Cause = err
-		return e
-	}
-	return outcome.Wrap(err)
 }

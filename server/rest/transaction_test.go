@@ -8,8 +8,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/careflow/careflow/server/rest"
 )
 
 // txBundle renders a Bundle of type typ from entries given as JSON objects.
@@ -421,7 +419,7 @@ func TestBatchEntriesAreIndependent(t *testing.T) {
 }
 
 func TestBundleSizeLimit(t *testing.T) {
-	c := server(t, func(cfg *rest.Config) { cfg.MaxBundleEntries = 3 })
+	c := server(t, func(cfg *testConfig) { cfg.svc.MaxBundleEntries = 3 })
 	var es []string
 	for i := 0; i < 4; i++ {
 		es = append(es, entry("", "POST", "Patient", patientWith(fmt.Sprint("s", i), "S")))

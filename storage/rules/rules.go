@@ -163,13 +163,7 @@ func asCreate(w storage.Write) storage.Write {
 	return w
 }
 
-// ReadConsistent passes the wrapped store's consistent reads through (the REST layer reads a search page
-// and its includes as one with them); a store without them runs read as it is.
+// ReadConsistent passes the wrapped store's consistent reads through (storage.ConsistentReader).
 func (s *Store) ReadConsistent(ctx context.Context, types []string, read func(ctx context.Context) error) error {
-	if cr, ok := s.Store.(interface {
-		ReadConsistent(ctx context.Context, types []string, read func(ctx context.Context) error) error
-	}); ok {
-		return cr.ReadConsistent(ctx, types, read)
-	}
-	return read(ctx)
+	return storage.ReadConsistent(ctx, s.Store, types, read)
 }

@@ -1,4 +1,4 @@
-package rest
+package interaction
 
 import (
 	"bytes"
@@ -19,17 +19,10 @@ const maxIncluded = 1000
 // maxIterations bounds the rounds of :iterate.
 const maxIterations = 4
 
-// consistentReader is a store that can run several reads as one: together they hold all or nothing of
-// every transaction (storage/sqlite: one read transaction; storage/mongo: one fence on the transactions in
-// flight on types). docs/ARCHITECTURE.md, "Read isolation".
-type consistentReader interface {
-	ReadConsistent(ctx context.Context, types []string, read func(ctx context.Context) error) error
-}
-
 // searchWithIncludes runs a search and resolves its _include/_revinclude; when there are any and the store
 // can, page and includes are read as one, so that a transaction that commits meanwhile is in all of them
 // or in none.
-func (s *Server) searchWithIncludes(ctx context.Context, q *search.Query) (*storage.SearchPage, []*storage.Version, error) {
+func (s *Service) searchWithIncludes(ctx context.Context, q *search.Query) (*storage.SearchPage, []*storage.Version, error) {
 	var page *storage.SearchPage
 	var included []*storage.Version
 	run := func(ctx context.Context) error {
@@ -40,12 +33,11 @@ func (s *Server) searchWithIncludes(ctx context.Context, q *search.Query) (*stor
 		included, err = s.includes(ctx, q, page.Versions)
 		return err
 	}
-	cr, ok := s.store.(consistentReader)
-	if !ok || len(q.Include) == 0 && len(q.RevInclude) == 0 {
+	if len(q.Include) == 0 && len(q.RevInclude) == 0 {
 		err := run(ctx)
 		return page, included, err
 	}
-	if err := cr.ReadConsistent(ctx, s.includeTypes(q), run); err != nil {
+	if err := storage.ReadConsistent(ctx, s.store, s.includeTypes(q), run); err != nil {
 		return nil, nil, err
 	}
 	return page, included, nil
@@ -53,7 +45,7 @@ func (s *Server) searchWithIncludes(ctx context.Context, q *search.Query) (*stor
 
 // includeTypes lists the types a search with includes may return: the searched type and those its
 // _include/_revinclude directives can reach (every type when one is a wildcard or :iterate).
-func (s *Server) includeTypes(q *search.Query) []string {
+func (s *Service) includeTypes(q *search.Query) []string {
 	set := map[string]bool{q.Type: true}
 	for _, inc := range append(append([]search.Include(nil), q.Include...), q.RevInclude...) {
 		if inc.Iterate || inc.Wildcard || inc.Source == "*" || inc.Param == nil {
@@ -82,7 +74,7 @@ func (s *Server) includeTypes(q *search.Query) []string {
 // includes resolves _include and _revinclude for one page of matches (search.html#include): the first
 // round applies every directive to the matches, later rounds apply the :iterate ones to what the previous
 // round added. A resource appears once, as a match or as an include.
-func (s *Server) includes(ctx context.Context, q *search.Query, matches []*storage.Version) ([]*storage.Version, error) {
+func (s *Service) includes(ctx context.Context, q *search.Query, matches []*storage.Version) ([]*storage.Version, error) {
 	if len(q.Include) == 0 && len(q.RevInclude) == 0 {
 		return nil, nil
 	}
@@ -146,7 +138,7 @@ func (s *Server) includes(ctx context.Context, q *search.Query, matches []*stora
 }
 
 // referenceParams lists the parameters an include directive follows on a resource of type typ.
-func (s *Server) referenceParams(inc search.Include, typ string) []*search.Param {
+func (s *Service) referenceParams(inc search.Include, typ string) []*search.Param {
 	if inc.Source != "*" && inc.Source != typ {
 		return nil
 	}
@@ -163,7 +155,7 @@ func (s *Server) referenceParams(inc search.Include, typ string) []*search.Param
 }
 
 // forward collects the local references an _include directive follows from resources.
-func (s *Server) forward(inc search.Include, from []*storage.Version, add func(typ, id string)) error {
+func (s *Service) forward(inc search.Include, from []*storage.Version, add func(typ, id string)) error {
 	for _, v := range from {
 		params := s.referenceParams(inc, v.Type)
 		if len(params) == 0 {
@@ -204,7 +196,7 @@ func localReference(ref string) (string, string, bool) {
 }
 
 // reverse finds resources of the directive's source type that refer to resources in to.
-func (s *Server) reverse(ctx context.Context, inc search.Include, to []*storage.Version) ([]*storage.Version, error) {
+func (s *Service) reverse(ctx context.Context, inc search.Include, to []*storage.Version) ([]*storage.Version, error) {
 	var sources []string
 	if inc.Source == "*" {
 		sources = s.cfg.Types
@@ -236,7 +228,7 @@ func (s *Server) reverse(ctx context.Context, inc search.Include, to []*storage.
 }
 
 // byIDs reads resources of one type by id with one query.
-func (s *Server) byIDs(ctx context.Context, typ string, ids []string) ([]*storage.Version, error) {
+func (s *Service) byIDs(ctx context.Context, typ string, ids []string) ([]*storage.Version, error) {
 	idParam, ok := s.registry.Lookup(typ, "_id")
 	if !ok {
 		return nil, nil

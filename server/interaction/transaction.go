@@ -1,38 +1,24 @@
-package rest
+package interaction
 
 import (
 	"bytes"
-	"encoding/base64"
+	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"mime"
 	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/gin-gonic/gin"
-
 	"github.com/careflow/careflow/fhir/bundle"
 	"github.com/careflow/careflow/fhir/outcome"
-	"github.com/careflow/careflow/fhir/patch"
-	"github.com/careflow/careflow/fhir/resource"
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/storage"
 )
 
 // DefaultMaxBundleEntries is the default of Config.MaxBundleEntries.
 const DefaultMaxBundleEntries = 10000
-
-// maxBundleEntries is the largest batch or transaction accepted.
-func (s *Server) maxBundleEntries() int {
-	if s.cfg.MaxBundleEntries > 0 {
-		return s.cfg.MaxBundleEntries
-	}
-	return DefaultMaxBundleEntries
-}
 
 // txEntry is one Bundle.entry of a batch or transaction.
 type txEntry struct {
@@ -61,40 +47,15 @@ func (e *txEntry) where() string { return "Bundle.entry[" + strconv.Itoa(e.index
 // target is the resource the entry writes, "Type/id".
 func (e *txEntry) target() string { return e.write.Type + "/" + e.write.ID }
 
-// entryError locates err at entry e: issues located in the entry's resource ("Patient.name[0]") move under
-// Bundle.entry[i].resource, issues without a location get the entry's, and diagnostics name the entry.
-func entryError(index int, method, rawURL string, err error) *outcome.Error {
-	src := outcome.Wrap(err)
-	where := "Bundle.entry[" + strconv.Itoa(index) + "]"
-	out := &outcome.Error{Status: src.Status, Cause: src.Cause}
-	typ := strings.SplitN(strings.SplitN(rawURL, "?", 2)[0], "/", 2)[0]
-	for _, is := range src.Issues {
-		is.Expression = append([]string(nil), is.Expression...)
-		located := false
-		for k, x := range is.Expression {
-			switch {
-			case strings.HasPrefix(x, "Bundle."):
-				located = true
-			case typ != "" && (x == typ || strings.HasPrefix(x, typ+".") || strings.HasPrefix(x, typ+"[")):
-				is.Expression[k] = where + ".resource" + strings.TrimPrefix(x, typ)
-				located = true
-			}
-		}
-		if !located {
-			is.Expression = append([]string{where}, is.Expression...)
-		}
-		prefix := where
-		if method != "" {
-			prefix += " (" + method + " " + rawURL + ")"
-		}
-		is.Diagnostics = prefix + ": " + is.Diagnostics
-		out.Issues = append(out.Issues, is)
-	}
-	return out
+// fail400 is a 400 about entry e, located at the entry's element expression ("" for the entry itself).
+func (e *txEntry) fail400(code, expression, format string, args ...any) error {
+	return entryError(e.index, e.method, e.rawURL(), outcome.At(http.StatusBadRequest, code, e.where()+expression, format, args...))
 }
 
-func (s *Server) fail400(e *txEntry, code, expression, format string, args ...any) error {
-	return entryError(e.index, e.method, e.rawURL(), outcome.At(http.StatusBadRequest, code, e.where()+expression, format, args...))
+// request is the interaction the entry describes.
+func (e *txEntry) request() Request {
+	return Request{Method: e.method, Path: e.path, Query: e.query, Body: e.body,
+		IfMatch: e.ifMatch, IfNoneMatch: e.ifNoneMatch, IfModifiedSince: e.ifModifiedSince, IfNoneExist: e.ifNoneExist}
 }
 
 func (e *txEntry) rawURL() string {
@@ -118,14 +79,10 @@ type rawEntry struct {
 	} `json:"request"`
 }
 
-// batchOrTransaction serves POST [base] with a Bundle of type batch or transaction
-// (http.html#transaction).
-func (s *Server) batchOrTransaction(c *gin.Context) {
-	data, err := s.readBody(c)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
+// Bundle serves POST [base] with a Bundle of type batch or transaction (http.html#transaction) and
+// answers the batch-response or transaction-response Bundle.
+func (s *Service) Bundle(ctx context.Context, call Call, data []byte) (*Result, error) {
+	ctx = call.context(ctx)
 	var b struct {
 		ResourceType *string           `json:"resourceType"`
 		Type         *string           `json:"type"`
@@ -134,54 +91,46 @@ func (s *Server) batchOrTransaction(c *gin.Context) {
 	if err := json.Unmarshal(data, &b); err != nil {
 		var syn *json.SyntaxError
 		if errors.As(err, &syn) {
-			s.fail(c, outcome.New(http.StatusBadRequest, outcome.CodeStructure, "malformed JSON at byte offset %d: %v", syn.Offset, err))
-			return
+			return nil, outcome.New(http.StatusBadRequest, outcome.CodeStructure, "malformed JSON at byte offset %d: %v", syn.Offset, err)
 		}
-		s.fail(c, outcome.At(http.StatusBadRequest, outcome.CodeStructure, "Bundle", "the body is not a Bundle: %v", err))
-		return
+		return nil, outcome.At(http.StatusBadRequest, outcome.CodeStructure, "Bundle", "the body is not a Bundle: %v", err)
 	}
 	switch {
 	case b.ResourceType == nil:
-		s.fail(c, outcome.At(http.StatusBadRequest, outcome.CodeRequired, "Bundle.resourceType", "resourceType is missing; POST to the base takes a Bundle"))
-		return
+		return nil, outcome.At(http.StatusBadRequest, outcome.CodeRequired, "Bundle.resourceType", "resourceType is missing; POST to the base takes a Bundle")
 	case *b.ResourceType != "Bundle":
-		s.fail(c, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, "Bundle.resourceType", "resourceType is %q; POST to the base takes a Bundle of type batch or transaction", *b.ResourceType))
-		return
+		return nil, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, "Bundle.resourceType", "resourceType is %q; POST to the base takes a Bundle of type batch or transaction", *b.ResourceType)
 	case b.Type == nil:
-		s.fail(c, outcome.At(http.StatusBadRequest, outcome.CodeRequired, "Bundle.type", "Bundle.type is missing; expected batch or transaction"))
-		return
+		return nil, outcome.At(http.StatusBadRequest, outcome.CodeRequired, "Bundle.type", "Bundle.type is missing; expected batch or transaction")
 	case *b.Type != "batch" && *b.Type != "transaction":
-		s.fail(c, outcome.At(http.StatusBadRequest, outcome.CodeValue, "Bundle.type", "Bundle.type is %q; POST to the base processes batch and transaction Bundles only", *b.Type))
-		return
+		return nil, outcome.At(http.StatusBadRequest, outcome.CodeValue, "Bundle.type", "Bundle.type is %q; POST to the base processes batch and transaction Bundles only", *b.Type)
 	}
-	if max := s.maxBundleEntries(); len(b.Entry) > max {
-		s.fail(c, outcome.At(http.StatusRequestEntityTooLarge, outcome.CodeTooLong, "Bundle.entry",
-			"the %s has %d entries; this server processes at most %d per Bundle: split it", *b.Type, len(b.Entry), max))
-		return
+	if max := s.cfg.MaxBundleEntries; len(b.Entry) > max {
+		return nil, outcome.At(http.StatusRequestEntityTooLarge, outcome.CodeTooLong, "Bundle.entry",
+			"the %s has %d entries; this server processes at most %d per Bundle: split it", *b.Type, len(b.Entry), max)
 	}
 	var out *bundle.Bundle
 	if *b.Type == "batch" {
-		out = s.batch(c, b.Entry)
+		out = s.batch(ctx, call, b.Entry)
 	} else {
-		out, err = s.transaction(c, b.Entry)
-		if err != nil {
-			s.fail(c, err)
-			return
+		var err error
+		if out, err = s.transaction(ctx, call, b.Entry); err != nil {
+			return nil, err
 		}
 	}
-	s.writeJSON(c, http.StatusOK, out.Encode())
+	return &Result{Status: http.StatusOK, Body: out.Encode()}, nil
 }
 
 // parseEntry decodes and checks one entry's envelope: request.method and request.url, fullUrl, and the
 // presence of a resource where the interaction needs one.
-func (s *Server) parseEntry(c *gin.Context, index int, raw json.RawMessage) (*txEntry, error) {
+func (s *Service) parseEntry(call Call, index int, raw json.RawMessage) (*txEntry, error) {
 	e := &txEntry{index: index}
 	var re rawEntry
 	if err := json.Unmarshal(raw, &re); err != nil {
 		return nil, entryError(index, "", "", outcome.New(http.StatusBadRequest, outcome.CodeStructure, "not a valid Bundle.entry: %v", err))
 	}
 	if re.Request == nil {
-		return nil, s.fail400(e, outcome.CodeRequired, ".request", "entry.request is required in a batch or transaction")
+		return nil, e.fail400(outcome.CodeRequired, ".request", "entry.request is required in a batch or transaction")
 	}
 	r := re.Request
 	e.method = r.Method
@@ -189,18 +138,18 @@ func (s *Server) parseEntry(c *gin.Context, index int, raw json.RawMessage) (*tx
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch:
 	case "":
-		return nil, s.fail400(e, outcome.CodeRequired, ".request.method", "request.method is required")
+		return nil, e.fail400(outcome.CodeRequired, ".request.method", "request.method is required")
 	default:
-		return nil, s.fail400(e, outcome.CodeValue, ".request.method", "request.method %q is not one of GET, HEAD, POST, PUT, DELETE, PATCH", r.Method)
+		return nil, e.fail400(outcome.CodeValue, ".request.method", "request.method %q is not one of GET, HEAD, POST, PUT, DELETE, PATCH", r.Method)
 	}
 	u := r.URL
 	if u == "" {
-		return nil, s.fail400(e, outcome.CodeRequired, ".request.url", "request.url is required")
+		return nil, e.fail400(outcome.CodeRequired, ".request.url", "request.url is required")
 	}
-	if base := s.baseURL(c); strings.HasPrefix(u, base+"/") || u == base {
+	if base := call.Base; strings.HasPrefix(u, base+"/") || u == base {
 		u = strings.TrimPrefix(strings.TrimPrefix(u, base), "/")
 	} else if hasScheme(u) {
-		return nil, s.fail400(e, outcome.CodeNotSupported, ".request.url", "request.url %q is not on this server (%s); use a URL relative to the base", u, base)
+		return nil, e.fail400(outcome.CodeNotSupported, ".request.url", "request.url %q is not on this server (%s); use a URL relative to the base", u, base)
 	}
 	u = strings.TrimPrefix(u, "/")
 	e.path, e.query, _ = strings.Cut(u, "?")
@@ -211,7 +160,7 @@ func (s *Server) parseEntry(c *gin.Context, index int, raw json.RawMessage) (*tx
 	if re.FullURL != "" {
 		e.fullURL = re.FullURL
 		if !validFullURL(re.FullURL) {
-			return nil, s.fail400(e, outcome.CodeValue, ".fullUrl", "fullUrl %q is not an absolute URL, urn:uuid:<uuid> or urn:oid:<oid>", re.FullURL)
+			return nil, e.fail400(outcome.CodeValue, ".fullUrl", "fullUrl %q is not an absolute URL, urn:uuid:<uuid> or urn:oid:<oid>", re.FullURL)
 		}
 	}
 	segs := strings.Split(e.path, "/")
@@ -220,7 +169,7 @@ func (s *Server) parseEntry(c *gin.Context, index int, raw json.RawMessage) (*tx
 		return e, nil
 	case http.MethodPost:
 		if len(segs) != 1 || e.query != "" || e.path == "" || strings.HasPrefix(e.path, "$") || strings.HasPrefix(e.path, "_") {
-			return nil, s.fail400(e, outcome.CodeNotSupported, ".request.url", "POST entries create resources: request.url must be a resource type such as \"Patient\", not %q", r.URL)
+			return nil, e.fail400(outcome.CodeNotSupported, ".request.url", "POST entries create resources: request.url must be a resource type such as \"Patient\", not %q", r.URL)
 		}
 	case http.MethodPut, http.MethodDelete, http.MethodPatch:
 		switch {
@@ -229,7 +178,7 @@ func (s *Server) parseEntry(c *gin.Context, index int, raw json.RawMessage) (*tx
 		case len(segs) == 1 && e.query != "":
 			// conditional
 		default:
-			return nil, s.fail400(e, outcome.CodeValue, ".request.url", "%s entries take request.url [type]/[id] or [type]?[criteria], not %q", e.method, r.URL)
+			return nil, e.fail400(outcome.CodeValue, ".request.url", "%s entries take request.url [type]/[id] or [type]?[criteria], not %q", e.method, r.URL)
 		}
 	}
 	e.typ = segs[0]
@@ -237,7 +186,7 @@ func (s *Server) parseEntry(c *gin.Context, index int, raw json.RawMessage) (*tx
 		return nil, entryError(index, e.method, e.rawURL(), outcome.At(http.StatusNotFound, outcome.CodeNotSupported, e.where()+".request.url", "resource type %q is not supported by this server", e.typ))
 	}
 	if e.method != http.MethodDelete && e.body == nil {
-		return nil, s.fail400(e, outcome.CodeRequired, ".resource", "%s entries need a resource", e.method)
+		return nil, e.fail400(outcome.CodeRequired, ".resource", "%s entries need a resource", e.method)
 	}
 	return e, nil
 }
@@ -305,18 +254,17 @@ func validFullURL(u string) bool {
 // of every resource; each resource is validated and indexed as a single create or update would; the
 // writes (DELETE, then POST, then PUT and PATCH) are stored with one storage transaction; the reads (GET,
 // HEAD) run last and see the writes.
-func (s *Server) transaction(c *gin.Context, raws []json.RawMessage) (*bundle.Bundle, error) {
-	ctx := c.Request.Context()
+func (s *Service) transaction(ctx context.Context, call Call, raws []json.RawMessage) (*bundle.Bundle, error) {
 	entries := make([]*txEntry, len(raws))
 	fullURLs := map[string]int{}
 	for i, raw := range raws {
-		e, err := s.parseEntry(c, i, raw)
+		e, err := s.parseEntry(call, i, raw)
 		if err != nil {
 			return nil, err
 		}
 		if e.fullURL != "" {
 			if j, dup := fullURLs[e.fullURL]; dup {
-				return nil, s.fail400(e, outcome.CodeDuplicate, ".fullUrl", "fullUrl %q is also the fullUrl of Bundle.entry[%d]", e.fullURL, j)
+				return nil, e.fail400(outcome.CodeDuplicate, ".fullUrl", "fullUrl %q is also the fullUrl of Bundle.entry[%d]", e.fullURL, j)
 			}
 			fullURLs[e.fullURL] = i
 		}
@@ -335,12 +283,12 @@ func (s *Server) transaction(c *gin.Context, raws []json.RawMessage) (*bundle.Bu
 		default:
 			continue
 		}
-		q, lock, err := s.condition(c, e.typ, raw, where)
+		q, lock, err := s.condition(e.typ, raw, where)
 		if err != nil {
 			return nil, entryError(e.index, e.method, e.rawURL(), err)
 		}
 		if j, dup := locks[lock]; dup && e.method == http.MethodPost && entries[j].method == http.MethodPost {
-			return nil, s.fail400(e, outcome.CodeDuplicate, ".request.ifNoneExist", "Bundle.entry[%d] has the same ifNoneExist criteria; a transaction creates a resource at most once per criteria", j)
+			return nil, e.fail400(outcome.CodeDuplicate, ".request.ifNoneExist", "Bundle.entry[%d] has the same ifNoneExist criteria; a transaction creates a resource at most once per criteria", j)
 		}
 		locks[lock] = e.index
 		e.cond = q
@@ -359,7 +307,7 @@ func (s *Server) transaction(c *gin.Context, raws []json.RawMessage) (*bundle.Bu
 	}
 
 	for _, e := range entries {
-		if err := s.resolveTarget(c, e); err != nil {
+		if err := s.resolveTarget(ctx, e); err != nil {
 			return nil, entryError(e.index, e.method, e.rawURL(), err)
 		}
 	}
@@ -370,13 +318,13 @@ func (s *Server) transaction(c *gin.Context, raws []json.RawMessage) (*bundle.Bu
 			continue
 		}
 		if j, dup := targets[e.target()]; dup {
-			return nil, s.fail400(e, outcome.CodeDuplicate, ".request", "%s is also written by Bundle.entry[%d]; a transaction writes each resource at most once", e.target(), j)
+			return nil, e.fail400(outcome.CodeDuplicate, ".request", "%s is also written by Bundle.entry[%d]; a transaction writes each resource at most once", e.target(), j)
 		}
 		targets[e.target()] = e.index
 	}
 
 	// References to entries: fullUrl → the resource's id on this server.
-	refs := newRefResolver(s, c, true)
+	refs := s.newRefResolver(ctx, true)
 	for _, e := range entries {
 		if e.fullURL == "" {
 			continue
@@ -390,7 +338,7 @@ func (s *Server) transaction(c *gin.Context, raws []json.RawMessage) (*bundle.Bu
 	}
 	refs.entries = entries // the conditional references' candidates (bundleCandidates), indexed when needed
 	for _, e := range entries {
-		if err := s.prepareWrite(c, e, refs); err != nil {
+		if err := s.prepareWrite(ctx, e, refs); err != nil {
 			return nil, entryError(e.index, e.method, e.rawURL(), err)
 		}
 	}
@@ -426,37 +374,20 @@ func (s *Server) transaction(c *gin.Context, raws []json.RawMessage) (*bundle.Bu
 		case http.MethodGet, http.MethodHead:
 			continue // below, after every write
 		}
-		out.Entry[e.index] = s.writeEntry(c, e)
+		out.Entry[e.index] = s.entryOf(call, e, s.writeResult(call, e), nil)
 	}
 	for _, e := range entries {
 		if e.method == http.MethodGet || e.method == http.MethodHead {
-			out.Entry[e.index] = s.readEntry(c, e, refs.local)
+			res, err := s.Do(ctx, call, e.readRequest(refs.local))
+			out.Entry[e.index] = s.entryOf(call, e, res, err)
 		}
 	}
 	return out, nil
 }
 
-// txError maps a storage error of a transaction op to a FHIR answer.
-func txError(err error, typ, id string) error {
-	switch {
-	case errors.Is(err, storage.ErrExists):
-		return outcome.New(http.StatusConflict, outcome.CodeDuplicate, "%s/%s already exists", typ, id)
-	case errors.Is(err, storage.ErrTxAborted):
-		e := outcome.New(http.StatusServiceUnavailable, outcome.CodeTransient, "the transaction waited too long for concurrent writes of the same resources and was rolled back; retry it")
-		e.Cause = err
-		return e
-	case errors.Is(err, storage.ErrTxInvalid):
-		e := outcome.New(http.StatusBadRequest, outcome.CodeInvalid, "invalid transaction: %v", err)
-		e.Cause = err
-		return e
-	}
-	return storageError(err, typ, id)
-}
-
 // resolveTarget decides what a write entry of a transaction does: its storage op and target resource,
 // after matching its criteria when it is conditional.
-func (s *Server) resolveTarget(c *gin.Context, e *txEntry) error {
-	ctx := c.Request.Context()
+func (s *Service) resolveTarget(ctx context.Context, e *txEntry) error {
 	var found []*storage.Version
 	if e.cond != nil {
 		var err error
@@ -545,14 +476,14 @@ func bodyID(body []byte) (string, error) {
 
 // prepareWrite builds the resource a POST, PUT or PATCH entry stores: references resolved, validated,
 // id rules of create and update applied, search index extracted.
-func (s *Server) prepareWrite(c *gin.Context, e *txEntry, refs *refResolver) error {
+func (s *Service) prepareWrite(ctx context.Context, e *txEntry, refs *refResolver) error {
 	if e.kind == 0 || e.kind == storage.TxDelete {
 		return nil
 	}
 	body := e.body
 	if e.method == http.MethodPatch {
 		var err error
-		if body, err = s.patched(c, e); err != nil {
+		if body, err = s.patched(ctx, e); err != nil {
 			return err
 		}
 	}
@@ -560,14 +491,13 @@ func (s *Server) prepareWrite(c *gin.Context, e *txEntry, refs *refResolver) err
 	if err != nil {
 		return err
 	}
-	tree, verr := s.validator.Validate(e.typ, body)
-	if verr != nil {
+	w, got, err := s.pipeline.Prepare(e.typ, body)
+	if err != nil {
 		if e.method == http.MethodPatch {
-			verr.Status = http.StatusUnprocessableEntity
+			return unprocessable(err)
 		}
-		return verr
+		return err
 	}
-	got, _ := tree["id"].(string)
 	switch e.method {
 	case http.MethodPut:
 		// http.html#update: the body carries the id of the URL; a conditional update's body may omit it.
@@ -584,23 +514,23 @@ func (s *Server) prepareWrite(c *gin.Context, e *txEntry, refs *refResolver) err
 			return outcome.At(http.StatusUnprocessableEntity, outcome.CodeInvalid, e.typ+".id", "the patch changes the resource id to %q", got)
 		}
 	}
-	index, err := s.registry.Index(e.typ, tree)
-	if err != nil {
-		return err
-	}
-	e.write.Body, e.write.Index = body, index
+	e.write.Body, e.write.Index = w.Body, w.Index
 	return nil
 }
 
 // patched applies a PATCH entry's patch to the current version, which the write then expects
 // (compare-and-set): a JSON Patch (a Binary resource with contentType application/json-patch+json) or a
 // FHIRPath Patch (a Parameters resource), as http.html#transaction describes.
-func (s *Server) patched(c *gin.Context, e *txEntry) ([]byte, error) {
-	apply, doc, err := s.entryPatch(e)
+func (s *Service) patched(ctx context.Context, e *txEntry) ([]byte, error) {
+	doc, ct, err := entryPatch(e)
 	if err != nil {
 		return nil, err
 	}
-	cur, err := s.store.Read(c.Request.Context(), e.typ, e.write.ID)
+	apply, err := s.patchFormat(ct)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := s.store.Read(ctx, e.typ, e.write.ID)
 	if err != nil {
 		return nil, storageError(err, e.typ, e.write.ID)
 	}
@@ -611,84 +541,31 @@ func (s *Server) patched(c *gin.Context, e *txEntry) ([]byte, error) {
 	return apply(cur.Body, doc)
 }
 
-// entryPatch returns the patch document of a PATCH entry and the function that applies it.
-func (s *Server) entryPatch(e *txEntry) (func(resource, doc []byte) ([]byte, error), []byte, error) {
-	if patch.IsFHIRPathPatch(e.body) {
-		apply, err := s.patchFormat(mimeFHIRJSON)
-		return apply, e.body, err
-	}
-	var bin struct {
-		ResourceType string `json:"resourceType"`
-		ContentType  string `json:"contentType"`
-		Data         string `json:"data"`
-	}
-	_ = json.Unmarshal(e.body, &bin)
-	ct, _, _ := mime.ParseMediaType(bin.ContentType)
-	if bin.ResourceType != "Binary" || ct != patch.MediaType {
-		return nil, nil, outcome.At(http.StatusBadRequest, outcome.CodeNotSupported, e.where()+".resource",
-			"a PATCH entry takes a Parameters resource (FHIRPath Patch) or a Binary resource with contentType %s holding a JSON Patch", patch.MediaType)
-	}
-	doc, err := base64.StdEncoding.DecodeString(bin.Data)
-	if err != nil {
-		return nil, nil, outcome.At(http.StatusBadRequest, outcome.CodeValue, e.where()+".resource.data", "Binary.data is not base64: %v", err)
-	}
-	return patch.ApplyJSON, doc, nil
-}
-
-// writeEntry is the response entry of a write of a committed transaction.
-func (s *Server) writeEntry(c *gin.Context, e *txEntry) bundle.Entry {
+// writeResult is the result of a write entry of a committed transaction.
+func (s *Service) writeResult(call Call, e *txEntry) *Result {
 	switch {
 	case e.existing != nil:
-		return s.versionEntry(c, e.existing, http.StatusOK, "a matching resource exists:")
+		return written(call, http.StatusOK, e.existing, "a matching resource exists:")
 	case e.kind == storage.TxDelete:
-		resp := &bundle.Response{Status: bundle.Status(http.StatusNoContent, "No Content")}
-		msg := "nothing to delete"
-		if v := e.result.Version; v != nil {
-			resp.Etag = v.ETag()
-			resp.LastModified = resource.FormatInstant(v.LastUpdated)
-			msg = fmt.Sprintf("deleted %s/%s (version %d)", v.Type, v.ID, v.VersionID)
+		res := deleted(e.write.Type, "", e.result.Version)
+		if e.result.Version == nil {
+			res.Message = "nothing to delete"
 		}
-		if preferReturn(c) == "OperationOutcome" {
-			resp.Outcome = outcome.Resource([]outcome.Issue{outcome.Info("%s", msg)})
-		}
-		return bundle.Entry{Response: resp}
+		return res
 	case e.kind == 0:
-		resp := &bundle.Response{Status: bundle.Status(http.StatusNoContent, "No Content")}
-		if preferReturn(c) == "OperationOutcome" {
-			resp.Outcome = outcome.Resource([]outcome.Issue{outcome.Info("no matching resource; nothing was deleted")})
-		}
-		return bundle.Entry{Response: resp}
+		return deleted(e.typ, "", nil)
 	case e.result.Created:
-		return s.versionEntry(c, e.result.Version, http.StatusCreated, "created")
+		return written(call, http.StatusCreated, e.result.Version, "created")
 	case e.method == http.MethodPatch:
-		return s.versionEntry(c, e.result.Version, http.StatusOK, "patched")
+		return written(call, http.StatusOK, e.result.Version, "patched")
 	}
-	return s.versionEntry(c, e.result.Version, http.StatusOK, "updated")
+	return written(call, http.StatusOK, e.result.Version, "updated")
 }
 
-// versionEntry is a response entry about one stored version, shaped by Prefer.
-func (s *Server) versionEntry(c *gin.Context, v *storage.Version, status int, what string) bundle.Entry {
-	out := bundle.Entry{
-		FullURL: s.baseURL(c) + "/" + v.Type + "/" + v.ID,
-		Response: &bundle.Response{
-			Status: bundle.Status(status, http.StatusText(status)), Location: s.versionURL(c, v),
-			Etag: v.ETag(), LastModified: resource.FormatInstant(v.LastUpdated),
-		},
-	}
-	switch preferReturn(c) {
-	case "minimal":
-	case "OperationOutcome":
-		out.Response.Outcome = outcome.Resource([]outcome.Issue{outcome.Info("%s %s/%s, version %d", what, v.Type, v.ID, v.VersionID)})
-	default:
-		out.Resource = v.Body
-	}
-	return out
-}
-
-// readEntry runs a GET or HEAD entry after the writes; query values naming an entry's fullUrl are
-// replaced by the resource's reference.
-func (s *Server) readEntry(c *gin.Context, e *txEntry, local map[string]string) bundle.Entry {
-	raw := e.rawURL()
+// readRequest is a GET or HEAD entry's request, run after the writes; query values naming an entry's
+// fullUrl are replaced by the resource's reference.
+func (e *txEntry) readRequest(local map[string]string) Request {
+	r := e.request()
 	if e.query != "" {
 		if params, err := url.ParseQuery(e.query); err == nil {
 			changed := false
@@ -700,10 +577,10 @@ func (s *Server) readEntry(c *gin.Context, e *txEntry, local map[string]string) 
 				}
 			}
 			if changed {
-				raw = e.path + "?" + params.Encode()
+				r.Query = params.Encode()
 			}
 		}
 	}
-	headers := map[string]string{"If-None-Match": e.ifNoneMatch, "If-Modified-Since": e.ifModifiedSince}
-	return s.subEntry(c, e.index, e.method, raw, s.dispatch(c, e.index, e.method, raw, nil, headers))
+	r.IfMatch, r.IfNoneExist = "", ""
+	return r
 }

@@ -1,17 +1,13 @@
-package rest
+package interaction
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"path"
 	"sort"
-	"strconv"
 
-	"github.com/gin-gonic/gin"
-
-	"github.com/careflow/careflow/fhir/outcome"
 	"github.com/careflow/careflow/fhir/resource"
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/storage"
@@ -24,18 +20,21 @@ const (
 	metaDeleteOperationURL = "http://hl7.org/fhir/OperationDefinition/Resource-meta-delete"
 )
 
-// metaSystem serves GET|POST [base]/$meta: the profiles, tags and security labels in use on the server.
-func (s *Server) metaSystem(c *gin.Context) { s.metaSummary(c, s.cfg.Types) }
-
-// metaType serves GET|POST [base]/[type]/$meta: those in use on one type.
-func (s *Server) metaType(c *gin.Context) { s.metaSummary(c, []string{c.Param("type")}) }
+// MetaSummary serves GET|POST [base]/$meta (typ "": the profiles, tags and security labels in use on the
+// server) and [base]/[type]/$meta (those in use on one type).
+func (s *Service) MetaSummary(ctx context.Context, typ string) (*Result, error) {
+	types := s.cfg.Types
+	if typ != "" {
+		types = []string{typ}
+	}
+	return s.metaSummary(ctx, types)
+}
 
 // metaSummary answers $meta at system or type level: the union of the labels of the current, non-deleted
 // resources, read from their search-index fields (_tag, _security, _profile), one grouped scan per type.
 // The index keeps system and code, not display, so the codings have no display; as the operation says,
 // the summary has no versionId or lastUpdated.
-func (s *Server) metaSummary(c *gin.Context, types []string) {
-	ctx := c.Request.Context()
+func (s *Service) metaSummary(ctx context.Context, types []string) (*Result, error) {
 	codings := map[string]map[codingID]bool{"_security": {}, "_tag": {}}
 	profiles := map[string]bool{}
 	for _, typ := range types {
@@ -49,8 +48,7 @@ func (s *Server) metaSummary(c *gin.Context, types []string) {
 		}
 		values, err := s.store.Distinct(ctx, typ, names...)
 		if err != nil {
-			s.fail(c, storageError(fmt.Errorf("$meta on %s: %w", typ, err), typ, ""))
-			return
+			return nil, storageError(fmt.Errorf("$meta on %s: %w", typ, err), typ, "")
 		}
 		for _, key := range values[fields["_profile"]] {
 			profiles[key] = true
@@ -74,10 +72,9 @@ func (s *Server) metaSummary(c *gin.Context, types []string) {
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(sum); err != nil {
-		s.fail(c, fmt.Errorf("$meta: encode: %w", err))
-		return
+		return nil, fmt.Errorf("$meta: encode: %w", err)
 	}
-	s.writeJSON(c, http.StatusOK, metaParameters(bytes.TrimSpace(buf.Bytes())))
+	return &Result{Status: http.StatusOK, Body: metaParameters(bytes.TrimSpace(buf.Bytes()))}, nil
 }
 
 // metaLabels is the Meta of a $meta summary.
@@ -117,70 +114,46 @@ func metaParameters(meta []byte) []byte {
 	return buf.Bytes()
 }
 
-// metaInstance serves GET|POST [base]/[type]/[id]/$meta and [base]/[type]/[id]/_history/[vid]/$meta: the
-// meta of the current (or that) version, as a read of the resource would return it (versionId and
-// lastUpdated included).
-func (s *Server) metaInstance(c *gin.Context) {
-	typ, id := c.Param("type"), c.Param("id")
-	ctx := c.Request.Context()
+// MetaInstance serves GET|POST [base]/[type]/[id]/$meta (vid "") and [base]/[type]/[id]/_history/[vid]/$meta:
+// the meta of the current (or that) version, as a read of the resource would return it (versionId and
+// lastUpdated included). A version that is a deletion is a 410 whose Result carries it.
+func (s *Service) MetaInstance(ctx context.Context, typ, id, vid string) (*Result, error) {
 	var v *storage.Version
 	var err error
-	if raw := c.Param("vid"); raw != "" {
-		vid, perr := strconv.ParseInt(raw, 10, 64)
-		if perr != nil || vid < 1 {
-			s.fail(c, outcome.New(http.StatusNotFound, outcome.CodeNotFound, "%s/%s has no version %q", typ, id, raw))
-			return
+	if vid != "" {
+		v, err = s.version(ctx, typ, id, vid)
+		if v != nil && v.Deleted {
+			return &Result{Version: v}, err
 		}
-		v, err = s.store.VRead(ctx, typ, id, vid)
-		if err == nil && v.Deleted {
-			setVersionHeaders(c, v)
-			s.fail(c, outcome.New(http.StatusGone, outcome.CodeDeleted, "version %d of %s/%s is a deletion", vid, typ, id))
-			return
-		}
-	} else {
-		v, err = s.store.Read(ctx, typ, id)
+	} else if v, err = s.store.Read(ctx, typ, id); err != nil {
+		err = storageError(err, typ, id)
 	}
 	if err != nil {
-		s.fail(c, storageError(err, typ, id))
-		return
+		return nil, err
 	}
-	s.respondMeta(c, v)
+	return metaOf(v)
 }
 
-// respondMeta answers with the meta of version v, and v's ETag and Last-Modified.
-func (s *Server) respondMeta(c *gin.Context, v *storage.Version) {
+// metaOf answers with the meta of version v.
+func metaOf(v *storage.Version) (*Result, error) {
 	meta, ok, err := resource.Get(v.Body, "meta")
 	if err != nil {
-		s.fail(c, fmt.Errorf("%s/%s/_history/%d: stored body: %w", v.Type, v.ID, v.VersionID, err))
-		return
+		return nil, fmt.Errorf("%s/%s/_history/%d: stored body: %w", v.Type, v.ID, v.VersionID, err)
 	}
 	if !ok { // the store stamps meta on every version; an empty Meta is no valid FHIR JSON either
-		s.fail(c, fmt.Errorf("%s/%s/_history/%d: stored body has no meta", v.Type, v.ID, v.VersionID))
-		return
+		return nil, fmt.Errorf("%s/%s/_history/%d: stored body has no meta", v.Type, v.ID, v.VersionID)
 	}
-	setVersionHeaders(c, v)
-	s.writeJSON(c, http.StatusOK, metaParameters(meta))
+	return &Result{Status: http.StatusOK, Version: v, Body: metaParameters(meta)}, nil
 }
 
-// metaAdd serves POST [base]/[type]/[id]/$meta-add.
-func (s *Server) metaAdd(c *gin.Context) { s.metaEdit(c, "$meta-add", resource.AddLabels) }
-
-// metaDelete serves POST [base]/[type]/[id]/$meta-delete.
-func (s *Server) metaDelete(c *gin.Context) { s.metaEdit(c, "$meta-delete", resource.DeleteLabels) }
-
-// metaByGet answers GET on $meta-add and $meta-delete, which change the resource: POST only.
-func (s *Server) metaByGet(c *gin.Context) {
-	c.Header("Allow", http.MethodPost)
-	s.fail(c, outcome.New(http.StatusMethodNotAllowed, outcome.CodeNotSupported,
-		"%s changes the resource and is not idempotent: use POST", path.Base(c.Request.URL.Path)))
+// MetaAdd serves POST [base]/[type]/[id]/$meta-add.
+func (s *Service) MetaAdd(ctx context.Context, call Call, typ, id string, body []byte, ifMatchValue string) (*Result, error) {
+	return s.metaEdit(ctx, call, typ, id, body, ifMatchValue, "$meta-add", resource.AddLabels)
 }
 
-// metaVersionEdit answers $meta-add and $meta-delete on a historical version: careflow's versions are
-// immutable, and R4 defines these operations on the resource only ([base]/[type]/[id]/$meta-add).
-func (s *Server) metaVersionEdit(c *gin.Context) {
-	s.fail(c, outcome.New(http.StatusMethodNotAllowed, outcome.CodeNotSupported,
-		"versions are immutable on this server: $meta-add and $meta-delete apply to the current version at [base]/%s/%s/$meta-add or $meta-delete, and record a new version",
-		c.Param("type"), c.Param("id")))
+// MetaDelete serves POST [base]/[type]/[id]/$meta-delete.
+func (s *Service) MetaDelete(ctx context.Context, call Call, typ, id string, body []byte, ifMatchValue string) (*Result, error) {
+	return s.metaEdit(ctx, call, typ, id, body, ifMatchValue, "$meta-delete", resource.DeleteLabels)
 }
 
 // metaEdit applies $meta-add or $meta-delete to the current version.
@@ -191,28 +164,20 @@ func (s *Server) metaVersionEdit(c *gin.Context) {
 // index, history and ETags consistent. With If-Match a concurrent change is a 412; without, the edit is
 // re-applied to the newer version. An edit that changes nothing (the labels are already there, or absent
 // for a delete) stores nothing and answers the current meta.
-func (s *Server) metaEdit(c *gin.Context, op string, edit func([]byte, resource.Labels) ([]byte, bool, error)) {
-	typ, id := c.Param("type"), c.Param("id")
-	m, err := ifMatch(c)
+func (s *Service) metaEdit(ctx context.Context, call Call, typ, id string, body []byte, ifMatchValue, op string,
+	edit func([]byte, resource.Labels) ([]byte, bool, error)) (*Result, error) {
+	ctx = call.context(ctx)
+	m, err := ifMatch("If-Match", ifMatchValue)
 	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	body, err := s.readBody(c)
-	if err != nil {
-		s.fail(c, err)
-		return
+		return nil, err
 	}
 	labels, err := s.metaInput(op, body)
 	if err != nil {
-		s.fail(c, err)
-		return
+		return nil, err
 	}
-	ctx := c.Request.Context()
 	pre, err := s.precondition(ctx, m, typ, id)
 	if err != nil {
-		s.fail(c, err)
-		return
+		return nil, err
 	}
 	v, _, err := s.editCurrent(ctx, typ, id, pre, op, func(body []byte) ([]byte, bool, error) {
 		edited, changed, err := edit(body, labels)
@@ -222,8 +187,7 @@ func (s *Server) metaEdit(c *gin.Context, op string, edit func([]byte, resource.
 		return edited, changed, nil
 	})
 	if err != nil {
-		s.fail(c, err)
-		return
+		return nil, err
 	}
-	s.respondMeta(c, v)
+	return metaOf(v)
 }

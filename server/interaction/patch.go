@@ -1,4 +1,4 @@
-package rest
+package interaction
 
 import (
 	"context"
@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/gin-gonic/gin"
-
 	"github.com/careflow/careflow/fhir/outcome"
 	"github.com/careflow/careflow/fhir/patch"
 	"github.com/careflow/careflow/storage"
@@ -18,65 +16,51 @@ import (
 // maxPatchAttempts bounds retries of a patch whose base version changed under it (no If-Match given).
 const maxPatchAttempts = 64
 
-// patchInstance serves PATCH [base]/[type]/[id].
-func (s *Server) patchInstance(c *gin.Context) { s.patch(c, c.Param("type"), c.Param("id")) }
-
-// conditionalPatch serves PATCH [base]/[type]?criteria: one match is patched, none is 404, several 412.
-func (s *Server) conditionalPatch(c *gin.Context) {
-	typ := c.Param("type")
-	q, _, err := s.condition(c, typ, c.Request.URL.RawQuery, "conditional patch")
+// Patch serves PATCH [base]/[type]/[id] (http.html#patch): a JSON Patch (contentType
+// application/json-patch+json) or FHIRPath Patch (a Parameters resource, any FHIR JSON media type) applied
+// to the current version and stored as a new version, validated like any update. The new version is
+// written with a compare-and-set on the version the patch was applied to: with If-Match a concurrent
+// change is a 412; without, the patch is re-applied to the newer version, so no concurrent update is lost.
+func (s *Service) Patch(ctx context.Context, call Call, typ, id, contentType string, doc []byte, ifMatchValue string) (*Result, error) {
+	ctx = call.context(ctx)
+	apply, err := s.patchFormat(contentType)
 	if err != nil {
-		s.fail(c, err)
-		return
+		return nil, err
 	}
-	found, err := s.matches(c.Request.Context(), q)
-	switch {
-	case err != nil:
-		s.fail(c, err)
-	case len(found) == 0:
-		s.fail(c, outcome.New(http.StatusNotFound, outcome.CodeNotFound, "conditional patch: no %s matches the criteria", typ))
-	case len(found) > 1:
-		s.fail(c, tooMany("conditional patch"))
-	default:
-		s.patch(c, typ, found[0].ID)
-	}
-}
-
-// patch applies a JSON Patch or FHIRPath Patch to the current version and stores the result as a new version, validated
-// like any update. The new version is written with a compare-and-set on the version the patch was
-// applied to: with If-Match a concurrent change is a 412; without, the patch is re-applied to the newer
-// version, so no concurrent update is lost.
-func (s *Server) patch(c *gin.Context, typ, id string) {
-	apply, err := s.patchFormat(c.GetHeader("Content-Type"))
+	m, err := ifMatch("If-Match", ifMatchValue)
 	if err != nil {
-		s.fail(c, err)
-		return
+		return nil, err
 	}
-	m, err := ifMatch(c)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	doc, err := s.readBody(c)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	ctx := c.Request.Context()
 	pre, err := s.precondition(ctx, m, typ, id)
 	if err != nil {
-		s.fail(c, err)
-		return
+		return nil, err
 	}
 	v, _, err := s.editCurrent(ctx, typ, id, pre, "the patch", func(body []byte) ([]byte, bool, error) {
 		patched, err := apply(body, doc)
 		return patched, true, err
 	})
 	if err != nil {
-		s.fail(c, err)
-		return
+		return nil, err
 	}
-	s.respondWrite(c, http.StatusOK, v, "patched")
+	return written(call, http.StatusOK, v, "patched"), nil
+}
+
+// ConditionalPatch serves PATCH [base]/[type]?criteria: one match is patched, none is 404, several 412.
+func (s *Service) ConditionalPatch(ctx context.Context, call Call, typ, criteria, contentType string, doc []byte, ifMatchValue string) (*Result, error) {
+	q, _, err := s.condition(typ, criteria, "conditional patch")
+	if err != nil {
+		return nil, err
+	}
+	found, err := s.matches(ctx, q)
+	switch {
+	case err != nil:
+		return nil, err
+	case len(found) == 0:
+		return nil, outcome.New(http.StatusNotFound, outcome.CodeNotFound, "conditional patch: no %s matches the criteria", typ)
+	case len(found) > 1:
+		return nil, tooMany("conditional patch")
+	}
+	return s.Patch(ctx, call, typ, found[0].ID, contentType, doc, ifMatchValue)
 }
 
 // editCurrent applies edit to the current version of typ/id and stores the result as a new version
@@ -85,7 +69,7 @@ func (s *Server) patch(c *gin.Context, typ, id string) {
 // 412; without, the edit is re-applied to the newer version after a short jittered pause, so no
 // concurrent update is lost. When edit reports no change, nothing is stored and the current version is
 // returned (changed false). what names the edit in the error after too many lost races.
-func (s *Server) editCurrent(ctx context.Context, typ, id string, pre storage.Precondition, what string,
+func (s *Service) editCurrent(ctx context.Context, typ, id string, pre storage.Precondition, what string,
 	edit func(body []byte) ([]byte, bool, error)) (*storage.Version, bool, error) {
 	for attempt := 0; attempt < maxPatchAttempts; attempt++ {
 		cur, err := s.store.Read(ctx, typ, id)
@@ -102,21 +86,16 @@ func (s *Server) editCurrent(ctx context.Context, typ, id string, pre storage.Pr
 		if !changed {
 			return cur, false, nil
 		}
-		tree, verr := s.validator.Validate(typ, body)
-		if verr != nil {
+		w, got, err := s.pipeline.Prepare(typ, body)
+		if err != nil {
 			// The edit produced an invalid resource: the request is understood but cannot be applied.
-			verr.Status = http.StatusUnprocessableEntity
-			return nil, false, verr
+			return nil, false, unprocessable(err)
 		}
-		if got, _ := tree["id"].(string); got != id {
+		if got != id {
 			return nil, false, outcome.At(http.StatusUnprocessableEntity, outcome.CodeInvalid, typ+".id", "%s changes the resource id to %q", what, got)
 		}
-		index, err := s.registry.Index(typ, tree)
-		if err != nil {
-			return nil, false, err
-		}
-		v, _, err := s.store.Update(ctx, storage.Write{Type: typ, ID: id, Body: body, Index: index, Method: "PATCH"},
-			storage.Precondition{VersionID: cur.VersionID})
+		w.ID, w.Method = id, "PATCH"
+		v, _, err := s.store.Update(ctx, w, storage.Precondition{VersionID: cur.VersionID})
 		var conflict *storage.VersionConflictError
 		if errors.As(err, &conflict) && pre.VersionID == 0 {
 			// Changed under us: edit the newer version, after a short jittered pause so that concurrent
@@ -137,17 +116,17 @@ func (s *Server) editCurrent(ctx context.Context, typ, id string, pre storage.Pr
 // patchFormat returns the function that applies a patch body of media type ct (http.html#patch): JSON
 // Patch for application/json-patch+json, FHIRPath Patch (a Parameters resource, fhirpatch.html) for the
 // FHIR JSON media types.
-func (s *Server) patchFormat(ct string) (func(resource, doc []byte) ([]byte, error), error) {
+func (s *Service) patchFormat(ct string) (func(resource, doc []byte) ([]byte, error), error) {
 	m, _, _ := mime.ParseMediaType(ct)
 	switch {
 	case m == patch.MediaType:
 		return patch.ApplyJSON, nil
-	case jsonMimes[m]:
+	case IsJSONMediaType(m):
 		model := s.registry.Model()
 		return func(resource, doc []byte) ([]byte, error) { return patch.ApplyFHIRPath(model, resource, doc) }, nil
 	}
 	return nil, outcome.New(http.StatusUnsupportedMediaType, outcome.CodeNotSupported,
-		"PATCH takes %s (JSON Patch) or %s (FHIRPath Patch: a Parameters resource); Content-Type is %q", patch.MediaType, mimeFHIRJSON, ct)
+		"PATCH takes %s (JSON Patch) or %s (FHIRPath Patch: a Parameters resource); Content-Type is %q", patch.MediaType, MimeFHIRJSON, ct)
 }
 
 // retryPause waits before retrying after losing a race: growing with the attempt, jittered, bounded.
@@ -164,4 +143,17 @@ func retryPause(ctx context.Context, attempt int) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// MimeFHIRJSON is the FHIR JSON media type.
+const MimeFHIRJSON = "application/fhir+json"
+
+// IsJSONMediaType reports whether m (without parameters) is a media type of FHIR JSON: application/fhir+json,
+// application/json, or the DSTU2-era application/json+fhir some clients still send.
+func IsJSONMediaType(m string) bool {
+	switch m {
+	case MimeFHIRJSON, "application/json", "application/json+fhir":
+		return true
+	}
+	return false
 }

@@ -1,24 +1,8 @@
-package rest
-
-import (
-	"context"
-	"fmt"
-	"net/http"
-	"sort"
-	"strings"
-
-	"github.com/gin-gonic/gin"
-
-	"github.com/careflow/careflow/fhir/outcome"
-	"github.com/careflow/careflow/fhir/search"
-	"github.com/careflow/careflow/storage"
-)
-
-// Referential integrity (Config.ReferentialIntegrity).
+// Package refint is the referential-integrity store decorator: writes keep references intact.
 //
-// refStore wraps the store every handler writes through, so that every write path — create, update,
-// conditional create and update, PATCH, batch entries (run as single requests) and transactions — is
-// checked in one place, after the resource has been validated and indexed and right before it is stored:
+// The decorator wraps the store every interaction writes through, so that every write path — create,
+// update, conditional create and update, PATCH, batch entries and transactions — is checked in one place,
+// after the resource has been validated and indexed and right before it is stored:
 //
 //   - a resource to store may reference (any Reference.reference, found through its search.RefsField
 //     index values) only current, non-deleted resources of the served types: otherwise 422 with one issue
@@ -28,12 +12,27 @@ import (
 //
 // Inside a transaction, resources the transaction creates or updates count as present, resources it
 // deletes as absent, and referrers it deletes or updates (their new versions are checked as writes) do not
-// block a delete.
+// block a delete. References in absolute form are this server's when they start with the request's FHIR
+// base (storage.Base of the context, which the interaction layer sets).
+package refint
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/careflow/careflow/fhir/outcome"
+	"github.com/careflow/careflow/fhir/resource"
+	"github.com/careflow/careflow/fhir/search"
+	"github.com/careflow/careflow/storage"
+)
+
+// refStore is the decorator.
 type refStore struct {
 	storage.Store
 	types map[string]bool
-	// base is Config.BaseURL without a trailing slash; empty: the request's base, from the context.
-	base string
 }
 
 // codeBusinessRule is the issue type of a delete refused to keep references intact
@@ -43,31 +42,17 @@ const codeBusinessRule = "business-rule"
 // maxReferrersShown bounds the referrers a refused delete names.
 const maxReferrersShown = 10
 
-// requestBaseKey is the context key of the request's FHIR base (withRequestBase).
-type requestBaseKey struct{}
-
-// withRequestBase puts the request's FHIR base into its context, for refStore to tell references to this
-// server in absolute form from references to others when Config.BaseURL is not set.
-func (s *Server) withRequestBase(c *gin.Context) {
-	c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), requestBaseKey{}, s.baseURL(c)))
-	c.Next()
-}
-
-func newRefStore(store storage.Store, cfg Config) *refStore {
-	r := &refStore{Store: store, types: map[string]bool{}, base: strings.TrimRight(cfg.BaseURL, "/")}
-	for _, t := range cfg.Types {
+// New returns store with referential integrity for the resource types served (references to other types
+// cannot be checked and are left alone).
+func New(store storage.Store, types []string) storage.Store {
+	r := &refStore{Store: store, types: map[string]bool{}}
+	for _, t := range types {
 		r.types[t] = true
 	}
 	return r
 }
 
-func (r *refStore) baseOf(ctx context.Context) string {
-	if r.base != "" {
-		return r.base
-	}
-	b, _ := ctx.Value(requestBaseKey{}).(string)
-	return b
-}
+func (r *refStore) baseOf(ctx context.Context) string { return strings.TrimRight(storage.Base(ctx), "/") }
 
 // txScope is what a transaction does to the resources it touches, by "Type/id".
 type txScope struct {
@@ -76,6 +61,11 @@ type txScope struct {
 }
 
 func (t *txScope) touches(key string) bool { return t != nil && (t.written[key] || t.deleted[key]) }
+
+// ReadConsistent passes the wrapped store's consistent reads through (storage.ConsistentReader).
+func (r *refStore) ReadConsistent(ctx context.Context, types []string, read func(ctx context.Context) error) error {
+	return storage.ReadConsistent(ctx, r.Store, types, read)
+}
 
 // Create implements storage.Store.
 func (r *refStore) Create(ctx context.Context, w storage.Write) (*storage.Version, error) {
@@ -194,7 +184,7 @@ func (r *refStore) danglingError(w storage.Write, base string, bad map[string]da
 		e.Issues = append(e.Issues, outcome.Issue{Severity: outcome.SeverityErr, Code: d.code, Expression: []string{path},
 			Diagnostics: fmt.Sprintf("reference %q: %s %s (this server enforces referential integrity)", value, ref, d.why)})
 	}
-	_, _ = rewriteReferences(w.Body, w.Type, func(path, value string) (string, bool, error) {
+	_, _ = resource.RewriteReferences(w.Body, w.Type, func(path, value string) (string, bool, error) {
 		if ref := r.local(value, base); ref != "" {
 			if _, ok := bad[ref]; ok {
 				add(path, value, ref)

@@ -1,13 +1,11 @@
-package rest
+package interaction
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
-
-	"github.com/gin-gonic/gin"
 
 	"github.com/careflow/careflow/fhir/bundle"
 	"github.com/careflow/careflow/fhir/outcome"
@@ -15,22 +13,18 @@ import (
 	"github.com/careflow/careflow/storage"
 )
 
-// cursorParam carries the keyset cursor of history and search paging links.
-const cursorParam = "_cursor"
-
-func (s *Server) historySystem(c *gin.Context)   { s.history(c, "", "") }
-func (s *Server) historyType(c *gin.Context)     { s.history(c, c.Param("type"), "") }
-func (s *Server) historyInstance(c *gin.Context) { s.history(c, c.Param("type"), c.Param("id")) }
+// CursorParam carries the keyset cursor of history and search paging links.
+const CursorParam = "_cursor"
 
 // pageSize reads _count: a non-negative integer, capped at MaxCount.
-func (s *Server) pageSize(c *gin.Context) (int, error) {
-	raw, ok := c.GetQuery("_count")
-	if !ok {
+func (s *Service) pageSize(params url.Values) (int, error) {
+	raw, ok := params["_count"]
+	if !ok || len(raw) == 0 {
 		return s.cfg.DefaultCount, nil
 	}
-	n, err := strconv.Atoi(raw)
+	n, err := strconv.Atoi(raw[0])
 	if err != nil || n < 0 {
-		return 0, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, "_count", "_count must be a non-negative integer, got %q", raw)
+		return 0, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, "_count", "_count must be a non-negative integer, got %q", raw[0])
 	}
 	if n > s.cfg.MaxCount {
 		n = s.cfg.MaxCount
@@ -49,39 +43,37 @@ func parseInstant(v string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-func (s *Server) history(c *gin.Context, typ, id string) {
-	count, err := s.pageSize(c)
+// History serves history (http.html#history) of the system (typ ""), a type (id "") or a resource: _count,
+// _since and the paging cursor are read from params. Type and system history are the change feed.
+func (s *Service) History(ctx context.Context, call Call, typ, id string, params url.Values) (*Result, error) {
+	count, err := s.pageSize(params)
 	if err != nil {
-		s.fail(c, err)
-		return
+		return nil, err
 	}
-	q := storage.HistoryQuery{Type: typ, ID: id, Count: count, After: c.Query(cursorParam)}
+	q := storage.HistoryQuery{Type: typ, ID: id, Count: count, After: params.Get(CursorParam)}
 	if count == 0 {
 		q.Count = 1
 	}
-	if since := c.Query("_since"); since != "" {
+	if since := params.Get("_since"); since != "" {
 		t, ok := parseInstant(since)
 		if !ok {
-			s.fail(c, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, "_since", "_since must be an instant such as 2024-05-01T10:00:00Z, got %q", since))
-			return
+			return nil, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, "_since", "_since must be an instant such as 2024-05-01T10:00:00Z, got %q", since)
 		}
 		q.Since = t
 	}
 	if id != "" {
 		// The history of a resource that never existed is a 404, not an empty bundle.
-		if _, err := s.store.Read(c.Request.Context(), typ, id); err != nil {
+		if _, err := s.store.Read(ctx, typ, id); err != nil {
 			if _, gone := err.(*storage.GoneError); !gone {
-				s.fail(c, storageError(err, typ, id))
-				return
+				return nil, storageError(err, typ, id)
 			}
 		}
 	}
-	page, err := s.store.History(c.Request.Context(), q)
+	page, err := s.store.History(ctx, q)
 	if err != nil {
-		s.fail(c, storageError(err, typ, id))
-		return
+		return nil, storageError(err, typ, id)
 	}
-	base := s.baseURL(c)
+	base := call.Base
 	b := bundle.New("history", "", s.now())
 	if !page.Horizon.IsZero() {
 		// Type and system history are the change feed: meta.lastUpdated is the horizon the client passes
@@ -91,19 +83,29 @@ func (s *Server) history(c *gin.Context, typ, id string) {
 	if page.Total >= 0 {
 		b.SetTotal(page.Total)
 	}
-	self := s.selfURL(c, base)
+	self := selfURL(base, historyPath(typ, id), params)
 	b.Link = append(b.Link, bundle.Link{Relation: "self", URL: self})
 	if count == 0 {
-		s.writeJSON(c, http.StatusOK, b.Encode())
-		return
+		return &Result{Status: http.StatusOK, Body: b.Encode()}, nil
 	}
 	if page.Next != "" {
-		b.Link = append(b.Link, bundle.Link{Relation: "next", URL: withParam(self, cursorParam, page.Next)})
+		b.Link = append(b.Link, bundle.Link{Relation: "next", URL: withParam(self, CursorParam, page.Next)})
 	}
 	for _, v := range page.Versions {
 		b.Entry = append(b.Entry, historyEntry(base, v))
 	}
-	s.writeJSON(c, http.StatusOK, b.Encode())
+	return &Result{Status: http.StatusOK, Body: b.Encode()}, nil
+}
+
+// historyPath is the path of a history under the base: _history, [type]/_history or [type]/[id]/_history.
+func historyPath(typ, id string) string {
+	switch {
+	case id != "":
+		return typ + "/" + id + "/_history"
+	case typ != "":
+		return typ + "/_history"
+	}
+	return "_history"
 }
 
 // historyEntry renders one version as a history Bundle entry (http.html#history).
@@ -130,12 +132,18 @@ func historyEntry(base string, v *storage.Version) bundle.Entry {
 	return e
 }
 
-// selfURL is the request URL under the public base, without the paging cursor.
-func (s *Server) selfURL(c *gin.Context, base string) string {
-	path := strings.TrimPrefix(c.Request.URL.Path, "/fhir")
-	q := c.Request.URL.Query()
-	q.Del(cursorParam)
-	u := base + path
+// selfURL is the URL of path (relative to base) with params, without the paging cursor.
+func selfURL(base, path string, params url.Values) string {
+	q := url.Values{}
+	for k, vs := range params {
+		if k != CursorParam {
+			q[k] = vs
+		}
+	}
+	u := base
+	if path != "" {
+		u += "/" + path
+	}
 	if enc := q.Encode(); enc != "" {
 		u += "?" + enc
 	}

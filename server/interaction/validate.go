@@ -1,11 +1,10 @@
-package rest
+package interaction
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
-
-	"github.com/gin-gonic/gin"
 
 	"github.com/careflow/careflow/fhir/outcome"
 	"github.com/careflow/careflow/storage"
@@ -14,31 +13,15 @@ import (
 // validateOperationURL is the official definition of $validate.
 const validateOperationURL = "http://hl7.org/fhir/OperationDefinition/Resource-validate"
 
-// validateType serves POST [base]/[type]/$validate.
-func (s *Server) validateType(c *gin.Context) { s.validateOp(c, c.Param("type"), "") }
-
-// validateInstance serves POST or GET [base]/[type]/[id]/$validate.
-func (s *Server) validateInstance(c *gin.Context) { s.validateOp(c, c.Param("type"), c.Param("id")) }
-
-// validateOp implements $validate (operation-resource-validate.html): the answer is always an
+// Validate implements $validate (operation-resource-validate.html) on a type (id "") or an instance: body
+// is the resource or a Parameters holding it (and mode), mode the URL's mode. The answer is always an
 // OperationOutcome; 200 with error issues means the content would be rejected. Only a malformed request
 // (an unknown mode, a Parameters without a resource) is itself an error.
-func (s *Server) validateOp(c *gin.Context, typ, id string) {
-	mode := c.Query("mode")
-	var body []byte
-	if c.Request.Method == http.MethodPost {
-		raw, err := s.readBody(c)
-		if err != nil && mode != "delete" {
-			s.fail(c, err)
-			return
-		}
-		body = raw
-	}
+func (s *Service) Validate(ctx context.Context, typ, id, mode string, body []byte) (*Result, error) {
 	if len(body) > 0 {
 		resource, paramMode, isParams, err := unwrapParameters(body)
 		if err != nil {
-			s.fail(c, err)
-			return
+			return nil, err
 		}
 		if isParams {
 			body = resource
@@ -50,29 +33,25 @@ func (s *Server) validateOp(c *gin.Context, typ, id string) {
 	switch mode {
 	case "", "create", "update", "delete":
 	default:
-		s.fail(c, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, "mode", "mode must be create, update or delete, got %q", mode))
-		return
+		return nil, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, "mode", "mode must be create, update or delete, got %q", mode)
 	}
 	if (mode == "update" || mode == "delete") && id == "" {
-		s.fail(c, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, "mode", "mode %s needs the instance-level form [base]/%s/[id]/$validate", mode, typ))
-		return
+		return nil, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, "mode", "mode %s needs the instance-level form [base]/%s/[id]/$validate", mode, typ)
 	}
 	var issues []outcome.Issue
 	switch {
 	case mode == "delete":
-		if _, err := s.store.Read(c.Request.Context(), typ, id); err != nil {
+		if _, err := s.store.Read(ctx, typ, id); err != nil {
 			if _, gone := err.(*storage.GoneError); !gone {
 				e := storageError(err, typ, id)
 				if e.Status >= 500 {
-					s.fail(c, e)
-					return
+					return nil, e
 				}
 				issues = append(issues, outcome.Issue{Severity: outcome.Warning, Code: outcome.CodeNotFound, Diagnostics: e.Issues[0].Diagnostics})
 			}
 		}
 	case len(body) == 0:
-		s.fail(c, outcome.New(http.StatusBadRequest, outcome.CodeRequired, "$validate needs a resource (the body, or a Parameters with a resource parameter)"))
-		return
+		return nil, outcome.New(http.StatusBadRequest, outcome.CodeRequired, "$validate needs a resource (the body, or a Parameters with a resource parameter)")
 	default:
 		tree, verr := s.validator.Validate(typ, body)
 		if verr != nil {
@@ -89,7 +68,7 @@ func (s *Server) validateOp(c *gin.Context, typ, id string) {
 				Diagnostics: "resource id " + bodyID + " differs from the URL id " + id})
 		}
 	}
-	s.writeJSON(c, http.StatusOK, outcome.Resource(issues))
+	return &Result{Status: http.StatusOK, Body: outcome.Resource(issues), Outcome: true}, nil
 }
 
 // unwrapParameters extracts the resource and mode parameters when body is a Parameters resource.

@@ -1,15 +1,14 @@
-package rest
+package interaction
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"strings"
 
-	"github.com/gin-gonic/gin"
-
 	"github.com/careflow/careflow/fhir/outcome"
+	"github.com/careflow/careflow/fhir/resource"
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/storage"
 )
@@ -19,9 +18,9 @@ import (
 // reference of the resource that entry creates or updates, and conditional references
 // (Patient?identifier=http://sys|123) become the reference of the one resource their criteria match.
 type refResolver struct {
-	s  *Server
-	c  *gin.Context
-	tx bool
+	s   *Service
+	ctx context.Context
+	tx  bool
 	// local maps fullUrls to "Type/id".
 	local map[string]string
 	// resolved caches conditional references by their canonical criteria.
@@ -53,7 +52,7 @@ type candidate struct {
 // conditional reference can match a resource created in the same Bundle (a new patient and the
 // resources that reference it by Patient?identifier=…). Entries whose body is not a valid resource
 // are skipped here; their own processing reports them.
-func (s *Server) bundleCandidates(entries []*txEntry) []candidate {
+func (s *Service) bundleCandidates(entries []*txEntry) []candidate {
 	var out []candidate
 	for _, e := range entries {
 		if e.existing != nil || (e.kind != storage.TxCreate && e.kind != storage.TxUpdate) || e.method == http.MethodPatch {
@@ -74,8 +73,8 @@ func (s *Server) bundleCandidates(entries []*txEntry) []candidate {
 	return out
 }
 
-func newRefResolver(s *Server, c *gin.Context, tx bool) *refResolver {
-	return &refResolver{s: s, c: c, tx: tx, local: map[string]string{}, resolved: map[string]string{}}
+func (s *Service) newRefResolver(ctx context.Context, tx bool) *refResolver {
+	return &refResolver{s: s, ctx: ctx, tx: tx, local: map[string]string{}, resolved: map[string]string{}}
 }
 
 // rewrite returns body with its references resolved: every Reference.reference (a "reference" member with
@@ -110,7 +109,7 @@ func (r *refResolver) rewrite(e *txEntry, body []byte) ([]byte, error) {
 		to, ok := r.local[v]
 		return to, ok
 	}
-	return rewriteReferences(body, e.where()+".resource", resolve, link)
+	return resource.RewriteReferences(body, e.where()+".resource", resolve, link)
 }
 
 // conditional resolves a conditional reference to typ by its criteria.
@@ -119,7 +118,7 @@ func (r *refResolver) conditional(path, typ, criteria string) (string, bool, err
 	if !r.s.types[typ] {
 		return "", false, outcome.At(http.StatusBadRequest, outcome.CodeNotSupported, path, "conditional reference %q: resource type %q is not supported by this server", ref, typ)
 	}
-	q, key, err := r.s.condition(r.c, typ, criteria, "conditional reference "+ref)
+	q, key, err := r.s.condition(typ, criteria, "conditional reference "+ref)
 	if err != nil {
 		e := outcome.Wrap(err)
 		for k := range e.Issues {
@@ -130,7 +129,7 @@ func (r *refResolver) conditional(path, typ, criteria string) (string, bool, err
 	if to, ok := r.resolved[key]; ok {
 		return to, true, nil
 	}
-	found, err := r.s.matches(r.c.Request.Context(), q)
+	found, err := r.s.matches(r.ctx, q)
 	if err != nil {
 		return "", false, err
 	}
@@ -164,199 +163,4 @@ func (r *refResolver) conditional(path, typ, criteria string) (string, bool, err
 	}
 	r.resolved[key] = to
 	return to, true, nil
-}
-
-// rewriteReferences returns data with the string value of every "reference" member replaced as ref says
-// (ref gets the FHIRPath location of the value, rooted at root, and the value), and the href and src
-// attributes of every "div" member (narrative XHTML) replaced as link says.
-func rewriteReferences(data []byte, root string, ref func(path, value string) (string, bool, error), link func(string) (string, bool)) ([]byte, error) {
-	if !json.Valid(data) {
-		return data, nil
-	}
-	w := &refWalker{data: data, ref: ref, link: link, path: []string{root}}
-	if err := w.value(""); err != nil {
-		return nil, err
-	}
-	if w.out == nil {
-		return data, nil
-	}
-	return append(w.out, data[w.copied:]...), nil
-}
-
-// refWalker scans valid JSON once, collecting replacements.
-type refWalker struct {
-	data   []byte
-	i      int
-	path   []string
-	ref    func(path, value string) (string, bool, error)
-	link   func(string) (string, bool)
-	out    []byte // rewritten prefix, nil while nothing changed
-	copied int    // data[:copied] is in out
-}
-
-func (w *refWalker) space() {
-	for w.i < len(w.data) {
-		switch w.data[w.i] {
-		case ' ', '\t', '\n', '\r':
-			w.i++
-		default:
-			return
-		}
-	}
-}
-
-// str skips the string at w.i and returns its bounds (quotes included).
-func (w *refWalker) str() (int, int) {
-	start := w.i
-	for w.i++; w.i < len(w.data); w.i++ {
-		switch w.data[w.i] {
-		case '\\':
-			w.i++
-		case '"':
-			w.i++
-			return start, w.i
-		}
-	}
-	return start, w.i
-}
-
-func (w *refWalker) value(key string) error {
-	w.space()
-	if w.i >= len(w.data) {
-		return nil
-	}
-	switch w.data[w.i] {
-	case '{':
-		return w.object()
-	case '[':
-		return w.array()
-	case '"':
-		start, end := w.str()
-		if key != "reference" && key != "div" {
-			return nil
-		}
-		var s string
-		if err := json.Unmarshal(w.data[start:end], &s); err != nil {
-			return nil
-		}
-		var repl string
-		var ok bool
-		if key == "reference" {
-			var err error
-			if repl, ok, err = w.ref(strings.Join(w.path, ""), s); err != nil {
-				return err
-			}
-		} else {
-			repl, ok = rewriteLinks(s, w.link)
-		}
-		if ok && repl != s {
-			w.out = append(append(w.out, w.data[w.copied:start]...), encodeString(repl)...)
-			w.copied = end
-		}
-		return nil
-	}
-	for w.i < len(w.data) {
-		switch w.data[w.i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return nil
-		}
-		w.i++
-	}
-	return nil
-}
-
-func (w *refWalker) object() error {
-	w.i++ // {
-	for {
-		w.space()
-		if w.i >= len(w.data) || w.data[w.i] == '}' {
-			w.i++
-			return nil
-		}
-		start, end := w.str()
-		key := string(w.data[start+1 : end-1])
-		if bytes.IndexByte(w.data[start:end], '\\') >= 0 {
-			_ = json.Unmarshal(w.data[start:end], &key)
-		}
-		w.space()
-		w.i++ // :
-		w.path = append(w.path, "."+key)
-		if err := w.value(key); err != nil {
-			return err
-		}
-		w.path = w.path[:len(w.path)-1]
-		w.space()
-		if w.i < len(w.data) && w.data[w.i] == ',' {
-			w.i++
-		}
-	}
-}
-
-func (w *refWalker) array() error {
-	w.i++ // [
-	last := len(w.path) - 1
-	field := w.path[last]
-	defer func() { w.path[last] = field }()
-	for n := 0; ; n++ {
-		w.space()
-		if w.i >= len(w.data) || w.data[w.i] == ']' {
-			w.i++
-			return nil
-		}
-		w.path[last] = field + "[" + strconv.Itoa(n) + "]"
-		// An array of strings named "reference" is not a Reference.reference: no key for the elements.
-		if err := w.value(""); err != nil {
-			return err
-		}
-		w.space()
-		if w.i < len(w.data) && w.data[w.i] == ',' {
-			w.i++
-		}
-	}
-}
-
-// rewriteLinks replaces the values of href="…" and src="…" attributes of XHTML as link says.
-func rewriteLinks(div string, link func(string) (string, bool)) (string, bool) {
-	var b strings.Builder
-	changed := false
-	rest := div
-	for {
-		i, attr := -1, ""
-		for _, a := range []string{`href="`, `src="`} {
-			if k := strings.Index(rest, a); k >= 0 && (i < 0 || k < i) {
-				i, attr = k, a
-			}
-		}
-		if i < 0 {
-			break
-		}
-		valStart := i + len(attr)
-		valEnd := strings.IndexByte(rest[valStart:], '"')
-		if valEnd < 0 {
-			break
-		}
-		val := rest[valStart : valStart+valEnd]
-		b.WriteString(rest[:valStart])
-		if to, ok := link(val); ok {
-			b.WriteString(to)
-			changed = true
-		} else {
-			b.WriteString(val)
-		}
-		rest = rest[valStart+valEnd:]
-	}
-	if !changed {
-		return div, false
-	}
-	b.WriteString(rest)
-	return b.String(), true
-}
-
-// encodeString renders s as a JSON string without HTML escaping.
-func encodeString(s string) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s)
-	return bytes.TrimRight(buf.Bytes(), "\n")
 }

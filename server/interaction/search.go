@@ -1,37 +1,21 @@
-package rest
+package interaction
 
 import (
-	"errors"
+	"context"
 	"net/http"
 	"net/url"
 	"sort"
 	"strings"
-
-	"github.com/gin-gonic/gin"
 
 	"github.com/careflow/careflow/fhir/bundle"
 	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/outcome"
 	"github.com/careflow/careflow/fhir/resource"
 	"github.com/careflow/careflow/fhir/search"
-	"github.com/careflow/careflow/storage"
 )
 
-// preferStrict reads Prefer: handling=strict (default lenient).
-func preferStrict(c *gin.Context) bool {
-	for _, h := range c.Request.Header.Values("Prefer") {
-		for _, part := range strings.FieldsFunc(h, func(r rune) bool { return r == ';' || r == ',' }) {
-			k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
-			if strings.EqualFold(k, "handling") && strings.EqualFold(strings.Trim(v, `"`), "strict") {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // parseQuery parses search parameters of typ.
-func (s *Server) parseQuery(c *gin.Context, typ string, params url.Values, strict bool) (*search.Query, error) {
+func (s *Service) parseQuery(typ string, params url.Values, strict bool) (*search.Query, error) {
 	q, err := s.registry.Parse(typ, params, search.ParseOptions{Strict: strict, DefaultCount: s.cfg.DefaultCount, MaxCount: s.cfg.MaxCount})
 	if err != nil {
 		return nil, err
@@ -39,58 +23,33 @@ func (s *Server) parseQuery(c *gin.Context, typ string, params url.Values, stric
 	return q, nil
 }
 
-// searchParams returns the query's parameters: the URL query, merged with a form body for POST _search.
-func (s *Server) searchParams(c *gin.Context) (url.Values, error) {
-	params := c.Request.URL.Query()
-	if c.Request.Method == http.MethodPost {
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxBodyBytes)
-		if err := c.Request.ParseForm(); err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				return nil, outcome.New(http.StatusRequestEntityTooLarge, outcome.CodeTooLong, "request body exceeds the limit of %d bytes", s.cfg.MaxBodyBytes)
-			}
-			return nil, outcome.New(http.StatusBadRequest, outcome.CodeStructure, "could not read the form body: %v", err)
-		}
-		for k, vs := range c.Request.PostForm {
-			params[k] = append(params[k], vs...)
-		}
-	}
-	return params, nil
+// Search serves search on a type (http.html#search, GET [base]/[type]?… and POST [base]/[type]/_search):
+// params are the URL's parameters, merged with a form body's.
+func (s *Service) Search(ctx context.Context, call Call, typ string, params url.Values) (*Result, error) {
+	return s.search(ctx, call, typ, typ, params, nil)
 }
 
-// searchType serves GET [base]/[type]?… and POST [base]/[type]/_search.
-func (s *Server) searchType(c *gin.Context) { s.search(c, c.Param("type"), nil) }
-
-// compartmentSearch serves GET [base]/Patient/[id]/[type]?… (search.html#compartments) with the
-// official Patient CompartmentDefinition.
-func (s *Server) compartmentSearch(c *gin.Context) {
-	comp, id, typ := c.Param("type"), c.Param("id"), c.Param("compartment")
+// SearchCompartment serves GET [base]/[comp]/[id]/[type]?… (search.html#compartments) with the official
+// Patient CompartmentDefinition.
+func (s *Service) SearchCompartment(ctx context.Context, call Call, comp, id, typ string, params url.Values) (*Result, error) {
 	if !s.compartments.Has(comp) {
-		s.fail(c, outcome.New(http.StatusNotFound, outcome.CodeNotSupported, "%s is not a compartment this server supports; try Patient/[id]/[type]", comp))
-		return
+		return nil, outcome.New(http.StatusNotFound, outcome.CodeNotSupported, "%s is not a compartment this server supports; try Patient/[id]/[type]", comp)
 	}
 	if !s.types[typ] {
-		s.fail(c, outcome.At(http.StatusNotFound, outcome.CodeNotSupported, typ, "resource type %q is not supported by this server", typ))
-		return
+		return nil, outcome.At(http.StatusNotFound, outcome.CodeNotSupported, typ, "resource type %q is not supported by this server", typ)
 	}
 	cmp, ok := s.compartments.Lookup(comp, id, typ)
 	if !ok {
-		s.fail(c, outcome.New(http.StatusBadRequest, outcome.CodeNotSupported, "%s resources are not in the %s compartment", typ, comp))
-		return
+		return nil, outcome.New(http.StatusBadRequest, outcome.CodeNotSupported, "%s resources are not in the %s compartment", typ, comp)
 	}
-	s.search(c, typ, cmp)
+	return s.search(ctx, call, typ, comp+"/"+id+"/"+typ, params, cmp)
 }
 
-func (s *Server) search(c *gin.Context, typ string, cmp *search.Compartment) {
-	params, err := s.searchParams(c)
+// search runs a search; path is where it was asked, relative to the base (for the self link).
+func (s *Service) search(ctx context.Context, call Call, typ, path string, params url.Values, cmp *search.Compartment) (*Result, error) {
+	q, err := s.parseQuery(typ, params, call.Strict)
 	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	q, err := s.parseQuery(c, typ, params, preferStrict(c))
-	if err != nil {
-		s.fail(c, err)
-		return
+		return nil, err
 	}
 	q.Compartment = cmp
 	if q.Summary == "count" {
@@ -99,29 +58,27 @@ func (s *Server) search(c *gin.Context, typ string, cmp *search.Compartment) {
 			q.Total = "accurate"
 		}
 	}
-	page, included, err := s.searchWithIncludes(c.Request.Context(), q)
+	page, included, err := s.searchWithIncludes(ctx, q)
 	if err != nil {
-		s.fail(c, err)
-		return
+		return nil, err
 	}
-	base := s.baseURL(c)
+	base := call.Base
 	b := bundle.New("searchset", "", s.now())
 	if page.Total >= 0 {
 		b.SetTotal(page.Total)
 	}
-	self := s.searchSelf(c, base, strings.TrimPrefix(c.Request.URL.Path, "/fhir/"), params, q)
+	self := searchSelf(base, path, params, q)
 	b.Link = append(b.Link, bundle.Link{Relation: "self", URL: self})
 	if page.Next != "" {
-		b.Link = append(b.Link, bundle.Link{Relation: "next", URL: withParam(self, cursorParam, page.Next)})
+		b.Link = append(b.Link, bundle.Link{Relation: "next", URL: withParam(self, CursorParam, page.Next)})
 	}
 	if page.Prev != "" {
-		b.Link = append(b.Link, bundle.Link{Relation: "previous", URL: withParam(self, cursorParam, page.Prev)})
+		b.Link = append(b.Link, bundle.Link{Relation: "previous", URL: withParam(self, CursorParam, page.Prev)})
 	}
 	for i, v := range append(page.Versions, included...) {
 		body, err := s.shape(v.Type, v.Body, q)
 		if err != nil {
-			s.fail(c, err)
-			return
+			return nil, err
 		}
 		mode := "match"
 		if i >= len(page.Versions) {
@@ -137,13 +94,13 @@ func (s *Server) search(c *gin.Context, typ string, cmp *search.Compartment) {
 		}
 		b.Entry = append(b.Entry, bundle.Entry{Resource: outcome.Resource(issues), Search: &bundle.Search{Mode: "outcome"}})
 	}
-	s.writeJSON(c, http.StatusOK, b.Encode())
+	return &Result{Status: http.StatusOK, Body: b.Encode()}, nil
 }
 
 // shape applies _elements and _summary (true, text, data) to a matched resource and tags it SUBSETTED
 // (search.html#summary, #elements). Only top-level elements are selected; mandatory elements and the
 // modifiers are not added back beyond what the official isSummary flags include.
-func (s *Server) shape(typ string, body []byte, q *search.Query) ([]byte, error) {
+func (s *Service) shape(typ string, body []byte, q *search.Query) ([]byte, error) {
 	var keep map[string]bool
 	switch {
 	case len(q.Elements) > 0:
@@ -173,7 +130,7 @@ func (s *Server) shape(typ string, body []byte, q *search.Query) ([]byte, error)
 
 // keepElement adds an element name to a selection: its JSON property, its primitive extension ("_name"),
 // and for a choice element ("deceased") every alternative ("deceasedBoolean", …).
-func (s *Server) keepElement(keep map[string]bool, typ, name string) {
+func (s *Service) keepElement(keep map[string]bool, typ, name string) {
 	name = strings.TrimSuffix(name, "[x]")
 	keep[name], keep["_"+name] = true, true
 	if t, ok := s.registry.Model().Type(typ); ok {
@@ -184,7 +141,7 @@ func (s *Server) keepElement(keep map[string]bool, typ, name string) {
 }
 
 // summarySets builds, per served type, the top-level elements _summary=true keeps.
-func (s *Server) summarySets() map[string]map[string]bool {
+func (s *Service) summarySets() map[string]map[string]bool {
 	out := map[string]map[string]bool{}
 	for _, path := range strings.Fields(definitions.SummaryElements) {
 		typ, name, ok := strings.Cut(path, ".")
@@ -201,8 +158,8 @@ func (s *Server) summarySets() map[string]map[string]bool {
 
 // searchSelf renders the self link: the parameters that were used, in a stable order, without the ones
 // that were ignored and without the paging cursor.
-func (s *Server) searchSelf(c *gin.Context, base, path string, params url.Values, q *search.Query) string {
-	ignored := map[string]bool{cursorParam: true}
+func searchSelf(base, path string, params url.Values, q *search.Query) string {
+	ignored := map[string]bool{CursorParam: true}
 	for _, ig := range q.Ignored {
 		ignored[ig.Name] = true
 	}
@@ -219,19 +176,9 @@ func (s *Server) searchSelf(c *gin.Context, base, path string, params url.Values
 			parts = append(parts, url.QueryEscape(k)+"="+url.QueryEscape(v))
 		}
 	}
-	u := base + "/" + strings.TrimSuffix(path, "/_search")
+	u := base + "/" + path
 	if len(parts) > 0 {
 		u += "?" + strings.Join(parts, "&")
 	}
 	return u
-}
-
-func searchError(err error) error {
-	switch {
-	case errors.Is(err, storage.ErrTooCostly):
-		return outcome.New(http.StatusBadRequest, outcome.CodeTooCostly, "the search is too costly: a chained or _has criterion matches too many resources; narrow it")
-	case errors.Is(err, storage.ErrBadCursor):
-		return outcome.At(http.StatusBadRequest, outcome.CodeInvalid, cursorParam, "invalid paging cursor")
-	}
-	return storageError(err, "", "")
 }

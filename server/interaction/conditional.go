@@ -1,4 +1,4 @@
-package rest
+package interaction
 
 import (
 	"context"
@@ -6,8 +6,6 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-
-	"github.com/gin-gonic/gin"
 
 	"github.com/careflow/careflow/fhir/outcome"
 	"github.com/careflow/careflow/fhir/search"
@@ -17,7 +15,7 @@ import (
 // condition parses the search criteria of a conditional interaction. Unknown parameters are errors here
 // (strict handling whatever Prefer says): silently dropping a criterion would widen the match and create,
 // update or delete the wrong resource.
-func (s *Server) condition(c *gin.Context, typ, raw, where string) (*search.Query, string, error) {
+func (s *Service) condition(typ, raw, where string) (*search.Query, string, error) {
 	params, err := url.ParseQuery(raw)
 	if err != nil {
 		return nil, "", outcome.New(http.StatusBadRequest, outcome.CodeInvalid, "%s: malformed search criteria %q: %v", where, raw, err)
@@ -28,7 +26,7 @@ func (s *Server) condition(c *gin.Context, typ, raw, where string) (*search.Quer
 	if len(params) == 0 {
 		return nil, "", outcome.New(http.StatusBadRequest, outcome.CodeRequired, "%s: search criteria are required", where)
 	}
-	q, err := s.parseQuery(c, typ, params, true)
+	q, err := s.parseQuery(typ, params, true)
 	if err != nil {
 		return nil, "", err
 	}
@@ -56,7 +54,7 @@ func canonical(params url.Values) string {
 }
 
 // matches runs a conditional query.
-func (s *Server) matches(ctx context.Context, q *search.Query) ([]*storage.Version, error) {
+func (s *Service) matches(ctx context.Context, q *search.Query) ([]*storage.Version, error) {
 	page, err := s.store.Search(ctx, q)
 	if err != nil {
 		return nil, searchError(err)
@@ -64,88 +62,68 @@ func (s *Server) matches(ctx context.Context, q *search.Query) ([]*storage.Versi
 	return page.Versions, nil
 }
 
-func tooMany(where string) error {
-	return outcome.New(http.StatusPreconditionFailed, outcome.CodeMultipleMatch, "%s: the criteria match more than one resource; make them more selective", where)
-}
-
-// conditionalCreate serves POST with If-None-Exist (http.html#ccreate): no match creates, one match
+// conditionalCreate serves create with If-None-Exist (http.html#ccreate): no match creates, one match
 // answers 200 with the existing resource, several are 412. Concurrent identical requests are serialised
 // by a database lock named after the criteria, so they create one resource, not several.
-func (s *Server) conditionalCreate(c *gin.Context, typ string, w storage.Write, criteria string) {
-	q, lock, err := s.condition(c, typ, criteria, "If-None-Exist")
+func (s *Service) conditionalCreate(ctx context.Context, call Call, typ string, w storage.Write, criteria string) (*Result, error) {
+	q, lock, err := s.condition(typ, criteria, "If-None-Exist")
 	if err != nil {
-		s.fail(c, err)
-		return
+		return nil, err
 	}
-	ctx := c.Request.Context()
 	found, err := s.matches(ctx, q)
 	if err == nil && len(found) == 0 {
 		var release func()
 		release, err = s.store.Lock(ctx, lock)
 		if err != nil {
-			s.fail(c, storageError(err, typ, ""))
-			return
+			return nil, storageError(err, typ, "")
 		}
 		defer release()
 		found, err = s.matches(ctx, q) // another request may have created it while we waited
 	}
 	switch {
 	case err != nil:
-		s.fail(c, err)
+		return nil, err
 	case len(found) > 1:
-		s.fail(c, tooMany("If-None-Exist"))
+		return nil, tooMany("If-None-Exist")
 	case len(found) == 1:
-		s.respondWrite(c, http.StatusOK, found[0], "a matching resource exists:")
-	default:
-		v, err := s.store.Create(ctx, w)
-		if err != nil {
-			s.fail(c, storageError(err, typ, ""))
-			return
-		}
-		s.respondWrite(c, http.StatusCreated, v, "created")
+		return written(call, http.StatusOK, found[0], "a matching resource exists:"), nil
 	}
+	v, err := s.store.Create(ctx, w)
+	if err != nil {
+		return nil, storageError(err, typ, "")
+	}
+	return written(call, http.StatusCreated, v, "created"), nil
 }
 
-// conditionalUpdate serves PUT [base]/[type]?criteria (http.html#cond-update).
-func (s *Server) conditionalUpdate(c *gin.Context) {
-	typ := c.Param("type")
-	q, lock, err := s.condition(c, typ, c.Request.URL.RawQuery, "conditional update")
+// ConditionalUpdate serves PUT [base]/[type]?criteria (http.html#cond-update): no match creates (with the
+// body's id when it has one), one match is updated, several are 412.
+func (s *Service) ConditionalUpdate(ctx context.Context, call Call, typ, criteria string, body []byte, ifMatchValue string) (*Result, error) {
+	ctx = call.context(ctx)
+	q, lock, err := s.condition(typ, criteria, "conditional update")
 	if err != nil {
-		s.fail(c, err)
-		return
+		return nil, err
 	}
-	pre, err := ifMatch(c)
+	pre, err := ifMatch("If-Match", ifMatchValue)
 	if err != nil {
-		s.fail(c, err)
-		return
+		return nil, err
 	}
-	body, tree, err := s.parse(c, typ)
+	w, bodyID, err := s.pipeline.Prepare(typ, body)
 	if err != nil {
-		s.fail(c, err)
-		return
+		return nil, err
 	}
-	index, err := s.registry.Index(typ, tree)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	bodyID, _ := tree["id"].(string)
-	ctx := c.Request.Context()
 	release, err := s.store.Lock(ctx, lock)
 	if err != nil {
-		s.fail(c, storageError(err, typ, ""))
-		return
+		return nil, storageError(err, typ, "")
 	}
 	defer release()
 	found, err := s.matches(ctx, q)
 	if err != nil {
-		s.fail(c, err)
-		return
+		return nil, err
 	}
 	switch len(found) {
 	case 0:
 		// No match: create, with the body's id when it has one (update-as-create) or a new one.
-		w := storage.Write{Type: typ, ID: bodyID, Body: body, Index: index, Method: "PUT"}
+		w.ID, w.Method = bodyID, "PUT"
 		var v *storage.Version
 		if bodyID == "" {
 			v, err = s.store.Create(ctx, w)
@@ -156,52 +134,44 @@ func (s *Server) conditionalUpdate(c *gin.Context) {
 			}
 		}
 		if err != nil {
-			s.fail(c, storageError(err, typ, bodyID))
-			return
+			return nil, storageError(err, typ, bodyID)
 		}
-		s.respondWrite(c, http.StatusCreated, v, "created")
+		return written(call, http.StatusCreated, v, "created"), nil
 	case 1:
 		id := found[0].ID
 		if bodyID != "" && bodyID != id {
-			s.fail(c, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, typ+".id", "resource id %q differs from the id %q of the resource the criteria match", bodyID, id))
-			return
+			return nil, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, typ+".id", "resource id %q differs from the id %q of the resource the criteria match", bodyID, id)
 		}
 		p, err := s.precondition(ctx, pre, typ, id)
 		if err != nil {
-			s.fail(c, err)
-			return
+			return nil, err
 		}
-		v, _, err := s.store.Update(ctx, storage.Write{Type: typ, ID: id, Body: body, Index: index}, p)
+		w.ID = id
+		v, _, err := s.store.Update(ctx, w, p)
 		if err != nil {
-			s.fail(c, storageError(err, typ, id))
-			return
+			return nil, storageError(err, typ, id)
 		}
-		s.respondWrite(c, http.StatusOK, v, "updated")
-	default:
-		s.fail(c, tooMany("conditional update"))
+		return written(call, http.StatusOK, v, "updated"), nil
 	}
+	return nil, tooMany("conditional update")
 }
 
-// conditionalDelete serves DELETE [base]/[type]?criteria (http.html#3.1.0.7.1): no match is a no-op, one
-// match is deleted, several are 412 (conditionalDelete = single).
-func (s *Server) conditionalDelete(c *gin.Context) {
-	typ := c.Param("type")
-	q, _, err := s.condition(c, typ, c.Request.URL.RawQuery, "conditional delete")
+// ConditionalDelete serves DELETE [base]/[type]?criteria (http.html#3.1.0.7.1): no match is a no-op, one
+// match is deleted (honouring ifMatch), several are 412 (conditionalDelete = single).
+func (s *Service) ConditionalDelete(ctx context.Context, call Call, typ, criteria, ifMatchValue string) (*Result, error) {
+	q, _, err := s.condition(typ, criteria, "conditional delete")
 	if err != nil {
-		s.fail(c, err)
-		return
+		return nil, err
 	}
-	found, err := s.matches(c.Request.Context(), q)
+	found, err := s.matches(ctx, q)
 	if err != nil {
-		s.fail(c, err)
-		return
+		return nil, err
 	}
 	switch len(found) {
 	case 0:
-		s.deleted(c, typ, "", nil)
+		return deleted(typ, "", nil), nil
 	case 1:
-		s.deleteOne(c, typ, found[0].ID)
-	default:
-		s.fail(c, tooMany("conditional delete"))
+		return s.Delete(ctx, call, typ, found[0].ID, ifMatchValue)
 	}
+	return nil, tooMany("conditional delete")
 }

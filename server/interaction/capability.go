@@ -1,18 +1,15 @@
-package rest
+package interaction
 
 import (
-	"net/http"
-
-	"github.com/gin-gonic/gin"
-
 	"github.com/careflow/careflow/fhir/capability"
 	"github.com/careflow/careflow/fhir/search"
 )
 
-// typeInteractions are the interactions the handlers in this package implement for every type.
+// typeInteractions are the interactions the service implements for every type.
 var typeInteractions = []string{"read", "vread", "update", "delete", "history-instance", "history-type", "create", "search-type", "patch"}
 
-func (s *Server) metadata(c *gin.Context) {
+// Capabilities returns the CapabilityStatement (capabilitystatement.html) of the server at base.
+func (s *Service) Capabilities(base string) []byte {
 	var resources []capability.Resource
 	for _, t := range s.cfg.Types {
 		r := capability.Resource{
@@ -30,8 +27,8 @@ func (s *Server) metadata(c *gin.Context) {
 			r.Operations = append(r.Operations, capability.Operation{Name: "everything", Definition: everythingOperationURL})
 		}
 		for _, op := range s.cfg.Operations {
-			if op.Type == t {
-				r.Operations = append(r.Operations, capability.Operation{Name: op.Name, Definition: op.Definition})
+			if d := op.Definition(); d.Resource == t {
+				r.Operations = append(r.Operations, capability.Operation{Name: d.Code, Definition: d.URL})
 			}
 		}
 		r.SearchInclude = []string{"*"}
@@ -58,18 +55,18 @@ func (s *Server) metadata(c *gin.Context) {
 	}
 	system := []capability.Operation{{Name: "meta", Definition: metaOperationURL}}
 	for _, op := range s.cfg.Operations {
-		if op.Type == "" {
-			system = append(system, capability.Operation{Name: op.Name, Definition: op.Definition})
+		if d := op.Definition(); d.Resource == "" {
+			system = append(system, capability.Operation{Name: d.Code, Definition: d.URL})
 		}
 	}
 	doc := capability.Build(capability.Options{
 		SystemOperations:  system,
 		Software:          "careflow",
 		Version:           s.cfg.Version,
-		BaseURL:           s.baseURL(c),
+		BaseURL:           base,
 		Published:         s.started,
 		Resources:         resources,
 		SystemInteraction: []string{"transaction", "batch", "history-system", "search-system"},
 	})
-	s.writeJSON(c, http.StatusOK, doc)
+	return doc
 }

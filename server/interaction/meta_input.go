@@ -1,4 +1,4 @@
-package rest
+package interaction
 
 import (
 	"bytes"
@@ -19,7 +19,7 @@ import (
 // operations' own parameter is not among its types, fixed in R4B), so the Parameters is not validated
 // whole: its top level is, the parameters are read strictly here, and the Meta is validated as the meta of
 // a resource, its issues relocated to the parameter.
-func (s *Server) metaInput(op string, body []byte) (resource.Labels, error) {
+func (s *Service) metaInput(op string, body []byte) (resource.Labels, error) {
 	top, err := resource.Without(body, "parameter")
 	if err != nil {
 		// Not a JSON object: the validator says precisely why.
@@ -82,7 +82,7 @@ func (s *Server) metaInput(op string, body []byte) (resource.Labels, error) {
 }
 
 // validateMeta validates a Meta as the meta of a resource and reports its issues at path.
-func (s *Server) validateMeta(meta json.RawMessage, path string) error {
+func (s *Service) validateMeta(meta json.RawMessage, path string) error {
 	var wrapped bytes.Buffer
 	wrapped.WriteString(`{"resourceType":"Parameters","meta":`)
 	wrapped.Write(meta)

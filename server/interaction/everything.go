@@ -1,0 +1,184 @@
+package interaction
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/careflow/careflow/fhir/bundle"
+	"github.com/careflow/careflow/fhir/outcome"
+	"github.com/careflow/careflow/fhir/search"
+	"github.com/careflow/careflow/storage"
+)
+
+// everythingOperationURL is the official definition of Patient/$everything.
+const everythingOperationURL = "http://hl7.org/fhir/OperationDefinition/Patient-everything"
+
+// everythingDate names, per type, the date parameter that start/end restrict (the resource's care date).
+var everythingDate = map[string]string{
+	"Appointment": "date", "CarePlan": "date", "AllergyIntolerance": "date", "MedicationStatement": "effective",
+}
+
+// everythingCursor is the position of paging across types ($everything, system search): a type (index into the served types) and the
+// search cursor inside it.
+type everythingCursor struct {
+	Type  int    `json:"t"`
+	Inner string `json:"c,omitempty"`
+}
+
+// Everything serves GET [base]/Patient/[id]/$everything (patient-operation-everything.html): the patient
+// and every resource in its compartment, paged across types with a keyset cursor, restricted by _since
+// (lastUpdated), start/end (each type's care date) and _type.
+func (s *Service) Everything(ctx context.Context, call Call, typ, id string, params url.Values) (*Result, error) {
+	if typ != "Patient" {
+		return nil, outcome.New(http.StatusNotFound, outcome.CodeNotSupported, "$everything is defined on Patient")
+	}
+	if _, err := s.store.Read(ctx, "Patient", id); err != nil {
+		return nil, storageError(err, "Patient", id)
+	}
+	types, err := s.typeList(params)
+	if err != nil {
+		return nil, err
+	}
+	return s.pageAcrossTypes(ctx, call, "Patient/"+id+"/$everything", params, types, func(typ string) (*search.Query, error) {
+		cmp, ok := s.compartments.Lookup("Patient", id, typ)
+		if !ok {
+			return nil, nil
+		}
+		criteria := url.Values{}
+		if since := params.Get("_since"); since != "" {
+			criteria.Set("_lastUpdated", "ge"+since)
+		}
+		if dp, ok := everythingDate[typ]; ok {
+			if v := params.Get("start"); v != "" {
+				criteria.Add(dp, "ge"+v)
+			}
+			if v := params.Get("end"); v != "" {
+				criteria.Add(dp, "le"+v)
+			}
+		}
+		q, err := s.parseQuery(typ, criteria, true)
+		if err != nil {
+			return nil, err
+		}
+		// Undated resources (an allergy without recordedDate) stay in the window.
+		for i := range q.Criteria {
+			if q.Criteria[i].Param.Code == everythingDate[typ] {
+				q.Criteria[i].OrMissing = true
+			}
+		}
+		q.Compartment = cmp
+		return q, nil
+	})
+}
+
+// SearchSystem serves GET [base]?_type=…&… (search.html#all): the same criteria on each listed type (all
+// served types without _type), paged across types. A parameter must exist on every searched type.
+func (s *Service) SearchSystem(ctx context.Context, call Call, params url.Values) (*Result, error) {
+	types, err := s.typeList(params)
+	if err != nil {
+		return nil, err
+	}
+	criteria := url.Values{}
+	for k, vs := range params {
+		switch k {
+		case "_type", CursorParam, "_count":
+		default:
+			criteria[k] = vs
+		}
+	}
+	return s.pageAcrossTypes(ctx, call, "", params, types, func(typ string) (*search.Query, error) {
+		return s.parseQuery(typ, criteria, true)
+	})
+}
+
+// typeList reads _type: served types, comma-separated; all served types when absent.
+func (s *Service) typeList(params url.Values) ([]string, error) {
+	raw := params.Get("_type")
+	if raw == "" {
+		return s.cfg.Types, nil
+	}
+	var types []string
+	for _, t := range strings.Split(raw, ",") {
+		if !s.types[t] {
+			return nil, outcome.At(http.StatusBadRequest, outcome.CodeNotSupported, "_type", "_type %q is not a served resource type", t)
+		}
+		types = append(types, t)
+	}
+	return types, nil
+}
+
+// pageAcrossTypes serves one searchset page drawn from several types in order: build returns each type's
+// query (nil to skip the type); the cursor holds the type reached and the keyset cursor inside it.
+func (s *Service) pageAcrossTypes(ctx context.Context, call Call, path string, params url.Values, types []string, build func(typ string) (*search.Query, error)) (*Result, error) {
+	count, err := s.pageSize(params)
+	if err != nil {
+		return nil, err
+	}
+	if count == 0 {
+		count = s.cfg.DefaultCount
+	}
+	var pos everythingCursor
+	if raw := params.Get(CursorParam); raw != "" {
+		data, err := base64.RawURLEncoding.DecodeString(raw)
+		if err != nil || json.Unmarshal(data, &pos) != nil || pos.Type < 0 || pos.Type >= len(types) {
+			return nil, outcome.At(http.StatusBadRequest, outcome.CodeInvalid, CursorParam, "invalid paging cursor")
+		}
+	}
+	base := call.Base
+	b := bundle.New("searchset", "", s.now())
+	// The page's searches are read as one (storage.ConsistentReader): a transaction that commits meanwhile
+	// is on the page whole or not at all. The store may run read more than once: it starts afresh.
+	next := ""
+	err = storage.ReadConsistent(ctx, s.store, types, func(ctx context.Context) error {
+		b.Entry, next = nil, ""
+		for ti := pos.Type; ti < len(types) && len(b.Entry) < count; ti++ {
+			q, err := build(types[ti])
+			if err != nil {
+				return err
+			}
+			if q == nil {
+				continue
+			}
+			q.Total, q.Sort = "none", nil
+			q.Count, q.CountSet = count-len(b.Entry), true
+			q.Cursor = ""
+			if ti == pos.Type {
+				q.Cursor = pos.Inner
+			}
+			page, err := s.store.Search(ctx, q)
+			if err != nil {
+				return searchError(err)
+			}
+			for _, v := range page.Versions {
+				b.Entry = append(b.Entry, bundle.Entry{FullURL: base + "/" + v.Type + "/" + v.ID, Resource: v.Body, Search: &bundle.Search{Mode: "match"}})
+			}
+			switch {
+			case page.Next != "":
+				next = encodeEverything(everythingCursor{Type: ti, Inner: page.Next})
+			case ti+1 < len(types):
+				next = encodeEverything(everythingCursor{Type: ti + 1})
+			default:
+				next = ""
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	self := selfURL(base, path, params)
+	b.Link = append(b.Link, bundle.Link{Relation: "self", URL: self})
+	if next != "" {
+		b.Link = append(b.Link, bundle.Link{Relation: "next", URL: withParam(self, CursorParam, next)})
+	}
+	return &Result{Status: http.StatusOK, Body: b.Encode()}, nil
+}
+
+func encodeEverything(c everythingCursor) string {
+	data, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(data)
+}
