@@ -52,7 +52,9 @@ func New(store storage.Store, types []string) storage.Store {
 	return r
 }
 
-func (r *refStore) baseOf(ctx context.Context) string { return strings.TrimRight(storage.Base(ctx), "/") }
+func (r *refStore) baseOf(ctx context.Context) string {
+	return strings.TrimRight(storage.Base(ctx), "/")
+}
 
 // txScope is what a transaction does to the resources it touches, by "Type/id".
 type txScope struct {
