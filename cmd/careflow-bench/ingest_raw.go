@@ -19,6 +19,7 @@ import (
 
 	"github.com/careflow/careflow/fhir/resource"
 	"github.com/careflow/careflow/fhir/search"
+	"github.com/careflow/careflow/server/interaction"
 	"github.com/careflow/careflow/fhir/synth"
 	"github.com/careflow/careflow/fhir/validate"
 	cfmongo "github.com/careflow/careflow/storage/mongo"
@@ -82,15 +83,13 @@ func sortedIndex(idx map[string]any) []indexField {
 // (storage/mongo.VersionDoc and HistoryDoc). This runs before the raw phases are timed.
 func rawResources(entries []bundleEntry, v *validate.Validator, reg *search.Registry, lu time.Time) ([]rawResource, error) {
 	out := make([]rawResource, len(entries))
+	pipeline := interaction.Pipeline{Validator: v, Registry: reg}
 	for k, e := range entries {
-		tree, verr := v.Validate(e.typ, e.body)
-		if verr != nil {
-			return nil, fmt.Errorf("%s/%s is invalid: %v", e.typ, e.id, verr)
-		}
-		idx, err := reg.Index(e.typ, tree)
+		w, _, err := pipeline.Prepare(e.typ, e.body)
 		if err != nil {
-			return nil, fmt.Errorf("index %s/%s: %w", e.typ, e.id, err)
+			return nil, fmt.Errorf("%s/%s: %w", e.typ, e.id, err)
 		}
+		idx := w.Index
 		body, err := resource.Stamp(e.body, e.id, "1", lu)
 		if err != nil {
 			return nil, fmt.Errorf("stamp %s/%s: %w", e.typ, e.id, err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/synth"
+	"github.com/careflow/careflow/server/interaction"
 	"github.com/careflow/careflow/storage"
 )
 
@@ -392,15 +393,12 @@ func (e *searchEnv) pass(ctx context.Context, write bool) (*loadStats, error) {
 // store1 stores one resource as careflow's create does: validate, index the validated tree, Store.Create
 // (here with the bundle's id). It reports false when the resource already exists (only with --reuse).
 func (e *searchEnv) store1(ctx context.Context, en bundleEntry) (bool, error) {
-	tree, verr := e.validator.Validate(en.typ, en.body)
-	if verr != nil {
-		return false, fmt.Errorf("%s/%s is invalid: %v", en.typ, en.id, verr)
-	}
-	index, err := e.registry.Index(en.typ, tree)
+	w, _, err := interaction.Pipeline{Validator: e.validator, Registry: e.registry}.Prepare(en.typ, en.body)
 	if err != nil {
-		return false, fmt.Errorf("index %s/%s: %w", en.typ, en.id, err)
+		return false, fmt.Errorf("%s/%s: %w", en.typ, en.id, err)
 	}
-	_, err = e.store.Create(ctx, storage.Write{Type: en.typ, ID: en.id, Body: en.body, Index: index})
+	w.ID = en.id
+	_, err = e.store.Create(ctx, w)
 	if errors.Is(err, storage.ErrExists) && e.cfg.reuse {
 		return false, nil
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/fhir/synth"
 	"github.com/careflow/careflow/fhir/validate"
+	"github.com/careflow/careflow/server/interaction"
 	"github.com/careflow/careflow/storage"
 	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
 )
@@ -63,15 +64,12 @@ func (e *Env) Write(typ, id, body string) (*storage.Version, error) {
 	if _, ok := top["resourceType"]; !ok {
 		body = strings.Replace(body, `{`, `{"resourceType":"`+typ+`","id":"`+id+`",`, 1)
 	}
-	tree, verr := e.Validator.Validate(typ, []byte(body))
-	if verr != nil {
-		return nil, fmt.Errorf("fixture %s/%s is invalid: %w\n%s", typ, id, verr, body)
-	}
-	index, err := e.Registry.Index(typ, tree)
+	w, _, err := interaction.Pipeline{Validator: e.Validator, Registry: e.Registry}.Prepare(typ, []byte(body))
 	if err != nil {
-		return nil, fmt.Errorf("index %s/%s: %w", typ, id, err)
+		return nil, fmt.Errorf("fixture %s/%s: %w\n%s", typ, id, err, body)
 	}
-	v, _, err := e.Store.Update(context.Background(), storage.Write{Type: typ, ID: id, Body: []byte(body), Index: index}, storage.Precondition{})
+	w.ID = id
+	v, _, err := e.Store.Update(context.Background(), w, storage.Precondition{})
 	if err != nil {
 		return nil, fmt.Errorf("store %s/%s: %w", typ, id, err)
 	}
