@@ -88,11 +88,7 @@ func (s *Service) conditionalCreate(ctx context.Context, call Call, typ string, 
 	case len(found) == 1:
 		return written(call, http.StatusOK, found[0], "a matching resource exists:"), nil
 	}
-	v, err := s.store.Create(ctx, w)
-	if err != nil {
-		return nil, storageError(err, typ, "")
-	}
-	return written(call, http.StatusCreated, v, "created"), nil
+	return s.create(ctx, call, w)
 }
 
 // ConditionalUpdate serves PUT [base]/[type]?criteria (http.html#cond-update): no match creates (with the

@@ -56,9 +56,14 @@ func (s *Service) Create(ctx context.Context, call Call, typ string, body []byte
 	if ifNoneExist != "" {
 		return s.conditionalCreate(ctx, call, typ, w, ifNoneExist)
 	}
+	return s.create(ctx, call, w)
+}
+
+// create stores w as a new resource.
+func (s *Service) create(ctx context.Context, call Call, w storage.Write) (*Result, error) {
 	v, err := s.store.Create(ctx, w)
 	if err != nil {
-		return nil, storageError(err, typ, "")
+		return nil, storageError(err, w.Type, "")
 	}
 	return written(call, http.StatusCreated, v, "created"), nil
 }
