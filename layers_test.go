@@ -23,8 +23,8 @@ var layers = map[string][]string{
 	"adapters/": {"adapters/", "storage", "fhir/"},
 	// The workflows' test fixture stores resources through the one write pipeline (interaction.Pipeline).
 	"adapters/internal/adaptertest": {"adapters/", "storage", "fhir/", "server/interaction"},
-	"server/interaction":            {"server/interaction", "storage", "fhir/"},
-	"server/rest":                   {"server/rest", "server/interaction", "storage", "fhir/"},
+	"server/interaction":            {"server/interaction", "auth", "storage", "fhir/"},
+	"server/rest":                   {"server/rest", "server/interaction", "auth", "storage", "fhir/"},
 	"cmd/":                          {""}, // cmd wires everything
 }
 

@@ -19,9 +19,9 @@ import (
 
 	"github.com/careflow/careflow/fhir/resource"
 	"github.com/careflow/careflow/fhir/search"
-	"github.com/careflow/careflow/server/interaction"
 	"github.com/careflow/careflow/fhir/synth"
 	"github.com/careflow/careflow/fhir/validate"
+	"github.com/careflow/careflow/server/interaction"
 	cfmongo "github.com/careflow/careflow/storage/mongo"
 )
 

@@ -38,6 +38,8 @@ const (
 	CodeException     = "exception"
 	CodeInformational = "informational"
 	CodeTooCostly     = "too-costly"
+	CodeLogin         = "login"     // authentication required or failed (401)
+	CodeForbidden     = "forbidden" // not permitted (403)
 )
 
 // Issue is one OperationOutcome.issue.

@@ -107,7 +107,7 @@ func (s *Service) get(ctx context.Context, call Call, segs []string, params url.
 		case segs[0] == "_history":
 			return s.History(ctx, call, "", "", params)
 		case segs[0] == "$meta":
-			return s.MetaSummary(ctx, "")
+			return s.MetaSummary(ctx, call, "")
 		case isOp && op(name, false) != nil:
 			return s.InvokeOperation(ctx, call, op(name, false), "", "", params, nil)
 		case !isOp && !strings.HasPrefix(segs[0], "_"):
@@ -124,9 +124,9 @@ func (s *Service) get(ctx context.Context, call Call, segs []string, params url.
 		case segs[1] == "_history":
 			return s.History(ctx, call, segs[0], "", params)
 		case segs[1] == "$meta":
-			return s.MetaSummary(ctx, segs[0])
+			return s.MetaSummary(ctx, call, segs[0])
 		}
-		return s.Read(ctx, segs[0], segs[1], rc)
+		return s.Read(ctx, call, segs[0], segs[1], rc)
 	case 3:
 		typ, id := segs[0], segs[1]
 		name, isOp := strings.CutPrefix(segs[2], "$")
@@ -136,9 +136,9 @@ func (s *Service) get(ctx context.Context, call Call, segs []string, params url.
 		case segs[2] == "$everything":
 			return s.Everything(ctx, call, typ, id, params)
 		case segs[2] == "$validate":
-			return s.Validate(ctx, typ, id, params.Get("mode"), nil)
+			return s.Validate(ctx, call, typ, id, params.Get("mode"), nil)
 		case segs[2] == "$meta":
-			return s.MetaInstance(ctx, typ, id, "")
+			return s.MetaInstance(ctx, call, typ, id, "")
 		case segs[2] == "$meta-add", segs[2] == "$meta-delete":
 			return nil, outcome.New(http.StatusMethodNotAllowed, outcome.CodeNotSupported,
 				"%s changes the resource and is not idempotent: use POST", segs[2])
@@ -149,11 +149,11 @@ func (s *Service) get(ctx context.Context, call Call, segs []string, params url.
 		}
 	case 4:
 		if segs[2] == "_history" {
-			return s.VRead(ctx, segs[0], segs[1], segs[3])
+			return s.VRead(ctx, call, segs[0], segs[1], segs[3])
 		}
 	case 5:
 		if segs[2] == "_history" && segs[4] == "$meta" {
-			return s.MetaInstance(ctx, segs[0], segs[1], segs[3])
+			return s.MetaInstance(ctx, call, segs[0], segs[1], segs[3])
 		}
 	}
 	return nil, outcome.New(http.StatusNotFound, outcome.CodeNotFound, "no FHIR endpoint at GET %s", strings.Join(segs, "/"))
@@ -192,7 +192,7 @@ func (s *Service) batchEntry(ctx context.Context, call Call, index int, raw json
 	r := e.request()
 	switch e.method {
 	case http.MethodPost, http.MethodPut:
-		if r.Body, err = s.newRefResolver(ctx, false).rewrite(e, r.Body); err != nil {
+		if r.Body, err = s.newRefResolver(ctx, call, false).rewrite(e, r.Body); err != nil {
 			return errorEntry(entryError(index, e.method, e.rawURL(), err), nil)
 		}
 	case http.MethodPatch:

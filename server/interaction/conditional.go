@@ -2,6 +2,7 @@ package interaction
 
 import (
 	"context"
+	"github.com/careflow/careflow/auth"
 	"net/http"
 	"net/url"
 	"sort"
@@ -94,7 +95,10 @@ func (s *Service) conditionalCreate(ctx context.Context, call Call, typ string, 
 // ConditionalUpdate serves PUT [base]/[type]?criteria (http.html#cond-update): no match creates (with the
 // body's id when it has one), one match is updated, several are 412.
 func (s *Service) ConditionalUpdate(ctx context.Context, call Call, typ, criteria string, body []byte, ifMatchValue string) (*Result, error) {
-	ctx = call.context(ctx)
+	ctx, _, err := s.authorize(call.context(ctx), call, auth.Request{Interaction: "conditional-update", Type: typ})
+	if err != nil {
+		return nil, err
+	}
 	q, lock, err := s.condition(typ, criteria, "conditional update")
 	if err != nil {
 		return nil, err
@@ -119,6 +123,9 @@ func (s *Service) ConditionalUpdate(ctx context.Context, call Call, typ, criteri
 	switch len(found) {
 	case 0:
 		// No match: create, with the body's id when it has one (update-as-create) or a new one.
+		if ctx, _, err = s.authorize(ctx, call, auth.Request{Interaction: "conditional-update-create", Type: typ}); err != nil {
+			return nil, err
+		}
 		w.ID, w.Method = bodyID, "PUT"
 		var v *storage.Version
 		if bodyID == "" {
@@ -155,6 +162,10 @@ func (s *Service) ConditionalUpdate(ctx context.Context, call Call, typ, criteri
 // ConditionalDelete serves DELETE [base]/[type]?criteria (http.html#3.1.0.7.1): no match is a no-op, one
 // match is deleted (honouring ifMatch), several are 412 (conditionalDelete = single).
 func (s *Service) ConditionalDelete(ctx context.Context, call Call, typ, criteria, ifMatchValue string) (*Result, error) {
+	ctx, _, err := s.authorize(call.context(ctx), call, auth.Request{Interaction: "conditional-delete", Type: typ})
+	if err != nil {
+		return nil, err
+	}
 	q, _, err := s.condition(typ, criteria, "conditional delete")
 	if err != nil {
 		return nil, err
@@ -167,7 +178,7 @@ func (s *Service) ConditionalDelete(ctx context.Context, call Call, typ, criteri
 	case 0:
 		return deleted(typ, "", nil), nil
 	case 1:
-		return s.Delete(ctx, call, typ, found[0].ID, ifMatchValue)
+		return s.delete(ctx, typ, found[0].ID, ifMatchValue)
 	}
 	return nil, tooMany("conditional delete")
 }

@@ -18,6 +18,7 @@ import (
 func storageError(err error, typ, id string) *outcome.Error {
 	var gone *storage.GoneError
 	var conflict *storage.VersionConflictError
+	var confined *storage.ConfinementError
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return outcome.New(http.StatusNotFound, outcome.CodeNotFound, "%s/%s is not known", typ, id)
@@ -35,6 +36,17 @@ func storageError(err error, typ, id string) *outcome.Error {
 			return outcome.New(http.StatusPreconditionFailed, outcome.CodeConflict, "version conflict: %s/%s does not exist (If-Match expected version %d)", typ, id, conflict.Expected)
 		}
 		return outcome.New(http.StatusPreconditionFailed, outcome.CodeConflict, "version conflict: If-Match expected version %d of %s/%s, the current version is %d", conflict.Expected, typ, id, conflict.Current)
+	case errors.As(err, &confined):
+		if confined.Before {
+			return outcome.New(http.StatusForbidden, outcome.CodeForbidden, "%s/%s is not in the compartment of Patient/%s, the patient of the access token", confined.Type, confined.ID, confined.Patient)
+		}
+		return outcome.New(http.StatusForbidden, outcome.CodeForbidden, "the resource written (%s) would not be in the compartment of Patient/%s, the patient of the access token", confined.Type, confined.Patient)
+	case errors.Is(err, storage.ErrConfined):
+		msg := err.Error()
+		if _, reason, ok := strings.Cut(msg, "access: "); ok {
+			msg = reason
+		}
+		return outcome.New(http.StatusForbidden, outcome.CodeForbidden, "%s", msg)
 	case errors.Is(err, storage.ErrBadCursor):
 		return outcome.New(http.StatusBadRequest, outcome.CodeInvalid, "invalid paging cursor")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/careflow/careflow/auth"
 	"net/http"
 	"net/url"
 	"strings"
@@ -36,12 +37,23 @@ func (s *Service) Everything(ctx context.Context, call Call, typ, id string, par
 	if typ != "Patient" {
 		return nil, outcome.New(http.StatusNotFound, outcome.CodeNotSupported, "$everything is defined on Patient")
 	}
-	if _, err := s.store.Read(ctx, "Patient", id); err != nil {
-		return nil, storageError(err, "Patient", id)
-	}
 	types, err := s.typeList(params)
 	if err != nil {
 		return nil, err
+	}
+	var members []string
+	for _, t := range types {
+		if _, ok := s.compartments.Lookup("Patient", id, t); ok {
+			members = append(members, t)
+		}
+	}
+	ctx, dec, err := s.authorize(ctx, call, auth.Request{Interaction: "$everything", Type: typ, ID: id, Types: members, Named: params.Has("_type")})
+	if err != nil {
+		return nil, err
+	}
+	types = omitted(types, dec)
+	if _, err := s.store.Read(ctx, "Patient", id); err != nil {
+		return nil, storageError(err, "Patient", id)
 	}
 	return s.pageAcrossTypes(ctx, call, "Patient/"+id+"/$everything", params, types, func(typ string) (*search.Query, error) {
 		cmp, ok := s.compartments.Lookup("Patient", id, typ)
@@ -82,6 +94,11 @@ func (s *Service) SearchSystem(ctx context.Context, call Call, params url.Values
 	if err != nil {
 		return nil, err
 	}
+	ctx, dec, err := s.authorize(ctx, call, auth.Request{Interaction: "search-system", Types: types, Named: params.Has("_type")})
+	if err != nil {
+		return nil, err
+	}
+	types = omitted(types, dec)
 	criteria := url.Values{}
 	for k, vs := range params {
 		switch k {

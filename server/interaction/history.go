@@ -2,8 +2,10 @@ package interaction
 
 import (
 	"context"
+	"github.com/careflow/careflow/auth"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -46,6 +48,17 @@ func parseInstant(v string) (time.Time, bool) {
 // History serves history (http.html#history) of the system (typ ""), a type (id "") or a resource: _count,
 // _since and the paging cursor are read from params. Type and system history are the change feed.
 func (s *Service) History(ctx context.Context, call Call, typ, id string, params url.Values) (*Result, error) {
+	name := "history-system"
+	switch {
+	case id != "":
+		name = "history-instance"
+	case typ != "":
+		name = "history-type"
+	}
+	ctx, dec, err := s.authorize(ctx, call, auth.Request{Interaction: name, Type: typ, ID: id})
+	if err != nil {
+		return nil, err
+	}
 	count, err := s.pageSize(params)
 	if err != nil {
 		return nil, err
@@ -72,6 +85,16 @@ func (s *Service) History(ctx context.Context, call Call, typ, id string, params
 	page, err := s.store.History(ctx, q)
 	if err != nil {
 		return nil, storageError(err, typ, id)
+	}
+	if dec != nil && len(dec.Omit) > 0 {
+		// System history without permission on some types: their versions are left out.
+		kept := page.Versions[:0:0]
+		for _, v := range page.Versions {
+			if !slices.Contains(dec.Omit, v.Type) {
+				kept = append(kept, v)
+			}
+		}
+		page.Versions, page.Total = kept, -1
 	}
 	base := call.Base
 	b := bundle.New("history", "", s.now())

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/careflow/careflow/auth"
 	"net/http"
 	"sort"
 
@@ -22,12 +23,16 @@ const (
 
 // MetaSummary serves GET|POST [base]/$meta (typ "": the profiles, tags and security labels in use on the
 // server) and [base]/[type]/$meta (those in use on one type).
-func (s *Service) MetaSummary(ctx context.Context, typ string) (*Result, error) {
-	types := s.cfg.Types
+func (s *Service) MetaSummary(ctx context.Context, call Call, typ string) (*Result, error) {
+	types, name := s.cfg.Types, "$meta-system"
 	if typ != "" {
-		types = []string{typ}
+		types, name = []string{typ}, "$meta-type"
 	}
-	return s.metaSummary(ctx, types)
+	ctx, dec, err := s.authorize(ctx, call, auth.Request{Interaction: name, Type: typ})
+	if err != nil {
+		return nil, err
+	}
+	return s.metaSummary(ctx, omitted(types, dec))
 }
 
 // metaSummary answers $meta at system or type level: the union of the labels of the current, non-deleted
@@ -117,9 +122,12 @@ func metaParameters(meta []byte) []byte {
 // MetaInstance serves GET|POST [base]/[type]/[id]/$meta (vid "") and [base]/[type]/[id]/_history/[vid]/$meta:
 // the meta of the current (or that) version, as a read of the resource would return it (versionId and
 // lastUpdated included). A version that is a deletion is a 410 whose Result carries it.
-func (s *Service) MetaInstance(ctx context.Context, typ, id, vid string) (*Result, error) {
+func (s *Service) MetaInstance(ctx context.Context, call Call, typ, id, vid string) (*Result, error) {
+	ctx, _, err := s.authorize(ctx, call, auth.Request{Interaction: "$meta-instance", Type: typ, ID: id})
+	if err != nil {
+		return nil, err
+	}
 	var v *storage.Version
-	var err error
 	if vid != "" {
 		v, err = s.version(ctx, typ, id, vid)
 		if v != nil && v.Deleted {
@@ -166,7 +174,10 @@ func (s *Service) MetaDelete(ctx context.Context, call Call, typ, id string, bod
 // for a delete) stores nothing and answers the current meta.
 func (s *Service) metaEdit(ctx context.Context, call Call, typ, id string, body []byte, ifMatchValue, op string,
 	edit func([]byte, resource.Labels) ([]byte, bool, error)) (*Result, error) {
-	ctx = call.context(ctx)
+	ctx, _, err := s.authorize(call.context(ctx), call, auth.Request{Interaction: op, Type: typ, ID: id})
+	if err != nil {
+		return nil, err
+	}
 	m, err := ifMatch("If-Match", ifMatchValue)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/careflow/careflow/auth"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -32,6 +33,14 @@ func (s *Service) InvokeOperation(ctx context.Context, call Call, op Operation, 
 		if err := postedParameters(body, p); err != nil {
 			return nil, err
 		}
+	}
+	owner := id
+	if d.Resource == "" {
+		owner = strings.TrimPrefix(p.Get("patient"), "Patient/")
+	}
+	ctx, _, err := s.authorize(ctx, call, auth.Request{Interaction: "$" + d.Code, Type: typ, ID: owner})
+	if err != nil {
+		return nil, err
 	}
 	out, err := op.Invoke(ctx, operation.Request{ID: id, Params: p, Base: call.Base, Now: s.now()})
 	if err != nil {

@@ -3,6 +3,7 @@ package interaction
 import (
 	"context"
 	"errors"
+	"github.com/careflow/careflow/auth"
 	"math/rand/v2"
 	"mime"
 	"net/http"
@@ -22,7 +23,15 @@ const maxPatchAttempts = 64
 // written with a compare-and-set on the version the patch was applied to: with If-Match a concurrent
 // change is a 412; without, the patch is re-applied to the newer version, so no concurrent update is lost.
 func (s *Service) Patch(ctx context.Context, call Call, typ, id, contentType string, doc []byte, ifMatchValue string) (*Result, error) {
-	ctx = call.context(ctx)
+	ctx, _, err := s.authorize(call.context(ctx), call, auth.Request{Interaction: "patch", Type: typ, ID: id})
+	if err != nil {
+		return nil, err
+	}
+	return s.patch(ctx, call, typ, id, contentType, doc, ifMatchValue)
+}
+
+// patch applies a patch to typ/id in an authorized context.
+func (s *Service) patch(ctx context.Context, call Call, typ, id, contentType string, doc []byte, ifMatchValue string) (*Result, error) {
 	apply, err := s.patchFormat(contentType)
 	if err != nil {
 		return nil, err
@@ -47,6 +56,10 @@ func (s *Service) Patch(ctx context.Context, call Call, typ, id, contentType str
 
 // ConditionalPatch serves PATCH [base]/[type]?criteria: one match is patched, none is 404, several 412.
 func (s *Service) ConditionalPatch(ctx context.Context, call Call, typ, criteria, contentType string, doc []byte, ifMatchValue string) (*Result, error) {
+	ctx, _, err := s.authorize(call.context(ctx), call, auth.Request{Interaction: "conditional-patch", Type: typ})
+	if err != nil {
+		return nil, err
+	}
 	q, _, err := s.condition(typ, criteria, "conditional patch")
 	if err != nil {
 		return nil, err
@@ -60,7 +73,7 @@ func (s *Service) ConditionalPatch(ctx context.Context, call Call, typ, criteria
 	case len(found) > 1:
 		return nil, tooMany("conditional patch")
 	}
-	return s.Patch(ctx, call, typ, found[0].ID, contentType, doc, ifMatchValue)
+	return s.patch(ctx, call, typ, found[0].ID, contentType, doc, ifMatchValue)
 }
 
 // editCurrent applies edit to the current version of typ/id and stores the result as a new version

@@ -3,6 +3,7 @@ package interaction
 import (
 	"context"
 	"errors"
+	"github.com/careflow/careflow/auth"
 	"net/http"
 	"strconv"
 
@@ -12,7 +13,11 @@ import (
 
 // Read serves read (http.html#read), conditional on rc (304 when the client's copy is current). A deleted
 // resource is a 410 whose Result still carries the deletion version (for its ETag and Last-Modified).
-func (s *Service) Read(ctx context.Context, typ, id string, rc ReadCondition) (*Result, error) {
+func (s *Service) Read(ctx context.Context, call Call, typ, id string, rc ReadCondition) (*Result, error) {
+	ctx, _, err := s.authorize(ctx, call, auth.Request{Interaction: "read", Type: typ, ID: id})
+	if err != nil {
+		return nil, err
+	}
 	v, err := s.store.Read(ctx, typ, id)
 	if err != nil {
 		var gone *storage.GoneError
@@ -29,7 +34,11 @@ func (s *Service) Read(ctx context.Context, typ, id string, rc ReadCondition) (*
 
 // VRead serves vread (http.html#vread); vid is the version as the URL gives it. A version that is a
 // deletion is a 410 whose Result carries it.
-func (s *Service) VRead(ctx context.Context, typ, id, vid string) (*Result, error) {
+func (s *Service) VRead(ctx context.Context, call Call, typ, id, vid string) (*Result, error) {
+	ctx, _, err := s.authorize(ctx, call, auth.Request{Interaction: "vread", Type: typ, ID: id})
+	if err != nil {
+		return nil, err
+	}
 	v, err := s.version(ctx, typ, id, vid)
 	if v != nil && v.Deleted {
 		return &Result{Version: v}, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/careflow/careflow/auth"
 	"net/http"
 	"strings"
 
@@ -18,9 +19,10 @@ import (
 // reference of the resource that entry creates or updates, and conditional references
 // (Patient?identifier=http://sys|123) become the reference of the one resource their criteria match.
 type refResolver struct {
-	s   *Service
-	ctx context.Context
-	tx  bool
+	s    *Service
+	ctx  context.Context
+	call Call
+	tx   bool
 	// local maps fullUrls to "Type/id".
 	local map[string]string
 	// resolved caches conditional references by their canonical criteria.
@@ -73,8 +75,8 @@ func (s *Service) bundleCandidates(entries []*txEntry) []candidate {
 	return out
 }
 
-func (s *Service) newRefResolver(ctx context.Context, tx bool) *refResolver {
-	return &refResolver{s: s, ctx: ctx, tx: tx, local: map[string]string{}, resolved: map[string]string{}}
+func (s *Service) newRefResolver(ctx context.Context, call Call, tx bool) *refResolver {
+	return &refResolver{s: s, ctx: ctx, call: call, tx: tx, local: map[string]string{}, resolved: map[string]string{}}
 }
 
 // rewrite returns body with its references resolved: every Reference.reference (a "reference" member with
@@ -129,7 +131,11 @@ func (r *refResolver) conditional(path, typ, criteria string) (string, bool, err
 	if to, ok := r.resolved[key]; ok {
 		return to, true, nil
 	}
-	found, err := r.s.matches(r.ctx, q)
+	ctx, _, err := r.s.authorize(r.ctx, r.call, auth.Request{Interaction: "conditional-reference", Type: typ})
+	if err != nil {
+		return "", false, err
+	}
+	found, err := r.s.matches(ctx, q)
 	if err != nil {
 		return "", false, err
 	}

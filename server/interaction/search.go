@@ -2,6 +2,7 @@ package interaction
 
 import (
 	"context"
+	"github.com/careflow/careflow/auth"
 	"net/http"
 	"net/url"
 	"sort"
@@ -26,12 +27,20 @@ func (s *Service) parseQuery(typ string, params url.Values, strict bool) (*searc
 // Search serves search on a type (http.html#search, GET [base]/[type]?… and POST [base]/[type]/_search):
 // params are the URL's parameters, merged with a form body's.
 func (s *Service) Search(ctx context.Context, call Call, typ string, params url.Values) (*Result, error) {
+	ctx, _, err := s.authorize(ctx, call, auth.Request{Interaction: "search-type", Type: typ})
+	if err != nil {
+		return nil, err
+	}
 	return s.search(ctx, call, typ, typ, params, nil)
 }
 
 // SearchCompartment serves GET [base]/[comp]/[id]/[type]?… (search.html#compartments) with the official
 // Patient CompartmentDefinition.
 func (s *Service) SearchCompartment(ctx context.Context, call Call, comp, id, typ string, params url.Values) (*Result, error) {
+	ctx, _, err := s.authorize(ctx, call, auth.Request{Interaction: "search-compartment", Type: typ, ID: id})
+	if err != nil {
+		return nil, err
+	}
 	if !s.compartments.Has(comp) {
 		return nil, outcome.New(http.StatusNotFound, outcome.CodeNotSupported, "%s is not a compartment this server supports; try Patient/[id]/[type]", comp)
 	}
@@ -52,6 +61,9 @@ func (s *Service) search(ctx context.Context, call Call, typ, path string, param
 		return nil, err
 	}
 	q.Compartment = cmp
+	if ctx, err = s.authorizeSearch(ctx, call, q); err != nil {
+		return nil, err
+	}
 	if q.Summary == "count" {
 		q.CountSet, q.Count = true, 0
 		if q.Total == "none" || q.Total == "" {

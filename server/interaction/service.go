@@ -11,8 +11,10 @@ package interaction
 
 import (
 	"context"
+	"errors"
 	"time"
 
+	"github.com/careflow/careflow/auth"
 	"github.com/careflow/careflow/fhir/capability"
 	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/operation"
@@ -48,6 +50,10 @@ type Config struct {
 	Operations []Operation
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Policy, when set, authorizes every interaction for the call's principal (SMART scopes, the interaction
+	// table of package auth); the store must then confine patient/ access (storage/confine). Nil: no
+	// authorization (auth off).
+	Policy *auth.Policy
 }
 
 // Service serves the FHIR interactions on a store.
@@ -83,6 +89,9 @@ func New(cfg Config, store storage.Store, v Validator, registry *search.Registry
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if c, ok := store.(patientConfiner); cfg.Policy != nil && (!ok || !c.ConfinesPatients()) {
+		return nil, errors.New("interaction: authorization needs a store that confines patient/ access (storage/confine outermost)")
+	}
 	s := &Service{cfg: cfg, store: store, validator: v, registry: registry, pipeline: Pipeline{Validator: v, Registry: registry},
 		types: map[string]bool{}, now: cfg.Now}
 	s.started = s.now()
@@ -117,6 +126,8 @@ type Call struct {
 	Return string
 	// Strict is Prefer: handling=strict (unknown search parameters are errors).
 	Strict bool
+	// Principal is who the verified access token speaks for; nil without a token.
+	Principal *auth.Principal
 }
 
 // withBase puts the call's base into ctx for the store decorators (storage.WithBase).

@@ -68,7 +68,7 @@ func TestServiceWithoutHTTP(t *testing.T) {
 		t.Errorf("representation: %s", body)
 	}
 
-	if _, err := svc.Read(ctx, "Patient", "nope", interaction.ReadCondition{}); status(err) != http.StatusNotFound {
+	if _, err := svc.Read(ctx, call, "Patient", "nope", interaction.ReadCondition{}); status(err) != http.StatusNotFound {
 		t.Errorf("read of an unknown id: %v", err)
 	}
 	if _, err := svc.Update(ctx, call, "Patient", id, []byte(`{"resourceType":"Patient","id":"`+id+`"}`), `W/"x"`); status(err) != http.StatusPreconditionFailed {
@@ -84,7 +84,7 @@ func TestServiceWithoutHTTP(t *testing.T) {
 	if err != nil || del.Status != http.StatusNoContent || !del.Delete || del.Version == nil {
 		t.Fatalf("delete: %+v, %v", del, err)
 	}
-	gone, err := svc.Read(ctx, "Patient", id, interaction.ReadCondition{})
+	gone, err := svc.Read(ctx, call, "Patient", id, interaction.ReadCondition{})
 	if status(err) != http.StatusGone || gone == nil || gone.Version == nil || gone.Version.VersionID != 2 {
 		t.Errorf("read of a deleted resource: %+v, %v (want 410 with the deletion version)", gone, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/careflow/careflow/auth"
 	"net/http"
 	"net/url"
 	"sort"
@@ -38,6 +39,7 @@ type txEntry struct {
 	write    storage.Write  // Type and ID are the target
 	pre      storage.Precondition
 	existing *storage.Version // conditional create that matched: nothing is written
+	matched  bool             // a conditional entry's criteria matched a resource
 	result   storage.TxResult
 }
 
@@ -83,6 +85,9 @@ type rawEntry struct {
 // answers the batch-response or transaction-response Bundle.
 func (s *Service) Bundle(ctx context.Context, call Call, data []byte) (*Result, error) {
 	ctx = call.context(ctx)
+	if _, _, err := s.authorize(ctx, call, auth.Request{Interaction: "batch"}); err != nil {
+		return nil, err // no token at all (each entry is authorized as its own interaction)
+	}
 	var b struct {
 		ResourceType *string           `json:"resourceType"`
 		Type         *string           `json:"type"`
@@ -271,6 +276,15 @@ func (s *Service) transaction(ctx context.Context, call Call, raws []json.RawMes
 		entries[i] = e
 	}
 
+	// Every write entry is authorized before anything is matched or written; with patient/ scopes the
+	// whole transaction is confined to the patient's compartment.
+	for _, e := range entries {
+		var err error
+		if ctx, err = s.authorizeEntry(ctx, call, e); err != nil {
+			return nil, entryError(e.index, e.method, e.rawURL(), err)
+		}
+	}
+
 	// Conditional interactions: criteria, then locks, then matches.
 	locks := map[string]int{}
 	for _, e := range entries {
@@ -310,6 +324,13 @@ func (s *Service) transaction(ctx context.Context, call Call, raws []json.RawMes
 		if err := s.resolveTarget(ctx, e); err != nil {
 			return nil, entryError(e.index, e.method, e.rawURL(), err)
 		}
+		if e.method == http.MethodPut && e.cond != nil && e.kind != 0 && !e.matched {
+			// A conditional update without a match creates.
+			var err error
+			if ctx, _, err = s.authorize(ctx, call, auth.Request{Interaction: "conditional-update-create", Type: e.typ}); err != nil {
+				return nil, entryError(e.index, e.method, e.rawURL(), err)
+			}
+		}
 	}
 	// A resource may be written by one entry only (http.html#trules).
 	targets := map[string]int{}
@@ -324,7 +345,7 @@ func (s *Service) transaction(ctx context.Context, call Call, raws []json.RawMes
 	}
 
 	// References to entries: fullUrl → the resource's id on this server.
-	refs := s.newRefResolver(ctx, true)
+	refs := s.newRefResolver(ctx, call, true)
 	for _, e := range entries {
 		if e.fullURL == "" {
 			continue
@@ -394,6 +415,7 @@ func (s *Service) resolveTarget(ctx context.Context, e *txEntry) error {
 		if found, err = s.matches(ctx, e.cond); err != nil {
 			return err
 		}
+		e.matched = len(found) > 0
 		if len(found) > 1 {
 			what := "ifNoneExist"
 			if e.method != http.MethodPost {

@@ -3,6 +3,7 @@ package interaction
 import (
 	"context"
 	"encoding/json"
+	"github.com/careflow/careflow/auth"
 	"net/http"
 	"strings"
 
@@ -17,7 +18,15 @@ const validateOperationURL = "http://hl7.org/fhir/OperationDefinition/Resource-v
 // is the resource or a Parameters holding it (and mode), mode the URL's mode. The answer is always an
 // OperationOutcome; 200 with error issues means the content would be rejected. Only a malformed request
 // (an unknown mode, a Parameters without a resource) is itself an error.
-func (s *Service) Validate(ctx context.Context, typ, id, mode string, body []byte) (*Result, error) {
+func (s *Service) Validate(ctx context.Context, call Call, typ, id, mode string, body []byte) (*Result, error) {
+	name := "$validate-type"
+	if id != "" {
+		name = "$validate-instance"
+	}
+	ctx, _, err := s.authorize(ctx, call, auth.Request{Interaction: name, Type: typ, ID: id})
+	if err != nil {
+		return nil, err
+	}
 	if len(body) > 0 {
 		resource, paramMode, isParams, err := unwrapParameters(body)
 		if err != nil {

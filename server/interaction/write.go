@@ -3,6 +3,7 @@ package interaction
 import (
 	"context"
 	"fmt"
+	"github.com/careflow/careflow/auth"
 	"net/http"
 
 	"github.com/careflow/careflow/fhir/outcome"
@@ -48,7 +49,14 @@ func written(call Call, status int, v *storage.Version, what string) *Result {
 // Create serves create (http.html#create), conditional when ifNoneExist (the If-None-Exist criteria) is
 // set. An id in the body is ignored; the server assigns one.
 func (s *Service) Create(ctx context.Context, call Call, typ string, body []byte, ifNoneExist string) (*Result, error) {
-	ctx = call.context(ctx)
+	name := "create"
+	if ifNoneExist != "" {
+		name = "conditional-create"
+	}
+	ctx, _, err := s.authorize(call.context(ctx), call, auth.Request{Interaction: name, Type: typ})
+	if err != nil {
+		return nil, err
+	}
 	w, _, err := s.pipeline.Prepare(typ, body)
 	if err != nil {
 		return nil, err
@@ -71,7 +79,10 @@ func (s *Service) create(ctx context.Context, call Call, w storage.Write) (*Resu
 // Update serves update (http.html#update), honouring ifMatch (the If-Match value, "" for none): the body
 // carries the id of the URL; an absent resource is created with it.
 func (s *Service) Update(ctx context.Context, call Call, typ, id string, body []byte, ifMatchValue string) (*Result, error) {
-	ctx = call.context(ctx)
+	ctx, err := s.authorizeUpdate(call.context(ctx), call, "update", "update-create", typ, id)
+	if err != nil {
+		return nil, err
+	}
 	pre, err := ifMatch("If-Match", ifMatchValue)
 	if err != nil {
 		return nil, err
@@ -104,7 +115,15 @@ func (s *Service) Update(ctx context.Context, call Call, typ, id string, body []
 
 // Delete serves delete (http.html#delete), honouring ifMatch.
 func (s *Service) Delete(ctx context.Context, call Call, typ, id, ifMatchValue string) (*Result, error) {
-	ctx = call.context(ctx)
+	ctx, _, err := s.authorize(call.context(ctx), call, auth.Request{Interaction: "delete", Type: typ, ID: id})
+	if err != nil {
+		return nil, err
+	}
+	return s.delete(ctx, typ, id, ifMatchValue)
+}
+
+// delete deletes typ/id, honouring ifMatch, in an authorized context.
+func (s *Service) delete(ctx context.Context, typ, id, ifMatchValue string) (*Result, error) {
 	m, err := ifMatch("If-Match", ifMatchValue)
 	if err != nil {
 		return nil, err
@@ -118,6 +137,20 @@ func (s *Service) Delete(ctx context.Context, call Call, typ, id, ifMatchValue s
 		return nil, storageError(err, typ, id)
 	}
 	return deleted(typ, id, v), nil
+}
+
+// authorizeUpdate authorizes an update of typ/id: name (update), or create (update-create) as well when the
+// resource does not exist (as the call sees it), since the update then creates it.
+func (s *Service) authorizeUpdate(ctx context.Context, call Call, name, createName, typ, id string) (context.Context, error) {
+	ctx, _, err := s.authorize(ctx, call, auth.Request{Interaction: name, Type: typ, ID: id})
+	if err != nil || s.cfg.Policy == nil || id == "" {
+		return ctx, err
+	}
+	if ok, err := s.exists(ctx, typ, id); err != nil || ok {
+		return ctx, err
+	}
+	ctx, _, err = s.authorize(ctx, call, auth.Request{Interaction: createName, Type: typ, ID: id})
+	return ctx, err
 }
 
 // deleted is the result of a delete: v is the deletion version, nil when there was nothing to delete.

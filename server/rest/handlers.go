@@ -23,11 +23,11 @@ func (s *Server) create(c *gin.Context) {
 }
 
 func (s *Server) read(c *gin.Context) {
-	s.respond(c)(s.svc.Read(c.Request.Context(), c.Param("type"), c.Param("id"), readCondition(c)))
+	s.respond(c)(s.svc.Read(c.Request.Context(), s.call(c), c.Param("type"), c.Param("id"), readCondition(c)))
 }
 
 func (s *Server) vread(c *gin.Context) {
-	s.respond(c)(s.svc.VRead(c.Request.Context(), c.Param("type"), c.Param("id"), c.Param("vid")))
+	s.respond(c)(s.svc.VRead(c.Request.Context(), s.call(c), c.Param("type"), c.Param("id"), c.Param("vid")))
 }
 
 func (s *Server) update(c *gin.Context) {
@@ -169,20 +169,22 @@ func (s *Server) validate(c *gin.Context, id string) {
 		}
 		body = raw
 	}
-	s.respond(c)(s.svc.Validate(c.Request.Context(), c.Param("type"), id, mode, body))
+	s.respond(c)(s.svc.Validate(c.Request.Context(), s.call(c), c.Param("type"), id, mode, body))
 }
 
 // metaSystem serves GET|POST [base]/$meta.
-func (s *Server) metaSystem(c *gin.Context) { s.respond(c)(s.svc.MetaSummary(c.Request.Context(), "")) }
+func (s *Server) metaSystem(c *gin.Context) {
+	s.respond(c)(s.svc.MetaSummary(c.Request.Context(), s.call(c), ""))
+}
 
 // metaType serves GET|POST [base]/[type]/$meta.
 func (s *Server) metaType(c *gin.Context) {
-	s.respond(c)(s.svc.MetaSummary(c.Request.Context(), c.Param("type")))
+	s.respond(c)(s.svc.MetaSummary(c.Request.Context(), s.call(c), c.Param("type")))
 }
 
 // metaInstance serves GET|POST [base]/[type]/[id]/$meta and [base]/[type]/[id]/_history/[vid]/$meta.
 func (s *Server) metaInstance(c *gin.Context) {
-	s.respond(c)(s.svc.MetaInstance(c.Request.Context(), c.Param("type"), c.Param("id"), c.Param("vid")))
+	s.respond(c)(s.svc.MetaInstance(c.Request.Context(), s.call(c), c.Param("type"), c.Param("id"), c.Param("vid")))
 }
 
 // metaAdd serves POST [base]/[type]/[id]/$meta-add.
