@@ -28,6 +28,7 @@ import (
 	"github.com/careflow/careflow/server/interaction"
 	"github.com/careflow/careflow/server/rest"
 	"github.com/careflow/careflow/storage"
+	"github.com/careflow/careflow/storage/confine"
 	"github.com/careflow/careflow/storage/mongo"
 	"github.com/careflow/careflow/storage/refint"
 	"github.com/careflow/careflow/storage/rules"
@@ -51,6 +52,10 @@ func main() {
 		err = load(os.Args[2:])
 	case "copy":
 		err = copyStore(os.Args[2:])
+	case "dev-issuer":
+		err = devIssuer(os.Args[2:])
+	case "dev-token":
+		err = devToken(os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
 		return
@@ -75,6 +80,8 @@ commands:
   copy      copy every resource with all its versions from one store to another, e.g.
             careflow copy --from sqlite:careflow-data/careflow.db --to mongodb://host:27017/careflow
             (careflow copy -h)
+  dev-issuer  development only: serve a signing key's JWKS as an OAuth issuer (careflow dev-issuer -h)
+  dev-token   development only: print an access token signed with that key (careflow dev-token -h)
 `)
 }
 
@@ -122,13 +129,16 @@ func envDuration(key string, def time.Duration) (time.Duration, error) {
 }
 
 // decorate wires the store decorators every interaction writes and reads through, outermost first:
-// referential integrity (when on) → the workflows' update rules → the store. The workflows' own reads go
-// to the store itself.
-func decorate(store storage.Store, referentialIntegrity bool) storage.Store {
+// patient-compartment confinement (with authorization) → referential integrity (when on) → the workflows'
+// update rules → the store. The workflows' own reads go to the store itself.
+func decorate(store storage.Store, defs *r4.R4, referentialIntegrity, authorization bool) storage.Store {
 	// Updates obey the workflow rules whatever interaction makes them (PUT, PATCH, transactions).
 	out := storage.Store(rules.New(store, map[string][]rules.Rule{"CarePlan": {careplan.UpdateRule}}))
 	if referentialIntegrity {
 		out = refint.New(out, definitions.ResourceTypes)
+	}
+	if authorization {
+		out = confine.New(out, defs.Registry, defs.Compartments)
 	}
 	return out
 }
@@ -157,6 +167,7 @@ func serve(args []string) error {
 	settle := fs.Duration("feed-settle", settleDefault, "how far the change feed's horizon (meta.lastUpdated of type and system history, the next _since) lags behind now, so that the next poll lists again what a write made visible late: above the longest write plus the largest clock difference between instances; see docs/ARCHITECTURE.md (CAREFLOW_FEED_SETTLE)")
 	grace := fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may run after SIGTERM")
 	indexes := fs.String("search-indexes", env("CAREFLOW_SEARCH_INDEXES", "auto"), "create the search-parameter indexes: auto (not on FerretDB, which never uses them), always or never (CAREFLOW_SEARCH_INDEXES)")
+	authF := addAuthFlags(fs)
 	_ = fs.Parse(args)
 	database, err := database(*db, *uri)
 	if err != nil {
@@ -200,18 +211,32 @@ func serve(args []string) error {
 		_ = store.Close(closeCtx)
 	}()
 
-	svc, err := interaction.New(interaction.Config{
+	fhirBase := *base
+	if fhirBase == "" {
+		fhirBase = "http://" + *addr + "/fhir"
+	}
+	authz, err := authF.setup(ctx, fhirBase, log)
+	if err != nil {
+		return err
+	}
+	icfg := interaction.Config{
 		DefaultCount: int(*defCount), MaxCount: int(*maxCount), MaxBundleEntries: int(*maxEntries),
 		Version: version, Types: definitions.ResourceTypes,
 		Operations: []interaction.Operation{
 			summary.Operation(summary.New(store, registry)),
 			worklist.Operation(worklist.New(store, registry)),
 		},
-	}, decorate(store, *refInt), v, registry)
+	}
+	hcfg := rest.Config{BaseURL: *base, MaxBodyBytes: *maxBody, App: dashboard.Handler()}
+	if authz != nil {
+		icfg.Policy, icfg.OAuth = authz.policy, authz.oauth
+		hcfg.Auth, hcfg.SMARTConfiguration = authz.verifier, authz.smart
+	}
+	svc, err := interaction.New(icfg, decorate(store, defs, *refInt, authz != nil), v, registry)
 	if err != nil {
 		return err
 	}
-	handler := rest.New(rest.Config{BaseURL: *base, MaxBodyBytes: *maxBody, App: dashboard.Handler()}, svc, log)
+	handler := rest.New(hcfg, svc, log)
 	srv := &http.Server{Addr: *addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 
 	errc := make(chan error, 1)

@@ -47,6 +47,37 @@ type Options struct {
 	Resources         []Resource
 	SystemInteraction []string // transaction, batch, search-system, history-system
 	SystemOperations  []Operation
+	// OAuth, when set, declares rest.security: the SMART-on-FHIR service with its OAuth endpoints (the
+	// oauth-uris extension of SMART App Launch; clients discover the same at
+	// [base]/.well-known/smart-configuration).
+	OAuth *OAuth
+}
+
+// OAuth are the authorization server's endpoints a SMART client uses.
+type OAuth struct {
+	Authorize, Token, Revoke, Introspect, Manage string
+}
+
+// security renders rest.security for o.
+func (o *OAuth) security() map[string]any {
+	var uris []map[string]any
+	for _, u := range []struct{ name, value string }{{"authorize", o.Authorize}, {"token", o.Token}, {"revoke", o.Revoke},
+		{"introspect", o.Introspect}, {"manage", o.Manage}} {
+		if u.value != "" {
+			uris = append(uris, map[string]any{"url": u.name, "valueUri": u.value})
+		}
+	}
+	sec := map[string]any{
+		"service": []map[string]any{{
+			"coding": []map[string]any{{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR"}},
+			"text":   "OAuth 2.0 bearer tokens with SMART App Launch / Backend Services scopes",
+		}},
+		"description": "Every interaction except this CapabilityStatement and SMART discovery needs a bearer access token; scopes decide what it may do (SMART v1 and v2 scopes, patient/ scopes confined to the token's patient compartment).",
+	}
+	if len(uris) > 0 {
+		sec["extension"] = []map[string]any{{"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris", "extension": uris}}
+	}
+	return sec
 }
 
 type code struct {
@@ -133,6 +164,9 @@ func Build(o Options) []byte {
 	}
 	if len(o.SystemOperations) == 0 {
 		delete(doc["rest"].([]map[string]any)[0], "operation")
+	}
+	if o.OAuth != nil {
+		doc["rest"].([]map[string]any)[0]["security"] = o.OAuth.security()
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

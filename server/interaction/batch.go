@@ -231,7 +231,7 @@ func entryPatch(e *txEntry) ([]byte, string, error) {
 // errorEntry is the response entry of a failed entry; v, when set, is the version the failure is about
 // (a deleted resource read: its ETag and last modification).
 func errorEntry(err error, v *storage.Version) bundle.Entry {
-	e := outcome.Wrap(err)
+	e := OutcomeOf(err)
 	resp := &bundle.Response{Status: bundle.Status(e.Status, http.StatusText(e.Status)), Outcome: outcome.Resource(e.Issues)}
 	if v != nil {
 		resp.Etag, resp.LastModified = v.ETag(), resource.FormatInstant(v.LastUpdated)

@@ -67,6 +67,19 @@ func (s *Service) Capabilities(base string) []byte {
 		Published:         s.started,
 		Resources:         resources,
 		SystemInteraction: []string{"transaction", "batch", "history-system", "search-system"},
+		OAuth:             s.oauth(),
 	})
 	return doc
+}
+
+// oauth is the security the CapabilityStatement declares: with authorization on, SMART-on-FHIR with the
+// authorization server's endpoints when they are known.
+func (s *Service) oauth() *capability.OAuth {
+	switch {
+	case s.cfg.Policy == nil:
+		return nil
+	case s.cfg.OAuth == nil:
+		return &capability.OAuth{}
+	}
+	return s.cfg.OAuth
 }

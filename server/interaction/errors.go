@@ -91,7 +91,7 @@ func tooMany(where string) error {
 // entryError locates err at entry e: issues located in the entry's resource ("Patient.name[0]") move under
 // Bundle.entry[i].resource, issues without a location get the entry's, and diagnostics name the entry.
 func entryError(index int, method, rawURL string, err error) *outcome.Error {
-	src := outcome.Wrap(err)
+	src := OutcomeOf(err)
 	where := "Bundle.entry[" + strconv.Itoa(index) + "]"
 	out := &outcome.Error{Status: src.Status, Cause: src.Cause}
 	typ := strings.SplitN(strings.SplitN(rawURL, "?", 2)[0], "/", 2)[0]

@@ -122,7 +122,7 @@ func (r *refResolver) conditional(path, typ, criteria string) (string, bool, err
 	}
 	q, key, err := r.s.condition(typ, criteria, "conditional reference "+ref)
 	if err != nil {
-		e := outcome.Wrap(err)
+		e := OutcomeOf(err)
 		for k := range e.Issues {
 			e.Issues[k].Expression = append([]string{path}, e.Issues[k].Expression...)
 		}

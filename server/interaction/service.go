@@ -54,6 +54,8 @@ type Config struct {
 	// table of package auth); the store must then confine patient/ access (storage/confine). Nil: no
 	// authorization (auth off).
 	Policy *auth.Policy
+	// OAuth are the authorization server's endpoints the CapabilityStatement declares (with Policy).
+	OAuth *capability.OAuth
 }
 
 // Service serves the FHIR interactions on a store.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/careflow/careflow/auth"
 	"github.com/careflow/careflow/fhir/outcome"
 	"github.com/careflow/careflow/fhir/patch"
 	"github.com/careflow/careflow/server/interaction"
@@ -129,7 +130,10 @@ func (s *Server) writeJSON(c *gin.Context, status int, body []byte) {
 // fail answers with the OperationOutcome of err. Internal errors are logged with their cause and shown to
 // the client only as a generic issue.
 func (s *Server) fail(c *gin.Context, err error) {
-	e := outcome.Wrap(err)
+	e := interaction.OutcomeOf(err)
+	if ae, ok := auth.AsError(err); ok && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden || ae.Code != "") {
+		c.Header("WWW-Authenticate", ae.WWWAuthenticate("careflow"))
+	}
 	if e.Status >= 500 {
 		s.log.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "status", e.Status, "err", err,
 			"request_id", c.GetString(requestIDHeader))
@@ -195,7 +199,7 @@ func (s *Server) baseURL(c *gin.Context) string {
 
 // call is what the interaction layer needs of the request besides the interaction's own arguments.
 func (s *Server) call(c *gin.Context) interaction.Call {
-	return interaction.Call{Base: s.baseURL(c), Return: preferReturn(c), Strict: preferStrict(c)}
+	return interaction.Call{Base: s.baseURL(c), Return: preferReturn(c), Strict: preferStrict(c), Principal: principal(c)}
 }
 
 // readCondition reads a conditional read's headers.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/careflow/careflow/auth"
 	"github.com/careflow/careflow/fhir/outcome"
 	"github.com/careflow/careflow/server/interaction"
 )
@@ -30,6 +31,18 @@ type Config struct {
 	// App, when set, serves the coordinator web app under /app/ (it talks to the FHIR API like any
 	// client).
 	App http.Handler
+	// Auth, when set, verifies bearer tokens (auth.Verifier): a request with an Authorization header
+	// carries the token's principal to the interaction layer, which authorizes every interaction. Nil: no
+	// authentication (the interaction layer then has no Policy either).
+	Auth Authenticator
+	// SMARTConfiguration is the document served at [base]/.well-known/smart-configuration (SMART App
+	// Launch discovery); nil: not served.
+	SMARTConfiguration []byte
+}
+
+// Authenticator verifies a bearer token (auth.Verifier).
+type Authenticator interface {
+	Verify(ctx context.Context, token string) (*auth.Principal, error)
 }
 
 // Server serves the FHIR API over HTTP; every FHIR interaction is the interaction layer's.
@@ -66,7 +79,12 @@ func (s *Server) routes() *gin.Engine {
 		r.HEAD("/app/*path", gin.WrapH(http.StripPrefix("/app", s.cfg.App)))
 	}
 
-	f := r.Group("/fhir", s.negotiate)
+	f := r.Group("/fhir", s.negotiate, s.authenticate)
+	if s.cfg.SMARTConfiguration != nil {
+		f.GET("/.well-known/smart-configuration", func(c *gin.Context) {
+			c.Data(http.StatusOK, "application/json", s.cfg.SMARTConfiguration)
+		})
+	}
 	f.GET("", s.searchSystem)
 	f.POST("", s.batchOrTransaction)
 	f.POST("/", s.batchOrTransaction)
@@ -120,6 +138,39 @@ func (s *Server) routes() *gin.Engine {
 		s.fail(c, outcome.New(http.StatusMethodNotAllowed, outcome.CodeNotSupported, "method %s is not supported on %s", c.Request.Method, c.Request.URL.Path))
 	})
 	return r
+}
+
+// principalKey is the gin context key of the verified principal.
+const principalKey = "careflow.principal"
+
+// authenticate verifies the request's bearer token, when it has one, and keeps its principal for the
+// interaction layer; a request without one goes on without a principal (public interactions need none,
+// the others are refused by the interaction layer with 401). A malformed header is a 400, a bad token a
+// 401, both with their WWW-Authenticate challenge.
+func (s *Server) authenticate(c *gin.Context) {
+	h := c.GetHeader("Authorization")
+	if s.cfg.Auth == nil || h == "" {
+		c.Next()
+		return
+	}
+	token, err := auth.BearerToken(h)
+	if err == nil {
+		var p *auth.Principal
+		if p, err = s.cfg.Auth.Verify(c.Request.Context(), token); err == nil {
+			c.Set(principalKey, p)
+			c.Next()
+			return
+		}
+	}
+	s.fail(c, err)
+	c.Abort()
+}
+
+// principal returns the request's verified principal, or nil.
+func principal(c *gin.Context) *auth.Principal {
+	p, _ := c.Get(principalKey)
+	pr, _ := p.(*auth.Principal)
+	return pr
 }
 
 // withType rejects resource types the server does not serve (404, per http.html).
