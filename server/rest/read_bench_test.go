@@ -28,6 +28,20 @@ const readBenchPatients = 2000
 func readBenchServer(b *testing.B) http.Handler {
 	b.Helper()
 	v, reg := r4test.Validator(b), r4test.Load(b).Registry
+	store := readBenchStore(b)
+	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	svc, err := interaction.New(interaction.Config{Types: definitions.ResourceTypes}, store, v, reg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return rest.New(rest.Config{}, svc, log)
+}
+
+// readBenchStore returns a fresh embedded store holding readBenchPatients copies of typicalPatient (ids
+// r0…).
+func readBenchStore(b *testing.B) storage.Store {
+	b.Helper()
+	v, reg := r4test.Validator(b), r4test.Load(b).Registry
 	store := sqlitetest.Open(b)
 	body := []byte(strings.TrimSpace(typicalPatient))
 	tree, verr := v.Validate("Patient", body)
@@ -45,12 +59,7 @@ func readBenchServer(b *testing.B) http.Handler {
 	if _, err := store.Transact(context.Background(), ops); err != nil {
 		b.Fatal(err)
 	}
-	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	svc, err := interaction.New(interaction.Config{Types: definitions.ResourceTypes}, store, v, reg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return rest.New(rest.Config{}, svc, log)
+	return store
 }
 
 // discardWriter is a minimal http.ResponseWriter that keeps the status and drops the body.
