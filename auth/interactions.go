@@ -75,6 +75,8 @@ func interactions() []Interaction {
 	)
 	// summaryTypes are the types Patient/$summary reads and cites besides the Patient (adapters/summary).
 	summaryTypes := []string{"AllergyIntolerance", "MedicationStatement", "CarePlan", "Coverage", "Appointment"}
+	// worklistTypes are the types $worklist derives its Tasks from, and Task (adapters/worklist).
+	worklistTypes := []string{"Patient", "CarePlan", "Appointment", "AllergyIntolerance", "MedicationStatement", "Coverage", "Task"}
 	return []Interaction{
 		{Name: "capabilities", Request: "GET [base]/metadata", Public: true, Patient: PatientNone,
 			Note: "the CapabilityStatement: public, as SMART discovery requires"},
@@ -147,8 +149,8 @@ func interactions() []Interaction {
 			Note: "r on Patient; s on each type it returns (_type, or every type of the compartment)"},
 		{Name: "$summary", Request: "GET|POST [base]/Patient/[id]/$summary", Target: r, Others: s, OthersOf: OthersListed, Listed: summaryTypes, Patient: PatientOwn,
 			Note: "r on Patient; s on every type its sections cite (leaving one out would make the summary wrong, so it is refused instead)"},
-		{Name: "$worklist", Request: "GET|POST [base]/$worklist", Others: s, OthersOf: OthersServed, Patient: PatientOwn,
-			Note: "s on every served type: the worklist is derived from all of them and answers Tasks; with patient/ scopes the patient parameter must be the token's patient"},
+		{Name: "$worklist", Request: "GET|POST [base]/$worklist", Others: s, OthersOf: OthersListed, Listed: worklistTypes, Patient: PatientOwn,
+			Note: "s on every type it is derived from and on Task, which it answers; with patient/ scopes the patient parameter must be the token's patient"},
 	}
 }
 

@@ -124,8 +124,13 @@ type Resource struct {
 
 // Matches reports whether r grants the single permission p on type typ.
 func (r Resource) Matches(p Permission, typ string) bool {
-	return r.Permissions&p != 0 && (r.Type == "*" || r.Type == typ)
+	return r.Permissions&p != 0 && (r.Type == "*" && !NamedOnly(typ) || r.Type == typ)
 }
+
+// NamedOnly reports the resource types a wildcard scope (patient/*.rs, user/*.cruds) does not cover: a
+// scope must name them. AuditEvent, the access log, is one: reading who accessed what is a separate
+// permission (privacy and security officers), not part of "all clinical data".
+func NamedOnly(typ string) bool { return typ == "AuditEvent" }
 
 // Set is the parsed scope claim of a token.
 type Set struct {

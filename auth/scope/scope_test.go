@@ -103,6 +103,8 @@ func TestAccess(t *testing.T) {
 		{"unfiltered beats filtered", "user/Observation.rs?category=laboratory user/Observation.r", false, Read, "Observation",
 			Access{Scopes: []string{"user/Observation.r"}}},
 		{"invalid scope grants nothing", "user/Observation.dus patient/*.sr", true, Search, "Observation", Access{Missing: Search}},
+		{"a wildcard does not cover the audit log", "user/*.cruds", false, Read, "AuditEvent", Access{Missing: Read}},
+		{"the audit log needs its own scope", "user/*.cruds user/AuditEvent.rs", false, Read | Search, "AuditEvent", Access{Scopes: []string{"user/AuditEvent.rs"}}},
 		{"non-resource scopes grant nothing", "openid fhirUser launch/patient offline_access", true, Read, "Patient", Access{Missing: Read}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

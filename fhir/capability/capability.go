@@ -37,6 +37,8 @@ type Resource struct {
 	// Definitional marks a read-only type the server defines itself (OperationDefinition): not versioned,
 	// no update, no conditional interactions.
 	Definitional bool
+	// ReadOnly marks a versioned type the server writes itself (AuditEvent): no update-as-create.
+	ReadOnly bool
 }
 
 // Options describe the server.
@@ -124,6 +126,9 @@ func Build(o Options) []byte {
 		}
 		if rr.ConditionalDelete == "" {
 			rr.ConditionalDelete = "not-supported"
+		}
+		if r.ReadOnly {
+			rr.UpdateCreate = false
 		}
 		if r.Definitional {
 			rr.Versioning, rr.ReadHistory, rr.UpdateCreate, rr.ReferencePolicy = "no-version", false, false, nil

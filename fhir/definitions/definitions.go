@@ -11,7 +11,7 @@ import _ "embed"
 // them: the six coordination resources, and Task, which holds the coordinator's worklist items (their
 // assignment and completion must survive like any other record). Everything else about them comes from the
 // official definitions.
-var ResourceTypes = []string{"Patient", "CarePlan", "Appointment", "AllergyIntolerance", "MedicationStatement", "Coverage", "Task"}
+var ResourceTypes = []string{"Patient", "CarePlan", "Appointment", "AllergyIntolerance", "MedicationStatement", "Coverage", "Task", "AuditEvent"}
 
 // Schema is the official FHIR R4 JSON schema (http://hl7.org/fhir/json-schema/4.0), verbatim.
 //

@@ -103,8 +103,8 @@ func loadExample(t testing.TB, name string) map[string]any {
 func TestOfficialSearchParameters(t *testing.T) {
 	m := r4test.Load(t).Model
 	params := searchParams(t)
-	if len(params) != 120 {
-		t.Errorf("got %d search parameters, want 120", len(params))
+	if len(params) != 138 {
+		t.Errorf("got %d search parameters, want 138", len(params))
 	}
 	exs := examples(t)
 	compiled, hits := 0, map[string]int{}
@@ -136,8 +136,8 @@ func TestOfficialSearchParameters(t *testing.T) {
 			}
 		}
 	}
-	if compiled != 117 {
-		t.Errorf("compiled %d expressions, want 117", compiled)
+	if compiled != 135 {
+		t.Errorf("compiled %d expressions, want 135", compiled)
 	}
 	var none []string
 	for _, sp := range params {

@@ -58,39 +58,63 @@ func omitted(types []string, dec *auth.Decision) []string {
 }
 
 // authorizeSearch authorizes what a parsed search reaches beyond its own type: _include (r on each target
-// type), _revinclude (s on each source type), chains and _has (s on each type they go through).
-func (s *Service) authorizeSearch(ctx context.Context, call Call, q *search.Query) (context.Context, error) {
+// type), _revinclude (s on each source type), chains and _has (s on each type they go through). A type a
+// directive names is refused without permission; a type a wildcard directive (_include=*, _revinclude=*,
+// a reference to any type) would reach is left out instead, and returned in omit.
+func (s *Service) authorizeSearch(ctx context.Context, call Call, q *search.Query) (context.Context, map[string]bool, error) {
 	if s.cfg.Policy == nil {
-		return ctx, nil
+		return ctx, nil, nil
 	}
-	var forward, reverse, chained []string
+	var named, wild [2][]string // [0] forward (_include), [1] reverse (_revinclude)
 	for _, inc := range q.Include {
-		forward = append(forward, s.includeTargets(inc)...)
+		if inc.Target != "" || !inc.Wildcard && inc.Param != nil && len(inc.Param.Target) > 0 {
+			named[0] = append(named[0], s.includeTargets(inc)...)
+		} else {
+			wild[0] = append(wild[0], s.cfg.Types...)
+		}
 	}
 	for _, inc := range q.RevInclude {
 		if inc.Source == "*" {
-			reverse = append(reverse, s.cfg.Types...)
+			wild[1] = append(wild[1], s.cfg.Types...)
 		} else {
-			reverse = append(reverse, inc.Source)
+			named[1] = append(named[1], inc.Source)
 		}
 	}
+	var chained []string
 	for _, c := range q.Criteria {
 		chained = append(chained, chainTypes(c)...)
 	}
-	var err error
-	for _, r := range []struct {
-		name  string
-		types []string
-	}{{"search-include", forward}, {"search-revinclude", reverse}, {"search-chain", chained}} {
-		if len(r.types) == 0 {
-			continue
+	check := func(name string, types []string) error {
+		if len(types) == 0 {
+			return nil
 		}
-		slices.Sort(r.types)
-		if ctx, _, err = s.authorize(ctx, call, auth.Request{Interaction: r.name, Type: q.Type, Types: slices.Compact(r.types), Named: true}); err != nil {
-			return ctx, err
+		slices.Sort(types)
+		var err error
+		ctx, _, err = s.authorize(ctx, call, auth.Request{Interaction: name, Type: q.Type, Types: slices.Compact(types), Named: true})
+		return err
+	}
+	names := [2]string{"search-include", "search-revinclude"}
+	omit := map[string]bool{}
+	for k := range names {
+		if err := check(names[k], named[k]); err != nil {
+			return ctx, nil, err
+		}
+		for _, t := range slices.Compact(wild[k]) {
+			if slices.Contains(named[k], t) || omit[t] {
+				continue
+			}
+			if err := check(names[k], []string{t}); err != nil {
+				if _, ok := auth.AsError(err); !ok {
+					return ctx, nil, err
+				}
+				omit[t] = true
+			}
 		}
 	}
-	return ctx, nil
+	if err := check("search-chain", chained); err != nil {
+		return ctx, nil, err
+	}
+	return ctx, omit, nil
 }
 
 // includeTargets lists the types an _include directive can add.

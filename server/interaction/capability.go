@@ -8,6 +8,9 @@ import (
 // typeInteractions are the interactions the service implements for every type.
 var typeInteractions = []string{"read", "vread", "update", "delete", "history-instance", "history-type", "create", "search-type", "patch"}
 
+// readOnlyInteractions are those of a read-only type (Config.ReadOnly).
+var readOnlyInteractions = []string{"read", "vread", "history-instance", "history-type", "search-type"}
+
 // Capabilities returns the CapabilityStatement (capabilitystatement.html) of the server at base.
 func (s *Service) Capabilities(base string) []byte {
 	var resources []capability.Resource
@@ -20,9 +23,14 @@ func (s *Service) Capabilities(base string) []byte {
 			ConditionalDelete: "single",
 		}
 		r.Operations = append(r.Operations, capability.Operation{Name: "validate", Definition: validateOperationURL},
-			capability.Operation{Name: "meta", Definition: metaOperationURL},
-			capability.Operation{Name: "meta-add", Definition: metaAddOperationURL},
-			capability.Operation{Name: "meta-delete", Definition: metaDeleteOperationURL})
+			capability.Operation{Name: "meta", Definition: metaOperationURL})
+		if s.readOnly[t] {
+			r.Interactions, r.ReadOnly = readOnlyInteractions, true
+			r.ConditionalCreate, r.ConditionalUpdate, r.ConditionalDelete = false, false, "not-supported"
+		} else {
+			r.Operations = append(r.Operations, capability.Operation{Name: "meta-add", Definition: metaAddOperationURL},
+				capability.Operation{Name: "meta-delete", Definition: metaDeleteOperationURL})
+		}
 		if t == "Patient" {
 			r.Operations = append(r.Operations, capability.Operation{Name: "everything", Definition: everythingOperationURL})
 		}

@@ -95,6 +95,9 @@ func (s *Service) conditionalCreate(ctx context.Context, call Call, typ string, 
 // ConditionalUpdate serves PUT [base]/[type]?criteria (http.html#cond-update): no match creates (with the
 // body's id when it has one), one match is updated, several are 412.
 func (s *Service) ConditionalUpdate(ctx context.Context, call Call, typ, criteria string, body []byte, ifMatchValue string) (*Result, error) {
+	if err := s.writable(typ); err != nil {
+		return nil, err
+	}
 	ctx, _, err := s.authorize(call.context(ctx), call, auth.Request{Interaction: "conditional-update", Type: typ})
 	if err != nil {
 		return nil, err
@@ -162,6 +165,9 @@ func (s *Service) ConditionalUpdate(ctx context.Context, call Call, typ, criteri
 // ConditionalDelete serves DELETE [base]/[type]?criteria (http.html#3.1.0.7.1): no match is a no-op, one
 // match is deleted (honouring ifMatch), several are 412 (conditionalDelete = single).
 func (s *Service) ConditionalDelete(ctx context.Context, call Call, typ, criteria, ifMatchValue string) (*Result, error) {
+	if err := s.writable(typ); err != nil {
+		return nil, err
+	}
 	ctx, _, err := s.authorize(call.context(ctx), call, auth.Request{Interaction: "conditional-delete", Type: typ})
 	if err != nil {
 		return nil, err

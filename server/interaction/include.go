@@ -22,7 +22,8 @@ const maxIterations = 4
 // searchWithIncludes runs a search and resolves its _include/_revinclude; when there are any and the store
 // can, page and includes are read as one, so that a transaction that commits meanwhile is in all of them
 // or in none.
-func (s *Service) searchWithIncludes(ctx context.Context, q *search.Query) (*storage.SearchPage, []*storage.Version, error) {
+// omit are types the includes must leave out (no permission on them).
+func (s *Service) searchWithIncludes(ctx context.Context, q *search.Query, omit map[string]bool) (*storage.SearchPage, []*storage.Version, error) {
 	var page *storage.SearchPage
 	var included []*storage.Version
 	run := func(ctx context.Context) error {
@@ -30,7 +31,7 @@ func (s *Service) searchWithIncludes(ctx context.Context, q *search.Query) (*sto
 		if page, err = s.store.Search(ctx, q); err != nil {
 			return searchError(err)
 		}
-		included, err = s.includes(ctx, q, page.Versions)
+		included, err = s.includes(ctx, q, page.Versions, omit)
 		return err
 	}
 	if len(q.Include) == 0 && len(q.RevInclude) == 0 {
@@ -74,7 +75,7 @@ func (s *Service) includeTypes(q *search.Query) []string {
 // includes resolves _include and _revinclude for one page of matches (search.html#include): the first
 // round applies every directive to the matches, later rounds apply the :iterate ones to what the previous
 // round added. A resource appears once, as a match or as an include.
-func (s *Service) includes(ctx context.Context, q *search.Query, matches []*storage.Version) ([]*storage.Version, error) {
+func (s *Service) includes(ctx context.Context, q *search.Query, matches []*storage.Version, omit map[string]bool) ([]*storage.Version, error) {
 	if len(q.Include) == 0 && len(q.RevInclude) == 0 {
 		return nil, nil
 	}
@@ -87,7 +88,7 @@ func (s *Service) includes(ctx context.Context, q *search.Query, matches []*stor
 	for round := 0; round < maxIterations && len(frontier) > 0; round++ {
 		wanted := map[string][]string{} // type → ids to fetch
 		add := func(typ, id string) {
-			if key := typ + "/" + id; !seen[key] && s.types[typ] {
+			if key := typ + "/" + id; !seen[key] && s.types[typ] && !omit[typ] {
 				seen[key] = true
 				wanted[typ] = append(wanted[typ], id)
 			}
@@ -105,7 +106,7 @@ func (s *Service) includes(ctx context.Context, q *search.Query, matches []*stor
 			if round > 0 && !inc.Iterate {
 				continue
 			}
-			vs, err := s.reverse(ctx, inc, frontier)
+			vs, err := s.reverse(ctx, inc, frontier, omit)
 			if err != nil {
 				return nil, err
 			}
@@ -196,7 +197,7 @@ func localReference(ref string) (string, string, bool) {
 }
 
 // reverse finds resources of the directive's source type that refer to resources in to.
-func (s *Service) reverse(ctx context.Context, inc search.Include, to []*storage.Version) ([]*storage.Version, error) {
+func (s *Service) reverse(ctx context.Context, inc search.Include, to []*storage.Version, omit map[string]bool) ([]*storage.Version, error) {
 	var sources []string
 	if inc.Source == "*" {
 		sources = s.cfg.Types
@@ -205,6 +206,9 @@ func (s *Service) reverse(ctx context.Context, inc search.Include, to []*storage
 	}
 	var out []*storage.Version
 	for _, src := range sources {
+		if omit[src] {
+			continue
+		}
 		for _, p := range s.referenceParams(search.Include{Source: src, Param: inc.Param, Wildcard: inc.Wildcard}, src) {
 			var values []search.Value
 			for _, v := range to {

@@ -174,6 +174,9 @@ func (s *Service) MetaDelete(ctx context.Context, call Call, typ, id string, bod
 // for a delete) stores nothing and answers the current meta.
 func (s *Service) metaEdit(ctx context.Context, call Call, typ, id string, body []byte, ifMatchValue, op string,
 	edit func([]byte, resource.Labels) ([]byte, bool, error)) (*Result, error) {
+	if err := s.writable(typ); err != nil {
+		return nil, err
+	}
 	ctx, _, err := s.authorize(call.context(ctx), call, auth.Request{Interaction: op, Type: typ, ID: id})
 	if err != nil {
 		return nil, err

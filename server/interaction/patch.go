@@ -23,6 +23,9 @@ const maxPatchAttempts = 64
 // written with a compare-and-set on the version the patch was applied to: with If-Match a concurrent
 // change is a 412; without, the patch is re-applied to the newer version, so no concurrent update is lost.
 func (s *Service) Patch(ctx context.Context, call Call, typ, id, contentType string, doc []byte, ifMatchValue string) (*Result, error) {
+	if err := s.writable(typ); err != nil {
+		return nil, err
+	}
 	ctx, _, err := s.authorize(call.context(ctx), call, auth.Request{Interaction: "patch", Type: typ, ID: id})
 	if err != nil {
 		return nil, err
@@ -56,6 +59,9 @@ func (s *Service) patch(ctx context.Context, call Call, typ, id, contentType str
 
 // ConditionalPatch serves PATCH [base]/[type]?criteria: one match is patched, none is 404, several 412.
 func (s *Service) ConditionalPatch(ctx context.Context, call Call, typ, criteria, contentType string, doc []byte, ifMatchValue string) (*Result, error) {
+	if err := s.writable(typ); err != nil {
+		return nil, err
+	}
 	ctx, _, err := s.authorize(call.context(ctx), call, auth.Request{Interaction: "conditional-patch", Type: typ})
 	if err != nil {
 		return nil, err

@@ -61,7 +61,8 @@ func (s *Service) search(ctx context.Context, call Call, typ, path string, param
 		return nil, err
 	}
 	q.Compartment = cmp
-	if ctx, err = s.authorizeSearch(ctx, call, q); err != nil {
+	ctx, omit, err := s.authorizeSearch(ctx, call, q)
+	if err != nil {
 		return nil, err
 	}
 	if q.Summary == "count" {
@@ -70,7 +71,7 @@ func (s *Service) search(ctx context.Context, call Call, typ, path string, param
 			q.Total = "accurate"
 		}
 	}
-	page, included, err := s.searchWithIncludes(ctx, q)
+	page, included, err := s.searchWithIncludes(ctx, q, omit)
 	if err != nil {
 		return nil, err
 	}

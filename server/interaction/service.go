@@ -12,6 +12,7 @@ package interaction
 import (
 	"context"
 	"errors"
+	"net/http"
 	"time"
 
 	"github.com/careflow/careflow/auth"
@@ -54,6 +55,9 @@ type Config struct {
 	// table of package auth); the store must then confine patient/ access (storage/confine). Nil: no
 	// authorization (auth off).
 	Policy *auth.Policy
+	// ReadOnly are the types the API only reads: the server itself writes them (AuditEvent, the access
+	// log). Any write interaction on them is a 405.
+	ReadOnly []string
 	// OAuth are the authorization server's endpoints the CapabilityStatement declares (with Policy).
 	OAuth *capability.OAuth
 }
@@ -68,10 +72,11 @@ type Service struct {
 	// compartments are the official CompartmentDefinitions (Patient).
 	compartments *search.Compartments
 	// summary holds, per type, the top-level elements _summary=true returns (official isSummary flags).
-	summary map[string]map[string]bool
-	types   map[string]bool
-	started time.Time
-	now     func() time.Time
+	summary  map[string]map[string]bool
+	types    map[string]bool
+	readOnly map[string]bool
+	started  time.Time
+	now      func() time.Time
 }
 
 // New returns the service over store, which is the fully decorated store (cmd/careflow wires the chain).
@@ -95,7 +100,10 @@ func New(cfg Config, store storage.Store, v Validator, registry *search.Registry
 		return nil, errors.New("interaction: authorization needs a store that confines patient/ access (storage/confine outermost)")
 	}
 	s := &Service{cfg: cfg, store: store, validator: v, registry: registry, pipeline: Pipeline{Validator: v, Registry: registry},
-		types: map[string]bool{}, now: cfg.Now}
+		types: map[string]bool{}, readOnly: map[string]bool{}, now: cfg.Now}
+	for _, t := range cfg.ReadOnly {
+		s.readOnly[t] = true
+	}
 	s.started = s.now()
 	for _, t := range cfg.Types {
 		s.types[t] = true
@@ -107,6 +115,15 @@ func New(cfg Config, store storage.Store, v Validator, registry *search.Registry
 	s.compartments = comps
 	s.summary = s.summarySets()
 	return s, nil
+}
+
+// writable refuses a write interaction on a read-only type (405).
+func (s *Service) writable(typ string) error {
+	if s.readOnly[typ] {
+		return outcome.At(http.StatusMethodNotAllowed, outcome.CodeNotSupported, typ,
+			"%s is read-only on this server: the server writes it itself", typ)
+	}
+	return nil
 }
 
 // Serves reports whether typ is a served resource type.

@@ -187,6 +187,9 @@ func (s *Service) parseEntry(call Call, index int, raw json.RawMessage) (*txEntr
 		}
 	}
 	e.typ = segs[0]
+	if err := s.writable(e.typ); err != nil && e.method != http.MethodGet && e.method != http.MethodHead {
+		return nil, entryError(index, e.method, e.rawURL(), err)
+	}
 	if !s.types[e.typ] {
 		return nil, entryError(index, e.method, e.rawURL(), outcome.At(http.StatusNotFound, outcome.CodeNotSupported, e.where()+".request.url", "resource type %q is not supported by this server", e.typ))
 	}

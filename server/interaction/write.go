@@ -49,6 +49,9 @@ func written(call Call, status int, v *storage.Version, what string) *Result {
 // Create serves create (http.html#create), conditional when ifNoneExist (the If-None-Exist criteria) is
 // set. An id in the body is ignored; the server assigns one.
 func (s *Service) Create(ctx context.Context, call Call, typ string, body []byte, ifNoneExist string) (*Result, error) {
+	if err := s.writable(typ); err != nil {
+		return nil, err
+	}
 	name := "create"
 	if ifNoneExist != "" {
 		name = "conditional-create"
@@ -79,6 +82,9 @@ func (s *Service) create(ctx context.Context, call Call, w storage.Write) (*Resu
 // Update serves update (http.html#update), honouring ifMatch (the If-Match value, "" for none): the body
 // carries the id of the URL; an absent resource is created with it.
 func (s *Service) Update(ctx context.Context, call Call, typ, id string, body []byte, ifMatchValue string) (*Result, error) {
+	if err := s.writable(typ); err != nil {
+		return nil, err
+	}
 	ctx, err := s.authorizeUpdate(call.context(ctx), call, "update", "update-create", typ, id)
 	if err != nil {
 		return nil, err
@@ -115,6 +121,9 @@ func (s *Service) Update(ctx context.Context, call Call, typ, id string, body []
 
 // Delete serves delete (http.html#delete), honouring ifMatch.
 func (s *Service) Delete(ctx context.Context, call Call, typ, id, ifMatchValue string) (*Result, error) {
+	if err := s.writable(typ); err != nil {
+		return nil, err
+	}
 	ctx, _, err := s.authorize(call.context(ctx), call, auth.Request{Interaction: "delete", Type: typ, ID: id})
 	if err != nil {
 		return nil, err

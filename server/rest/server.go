@@ -35,6 +35,9 @@ type Config struct {
 	// carries the token's principal to the interaction layer, which authorizes every interaction. Nil: no
 	// authentication (the interaction layer then has no Policy either).
 	Auth Authenticator
+	// Audit, when set, records every FHIR request as an AuditEvent before its answer is sent
+	// (server/audit).
+	Audit Auditor
 	// SMARTConfiguration is the document served at [base]/.well-known/smart-configuration (SMART App
 	// Launch discovery); nil: not served.
 	SMARTConfiguration []byte
@@ -79,7 +82,7 @@ func (s *Server) routes() *gin.Engine {
 		r.HEAD("/app/*path", gin.WrapH(http.StripPrefix("/app", s.cfg.App)))
 	}
 
-	f := r.Group("/fhir", s.negotiate, s.authenticate)
+	f := r.Group("/fhir", s.auditRequests, s.negotiate, s.authenticate)
 	if s.cfg.SMARTConfiguration != nil {
 		f.GET("/.well-known/smart-configuration", func(c *gin.Context) {
 			c.Data(http.StatusOK, "application/json", s.cfg.SMARTConfiguration)
