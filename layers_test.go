@@ -24,7 +24,8 @@ var layers = map[string][]string{
 	// The workflows' test fixture stores resources through the one write pipeline (interaction.Pipeline).
 	"adapters/internal/adaptertest": {"adapters/", "storage", "fhir/", "server/interaction"},
 	"server/interaction":            {"server/interaction", "auth", "storage", "fhir/"},
-	"server/rest":                   {"server/rest", "server/interaction", "auth", "storage", "fhir/"},
+	"server/audit":                  {"server/audit", "storage", "fhir/"},
+	"server/rest":                   {"server/rest", "server/interaction", "server/audit", "auth", "storage", "fhir/"},
 	"cmd/":                          {""}, // cmd wires everything
 }
 

@@ -227,7 +227,22 @@ func serve(args []string) error {
 			worklist.Operation(worklist.New(store, registry)),
 		},
 	}
+	icfg.ReadOnly = []string{"AuditEvent"} // the server writes the access log itself
 	hcfg := rest.Config{BaseURL: *base, MaxBodyBytes: *maxBody, App: dashboard.Handler()}
+	auditLog, err := authF.openAudit(store, registry, authz != nil, log)
+	if err != nil {
+		return err
+	}
+	if auditLog != nil {
+		hcfg.Audit = auditLog
+		defer func() {
+			closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := auditLog.Close(closeCtx); err != nil {
+				log.Error("audit: closing the log", "err", err)
+			}
+		}()
+	}
 	if authz != nil {
 		icfg.Policy, icfg.OAuth = authz.policy, authz.oauth
 		hcfg.Auth, hcfg.SMARTConfiguration = authz.verifier, authz.smart

@@ -72,12 +72,12 @@ func startServer(t *testing.T) (addr string, cmd *exec.Cmd, logs *syncBuffer) {
 	return startServerOn(t, "sqlite:"+filepath.Join(t.TempDir(), "data", "careflow.db"))
 }
 
-func startServerOn(t *testing.T, db string) (addr string, cmd *exec.Cmd, logs *syncBuffer) {
+func startServerOn(t *testing.T, db string, extra ...string) (addr string, cmd *exec.Cmd, logs *syncBuffer) {
 	t.Helper()
 	bin := binary(t)
 	addr = freePort(t)
 	logs = &syncBuffer{}
-	cmd = exec.Command(bin, "serve", "--addr", addr, "--database", db, "--log-level", "debug")
+	cmd = exec.Command(bin, append([]string{"serve", "--addr", addr, "--database", db, "--log-level", "debug"}, extra...)...)
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

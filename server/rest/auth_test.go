@@ -1,10 +1,13 @@
 package rest_test
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,6 +17,7 @@ import (
 	"github.com/careflow/careflow/auth/devtoken"
 	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/r4/r4test"
+	"github.com/careflow/careflow/server/audit"
 	"github.com/careflow/careflow/server/interaction"
 	"github.com/careflow/careflow/server/rest"
 	"github.com/careflow/careflow/storage/confine"
@@ -22,9 +26,10 @@ import (
 
 // authServer is careflow with authorization on, trusting a development issuer; token signs tokens.
 type authServer struct {
-	c   *client
-	key *devtoken.Key
-	iss string
+	c     *client
+	key   *devtoken.Key
+	iss   string
+	audit *audit.Log
 }
 
 const authBase = "http://careflow.test/fhir"
@@ -53,14 +58,19 @@ func newAuthServer(t *testing.T) *authServer {
 	}
 	defs := r4test.Load(t)
 	store := confine.New(sqlitetest.Open(t), defs.Registry, defs.Compartments)
-	svc, err := interaction.New(interaction.Config{Types: definitions.ResourceTypes, Policy: auth.NewPolicy(definitions.ResourceTypes)},
-		store, r4test.Validator(t), defs.Registry)
+	svc, err := interaction.New(interaction.Config{Types: definitions.ResourceTypes, Policy: auth.NewPolicy(definitions.ResourceTypes),
+		ReadOnly: []string{"AuditEvent"}}, store, r4test.Validator(t), defs.Registry)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(rest.New(rest.Config{BaseURL: authBase, Auth: v, SMARTConfiguration: smart}, svc, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	log, err := audit.Open(filepath.Join(t.TempDir(), "audit-outbox"), store, defs.Registry, audit.Options{ShipInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = log.Close(context.Background()) })
+	ts := httptest.NewServer(rest.New(rest.Config{BaseURL: authBase, Auth: v, SMARTConfiguration: smart, Audit: log}, svc, slog.New(slog.NewTextHandler(io.Discard, nil))))
 	t.Cleanup(ts.Close)
-	return &authServer{c: &client{t: t, base: ts.URL + "/fhir", root: ts.URL}, key: key, iss: issuer.URL}
+	return &authServer{c: &client{t: t, base: ts.URL + "/fhir", root: ts.URL}, key: key, iss: issuer.URL, audit: log}
 }
 
 // token signs an access token with scopes (space-separated) and patient context.
@@ -277,5 +287,54 @@ func TestPatientScopesNeverLeak(t *testing.T) {
 	// A patient/ token without a patient claim grants nothing.
 	if r := a.as(a.token(t, "patient/*.rs", ""), "GET", "/Patient/A", ""); r.status != http.StatusForbidden {
 		t.Errorf("patient/ scopes without a patient: %d", r.status)
+	}
+}
+
+// TestAuditRecordsEveryAccess: reads, searches and refusals are recorded as AuditEvents (who, what, which
+// patient, outcome); the access log is read-only and needs its own scope.
+func TestAuditRecordsEveryAccess(t *testing.T) {
+	a := newAuthServer(t)
+	admin := a.token(t, "system/*.cruds", "")
+	for path, body := range patientData("A") {
+		if r := a.as(admin, "PUT", "/"+path, body); r.status != 201 {
+			t.Fatalf("PUT %s: %d %s", path, r.status, r.body)
+		}
+	}
+	reader := a.token(t, "user/*.rs", "", func(c *devtoken.Claims) { c.Subject = "nurse-7" })
+	if r := a.as(reader, "GET", "/AllergyIntolerance/al-A", ""); r.status != 200 {
+		t.Fatalf("read: %d", r.status)
+	}
+	if r := a.as(reader, "GET", "/MedicationStatement?subject=Patient/A", ""); r.status != 200 {
+		t.Fatalf("search: %d", r.status)
+	}
+	if r := a.c.do("GET", "/Patient/A", ""); r.status != http.StatusUnauthorized {
+		t.Fatalf("anonymous read: %d", r.status)
+	}
+	if r := a.as(reader, "DELETE", "/Patient/A", ""); r.status != http.StatusForbidden {
+		t.Fatalf("refused delete: %d", r.status)
+	}
+	if err := a.audit.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The access log needs a scope that names it.
+	if r := a.as(reader, "GET", "/AuditEvent?patient=Patient/A", ""); r.status != http.StatusForbidden {
+		t.Errorf("AuditEvent search with user/*.rs: %d, want 403", r.status)
+	}
+	officer := a.token(t, "user/AuditEvent.rs", "")
+	for q, want := range map[string]int{
+		"altid=nurse-7&subtype=read&patient=Patient/A":                                   1, // the allergy read names its patient
+		"altid=nurse-7&subtype=search-type&patient=Patient/A":                            1,
+		"subtype=read&outcome=4&entity=Patient/A":                                        1, // the anonymous read, refused
+		"altid=nurse-7&subtype=delete&outcome=4&entity=Patient/A":                        1,
+		"altid=nurse-7&entity-role=http://terminology.hl7.org/CodeSystem/object-role|24": 1, // the query
+	} {
+		r := a.as(officer, "GET", "/AuditEvent?"+q+"&_summary=count", "")
+		if r.status != 200 || !strings.Contains(string(r.body), fmt.Sprintf(`"total":%d`, want)) {
+			t.Errorf("AuditEvent?%s: %d %s, want total %d", q, r.status, r.body, want)
+		}
+	}
+	// Read-only over the API, whatever the scopes.
+	if r := a.as(a.token(t, "system/AuditEvent.cruds", ""), "POST", "/AuditEvent", `{"resourceType":"AuditEvent"}`); r.status != http.StatusMethodNotAllowed {
+		t.Errorf("POST AuditEvent: %d, want 405", r.status)
 	}
 }
