@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/careflow/careflow/auth/devtoken"
 	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/r4/r4test"
+	"github.com/careflow/careflow/server/audit"
 	"github.com/careflow/careflow/server/interaction"
 	"github.com/careflow/careflow/server/rest"
 	"github.com/careflow/careflow/storage"
@@ -24,7 +26,8 @@ import (
 // BenchmarkAuthorization measures the cost of authorization per read and per create, through the handler
 // (no network), in one run: off (no Policy, no decorator), user (a user/*.cruds token: verification from
 // the verified-token cache, the interaction table, the confine decorator passing through) and patient (a
-// patient/*.cruds token: reads confined to the token's patient, each read version's compartment checked).
+// patient/*.cruds token: reads confined to the token's patient, each read version's compartment checked)
+// and user+audit (as user, with every request recorded in the audit outbox and shipped to the store).
 //
 //	go test -run XXX -bench BenchmarkAuthorization -benchtime 2s ./server/rest
 func BenchmarkAuthorization(b *testing.B) {
@@ -59,7 +62,7 @@ func BenchmarkAuthorization(b *testing.B) {
 		b.Fatal(err)
 	}
 	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	handler := func(on bool) http.Handler {
+	handler := func(on, audited bool) http.Handler {
 		var st storage.Store = store
 		icfg := interaction.Config{Types: definitions.ResourceTypes}
 		hcfg := rest.Config{BaseURL: authBase}
@@ -75,6 +78,14 @@ func BenchmarkAuthorization(b *testing.B) {
 		svc, err := interaction.New(icfg, st, v, defs.Registry)
 		if err != nil {
 			b.Fatal(err)
+		}
+		if audited {
+			l, err := audit.Open(filepath.Join(b.TempDir(), "outbox"), store, defs.Registry, audit.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = l.Close(context.Background()) })
+			hcfg.Audit = l
 		}
 		return rest.New(hcfg, svc, log)
 	}
@@ -95,9 +106,10 @@ func BenchmarkAuthorization(b *testing.B) {
 		h     http.Handler
 		token func(i int) string
 	}{
-		{"off", handler(false), func(int) string { return "" }},
-		{"user", handler(true), func(int) string { return user }},
-		{"patient", handler(true), func(i int) string { return patientTokens[i] }},
+		{"off", handler(false, false), func(int) string { return "" }},
+		{"user", handler(true, false), func(int) string { return user }},
+		{"patient", handler(true, false), func(i int) string { return patientTokens[i] }},
+		{"user+audit", handler(true, true), func(int) string { return user }},
 	}
 	for _, m := range modes {
 		for _, typ := range []string{"Patient", "AllergyIntolerance"} {
