@@ -18,6 +18,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -49,10 +50,38 @@ func Files() fs.FS {
 	return sub
 }
 
-// Handler serves the app. It expects paths relative to the mount point ("/", "/index.html",
-// "/js/main.js"): mount it with http.StripPrefix, as rest.Config.App is. "/" serves index.html; a path
-// that names no file is a plain 404.
-func Handler() http.Handler {
+// Options configure the app for a server with authorization on.
+type Options struct {
+	// ClientID is the app's client id at the authorization server: with it, the app signs in with the
+	// SMART App Launch standalone flow (authorization code + PKCE, a public client) whenever the FHIR
+	// server publishes [base]/.well-known/smart-configuration, and sends the access token with every
+	// request. Empty: the app sends no token.
+	ClientID string
+	// Scope is what the app asks for (default: openid fhirUser and user/ read, search and update scopes).
+	Scope string
+	// ConnectOrigins are the origins besides its own the app may call (the authorization server's token
+	// endpoint), added to the Content-Security-Policy.
+	ConnectOrigins []string
+}
+
+// DefaultScope is what the app asks for: it reads and searches every type, updates worklist Tasks.
+const DefaultScope = "openid fhirUser user/*.rs user/Task.cu"
+
+// Handler serves the app without authorization (HandlerWith).
+func Handler() http.Handler { return HandlerWith(Options{}) }
+
+// HandlerWith serves the app. It expects paths relative to the mount point ("/", "/index.html",
+// "/js/main.js"): mount it with http.StripPrefix, as rest.Config.App is. "/" serves index.html;
+// "/config.json" is the app's configuration (its client id and scope); a path that names no file is a
+// plain 404.
+func HandlerWith(opt Options) http.Handler {
+	if opt.Scope == "" {
+		opt.Scope = DefaultScope
+	}
+	csp := ContentSecurityPolicy
+	if len(opt.ConnectOrigins) > 0 {
+		csp = strings.Replace(csp, "connect-src 'self'", "connect-src 'self' "+strings.Join(opt.ConnectOrigins, " "), 1)
+	}
 	files := map[string]*file{}
 	root := Files()
 	err := fs.WalkDir(root, ".", func(p string, d fs.DirEntry, err error) error {
@@ -85,6 +114,12 @@ func Handler() http.Handler {
 		panic(err) // embedded files are always readable
 	}
 	files["/"] = files["/index.html"]
+	config, err := json.Marshal(map[string]string{"clientId": opt.ClientID, "scope": opt.Scope})
+	if err != nil {
+		panic(err) // two strings always encode
+	}
+	csum := sha256.Sum256(config)
+	files["/config.json"] = &file{data: config, contentType: "application/json", etag: `"` + hex.EncodeToString(csum[:16]) + `"`}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
@@ -102,7 +137,7 @@ func Handler() http.Handler {
 		h.Set("Content-Type", f.contentType)
 		h.Set("ETag", f.etag)
 		h.Set("Cache-Control", "no-cache")
-		h.Set("Content-Security-Policy", ContentSecurityPolicy)
+		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Frame-Options", "DENY")
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.data))
 	})

@@ -5,11 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/careflow/careflow/adapters/dashboard"
 	"github.com/careflow/careflow/auth"
 	"github.com/careflow/careflow/fhir/capability"
 	"github.com/careflow/careflow/fhir/definitions"
@@ -24,26 +26,29 @@ type authFlags struct {
 	audit, auditOutbox     *string
 	auditSync              *string
 	auditShip              *time.Duration
+	dashboardClient        *string
 }
 
 func addAuthFlags(fs *flag.FlagSet) *authFlags {
 	return &authFlags{
-		issuer:      fs.String("auth-issuer", env("CAREFLOW_AUTH_ISSUER", ""), "OAuth 2.0 / OpenID issuer whose access tokens careflow accepts; authorization is on when set (CAREFLOW_AUTH_ISSUER)"),
-		audience:    fs.String("auth-audience", env("CAREFLOW_AUTH_AUDIENCE", ""), "the aud access tokens must carry; default the FHIR base URL (CAREFLOW_AUTH_AUDIENCE)"),
-		jwks:        fs.String("auth-jwks", env("CAREFLOW_AUTH_JWKS", ""), "the issuer's signing keys: an http(s) URL or a file; default the jwks_uri of the issuer's discovery document (CAREFLOW_AUTH_JWKS)"),
-		audit:       fs.String("audit", env("CAREFLOW_AUDIT", "auto"), "record every FHIR request as an AuditEvent: on, off, or auto (on when --auth-issuer is set) (CAREFLOW_AUDIT)"),
-		auditOutbox: fs.String("audit-outbox", env("CAREFLOW_AUDIT_OUTBOX", "careflow-data/audit-outbox.log"), "the local file audit records are written to before each answer, then moved into the store (CAREFLOW_AUDIT_OUTBOX)"),
-		auditSync:   fs.String("audit-sync", env("CAREFLOW_AUDIT_SYNC", "written"), "when an audit record counts as kept before the answer: written (survives any crash of careflow) or synced (also a power loss; each answer waits for a disk sync) (CAREFLOW_AUDIT_SYNC)"),
-		auditShip:   fs.Duration("audit-ship-interval", 200*time.Millisecond, "the longest an audit record waits in the outbox before it is moved into the store"),
+		issuer:          fs.String("auth-issuer", env("CAREFLOW_AUTH_ISSUER", ""), "OAuth 2.0 / OpenID issuer whose access tokens careflow accepts; authorization is on when set (CAREFLOW_AUTH_ISSUER)"),
+		audience:        fs.String("auth-audience", env("CAREFLOW_AUTH_AUDIENCE", ""), "the aud access tokens must carry; default the FHIR base URL (CAREFLOW_AUTH_AUDIENCE)"),
+		jwks:            fs.String("auth-jwks", env("CAREFLOW_AUTH_JWKS", ""), "the issuer's signing keys: an http(s) URL or a file; default the jwks_uri of the issuer's discovery document (CAREFLOW_AUTH_JWKS)"),
+		audit:           fs.String("audit", env("CAREFLOW_AUDIT", "auto"), "record every FHIR request as an AuditEvent: on, off, or auto (on when --auth-issuer is set) (CAREFLOW_AUDIT)"),
+		auditOutbox:     fs.String("audit-outbox", env("CAREFLOW_AUDIT_OUTBOX", "careflow-data/audit-outbox.log"), "the local file audit records are written to before each answer, then moved into the store (CAREFLOW_AUDIT_OUTBOX)"),
+		auditSync:       fs.String("audit-sync", env("CAREFLOW_AUDIT_SYNC", "written"), "when an audit record counts as kept before the answer: written (survives any crash of careflow) or synced (also a power loss; each answer waits for a disk sync) (CAREFLOW_AUDIT_SYNC)"),
+		dashboardClient: fs.String("dashboard-client-id", env("CAREFLOW_DASHBOARD_CLIENT_ID", "careflow-dashboard"), "with --auth-issuer: the dashboard's client id at the authorization server (SMART standalone launch, a public client with redirect URI <public URL>/app/) (CAREFLOW_DASHBOARD_CLIENT_ID)"),
+		auditShip:       fs.Duration("audit-ship-interval", 200*time.Millisecond, "the longest an audit record waits in the outbox before it is moved into the store"),
 	}
 }
 
 // authSetup is what serve wires when authorization is on.
 type authSetup struct {
-	verifier *auth.Verifier
-	policy   *auth.Policy
-	smart    []byte
-	oauth    *capability.OAuth
+	verifier  *auth.Verifier
+	policy    *auth.Policy
+	smart     []byte
+	oauth     *capability.OAuth
+	dashboard dashboard.Options
 }
 
 // setup builds the verifier, the interaction policy and the SMART discovery answers; nil when
@@ -77,9 +82,13 @@ func (a *authFlags) setup(ctx context.Context, fhirBase string, log *slog.Logger
 		return nil, err
 	}
 	s := &authSetup{verifier: v, policy: auth.NewPolicy(definitions.ResourceTypes), smart: smart}
+	s.dashboard = dashboard.Options{ClientID: *a.dashboardClient}
 	if meta != nil {
 		s.oauth = &capability.OAuth{Authorize: meta.AuthorizationEndpoint, Token: meta.TokenEndpoint,
 			Revoke: meta.RevocationEndpoint, Introspect: meta.IntrospectionEndpoint, Manage: meta.ManagementEndpoint}
+		if u, err := url.Parse(meta.TokenEndpoint); err == nil && u.Host != "" {
+			s.dashboard.ConnectOrigins = []string{u.Scheme + "://" + u.Host} // the app calls the token endpoint
+		}
 	}
 	log.Info("authorization on", "issuer", *a.issuer, "audience", audience)
 	return s, nil

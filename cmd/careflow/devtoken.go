@@ -18,21 +18,26 @@ import (
 	"github.com/careflow/careflow/auth/devtoken"
 )
 
-// devIssuer runs a development token issuer: `careflow dev-issuer --key FILE --addr HOST:PORT` creates the
-// key file when it does not exist and serves its discovery document and JWKS, so that careflow can run with
+// devIssuer runs a development authorization server: `careflow dev-issuer --key FILE --addr HOST:PORT`
+// creates the key file when it does not exist and serves its discovery document, JWKS and an authorization
+// code + PKCE flow that approves every request (so the dashboard signs in), so that careflow can run with
 // --auth-issuer http://HOST:PORT and tokens from `careflow dev-token`. It is for development and tests: it
 // has no login, and anyone holding the key file signs any token.
 func devIssuer(args []string) error {
 	fs := flag.NewFlagSet("dev-issuer", flag.ExitOnError)
 	keyFile := fs.String("key", "careflow-data/dev-issuer.pem", "the signing key (created when absent)")
 	addr := fs.String("addr", "127.0.0.1:8081", "listen address; the issuer is http://ADDR")
+	audience := fs.String("audience", "http://127.0.0.1:8080/fhir", "careflow's FHIR base URL: the aud of the tokens it issues")
+	subject := fs.String("subject", "dev-user", "the sub of every token its authorization endpoint issues (no login: every request is approved)")
+	patient := fs.String("patient", "", "the patient context given to clients that ask for launch/patient")
 	_ = fs.Parse(args)
 	key, err := loadOrCreateKey(*keyFile)
 	if err != nil {
 		return err
 	}
 	issuer := "http://" + *addr
-	h, err := key.Handler(issuer)
+	flow := &devtoken.Flow{Key: key, Issuer: issuer, Audience: *audience, Subject: *subject, Patient: *patient}
+	h, err := flow.Handler()
 	if err != nil {
 		return err
 	}

@@ -246,6 +246,7 @@ func serve(args []string) error {
 	if authz != nil {
 		icfg.Policy, icfg.OAuth = authz.policy, authz.oauth
 		hcfg.Auth, hcfg.SMARTConfiguration = authz.verifier, authz.smart
+		hcfg.App = dashboard.HandlerWith(authz.dashboard)
 	}
 	svc, err := interaction.New(icfg, decorate(store, defs, *refInt, authz != nil), v, registry)
 	if err != nil {

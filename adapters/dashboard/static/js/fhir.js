@@ -2,7 +2,9 @@
 // application/fhir+json — GET for everything it shows, PUT for the one thing a coordinator changes (a
 // worklist Task's status). Errors carry the OperationOutcome issues the server sent.
 
-const BASE = new URL('../fhir/', document.baseURI);
+import { bearer, forget, signIn } from './auth.js';
+
+export const BASE = new URL('../fhir/', document.baseURI);
 
 /** FhirError is a failed request: the HTTP status (0: no answer) and the OperationOutcome issues. */
 export class FhirError extends Error {
@@ -47,6 +49,8 @@ export async function fhirPut(resource, { ifMatch, signal } = {}) {
 /** request sends one request and returns the FHIR resource answered, or throws a FhirError. */
 async function request(url, init) {
   let res;
+  const token = bearer();
+  if (token) init = { ...init, headers: { ...init.headers, Authorization: `Bearer ${token}` } };
   try {
     res = await fetch(url, init);
   } catch (e) {
@@ -59,6 +63,11 @@ async function request(url, init) {
     body = text ? JSON.parse(text) : null;
   } catch {
     body = null;
+  }
+  if (res.status === 401 && token) {
+    // The token expired or was revoked: sign in again (the page navigates to the authorization server).
+    forget();
+    await signIn(BASE);
   }
   if (!res.ok) {
     const issues = body && body.resourceType === 'OperationOutcome' && Array.isArray(body.issue) && body.issue.length

@@ -3,6 +3,8 @@
 // links with the History API so that every state has a URL (reload, back, forward and bookmarks work).
 
 import { clear } from './dom.js';
+import { signIn } from './auth.js';
+import { BASE } from './fhir.js';
 import { isDay, today } from './format.js';
 import { appHref, errorPanel } from './ui.js';
 import * as worklist from './worklist.js';
@@ -99,4 +101,8 @@ document.addEventListener('click', (e) => {
   render();
 });
 window.addEventListener('popstate', render);
-render();
+// Sign in first when the server needs a token (SMART standalone launch), then show the page.
+signIn(BASE).then(render, (err) => {
+  clear(main).append(errorPanel(err, 'Sign-in failed'));
+  main.dataset.ready = 'true';
+});
