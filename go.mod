@@ -13,6 +13,7 @@ require (
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	github.com/schollz/progressbar/v3 v3.19.1
 	go.mongodb.org/mongo-driver/v2 v2.10.0
+	golang.org/x/oauth2 v0.38.0
 	golang.org/x/text v0.41.0
 	modernc.org/sqlite v1.62.0
 )
