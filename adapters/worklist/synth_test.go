@@ -13,8 +13,11 @@ import (
 	"time"
 
 	"github.com/careflow/careflow/adapters/internal/adaptertest"
+	"github.com/careflow/careflow/adapters/internal/fetch"
 	"github.com/careflow/careflow/adapters/worklist"
+	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/fhir/synth"
+	"github.com/careflow/careflow/storage"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite testdata/synth-golden.txt from the current code")
@@ -63,6 +66,42 @@ func TestSynthWorklist(t *testing.T) {
 	store(inDay[len(inDay)/2], "completed", "2026-11-25")  // done: not listed by default
 	store(later[len(later)-1], "on-hold", "2026-11-25T23:59:59-05:00")
 
+	// The golden file holds for the store as it is (index answers: SearchIndex, batches of 500), for the
+	// same store answering the population-wide look-ups by scanning its index (batches of 8, so that the
+	// data set's lists of plans and patients are many batches long), and for a store that only searches
+	// (the MongoDB store has no index answers: the adapters read and decode bodies).
+	got := synthWorklists(t, w, today)
+	for _, v := range []struct {
+		name  string
+		store fetch.Searcher
+	}{{"scan", smallBatches{e.Store}}, {"search-only", searchOnly{e.Store}}} {
+		if other := synthWorklists(t, worklist.New(v.store, e.Registry), today); other != got {
+			t.Errorf("the worklists read through the %s store differ from the store's own", v.name)
+			diffLines(t, other, got)
+		}
+	}
+	if *updateGolden {
+		if err := os.MkdirAll(filepath.Dir(synthGolden), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(synthGolden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(synthGolden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("worklists differ from %s", synthGolden)
+		diffLines(t, got, string(want))
+	}
+}
+
+// synthWorklists renders the worklists TestSynthWorklist compares with the golden file.
+func synthWorklists(t *testing.T, w *worklist.Builder, today time.Time) string {
+	ctx := context.Background()
 	newYork, err := time.LoadLocation("America/New_York")
 	if err != nil {
 		t.Fatal(err)
@@ -125,32 +164,52 @@ func TestSynthWorklist(t *testing.T) {
 			}
 		}
 	}
-	if *updateGolden {
-		if err := os.MkdirAll(filepath.Dir(synthGolden), 0o755); err != nil {
-			t.Fatal(err)
+	return got.String()
+}
+
+// diffLines reports the first line where got and want differ.
+func diffLines(t *testing.T, got, want string) {
+	t.Helper()
+	gl, wl := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for i := 0; i < max(len(gl), len(wl)); i++ {
+		var g, w string
+		if i < len(gl) {
+			g = gl[i]
 		}
-		if err := os.WriteFile(synthGolden, []byte(got.String()), 0o644); err != nil {
-			t.Fatal(err)
+		if i < len(wl) {
+			w = wl[i]
 		}
-		return
-	}
-	want, err := os.ReadFile(synthGolden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.String() != string(want) {
-		gl, wl := strings.Split(got.String(), "\n"), strings.Split(string(want), "\n")
-		for i := 0; i < max(len(gl), len(wl)); i++ {
-			var g, w string
-			if i < len(gl) {
-				g = gl[i]
-			}
-			if i < len(wl) {
-				w = wl[i]
-			}
-			if g != w {
-				t.Fatalf("worklists differ from %s at line %d:\n got %s\nwant %s", synthGolden, i+1, g, w)
-			}
+		if g != w {
+			t.Fatalf("worklists differ at line %d:\n got %s\nwant %s", i+1, g, w)
 		}
 	}
+}
+
+// searchOnly is a store that only searches, as the MongoDB store (no SearchIndex, no SearchBatch).
+type searchOnly struct{ s fetchStore }
+
+func (s searchOnly) Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error) {
+	return s.s.Search(ctx, q)
+}
+
+// smallBatches is the embedded store with batches of 8 values: IndexIn then scans the index for lists of
+// more than 32.
+type smallBatches struct{ s fetchStore }
+
+func (s smallBatches) Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error) {
+	return s.s.Search(ctx, q)
+}
+
+func (s smallBatches) SearchIndex(ctx context.Context, q *search.Query, fields []string, fn func(id string, field int, key string, lo, hi int64) error) error {
+	return s.s.(indexStore).SearchIndex(ctx, q, fields, fn)
+}
+
+func (smallBatches) SearchBatch() int { return 8 }
+
+type fetchStore interface {
+	Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error)
+}
+
+type indexStore interface {
+	SearchIndex(ctx context.Context, q *search.Query, fields []string, fn func(id string, field int, key string, lo, hi int64) error) error
 }
