@@ -349,7 +349,7 @@ func (s *Service) Conflicts(ctx context.Context, patient string) ([]Conflict, er
 func (s *Service) conflictsOf(ctx context.Context, patients []string, byPatient map[string][]Allergy) ([]Conflict, error) {
 	var out []Conflict
 	var decodeErr error // DecodeMedication's errors are returned as they are
-	err := s.f.InEach(ctx, "MedicationStatement", "subject", patients, url.Values{"status": {activeStatuses}}, func(v *storage.Version) error {
+	check := func(v *storage.Version) error {
 		m, err := DecodeMedication(v)
 		if err != nil {
 			decodeErr = err
@@ -361,7 +361,18 @@ func (s *Service) conflictsOf(ctx context.Context, patients []string, byPatient 
 			}
 		}
 		return nil
-	})
+	}
+	active := url.Values{"status": {activeStatuses}}
+	wide, ids, err := s.candidates(ctx, patients, byPatient)
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) > 0 {
+		err = s.f.InEach(ctx, "MedicationStatement", "_id", ids, active, check)
+	}
+	if err == nil {
+		err = s.f.InEach(ctx, "MedicationStatement", "subject", wide, active, check)
+	}
 	if decodeErr != nil {
 		return nil, decodeErr
 	}
@@ -382,6 +393,61 @@ func (s *Service) conflictsOf(ctx context.Context, patients []string, byPatient 
 		return a.Allergy.ID < b.Allergy.ID
 	})
 	return out, nil
+}
+
+// candidates splits the allergic patients: wide are those whose medications must all be read (one of
+// their current allergies has a code that names or belongs to a drug class, so a medication may match
+// by class, even by its display); for the others, a medication conflicts only when one of its codings
+// (with a system and a code) is one of their allergies' codings, and ids are those of their active
+// medications that the store's index shows to carry such a code, or whose codes it does not hold (a
+// contained Medication). Without an index answer every patient is wide.
+func (s *Service) candidates(ctx context.Context, patients []string, byPatient map[string][]Allergy) (wide, ids []string, err error) {
+	keys := map[string]map[string]bool{} // narrow patient → token keys of its allergies' codings
+	var narrow []string
+	for _, p := range patients {
+		ks, byClass := map[string]bool{}, false
+		for _, a := range byPatient[p] {
+			for _, c := range a.Codes {
+				if len(s.index.allergy[c.System+"|"+c.Code]) > 0 {
+					byClass = true
+				}
+				if c.System != "" && c.Code != "" {
+					ks[search.TokenKey(search.Value{System: c.System, Code: c.Code, HasSystem: true})] = true
+				}
+			}
+		}
+		if byClass {
+			wide = append(wide, p)
+		} else {
+			narrow = append(narrow, p)
+			keys[p] = ks
+		}
+	}
+	if len(narrow) == 0 {
+		return wide, nil, nil
+	}
+	rows, ok, err := s.f.IndexIn(ctx, "MedicationStatement", "subject", narrow, url.Values{"status": {activeStatuses}}, []string{"code", "subject"})
+	if err != nil {
+		return nil, nil, fmt.Errorf("medication: %w", err)
+	}
+	if !ok {
+		return patients, nil, nil
+	}
+	for _, r := range rows {
+		coded, match := false, false
+		for _, k := range r.Keys[0] {
+			if strings.HasPrefix(k, "s:") { // a coding with a system and a code (medicationCodeableConcept)
+				coded = true
+				for _, p := range r.Keys[1] {
+					match = match || keys[p][k]
+				}
+			}
+		}
+		if !coded || match {
+			ids = append(ids, r.ID)
+		}
+	}
+	return wide, ids, nil
 }
 
 // Check reports whether medication m conflicts with allergy a (whatever a's status: callers filter with
