@@ -38,6 +38,10 @@ func TestConflictsReadOnlyPossibleMatches(t *testing.T) {
 	  "status":"active","medicationReference":{"reference":"#m"},"subject":{"reference":"Patient/p3"}}`)
 	e.Put("MedicationStatement", "ms13", statement("p3", "active", `"medicationCodeableConcept":{"text":"Arachis oil"}`))
 	e.Put("MedicationStatement", "ms14", statement("p3", "active", concept(rxnorm, "256349002", "same code, other system")))
+	// An allergy whose clinical status has codings of two codes: the index cannot say which is its code.
+	e.Put("AllergyIntolerance", "al13", allergy("p3", "", "confirmed", "high", code("http://snomed.info/sct", "256349002", "Peanut"))[:1]+
+		`"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"inactive"},{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]},`+
+		allergy("p3", "", "confirmed", "high", code("http://snomed.info/sct", "256349002", "Peanut"))[1:])
 	ctx := context.Background()
 	all, err := medication.New(&readRecorder{s: e.Store, read: map[string]bool{}}, e.Registry).Conflicts(ctx, "")
 	if err != nil {
@@ -55,6 +59,13 @@ func TestConflictsReadOnlyPossibleMatches(t *testing.T) {
 		for id, want := range map[string]bool{"ms1": true, "ms2": true, "ms4": true, "ms5": true, "ms6": true,
 			"ms8": false, "ms11": true, "ms12": true, "ms13": true, "ms14": false} {
 			if rec.read["MedicationStatement/"+id] != want {
+				t.Errorf("batch %d: %s read %t, want %t", batch, id, !want, want)
+			}
+		}
+		// The allergies are described by the index; those of the conflicts found, and al13, are read.
+		for id, want := range map[string]bool{"al1": true, "al2": true, "al3": false, "al4": false, "al5": false, "al6": true,
+			"al7": true, "al8": true, "al9": true, "al10": false, "al13": true} {
+			if rec.read["AllergyIntolerance/"+id] != want {
 				t.Errorf("batch %d: %s read %t, want %t", batch, id, !want, want)
 			}
 		}

@@ -49,6 +49,11 @@ func indexOf(s Searcher) (indexSearcher, bool) {
 	return x, ok
 }
 
+// IndexAll is IndexIn without a list of values: every resource of typ matching params.
+func (f Fetcher) IndexAll(ctx context.Context, typ string, params url.Values, want []string) ([]*Indexed, bool, error) {
+	return f.IndexIn(ctx, typ, "", nil, params, want)
+}
+
 // IndexIn is In answered from the store's search index alone: for every resource of typ whose parameter
 // param matches one of values and that matches params, what the index holds for the parameters want
 // (codes of typ's search parameters), ordered by id. ok is false, with nothing read, when the store has
@@ -143,6 +148,14 @@ func (f Fetcher) IndexIn(ctx context.Context, typ, param string, values []string
 			if slices.ContainsFunc(r.Keys[x], func(k string) bool { return in[k] }) {
 				byID[id] = &Indexed{ID: id, Keys: r.Keys[:len(fields)], Dates: r.Dates[:len(fields)]}
 			}
+		}
+	} else if param == "" {
+		p := url.Values{}
+		for k, v := range params {
+			p[k] = append([]string(nil), v...)
+		}
+		if err := search(p, fields, add); err != nil {
+			return nil, false, err
 		}
 	} else {
 		for i := 0; i < len(uniq); i += batch {
