@@ -38,7 +38,10 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/careflow/careflow/adapters/internal/fetch"
@@ -151,10 +154,69 @@ func (p *Policy) RequiresApproval(codes []fhirread.Coding) bool {
 }
 
 // policies returns the active coverages of the given patients by beneficiary, each list ordered by id.
+// Within one computation (a worklist: its workflows ask for the coverages of overlapping lists of
+// patients, a population's in all) each patient's coverages are read once.
 func (s *Service) policies(ctx context.Context, patients []string, loc *time.Location) (map[string][]Policy, error) {
-	out := map[string][]Policy{}
 	kind := fmt.Sprintf("coverage.Policy@%p", loc) // a Policy depends on the location of its zone-less dates
-	var decodeErr error                            // DecodePolicy's errors are returned as they are
+	if c, ok := fetch.Shared(s.f.Store, "coverage.policyCache/"+kind, newPolicyCache); ok && literalPatients(patients) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		var missing []string
+		for _, p := range patients {
+			if !c.read[p] {
+				c.read[p] = true
+				missing = append(missing, p)
+			}
+		}
+		if len(missing) > 0 {
+			got, err := s.readPolicies(ctx, missing, loc, kind)
+			if err != nil {
+				for _, p := range missing {
+					delete(c.read, p)
+				}
+				return nil, err
+			}
+			for b, ps := range got {
+				c.by[b] = ps
+			}
+		}
+		out := map[string][]Policy{}
+		for _, p := range patients {
+			if ps, ok := c.by[p]; ok {
+				out[p] = slices.Clone(ps)
+			}
+		}
+		return out, nil
+	}
+	return s.readPolicies(ctx, patients, loc, kind)
+}
+
+// policyCache holds the coverages read in one computation: by beneficiary, and which patients' were read.
+type policyCache struct {
+	mu   sync.Mutex
+	read map[string]bool
+	by   map[string][]Policy
+}
+
+func newPolicyCache() *policyCache {
+	return &policyCache{read: map[string]bool{}, by: map[string][]Policy{}}
+}
+
+// literalPatients reports whether every value is a literal "Patient/id" reference, which a beneficiary
+// search matches by that key alone (so the coverages found for it have it as their Beneficiary).
+func literalPatients(refs []string) bool {
+	for _, r := range refs {
+		if fhirread.RefType(r) != "Patient" || strings.Contains(fhirread.RefID(r), "/") {
+			return false
+		}
+	}
+	return true
+}
+
+// readPolicies reads the active coverages of patients (see policies).
+func (s *Service) readPolicies(ctx context.Context, patients []string, loc *time.Location, kind string) (map[string][]Policy, error) {
+	out := map[string][]Policy{}
+	var decodeErr error // DecodePolicy's errors are returned as they are
 	err := s.f.InEach(ctx, "Coverage", "beneficiary", patients, url.Values{"status": {"active"}}, func(v *storage.Version) error {
 		p, err := fetch.Decode(s.f.Store, kind, v, func(v *storage.Version) (Policy, error) {
 			p, err := DecodePolicy(v, loc)

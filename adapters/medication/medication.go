@@ -289,9 +289,10 @@ type Conflict struct {
 func (s *Service) Conflicts(ctx context.Context, patient string) ([]Conflict, error) {
 	var all []Allergy
 	var err error
+	ok := false
 	if ref := fhirread.PatientRef(patient); ref != "" {
 		all, err = s.allergies(ctx, []string{ref})
-	} else {
+	} else if all, ok, err = s.indexedAllergies(ctx); err == nil && !ok {
 		var vs []*storage.Version
 		if vs, err = s.f.All(ctx, "AllergyIntolerance", nil); err != nil {
 			return nil, fmt.Errorf("medication: %w", err)
@@ -318,7 +319,11 @@ func (s *Service) Conflicts(ctx context.Context, patient string) ([]Conflict, er
 		return nil, nil
 	}
 	if patient == "" && literal {
-		return s.conflictsOf(ctx, patients, byPatient)
+		out, err := s.conflictsOf(ctx, patients, byPatient)
+		if err != nil {
+			return nil, err
+		}
+		return s.withAllergies(ctx, out)
 	}
 	meds, err := s.Active(ctx, patient)
 	if err != nil {
@@ -349,7 +354,7 @@ func (s *Service) Conflicts(ctx context.Context, patient string) ([]Conflict, er
 func (s *Service) conflictsOf(ctx context.Context, patients []string, byPatient map[string][]Allergy) ([]Conflict, error) {
 	var out []Conflict
 	var decodeErr error // DecodeMedication's errors are returned as they are
-	err := s.f.InEach(ctx, "MedicationStatement", "subject", patients, url.Values{"status": {activeStatuses}}, func(v *storage.Version) error {
+	check := func(v *storage.Version) error {
 		m, err := DecodeMedication(v)
 		if err != nil {
 			decodeErr = err
@@ -361,7 +366,18 @@ func (s *Service) conflictsOf(ctx context.Context, patients []string, byPatient 
 			}
 		}
 		return nil
-	})
+	}
+	active := url.Values{"status": {activeStatuses}}
+	wide, ids, err := s.candidates(ctx, patients, byPatient)
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) > 0 {
+		err = s.f.InEach(ctx, "MedicationStatement", "_id", ids, active, check)
+	}
+	if err == nil {
+		err = s.f.InEach(ctx, "MedicationStatement", "subject", wide, active, check)
+	}
 	if decodeErr != nil {
 		return nil, decodeErr
 	}
@@ -382,6 +398,183 @@ func (s *Service) conflictsOf(ctx context.Context, patients []string, byPatient 
 		return a.Allergy.ID < b.Allergy.ID
 	})
 	return out, nil
+}
+
+// indexedAllergies returns every allergy as the store's index describes it, for finding conflicts: ID,
+// Patient, ClinicalStatus, VerificationStatus and the Codes that have a system and a code — all that
+// Current and Check depend on, since the drug-class table names codes with both (Resource is nil:
+// withAllergies reads the allergies of the conflicts found). An allergy the index cannot describe
+// exactly (a status with codings of different codes, a code key that does not split into system and
+// code) is read and decoded. ok is false when the store has no index answer or the class table names a
+// code without a system or a code.
+func (s *Service) indexedAllergies(ctx context.Context) (all []Allergy, ok bool, err error) {
+	for k := range s.index.allergy {
+		if sys, code, _ := strings.Cut(k, "|"); sys == "" || code == "" || strings.Contains(code, "|") {
+			return nil, false, nil
+		}
+	}
+	rows, ok, err := s.f.IndexAll(ctx, "AllergyIntolerance", nil, []string{"patient", "clinical-status", "verification-status", "code"})
+	if err != nil || !ok {
+		if err != nil {
+			err = fmt.Errorf("medication: %w", err)
+		}
+		return nil, false, err
+	}
+	// The index reports the allergies that have one of the fields; every stored allergy must be there.
+	if n, err := s.f.Count(ctx, "AllergyIntolerance", nil); err != nil {
+		return nil, false, fmt.Errorf("medication: %w", err)
+	} else if n != len(rows) {
+		return nil, false, nil
+	}
+	single := func(keys []string) (string, bool) { // the code of the status's codings, as CodeableConcept.Code
+		code := ""
+		for _, k := range keys {
+			if c, isCode := strings.CutPrefix(k, "c:"); isCode {
+				if code != "" && c != code {
+					return "", false
+				}
+				code = c
+			}
+		}
+		return code, true
+	}
+	var unclear []string
+	for _, r := range rows {
+		a := Allergy{ID: r.ID}
+		clinical, ok1 := single(r.Keys[1])
+		verification, ok2 := single(r.Keys[2])
+		exact := ok1 && ok2 && len(r.Keys[0]) == 1 // a patient the index holds (not a contained one)
+		a.ClinicalStatus, a.VerificationStatus = clinical, verification
+		if exact {
+			a.Patient = r.Keys[0][0]
+		}
+		for _, k := range r.Keys[3] {
+			if !strings.HasPrefix(k, "s:") {
+				continue
+			}
+			sys, code, ok := search.CodingOfKey(k)
+			if !ok || strings.Count(k, "|") != 1 {
+				exact = false
+				break
+			}
+			a.Codes = append(a.Codes, fhirread.Coding{System: sys, Code: code})
+		}
+		if !exact {
+			unclear = append(unclear, r.ID)
+			continue
+		}
+		all = append(all, a)
+	}
+	if len(unclear) > 0 {
+		vs, err := s.f.In(ctx, "AllergyIntolerance", "_id", unclear, nil)
+		if err != nil {
+			return nil, false, fmt.Errorf("medication: %w", err)
+		}
+		decoded, err := allergyList(vs)
+		if err != nil {
+			return nil, false, err
+		}
+		all = append(all, decoded...)
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].ID < all[j].ID })
+	return all, true, nil
+}
+
+// withAllergies replaces the allergies of conflicts found with indexedAllergies' descriptions by the
+// stored allergies, checked again (the same coding pair as reading every allergy gives); a conflict whose
+// allergy is no longer current, or gone, is dropped.
+func (s *Service) withAllergies(ctx context.Context, conflicts []Conflict) ([]Conflict, error) {
+	var ids []string
+	for _, c := range conflicts {
+		if c.Allergy.Resource == nil {
+			ids = append(ids, c.Allergy.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return conflicts, nil
+	}
+	vs, err := s.f.In(ctx, "AllergyIntolerance", "_id", ids, nil)
+	if err != nil {
+		return nil, fmt.Errorf("medication: %w", err)
+	}
+	stored := map[string]Allergy{}
+	for _, v := range vs {
+		a, err := DecodeAllergy(v)
+		if err != nil {
+			return nil, err
+		}
+		stored[a.ID] = a
+	}
+	out := conflicts[:0]
+	for _, c := range conflicts {
+		if c.Allergy.Resource == nil {
+			a, found := stored[c.Allergy.ID]
+			if !found || !a.Current() || a.Patient != c.Patient {
+				continue
+			}
+			var ok bool
+			if c, ok = s.Check(c.Medication, a); !ok {
+				continue
+			}
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// candidates splits the allergic patients: wide are those whose medications must all be read (one of
+// their current allergies has a code that names or belongs to a drug class, so a medication may match
+// by class, even by its display); for the others, a medication conflicts only when one of its codings
+// (with a system and a code) is one of their allergies' codings, and ids are those of their active
+// medications that the store's index shows to carry such a code, or whose codes it does not hold (a
+// contained Medication). Without an index answer every patient is wide.
+func (s *Service) candidates(ctx context.Context, patients []string, byPatient map[string][]Allergy) (wide, ids []string, err error) {
+	keys := map[string]map[string]bool{} // narrow patient → token keys of its allergies' codings
+	var narrow []string
+	for _, p := range patients {
+		ks, byClass := map[string]bool{}, false
+		for _, a := range byPatient[p] {
+			for _, c := range a.Codes {
+				if len(s.index.allergy[c.System+"|"+c.Code]) > 0 {
+					byClass = true
+				}
+				if c.System != "" && c.Code != "" {
+					ks[search.TokenKey(search.Value{System: c.System, Code: c.Code, HasSystem: true})] = true
+				}
+			}
+		}
+		if byClass {
+			wide = append(wide, p)
+		} else {
+			narrow = append(narrow, p)
+			keys[p] = ks
+		}
+	}
+	if len(narrow) == 0 {
+		return wide, nil, nil
+	}
+	rows, ok, err := s.f.IndexIn(ctx, "MedicationStatement", "subject", narrow, url.Values{"status": {activeStatuses}}, []string{"code", "subject"})
+	if err != nil {
+		return nil, nil, fmt.Errorf("medication: %w", err)
+	}
+	if !ok {
+		return patients, nil, nil
+	}
+	for _, r := range rows {
+		coded, match := false, false
+		for _, k := range r.Keys[0] {
+			if strings.HasPrefix(k, "s:") { // a coding with a system and a code (medicationCodeableConcept)
+				coded = true
+				for _, p := range r.Keys[1] {
+					match = match || keys[p][k]
+				}
+			}
+		}
+		if !coded || match {
+			ids = append(ids, r.ID)
+		}
+	}
+	return wide, ids, nil
 }
 
 // Check reports whether medication m conflicts with allergy a (whatever a's status: callers filter with

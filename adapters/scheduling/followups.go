@@ -88,6 +88,16 @@ func (s *Scheduler) FollowUps(ctx context.Context, patient string, now, until ti
 	booked := url.Values{"status": {bookedStatuses}}
 	starts := map[string][]time.Time{} // CarePlan ref → starts of booked appointments linked to it
 	addLinked := func(plans []string, params url.Values) error {
+		// From the store's index when it can answer (the plans an appointment links to and its start are
+		// all this needs), else from the appointments' bodies.
+		if linked, ok, err := s.linkedStarts(ctx, plans, params); err != nil {
+			return err
+		} else if ok {
+			for cp, st := range linked {
+				starts[cp] = append(starts[cp], st...)
+			}
+			return nil
+		}
 		var decodeErr error // DecodeAppointment's errors are returned as they are
 		err := s.f.InEach(ctx, "Appointment", "supporting-info", plans, params, func(v *storage.Version) error {
 			a, ok, err := decodeAppointment(s.f.Store, v)
@@ -156,6 +166,36 @@ func (s *Scheduler) FollowUps(ctx context.Context, patient string, now, until ti
 	}
 	sortFollowUps(out)
 	return out, nil
+}
+
+// linkedStarts returns, from the store's search index, the starts of the appointments matching params
+// that link to one of plans, by CarePlan reference — what decoding them gives FollowUps (their
+// supportingInformation references to a CarePlan, normalised as the index normalises them, and their
+// start): ok is false when the store has no index answer, or when a start may have been rounded in it.
+func (s *Scheduler) linkedStarts(ctx context.Context, plans []string, params url.Values) (map[string][]time.Time, bool, error) {
+	rows, ok, err := s.f.IndexIn(ctx, "Appointment", "supporting-info", plans, params, []string{"supporting-info", "date"})
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	out := map[string][]time.Time{}
+	for _, r := range rows {
+		if len(r.Dates[1]) != 1 {
+			if len(r.Dates[1]) == 0 {
+				continue // no parsable start: DecodeAppointment's ok is false
+			}
+			return nil, false, nil // start holds one value; let the bodies say
+		}
+		start, exact := r.Dates[1][0].Start()
+		if !exact {
+			return nil, false, nil
+		}
+		for _, key := range r.Keys[0] {
+			if fhirread.RefType(key) == "CarePlan" {
+				out[key] = append(out[key], start)
+			}
+		}
+	}
+	return out, true, nil
 }
 
 // coveredDirectly reports whether one of the activity's own references is a booked appointment.

@@ -54,6 +54,7 @@ import (
 	"fmt"
 	"net/url"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/careflow/careflow/adapters/internal/fetch"
@@ -207,6 +208,21 @@ type Selector struct {
 // Upcoming returns the appointments with an upcoming status (see the package documentation) that start in
 // [from, to), ordered by start then id.
 func (s *Scheduler) Upcoming(ctx context.Context, sel Selector, from, to time.Time) ([]Appointment, error) {
+	if sel.Actor == "" && sel.Location == "" {
+		// Every appointment with an upcoming status starting in [from, to) is in the window's.
+		if appts, ok, err := s.window(ctx, fhirread.PatientRef(sel.Patient), from, to); err != nil {
+			return nil, err
+		} else if ok {
+			var out []Appointment
+			for _, a := range appts {
+				if !a.Start.Before(from) && a.Start.Before(to) {
+					out = append(out, a)
+				}
+			}
+			sortAppointments(out)
+			return out, nil
+		}
+	}
 	p := url.Values{"status": {upcomingStatuses}}
 	setDateRange(p, "date", from.Add(-searchPad), to.Add(searchPad))
 	if sel.Patient != "" {
@@ -378,6 +394,35 @@ func (s *Scheduler) Rebooking(ctx context.Context, patient string, from, to time
 	return out, nil
 }
 
+// windowRead is the window's appointments, read once per computation (see window).
+type windowRead struct {
+	once  sync.Once
+	appts []Appointment
+	err   error
+}
+
+// window returns, within one computation (when s searches through a fetch.Memo; ok is false otherwise),
+// the appointments with an upcoming status of patient (everyone's when empty) that the search
+// date=ge(from - overlapLookback)&date=lt(to + searchPad) selects — the search of DoubleBookings with the
+// statuses of Upcoming, which include its own: a worklist asks both for the same window, and the
+// appointments are read and decoded once. The slice is shared: callers must not modify it.
+func (s *Scheduler) window(ctx context.Context, patient string, from, to time.Time) ([]Appointment, bool, error) {
+	key := fmt.Sprintf("scheduling.window\x00%s\x00%d\x00%d", patient, from.UnixNano(), to.UnixNano())
+	w, ok := fetch.Shared(s.f.Store, key, func() *windowRead { return &windowRead{} })
+	if !ok {
+		return nil, false, nil
+	}
+	w.once.Do(func() {
+		p := url.Values{"status": {upcomingStatuses}}
+		setDateRange(p, "date", from.Add(-overlapLookback), to.Add(searchPad))
+		if patient != "" {
+			p.Set("patient", patient)
+		}
+		w.appts, w.err = s.appointments(ctx, p)
+	})
+	return w.appts, true, w.err
+}
+
 // Overlap is a pair of a patient's booked appointments whose times overlap; First starts no later than
 // Second (ties broken by id).
 type Overlap struct {
@@ -395,15 +440,29 @@ const overlapLookback = 24 * time.Hour
 // end or duration overlap another only when they start at the same instant or inside it. Participants who
 // declined are ignored. Ordered by patient, first start, first id, second id.
 func (s *Scheduler) DoubleBookings(ctx context.Context, patient string, from, to time.Time) ([]Overlap, error) {
-	p := url.Values{"status": {overlapStatuses}}
-	setDateRange(p, "date", from.Add(-overlapLookback), to.Add(searchPad))
 	pref := fhirread.PatientRef(patient)
-	if pref != "" {
-		p.Set("patient", pref)
-	}
-	appts, err := s.appointments(ctx, p)
+	appts, ok, err := s.window(ctx, pref, from, to)
 	if err != nil {
 		return nil, err
+	}
+	if ok {
+		var keep []Appointment // the window's have an upcoming status, a superset of these
+		for _, a := range appts {
+			switch a.Status {
+			case "booked", "arrived", "checked-in": // overlapStatuses
+				keep = append(keep, a)
+			}
+		}
+		appts = keep
+	} else {
+		p := url.Values{"status": {overlapStatuses}}
+		setDateRange(p, "date", from.Add(-overlapLookback), to.Add(searchPad))
+		if pref != "" {
+			p.Set("patient", pref)
+		}
+		if appts, err = s.appointments(ctx, p); err != nil {
+			return nil, err
+		}
 	}
 	sortAppointments(appts)
 	byPatient := map[string][]Appointment{}

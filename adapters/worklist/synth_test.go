@@ -13,8 +13,11 @@ import (
 	"time"
 
 	"github.com/careflow/careflow/adapters/internal/adaptertest"
+	"github.com/careflow/careflow/adapters/internal/fetch"
 	"github.com/careflow/careflow/adapters/worklist"
+	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/fhir/synth"
+	"github.com/careflow/careflow/storage"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite testdata/synth-golden.txt from the current code")
@@ -63,13 +66,55 @@ func TestSynthWorklist(t *testing.T) {
 	store(inDay[len(inDay)/2], "completed", "2026-11-25")  // done: not listed by default
 	store(later[len(later)-1], "on-hold", "2026-11-25T23:59:59-05:00")
 
+	// The golden file holds for the store as it is (index answers: SearchIndex, batches of 500), for the
+	// same store answering the population-wide look-ups by scanning its index (batches of 8, so that the
+	// data set's lists of plans and patients are many batches long), and for a store that only searches
+	// (the MongoDB store has no index answers: the adapters read and decode bodies) — these two at two of
+	// the reference times (today in UTC and in New York), which keeps the test's time under -race.
+	blocks := synthWorklists(t, w, today, func(int) bool { return true })
+	got := strings.Join(blocks, "")
+	for _, v := range []struct {
+		name  string
+		store fetch.Searcher
+	}{{"scan", smallBatches{e.Store}}, {"search-only", searchOnly{e.Store}}} {
+		other := synthWorklists(t, worklist.New(v.store, e.Registry), today, func(i int) bool { return i == 0 || i == 5 })
+		for i, b := range other {
+			if b != "" && b != blocks[i] {
+				t.Errorf("the worklists read through the %s store differ from the store's own", v.name)
+				diffLines(t, b, blocks[i])
+			}
+		}
+	}
+	if *updateGolden {
+		if err := os.MkdirAll(filepath.Dir(synthGolden), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(synthGolden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(synthGolden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("worklists differ from %s", synthGolden)
+		diffLines(t, got, string(want))
+	}
+}
+
+// synthWorklists renders the worklists TestSynthWorklist compares with the golden file, one block per
+// reference time (empty for the times pick does not pick).
+func synthWorklists(t *testing.T, w *worklist.Builder, today time.Time, pick func(i int) bool) []string {
+	ctx := context.Background()
 	newYork, err := time.LoadLocation("America/New_York")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tokyo := time.FixedZone("JST", 9*3600)
-	var got strings.Builder
-	for _, now := range []time.Time{
+	var blocks []string
+	for i, now := range []time.Time{
 		today,
 		today.AddDate(0, 0, -1),
 		today.AddDate(0, 0, 1),
@@ -80,6 +125,11 @@ func TestSynthWorklist(t *testing.T) {
 		time.Date(2026, 11, 25, 0, 0, 0, 0, tokyo),
 		time.Date(2026, 11, 25, 23, 30, 0, 0, tokyo),
 	} {
+		if !pick(i) {
+			blocks = append(blocks, "")
+			continue
+		}
+		var got strings.Builder
 		y, m, d := now.Date()
 		end := time.Date(y, m, d+1, 0, 0, 0, 0, now.Location())
 		for _, c := range []struct {
@@ -124,33 +174,54 @@ func TestSynthWorklist(t *testing.T) {
 				}
 			}
 		}
+		blocks = append(blocks, got.String())
 	}
-	if *updateGolden {
-		if err := os.MkdirAll(filepath.Dir(synthGolden), 0o755); err != nil {
-			t.Fatal(err)
+	return blocks
+}
+
+// diffLines reports the first line where got and want differ.
+func diffLines(t *testing.T, got, want string) {
+	t.Helper()
+	gl, wl := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for i := 0; i < max(len(gl), len(wl)); i++ {
+		var g, w string
+		if i < len(gl) {
+			g = gl[i]
 		}
-		if err := os.WriteFile(synthGolden, []byte(got.String()), 0o644); err != nil {
-			t.Fatal(err)
+		if i < len(wl) {
+			w = wl[i]
 		}
-		return
-	}
-	want, err := os.ReadFile(synthGolden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.String() != string(want) {
-		gl, wl := strings.Split(got.String(), "\n"), strings.Split(string(want), "\n")
-		for i := 0; i < max(len(gl), len(wl)); i++ {
-			var g, w string
-			if i < len(gl) {
-				g = gl[i]
-			}
-			if i < len(wl) {
-				w = wl[i]
-			}
-			if g != w {
-				t.Fatalf("worklists differ from %s at line %d:\n got %s\nwant %s", synthGolden, i+1, g, w)
-			}
+		if g != w {
+			t.Fatalf("worklists differ at line %d:\n got %s\nwant %s", i+1, g, w)
 		}
 	}
+}
+
+// searchOnly is a store that only searches, as the MongoDB store (no SearchIndex, no SearchBatch).
+type searchOnly struct{ s fetchStore }
+
+func (s searchOnly) Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error) {
+	return s.s.Search(ctx, q)
+}
+
+// smallBatches is the embedded store with batches of 8 values: IndexIn then scans the index for lists of
+// more than 32.
+type smallBatches struct{ s fetchStore }
+
+func (s smallBatches) Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error) {
+	return s.s.Search(ctx, q)
+}
+
+func (s smallBatches) SearchIndex(ctx context.Context, q *search.Query, fields []string, fn func(id string, field int, key string, lo, hi int64) error) error {
+	return s.s.(indexStore).SearchIndex(ctx, q, fields, fn)
+}
+
+func (smallBatches) SearchBatch() int { return 8 }
+
+type fetchStore interface {
+	Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error)
+}
+
+type indexStore interface {
+	SearchIndex(ctx context.Context, q *search.Query, fields []string, fn func(id string, field int, key string, lo, hi int64) error) error
 }

@@ -90,6 +90,31 @@ func (f Fetcher) All(ctx context.Context, typ string, params url.Values) ([]*sto
 	}
 }
 
+// Count returns the number of current resources of typ matching params (the store's total).
+func (f Fetcher) Count(ctx context.Context, typ string, params url.Values) (int, error) {
+	if f.Store == nil || f.Registry == nil {
+		return 0, errors.New("fetch: no store or search registry")
+	}
+	p := url.Values{}
+	for k, v := range params {
+		p[k] = append([]string(nil), v...)
+	}
+	p.Set("_count", "0")
+	p.Set("_total", "accurate")
+	q, oerr := f.Registry.Parse(typ, p, search.ParseOptions{Strict: true})
+	if oerr != nil {
+		return 0, fmt.Errorf("fetch: %s?%s: %w", typ, p.Encode(), oerr)
+	}
+	page, err := f.Store.Search(ctx, q)
+	if err != nil {
+		return 0, fmt.Errorf("fetch: count %s?%s: %w", typ, p.Encode(), err)
+	}
+	if page.Total < 0 {
+		return 0, fmt.Errorf("fetch: count %s?%s: the store gave no total", typ, p.Encode())
+	}
+	return page.Total, nil
+}
+
 // In returns every resource of typ whose parameter param matches any of values (batched into
 // comma-separated lists of at most Batch values), and that also matches params. Results are deduplicated
 // and ordered by batch, then as All orders them.

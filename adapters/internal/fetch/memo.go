@@ -23,6 +23,8 @@ type Memo struct {
 	pages map[string]*call[*storage.SearchPage]
 	// decoded holds what Decode computed, per resource version and kind of decoding.
 	decoded map[decodedKey]*call[any]
+	// shared holds the values of Shared, by kind.
+	shared map[string]any
 }
 
 // call is one search or decoding, done or under way (done is closed when val and err are set).
@@ -63,7 +65,7 @@ type decodedKey struct {
 // NewMemo returns a Memo over s. With types, it keeps the pages of searches of those types only (and
 // passes the others on): a computation that asks other searches once need not hold their pages.
 func NewMemo(s Searcher, types ...string) *Memo {
-	m := &Memo{s: s, pages: map[string]*call[*storage.SearchPage]{}, decoded: map[decodedKey]*call[any]{}}
+	m := &Memo{s: s, pages: map[string]*call[*storage.SearchPage]{}, decoded: map[decodedKey]*call[any]{}, shared: map[string]any{}}
 	if len(types) > 0 {
 		m.keep = map[string]bool{}
 		for _, t := range types {
@@ -96,6 +98,27 @@ func Decode[T any](s Searcher, kind string, v *storage.Version, decode func(*sto
 		return zero, err
 	}
 	return out.(T), nil
+}
+
+// Shared returns the value kept under kind for the computation of s when s is a Memo — made by newValue
+// the first time, the same value for every later caller of the computation (which must synchronise its
+// use) — so that workflows can share what they read beyond whole searches (a population's coverages,
+// read for several lists of patients). ok is false when s is not a Memo: there is no computation to share
+// with. kind names the value's type and what it depends on, as for Decode.
+func Shared[T any](s Searcher, kind string, newValue func() T) (v T, ok bool) {
+	m, isMemo := s.(*Memo)
+	if !isMemo {
+		return v, false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if x, found := m.shared[kind]; found {
+		v, ok = x.(T)
+		return v, ok
+	}
+	v = newValue()
+	m.shared[kind] = v
+	return v, true
 }
 
 // detach copies every string reachable from v through pointers, structs, slices and arrays (settable
