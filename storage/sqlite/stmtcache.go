@@ -38,13 +38,21 @@ type cachedStmt struct {
 // values, page size), not in values, so a server's working set is a few dozen texts.
 const searchStmtCacheSize = 256
 
+// maxCachedText is the longest SQL text cached: longer ones (the adapters' lookups of hundreds of values
+// OR-ed in one criterion, each count of values its own text) are one-offs whose compilation is small
+// next to their run, and each prepared copy — one per read connection — would hold SQLite memory.
+const maxCachedText = 2048
+
 func newStmtCache(db *sql.DB, max int) *stmtCache {
 	return &stmtCache{db: db, max: max, byText: map[string]*list.Element{}, lru: list.New()}
 }
 
 // get returns the prepared statement for text, or nil when it is not prepared yet (it then starts
-// preparing it).
+// preparing it) or is not cached (longer than maxCachedText).
 func (c *stmtCache) get(text string) *sql.Stmt {
+	if len(text) > maxCachedText {
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {

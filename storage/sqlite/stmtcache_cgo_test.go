@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -134,5 +135,74 @@ func TestSearchStatementsStayPrepared(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStmtCacheBounded: the cache holds at most its bound of texts, evicting the least recently used
+// (closed while a search may still run it: database/sql defers that), never holds texts longer than
+// maxCachedText, and searches answer the same through hits, misses and evictions.
+func TestStmtCacheBounded(t *testing.T) {
+	reg := r4test.Load(t).Registry
+	ctx := context.Background()
+	s, err := Open(ctx, Options{Path: filepath.Join(t.TempDir(), "bound.db"), Logger: slog.New(slog.DiscardHandler), Synchronous: "normal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	var ops []storage.TxOp
+	for i := range 30 {
+		body := map[string]any{"resourceType": "Patient", "identifier": []any{map[string]any{"system": "urn:mrn", "value": fmt.Sprintf("m%d", i)}},
+			"gender": []string{"male", "female"}[i%2], "birthDate": fmt.Sprintf("19%02d", 50+i)}
+		raw, _ := json.Marshal(body)
+		idx, err := reg.Index("Patient", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops = append(ops, storage.TxOp{Kind: storage.TxCreate, Write: storage.Write{Type: "Patient", ID: fmt.Sprintf("p%02d", i), Body: raw, Index: idx}})
+	}
+	if _, err := s.Transact(ctx, ops); err != nil {
+		t.Fatal(err)
+	}
+	s.search.close()
+	s.search = newStmtCache(s.read, 2)
+	count := func(raw string) int {
+		t.Helper()
+		params, _ := url.ParseQuery(raw)
+		q, oerr := reg.Parse("Patient", params, search.ParseOptions{DefaultCount: 100})
+		if oerr != nil {
+			t.Fatal(oerr)
+		}
+		page, err := s.Search(ctx, q)
+		if err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		return len(page.Versions)
+	}
+	var many []string
+	for i := range 450 {
+		many = append(many, fmt.Sprintf("urn:mrn|m%d", i))
+	}
+	queries := map[string]int{
+		"gender=male": 15, "gender=female&birthdate=ge1960": 10, "identifier=urn:mrn|m3": 1, "birthdate=lt1955": 5,
+		"identifier=" + strings.Join(many, ","): 30, // a text longer than maxCachedText
+	}
+	for round := range 4 {
+		for raw, want := range queries {
+			if got := count(raw); got != want {
+				t.Fatalf("round %d, %.60s: %d resources, want %d", round, raw, got, want)
+			}
+			s.search.pending.Wait()
+			s.search.mu.Lock()
+			n := s.search.lru.Len()
+			for text := range s.search.byText {
+				if strings.Count(text, "?") >= len(many) {
+					t.Errorf("the %d-value lookup (%d bytes) is cached", len(many), len(text))
+				}
+			}
+			s.search.mu.Unlock()
+			if n > 2 {
+				t.Fatalf("%d texts cached, bound 2", n)
+			}
+		}
 	}
 }
