@@ -26,7 +26,7 @@ type stmtCache struct {
 	byText  map[string]*list.Element // of *cachedStmt
 	lru     *list.List               // front: most recently used
 	closed  bool
-	pending sync.WaitGroup
+	pending sync.WaitGroup // the preparations under way (tests wait for them)
 }
 
 type cachedStmt struct {
@@ -104,17 +104,15 @@ func (c *stmtCache) evictLocked() {
 	}
 }
 
-// close closes every cached statement, after the preparations under way; get returns nil from then on.
+// close closes every cached statement; get returns nil from then on. A preparation under way closes its
+// statement itself when it ends (it may be waiting for a read connection: closing the pool ends it).
 func (c *stmtCache) close() {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
-	c.closed = true
-	c.mu.Unlock()
-	c.pending.Wait()
-	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.closed = true
 	for e := c.lru.Front(); e != nil; e = e.Next() {
 		if cs := e.Value.(*cachedStmt); cs.st != nil {
 			_ = cs.st.Close()
