@@ -50,6 +50,12 @@ type Validator struct {
 // New compiles the official FHIR R4 JSON schema (definitions.Schema) for every resource type it defines.
 // Compilation takes a few hundred milliseconds; create one Validator and share it.
 func New(m *model.Model) (*Validator, error) {
+	return newValidator(m, compilePattern)
+}
+
+// newValidator is New with the schema's patterns compiled by patterns (nil: the schema library's default,
+// Go's regexp).
+func newValidator(m *model.Model, patterns jsonschema.RegexpEngine) (*Validator, error) {
 	if m == nil {
 		return nil, errors.New("validate: nil model")
 	}
@@ -94,6 +100,7 @@ func New(m *model.Model) (*Validator, error) {
 	}
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft6)
+	c.UseRegexpEngine(patterns)
 	if err := c.AddResource(schemaURL, doc); err != nil {
 		return nil, fmt.Errorf("validate: load FHIR schema: %w", err)
 	}

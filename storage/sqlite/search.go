@@ -29,7 +29,8 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 	if own {
 		defer func() { _ = tx.Rollback() }()
 	}
-	st, err := s.statements(ctx, tx, q)
+	rq := cachedTx{tx: tx, cache: s.search}
+	st, err := s.statements(ctx, rq, q)
 	if err != nil {
 		return nil, err
 	}
@@ -40,7 +41,7 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 	wantTotal := q.Total == "accurate" || q.Total != "none" && q.Cursor == ""
 	count := func() (int, error) {
 		var n int
-		if err := tx.QueryRowContext(ctx, st.count, st.countArgs...).Scan(&n); err != nil {
+		if err := rq.QueryRowContext(ctx, st.count, st.countArgs...).Scan(&n); err != nil {
 			return 0, fmt.Errorf("sqlite: search %s: count: %w", q.Type, err)
 		}
 		return n, nil
@@ -55,7 +56,7 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 	}
 	var hits []hit
 	if st.walk != "" {
-		if hits, err = st.hits(ctx, tx, st.walk, st.walkArgs); err != nil {
+		if hits, err = st.hits(ctx, rq, st.walk, st.walkArgs); err != nil {
 			return nil, fmt.Errorf("sqlite: search %s: %w", q.Type, err)
 		}
 		if len(hits) <= st.limit && st.walkMayEnd {
@@ -65,7 +66,7 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 		}
 	}
 	if hits == nil {
-		if hits, err = st.hits(ctx, tx, st.page, st.pageArgs); err != nil {
+		if hits, err = st.hits(ctx, rq, st.page, st.pageArgs); err != nil {
 			return nil, fmt.Errorf("sqlite: search %s: %w", q.Type, err)
 		}
 	}
@@ -89,7 +90,7 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 	for i, h := range hits {
 		seqs[i] = h.seq
 	}
-	versions, err := s.readVersions(ctx, tx, q.Type, seqs)
+	versions, err := s.readVersions(ctx, rq, q.Type, seqs)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +141,7 @@ type hit struct {
 }
 
 // hits runs a page statement.
-func (st *statements) hits(ctx context.Context, tx *sql.Tx, stmt string, args []any) ([]hit, error) {
+func (st *statements) hits(ctx context.Context, tx cachedTx, stmt string, args []any) ([]hit, error) {
 	rows, err := tx.QueryContext(ctx, stmt, args...)
 	if err != nil {
 		return nil, err
@@ -298,7 +299,7 @@ func (s *Store) walk(ctx context.Context, db rowQueryer, b *builder, st *stateme
 		}
 		st.walkMayEnd = k
 	}
-	w := "s0.f = " + b.arg(keys.walkFID) + " AND s0.w AND " + where
+	w := "s0.f = " + sqlInt(keys.walkFID) + " AND s0.w AND " + where
 	if cursor != nil {
 		// A range on the walked key, so that the walk seeks to the cursor (the keyset condition is an OR).
 		op := " >= "
@@ -414,7 +415,7 @@ func maxArg(sql string) int {
 func (s *Store) SearchBatch() int { return maxVars }
 
 // readVersions reads the versions with the given sequence numbers (ID left empty).
-func (s *Store) readVersions(ctx context.Context, tx *sql.Tx, typ string, seqs []int64) (map[int64]*storage.Version, error) {
+func (s *Store) readVersions(ctx context.Context, tx cachedTx, typ string, seqs []int64) (map[int64]*storage.Version, error) {
 	out := make(map[int64]*storage.Version, len(seqs))
 	for start := 0; start < len(seqs); start += maxVars {
 		chunk := seqs[start:min(len(seqs), start+maxVars)]
@@ -458,6 +459,13 @@ func (b *builder) arg(v any) string {
 	return "?" + strconv.Itoa(len(b.args))
 }
 
+// sqlInt renders one of the store's own integers — an interned type or field id, never a client's value —
+// as a literal. Bound instead, a type id in a filter term of a join makes SQLite mark the statement
+// "re-prepare when this variable is rebound" (whereLoopOutputAdjust checks whether it is 0 or 1), and the
+// driver clears the bindings before every run, so a cached statement would be compiled again on every
+// run (TestSearchStatementsStayPrepared).
+func sqlInt(v int64) string { return strconv.FormatInt(v, 10) }
+
 func (b *builder) alias() string {
 	b.aliases++
 	return "r" + strconv.Itoa(b.aliases)
@@ -474,7 +482,7 @@ func (b *builder) where(a, typ string, tid int64, criteria []search.Criterion) (
 
 // conds is where as a list of conditions (all must hold); ["0"] when nothing can match.
 func (b *builder) conds(a, typ string, tid int64, criteria []search.Criterion) ([]string, error) {
-	parts := []string{a + ".tid = " + b.arg(tid), a + ".deleted = 0"}
+	parts := []string{a + ".tid = " + sqlInt(tid), a + ".deleted = 0"}
 	for _, c := range criteria {
 		cond, err := b.criterion(a, typ, tid, c)
 		if err != nil {
@@ -497,7 +505,7 @@ func (b *builder) field(tid int64, name string) (string, bool) {
 	if !ok {
 		return "NULL", false
 	}
-	return b.arg(fid), true
+	return sqlInt(fid), true
 }
 
 // keys is "a.rid IN (the resources with one of keys in field)".

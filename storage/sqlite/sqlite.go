@@ -81,6 +81,7 @@ type Store struct {
 	lock   *os.File // held exclusively while the store is open
 	w      *writer
 	stmts  *readStmts
+	search *stmtCache    // the statements searches run, prepared
 	cache  *versionCache // nil: none
 	codec  *codec
 	names  *names
@@ -180,6 +181,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if s.stmts, err = prepareReads(ctx, s.read); err != nil {
 		return fail(err)
 	}
+	s.search = newStmtCache(s.read, searchStmtCacheSize)
 	conn, err := s.write.Conn(ctx)
 	if err != nil {
 		return fail(fmt.Errorf("sqlite: writer connection: %w", err))
@@ -252,6 +254,7 @@ func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 func (c connector) Driver() driver.Driver { return c.drv }
 
 func (s *Store) closeDBs() {
+	s.search.close()
 	s.stmts.close()
 	s.codec.close()
 	if s.read != nil {
