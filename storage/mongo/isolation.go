@@ -22,15 +22,16 @@ import (
 // VRead, Exists and instance history show a transaction all at once, from its commit point, also while a
 // crashed owner's transaction waits to be rolled forward. A document without a mark costs nothing more.
 //
-// Queries over many documents (searches, the change feed, $meta's distinct values) cannot see the marks of
-// documents their filter does not select, so they are fenced with the intents of the transactions in
-// flight instead ("transactions": small, and empty when nothing is in flight): before the query, every
-// committed transaction on the query's types that is still publishing is waited for (or rolled forward
-// when its owner is gone); after it, a transaction on those types that committed meanwhile makes the query
-// run again if it could have changed the answer. An owner keeps its intent, marked done, for TxLinger
-// after publishing, so that a transaction that commits and publishes entirely while a query runs is still
-// seen afterwards; a query that took longer than TxLinger runs once more (a query slower than TxLinger on
-// its second run too is not fenced against a transaction that commits and settles entirely meanwhile).
+// Queries over many documents (searches, Referrers, the change feed, $meta's distinct values) cannot see
+// the marks of documents their filter does not select, so they are fenced with the intents of the
+// transactions in flight instead ("transactions": small, and empty when nothing is in flight): before the
+// query, every committed transaction on the query's types that is still publishing is waited for (or
+// rolled forward when its owner is gone); after it, a transaction on those types that committed meanwhile
+// makes the query run again if it could have changed the answer. An owner keeps its intent, marked done,
+// for TxLinger after publishing (recovery keeps a gone owner's as long), so that a transaction that
+// commits and publishes entirely while a run takes less than TxLinger is still seen afterwards. A query
+// that must run again freeRounds times, or whose run took longer than TxLinger, runs a last time under a
+// hold (hold.go): publishers wait until it has read, so that answer stands. At most freeRounds + 1 runs.
 
 // flight is a transaction in flight (its intent) as a reader sees it.
 type flight struct {

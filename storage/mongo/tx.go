@@ -45,8 +45,9 @@ import (
 // committed is ever visible: marked documents are read as they are, claims are skipped. From the commit
 // point on, a reader that meets a mark reads the claimed version, so reads by id see the whole
 // transaction at once; searches wait for committed transactions still publishing and run again when one
-// that committed meanwhile could change their answer; the change feed lists a transaction's versions
-// together once all its marks are cleared.
+// that committed meanwhile could change their answer (a few times, then once more under a hold that
+// publishers wait for: hold.go); the change feed lists a transaction's versions together once all its
+// marks are cleared.
 //
 // Failure. Before the commit point a failing transaction deletes the marks on current-version documents,
 // its claims, then its placeholders, then its intent. A crashed one is rolled back the same way as soon as
