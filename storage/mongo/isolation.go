@@ -157,16 +157,27 @@ func (s *Store) isolated(ctx context.Context, types []string, read func(ctx cont
 		return s.heldRun(ctx, types, read)
 	}
 	for round := 0; round < freeRounds; round++ {
-		start := time.Now()
-		before, err := s.flights(ctx, types, nil)
-		if err != nil {
-			return err
-		}
-		for _, f := range before {
-			if f.committed && !f.Done {
-				if err := s.await(ctx, f.ID); err != nil {
-					return err
+		// Wait for the committed transactions still publishing, and look again (others may have committed
+		// meanwhile) — a few times at most: what commits after the last look is dealt with after the run.
+		var start time.Time
+		var before map[string]*flight
+		for look := 0; ; look++ {
+			start = time.Now()
+			var err error
+			if before, err = s.flights(ctx, types, nil); err != nil {
+				return err
+			}
+			waited := false
+			for _, f := range before {
+				if f.committed && !f.Done {
+					if err := s.await(ctx, f.ID); err != nil {
+						return err
+					}
+					waited = true
 				}
+			}
+			if !waited || look == freeRounds {
+				break
 			}
 		}
 		if err := read(ctx); err != nil {
