@@ -23,7 +23,7 @@ import (
 // meanwhile.
 func (s *Store) Distinct(ctx context.Context, typ string, fields ...string) (map[string][]string, error) {
 	var out map[string][]string
-	err := s.isolated(ctx, []string{typ}, func() error {
+	err := s.isolated(ctx, []string{typ}, func(ctx context.Context) error {
 		var err error
 		out, err = s.distinct(ctx, typ, fields)
 		return err

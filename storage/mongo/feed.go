@@ -355,16 +355,38 @@ func (s *Store) feed(ctx context.Context, q storage.HistoryQuery) (*storage.Hist
 	// its marks are hidden until it is done, so that the feed lists all of a transaction or nothing; a page
 	// is read again when a transaction committed while it was read with an instant before the traversal's
 	// upper bound (its versions, cleared at a later instant on the same clock, are otherwise outside the
-	// traversal, whole).
+	// traversal, whole). After freeRounds such reads, the page is read once more under a hold (hold.go):
+	// the transactions publishing are waited for, and no other clears a mark until it is read.
 	for round := 0; ; round++ {
-		before, err := s.flights(ctx, types, nil)
+		fctx := ctx
+		held := round >= freeRounds
+		if held {
+			hctx, release, err := s.takeHold(ctx, types)
+			if err != nil {
+				return nil, err
+			}
+			defer release()
+			fctx = hctx
+			pending, err := s.flights(fctx, types, nil)
+			if err != nil {
+				return nil, err
+			}
+			for _, f := range pending {
+				if f.committed && !f.Done {
+					if err := s.await(fctx, f.ID); err != nil {
+						return nil, err
+					}
+				}
+			}
+		}
+		before, err := s.flights(fctx, types, nil)
 		if err != nil {
 			return nil, err
 		}
 		if err := read(); err != nil {
 			return nil, err
 		}
-		after, err := s.flights(ctx, types, before)
+		after, err := s.flights(fctx, types, before)
 		if err != nil {
 			return nil, err
 		}
@@ -387,7 +409,7 @@ func (s *Store) feed(ctx context.Context, q storage.HistoryQuery) (*storage.Hist
 				again = at.IsZero() || at.Before(cur.upper)
 			}
 		}
-		if again && round < maxRounds {
+		if again && !held {
 			continue
 		}
 		kept := entries[:0]

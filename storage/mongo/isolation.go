@@ -22,18 +22,16 @@ import (
 // VRead, Exists and instance history show a transaction all at once, from its commit point, also while a
 // crashed owner's transaction waits to be rolled forward. A document without a mark costs nothing more.
 //
-// Queries over many documents (searches, the change feed, $meta's distinct values) cannot see the marks of
-// documents their filter does not select, so they are fenced with the intents of the transactions in
-// flight instead ("transactions": small, and empty when nothing is in flight): before the query, every
-// committed transaction on the query's types that is still publishing is waited for (or rolled forward
-// when its owner is gone); after it, a transaction on those types that committed meanwhile makes the query
-// run again if it could have changed the answer. An owner keeps its intent, marked done, for TxLinger
-// after publishing, so that a transaction that commits and publishes entirely while a query runs is still
-// seen afterwards; a query that took longer than TxLinger runs once more (a query slower than TxLinger on
-// its second run too is not fenced against a transaction that commits and settles entirely meanwhile).
-
-// maxRounds bounds how often a query runs again because transactions kept committing while it ran.
-const maxRounds = 8
+// Queries over many documents (searches, Referrers, the change feed, $meta's distinct values) cannot see
+// the marks of documents their filter does not select, so they are fenced with the intents of the
+// transactions in flight instead ("transactions": small, and empty when nothing is in flight): before the
+// query, every committed transaction on the query's types that is still publishing is waited for (or
+// rolled forward when its owner is gone); after it, a transaction on those types that committed meanwhile
+// makes the query run again if it could have changed the answer. An owner keeps its intent, marked done,
+// for TxLinger after publishing (recovery keeps a gone owner's as long), so that a transaction that
+// commits and publishes entirely while a run takes less than TxLinger is still seen afterwards. A query
+// that must run again freeRounds times, or whose run took longer than TxLinger, runs a last time under a
+// hold (hold.go): publishers wait until it has read, so that answer stands. At most freeRounds + 1 runs.
 
 // flight is a transaction in flight (its intent) as a reader sees it.
 type flight struct {
@@ -41,6 +39,7 @@ type flight struct {
 	Owner   string        `bson:"owner"`
 	Types   []string      `bson:"types"`
 	Done    bool          `bson:"done"`
+	Held    bool          `bson:"held"`
 	Started bson.DateTime `bson:"started"`
 	Beat    bson.DateTime `bson:"beat"`
 	// committed is known for done flights and after a look-up; at is the commit's instant when looked up.
@@ -62,7 +61,7 @@ func (f *flight) touches(types []string) bool {
 	return false
 }
 
-var flightProjection = bson.D{{Key: "owner", Value: 1}, {Key: "types", Value: 1}, {Key: "done", Value: 1}, {Key: "started", Value: 1}, {Key: "beat", Value: 1}}
+var flightProjection = bson.D{{Key: "owner", Value: 1}, {Key: "types", Value: 1}, {Key: "done", Value: 1}, {Key: "held", Value: 1}, {Key: "started", Value: 1}, {Key: "beat", Value: 1}}
 
 // flights lists the transactions in flight that touch types, with their decision looked up unless known
 // committed from before (known).
@@ -98,11 +97,14 @@ func (s *Store) flights(ctx context.Context, types []string, known map[string]*f
 }
 
 // await waits until the committed transaction txID has published everything (its intent is done or
-// gone). It polls the intent, every 2 ms doubling up to 50 ms; from awaitSettleAfter on it also settles
-// the transaction itself when its owner is gone (or silent for TxTimeout; see settle).
+// gone) or, under a hold (heldBy(ctx), hold.go), until its owner waits for the holds (held): it then
+// publishes nothing until the hold is removed. It polls the intent, every 2 ms doubling up to 50 ms; from
+// awaitSettleAfter on it also settles the transaction itself when its owner is gone (or silent for
+// TxTimeout; see settle).
 func (s *Store) await(ctx context.Context, txID string) error {
 	start := time.Now()
 	pause := 2 * time.Millisecond
+	underHold := len(heldBy(ctx)) > 0
 	for attempt := 0; ; attempt++ {
 		var in intent
 		err := s.db.Collection(txCollection).FindOne(ctx, bson.D{{Key: fID, Value: txID}}).Decode(&in)
@@ -112,7 +114,7 @@ func (s *Store) await(ctx context.Context, txID string) error {
 		if err != nil {
 			return fmt.Errorf("mongo: wait for transaction %s: %w", txID, err)
 		}
-		if in.Done {
+		if in.Done || underHold && in.Held {
 			return nil
 		}
 		if h := s.hooks.ReaderWaits; h != nil && attempt == 0 {
@@ -141,32 +143,53 @@ const awaitSettleAfter = 200 * time.Millisecond
 // isolated runs read, a query over documents of types, so that its answer holds all or nothing of every
 // transaction: committed transactions still publishing are waited for first; transactions that commit
 // while read runs are passed to changed (after they have been waited for), which reports whether read
-// must run again. See the top of this file.
-func (s *Store) isolated(ctx context.Context, types []string, read func() error, changed func(ctx context.Context, committed []*flight) (bool, error)) error {
-	for round := 0; ; round++ {
-		start := time.Now()
-		before, err := s.flights(ctx, types, nil)
-		if err != nil {
-			return err
-		}
-		waited := false
-		for _, f := range before {
-			if f.committed && !f.Done {
-				if err := s.await(ctx, f.ID); err != nil {
-					return err
+// must run again. After freeRounds runs that must run again, or after a run slower than TxLinger (a
+// transaction may have come and gone unseen), read runs once more under a hold (hold.go), and that answer
+// stands. Under a hold on types (a query inside ReadConsistent's run), read just runs: nothing of a
+// transaction on types becomes visible meanwhile. See the top of this file.
+func (s *Store) isolated(ctx context.Context, types []string, read func(ctx context.Context) error, changed func(ctx context.Context, committed []*flight) (bool, error)) error {
+	if covered(ctx, types) {
+		return read(ctx)
+	}
+	if heldBy(ctx) != nil {
+		// Inside a held query, but on more types: hold those too (waiting for a transaction its own hold
+		// keeps from publishing would never end).
+		return s.heldRun(ctx, types, read)
+	}
+	for round := 0; round < freeRounds; round++ {
+		// Wait for the committed transactions still publishing, and look again (others may have committed
+		// meanwhile) — a few times at most: what commits after the last look is dealt with after the run.
+		var start time.Time
+		var before map[string]*flight
+		for look := 0; ; look++ {
+			start = time.Now()
+			var err error
+			if before, err = s.flights(ctx, types, nil); err != nil {
+				return err
+			}
+			waited := false
+			for _, f := range before {
+				if f.committed && !f.Done {
+					if err := s.await(ctx, f.ID); err != nil {
+						return err
+					}
+					waited = true
 				}
-				waited = true
+			}
+			if !waited || look == freeRounds {
+				break
 			}
 		}
-		if waited && round < maxRounds {
-			continue // others may have committed meanwhile: look again
-		}
-		if err := read(); err != nil {
+		if err := read(ctx); err != nil {
 			return err
 		}
 		after, err := s.flights(ctx, types, before)
 		if err != nil {
 			return err
+		}
+		// A run slower than TxLinger may have missed a transaction that came and went: run again, held.
+		if time.Since(start) > s.txLinger {
+			break
 		}
 		var committed []*flight
 		for _, f := range after {
@@ -174,27 +197,46 @@ func (s *Store) isolated(ctx context.Context, types []string, read func() error,
 				committed = append(committed, f)
 			}
 		}
-		// A query slower than TxLinger may have missed a transaction that came and went: run it once more
-		// (only once: a query that slow is not fenced against what commits during its last run).
-		again := time.Since(start) > s.txLinger && round == 0
-		if !again && len(committed) > 0 {
-			for _, f := range committed {
-				if err := s.await(ctx, f.ID); err != nil {
-					return err
-				}
-			}
-			if again, err = changed(ctx, committed); err != nil {
+		if len(committed) == 0 {
+			return nil
+		}
+		for _, f := range committed {
+			if err := s.await(ctx, f.ID); err != nil {
 				return err
 			}
 		}
-		if !again {
-			return nil
-		}
-		if round >= maxRounds {
-			s.log.Warn("a query kept meeting transactions that committed while it ran; answering with its last run", "types", types, "runs", round+1)
-			return nil
+		again, err := changed(ctx, committed)
+		if err != nil || !again {
+			return err
 		}
 	}
+	return s.heldRun(ctx, types, read)
+}
+
+// heldRun runs read once under a hold on types (hold.go): it waits for the committed transactions on
+// types that are publishing (not for those whose owner waits for the hold), then runs read.
+func (s *Store) heldRun(ctx context.Context, types []string, read func(ctx context.Context) error) error {
+	s.log.Debug("a query kept meeting transactions that committed while it ran; running it under a hold", "types", types)
+	hctx, release, err := s.takeHold(ctx, types)
+	if err != nil {
+		return err
+	}
+	defer release()
+	flights, err := s.flights(hctx, types, nil)
+	if err != nil {
+		return err
+	}
+	for _, f := range flights {
+		if f.committed && !f.Done {
+			if err := s.await(hctx, f.ID); err != nil {
+				return err
+			}
+		}
+	}
+	if h := s.hooks.HeldRun; h != nil {
+		h(hctx, types)
+	}
+	return read(hctx)
 }
 
 // targets returns the resources of transaction txID of type typ, and whether it also touches other types
@@ -267,9 +309,8 @@ func (s *Store) settleOrphan(ctx context.Context, txID string) bool {
 // that together they hold all or nothing of every transaction on types (every type read may return or
 // depend on): the fence of a single search around all of them. Committed transactions on types still
 // publishing are waited for first; when one commits while read runs, it is waited for and read runs
-// again (at most maxRounds times, then its last answer stands, with a warning). Each query inside is
-// also fenced on its own.
+// again — at most freeRounds times, then once more under a hold (hold.go). Each query inside is also
+// fenced on its own, except under the hold, which covers it.
 func (s *Store) ReadConsistent(ctx context.Context, types []string, read func(ctx context.Context) error) error {
-	return s.isolated(ctx, types, func() error { return read(ctx) },
-		func(context.Context, []*flight) (bool, error) { return true, nil })
+	return s.isolated(ctx, types, read, func(context.Context, []*flight) (bool, error) { return true, nil })
 }

@@ -38,10 +38,13 @@ func BenchmarkIsolation(b *testing.B) {
 		ctx := context.Background()
 		// Commands of the benchmarked goroutine only (the transactions' are not counted): its context
 		// carries a mark the monitor looks for. The count does not depend on the machine's load.
-		var cmds atomic.Int64
+		var cmds, holds atomic.Int64
 		monitor := &event.CommandMonitor{Started: func(ctx context.Context, e *event.CommandStartedEvent) {
 			if ctx.Value(benchReader{}) != nil {
 				cmds.Add(1)
+				if e.CommandName == "insert" && e.Command.Lookup("insert").StringValue() == "txholds" {
+					holds.Add(1) // a query's last run under a hold (hold.go)
+				}
 			}
 		}}
 		s := mongotest.OpenWith(b, mongo.Options{Types: storagetest.Types, Monitor: monitor})
@@ -89,10 +92,12 @@ func BenchmarkIsolation(b *testing.B) {
 			b.Run(name, func(b *testing.B) {
 				rctx := context.WithValue(ctx, benchReader{}, true)
 				cmds.Store(0)
+				holds.Store(0)
 				for i := 0; i < b.N; i++ {
 					op(rctx, i)
 				}
 				b.ReportMetric(float64(cmds.Load())/float64(b.N), "cmds/op")
+				b.ReportMetric(float64(holds.Load())/float64(b.N), "holds/op")
 			})
 		}
 		r := rand.New(rand.NewPCG(3, 4))

@@ -263,7 +263,7 @@ func (s *Store) Close(ctx context.Context) error {
 		s.stopRecovery()
 		<-s.recoveryDone
 	}
-	s.stopLinger() // finished transactions' intents are deleted now
+	s.stopLinger() // finished transactions' intents are left to recovery (they linger for queries)
 	s.lingering.Wait()
 	s.stopLease(ctx)
 	return s.client.Disconnect(ctx)

@@ -38,6 +38,9 @@ func (s *Store) Recover(ctx context.Context) error {
 	if err := s.forgetInstances(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	if err := s.forgetHolds(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -87,8 +90,8 @@ func (s *Store) settle(ctx context.Context, in intent) error {
 		return err
 	}
 	if in.Done {
-		if !gone {
-			return nil // its owner deletes it after lingering
+		if !gone || in.DoneAt != 0 && s.now().Sub(in.DoneAt.Time()) < s.txLinger {
+			return nil // its owner deletes it after lingering; a gone owner's lingers as long
 		}
 		if _, err := s.db.Collection(txCollection).DeleteOne(ctx, bson.D{{Key: fID, Value: txID}}); err != nil {
 			return fmt.Errorf("mongo: recovery: delete intent %s: %w", txID, err)
@@ -158,6 +161,9 @@ func (s *Store) unblockTx(ctx context.Context, c *claim) error {
 		}
 		view, err := s.claimView(c)
 		if err != nil {
+			return err
+		}
+		if err := s.awaitHolds(ctx, []string{c.Type}, nil); err != nil {
 			return err
 		}
 		return s.publish(ctx, c.Type, &doc{ID: c.ResourceID, VersionID: c.VersionID - 1}, view)
@@ -254,6 +260,9 @@ func (s *Store) rollForward(ctx context.Context, txID string) error {
 	sort.Strings(types)
 	if len(raws) > 0 {
 		s.log.Warn("finishing a committed transaction its owner left unpublished", "tx", txID, "versions", len(raws))
+		if err := s.awaitHolds(ctx, types, nil); err != nil {
+			return err
+		}
 	}
 	for _, typ := range types {
 		if err := s.publishAll(ctx, typ, byType[typ]); err != nil {

@@ -41,11 +41,27 @@ func (s *Store) Exists(ctx context.Context, typ string, ids []string) (map[strin
 
 // Referrers implements storage.Store: per type, one indexed find of at most limit ids, and a count only
 // when that find is full. Deleted versions and transaction placeholders carry no index fields, so only
-// current resources match.
+// current resources match. It is fenced like a search (isolation.go): it runs again when a transaction
+// committed while it ran, so it holds all or nothing of every transaction.
 func (s *Store) Referrers(ctx context.Context, keys []string, limit int) ([]string, int, error) {
 	if len(keys) == 0 {
 		return nil, 0, nil
 	}
+	var refs []string
+	var total int
+	err := s.isolated(ctx, s.types, func(ctx context.Context) error {
+		var err error
+		refs, total, err = s.referrers(ctx, keys, limit)
+		return err
+	}, func(context.Context, []*flight) (bool, error) { return true, nil })
+	if err != nil {
+		return nil, 0, err
+	}
+	return refs, total, nil
+}
+
+// referrers runs Referrers once.
+func (s *Store) referrers(ctx context.Context, keys []string, limit int) ([]string, int, error) {
 	filter := in(search.RefsField, keys)
 	var refs []string
 	total := 0

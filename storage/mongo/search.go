@@ -23,14 +23,16 @@ const maxChainIDs = 10000
 
 // Search implements storage.Store. It is fenced against transactions (isolation.go): one that commits
 // while the search runs makes it run again when the transaction's resources of the searched type are on
-// the page or match the search now, or when it touches a type a chain or _has criterion reads.
+// the page or match the search now, when the total was counted apart from the page (the count may have
+// met part of it), or when it touches a type a chain or _has criterion reads.
 func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error) {
 	types := searchTypes(q.Type, q.Criteria, nil)
 	var page *storage.SearchPage
 	var find bson.D
-	err := s.isolated(ctx, types, func() error {
+	var counted bool
+	err := s.isolated(ctx, types, func(ctx context.Context) error {
 		var err error
-		page, find, err = s.search(ctx, q)
+		page, find, counted, err = s.search(ctx, q)
 		return err
 	}, func(ctx context.Context, committed []*flight) (bool, error) {
 		for _, f := range committed {
@@ -40,6 +42,9 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 			}
 			if len(ids) == 0 {
 				continue
+			}
+			if counted {
+				return true, nil
 			}
 			for _, v := range page.Versions {
 				if slices.Contains(ids, v.ID) {
@@ -78,11 +83,17 @@ func searchTypes(typ string, criteria []search.Criterion, types []string) []stri
 	return types
 }
 
-// search runs q once; find is the filter of its page (nil for a count alone).
-func (s *Store) search(ctx context.Context, q *search.Query) (*storage.SearchPage, bson.D, error) {
+// search runs q once; find is the filter of its page (nil for a count alone); counted reports a total
+// counted by a query of its own.
+func (s *Store) search(ctx context.Context, q *search.Query) (page *storage.SearchPage, find bson.D, counted bool, err error) {
+	defer func() {
+		if h := s.hooks.SearchStep; h != nil && err == nil {
+			h(ctx, q.Type, "done")
+		}
+	}()
 	filter, err := s.filter(ctx, q.Type, q.Criteria)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	if cmp := q.Compartment; cmp != nil {
 		ref := cmp.Type + "/" + cmp.ID
@@ -99,20 +110,21 @@ func (s *Store) search(ctx context.Context, q *search.Query) (*storage.SearchPag
 		filter = allOf(filter, bson.D{{Key: "$or", Value: members}})
 	}
 	keys := sortFields(q.Sort)
-	page := &storage.SearchPage{Total: -1}
+	page = &storage.SearchPage{Total: -1}
 	// The total costs a second query: computed on the first page (and on every page with
 	// _total=accurate), not with _total=none.
 	exact := exactDatesOf(q.Criteria)
 	wantTotal := q.Total == "accurate" || q.Total != "none" && q.Cursor == ""
 	if q.CountSet && q.Count == 0 {
 		if wantTotal {
+			s.searchStep(ctx, q.Type, "count")
 			n, err := s.count(ctx, q.Type, filter, exact)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, false, err
 			}
 			page.Total = n
 		}
-		return page, nil, nil
+		return page, nil, wantTotal, nil
 	}
 	count := q.Count
 	if count <= 0 {
@@ -123,11 +135,11 @@ func (s *Store) search(ctx context.Context, q *search.Query) (*storage.SearchPag
 	if q.Cursor != "" {
 		c, err := decodeSearchCursor(q.Cursor, len(keys))
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 		after, backward = c, c.Backward
 	}
-	find := filter
+	find = filter
 	if after != nil {
 		find = allOf(filter, keysetFilter(keys, after.Values, backward))
 	}
@@ -156,7 +168,7 @@ func (s *Store) search(ctx context.Context, q *search.Query) (*storage.SearchPag
 	for {
 		batch, err := s.find(ctx, q.Type, find, order, int64(count+1), projection)
 		if err != nil {
-			return nil, nil, fmt.Errorf("mongo: search %s: %w", q.Type, err)
+			return nil, nil, false, fmt.Errorf("mongo: search %s: %w", q.Type, err)
 		}
 		for _, raw := range batch {
 			if exact.matches(raw) && len(raws) <= count {
@@ -174,9 +186,11 @@ func (s *Store) search(ctx context.Context, q *search.Query) (*storage.SearchPag
 		if q.Cursor == "" && !more {
 			page.Total = len(raws)
 		} else {
+			s.searchStep(ctx, q.Type, "count")
+			counted = true
 			n, err := s.count(ctx, q.Type, filter, exact)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, false, err
 			}
 			page.Total = n
 		}
@@ -192,7 +206,7 @@ func (s *Store) search(ctx context.Context, q *search.Query) (*storage.SearchPag
 	for _, raw := range raws {
 		var d doc
 		if err := bson.Unmarshal(raw, &d); err != nil {
-			return nil, nil, fmt.Errorf("mongo: search %s: decode: %w", q.Type, err)
+			return nil, nil, false, fmt.Errorf("mongo: search %s: decode: %w", q.Type, err)
 		}
 		page.Versions = append(page.Versions, d.version(q.Type))
 	}
@@ -211,7 +225,14 @@ func (s *Store) search(ctx context.Context, q *search.Query) (*storage.SearchPag
 			page.Prev = (&searchCursor{Values: first, Backward: true}).encode()
 		}
 	}
-	return page, pageFilter, nil
+	return page, pageFilter, counted, nil
+}
+
+// searchStep runs Hooks.SearchStep.
+func (s *Store) searchStep(ctx context.Context, typ, step string) {
+	if h := s.hooks.SearchStep; h != nil {
+		h(ctx, typ, step)
+	}
 }
 
 // sortKey is one key of the result order.

@@ -45,8 +45,9 @@ import (
 // committed is ever visible: marked documents are read as they are, claims are skipped. From the commit
 // point on, a reader that meets a mark reads the claimed version, so reads by id see the whole
 // transaction at once; searches wait for committed transactions still publishing and run again when one
-// that committed meanwhile could change their answer; the change feed lists a transaction's versions
-// together once all its marks are cleared.
+// that committed meanwhile could change their answer (a few times, then once more under a hold that
+// publishers wait for: hold.go); the change feed lists a transaction's versions together once all its
+// marks are cleared.
 //
 // Failure. Before the commit point a failing transaction deletes the marks on current-version documents,
 // its claims, then its placeholders, then its intent. A crashed one is rolled back the same way as soon as
@@ -90,6 +91,17 @@ type Hooks struct {
 	// ReaderWaits runs when a query starts waiting for committed transaction txID to finish publishing
 	// (isolation.go).
 	ReaderWaits func(ctx context.Context, txID string)
+	// BeforePublish runs before the version of typ/id of a committed transaction replaces its
+	// current-version document (versions of one type are published in parallel).
+	BeforePublish func(ctx context.Context, typ, id string)
+	// TxHeld runs when the owner of committed transaction txID starts waiting for a query's hold before it
+	// publishes (hold.go).
+	TxHeld func(ctx context.Context, txID string)
+	// HeldRun runs when a query holds types and is about to run (hold.go).
+	HeldRun func(ctx context.Context, types []string)
+	// SearchStep runs inside a search's run (isolation.go): step "count" before the total is counted by a
+	// query of its own, "done" when the run has read everything.
+	SearchStep func(ctx context.Context, typ, step string)
 }
 
 // abandoned is the error of a hook that stopped a transaction.
@@ -153,8 +165,12 @@ type intent struct {
 	// Beat is the last heartbeat of the owner while it publishes.
 	Beat bson.DateTime `bson:"beat,omitempty"`
 	// Done: everything is published and the marks are cleared; the intent lingers for readers
-	// (isolation.go) until its owner deletes it.
-	Done bool `bson:"done,omitempty"`
+	// (isolation.go) for TxLinger after DoneAt, then its owner (or recovery, when the owner is gone)
+	// deletes it.
+	Done   bool          `bson:"done,omitempty"`
+	DoneAt bson.DateTime `bson:"doneAt,omitempty"`
+	// Held: the owner of the committed transaction waits for a query's hold before it publishes (hold.go).
+	Held bool `bson:"held,omitempty"`
 }
 
 func (t *tx) types() []string {
@@ -782,6 +798,9 @@ func (s *Store) publishAll(ctx context.Context, typ string, pubs []pub) error {
 				if p.prev == 0 {
 					opts.SetUpsert(true) // over a placeholder, which a roll-back may remove meanwhile
 				}
+				if h := s.hooks.BeforePublish; h != nil {
+					h(ctx, typ, p.id)
+				}
 				_, err := coll.ReplaceOne(ctx, bson.D{{Key: fID, Value: p.id}, {Key: fVersion, Value: p.prev}}, p.view, opts)
 				if err != nil && !mongo.IsDuplicateKeyError(err) { // duplicate: published already
 					first = fmt.Errorf("mongo: publish %s/%s: %w", typ, p.id, err)
@@ -805,8 +824,26 @@ func (s *Store) publishAll(ctx context.Context, typ string, pubs []pub) error {
 	return errors.Join(all...)
 }
 
-// finish publishes a committed transaction's versions, clears its marks and deletes its intent.
+// finish publishes a committed transaction's versions, clears its marks and deletes its intent. It first
+// waits while queries hold its types (hold.go), saying so in its intent; the heartbeat starts after (both
+// rewrite the intent).
 func (s *Store) finish(ctx context.Context, t *tx) error {
+	err := s.awaitHolds(ctx, t.types(), func(ctx context.Context, held bool) error {
+		if h := s.hooks.TxHeld; h != nil && held {
+			h(ctx, t.id)
+		}
+		update := bson.D{{Key: "$set", Value: bson.D{{Key: "held", Value: true}}}}
+		if !held {
+			update = bson.D{{Key: "$unset", Value: bson.D{{Key: "held", Value: ""}}}}
+		}
+		if _, err := s.db.Collection(txCollection).UpdateOne(ctx, bson.D{{Key: fID, Value: t.id}}, update); err != nil {
+			return fmt.Errorf("mongo: transaction %s: record held: %w", t.id, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
 	stop := s.heartbeat(t.id)
 	stopped := false
 	defer func() {
@@ -846,9 +883,11 @@ func (s *Store) finish(ctx context.Context, t *tx) error {
 }
 
 // done records that transaction txID is settled (published, marks cleared) and deletes its intent
-// TxLinger later, in the background, so that queries that ran meanwhile notice it (isolation.go).
+// TxLinger later, in the background, so that queries that ran meanwhile notice it (isolation.go). When
+// the store closes first, the intent stays: recovery deletes it once TxLinger has passed.
 func (s *Store) done(ctx context.Context, txID string) error {
-	if _, err := s.db.Collection(txCollection).UpdateOne(ctx, bson.D{{Key: fID, Value: txID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "done", Value: true}}}}); err != nil {
+	set := bson.D{{Key: "done", Value: true}, {Key: "doneAt", Value: bson.NewDateTimeFromTime(s.now())}}
+	if _, err := s.db.Collection(txCollection).UpdateOne(ctx, bson.D{{Key: fID, Value: txID}}, bson.D{{Key: "$set", Value: set}}); err != nil {
 		return fmt.Errorf("mongo: transaction %s: record done: %w", txID, err)
 	}
 	s.lingering.Add(1)
@@ -859,6 +898,7 @@ func (s *Store) done(ctx context.Context, txID string) error {
 		case <-t.C:
 		case <-s.lingerCtx.Done():
 			t.Stop()
+			return // closing: a query that started before may still need it; recovery deletes it
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

@@ -53,6 +53,9 @@ func RunIsolation(t *testing.T, iso Isolation) {
 	t.Run("include", func(t *testing.T) {
 		testIncludeSnapshot(t, iso.Open(t, IsolationHooks{Pause: func(CrashPoint) {}, ReaderWaits: func() {}}))
 	})
+	t.Run("pairs", func(t *testing.T) {
+		testPairs(t, iso.Open(t, IsolationHooks{Pause: func(CrashPoint) {}, ReaderWaits: func() {}}))
+	})
 	for _, at := range []CrashPoint{CrashAfterClaims, CrashAfterCommit, CrashMidPublish} {
 		t.Run(string(at), func(t *testing.T) {
 			ctx := context.Background()
@@ -189,6 +192,76 @@ func testSwapSearch(t *testing.T, s storage.Store) {
 		if newest["swap-a"] != newest["swap-b"] {
 			t.Fatalf("type history while patients swap names lists swap-a up to version %d, swap-b up to %d: %s",
 				newest["swap-a"], newest["swap-b"], describe(h.Versions))
+		}
+	}
+}
+
+// testPairs: transactions rename two patients together (smith <-> jones) and make two appointments refer
+// to a patient together (or neither), over and over, while a reader counts the smiths (a page of one:
+// the total is a count of its own; pair-0 is always a smith) and asks for the referrers of the patient:
+// the total is 1 or 3, the referrers both appointments or neither — never part of a transaction.
+func testPairs(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	appt := func(id string, refers bool) storage.Write {
+		if refers {
+			return appointment(id, "Patient/pair-x")
+		}
+		return appointment(id)
+	}
+	for _, id := range []string{"pair-0", "pair-a", "pair-b"} {
+		mustCreate(t, s, indexed(id, "Smith"))
+	}
+	for _, id := range []string{"pair-ra", "pair-rb"} {
+		mustCreate(t, s, appt(id, false))
+	}
+	const rounds = 30
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < rounds; i++ {
+			family, refers := "Jones", true
+			if i%2 == 1 {
+				family, refers = "Smith", false
+			}
+			if _, err := s.Transact(ctx, []storage.TxOp{
+				{Kind: storage.TxUpdate, Write: indexed("pair-a", family)},
+				{Kind: storage.TxUpdate, Write: indexed("pair-b", family)},
+				{Kind: storage.TxUpdate, Write: appt("pair-ra", refers)},
+				{Kind: storage.TxUpdate, Write: appt("pair-rb", refers)},
+			}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	reads := 0
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("transaction: %v", err)
+			}
+			if reads == 0 {
+				t.Fatal("no read ran")
+			}
+			return
+		default:
+		}
+		reads++
+		page, err := s.Search(ctx, &search.Query{Type: "Patient", Count: 1, CountSet: true,
+			Criteria: []search.Criterion{{Param: familyParam, Values: []search.Value{{Text: "smith"}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.Total != 1 && page.Total != 3 {
+			t.Fatalf("read %d: %d smiths counted while transactions rename two of three together", reads, page.Total)
+		}
+		refs, total, err := s.Referrers(ctx, []string{"Patient/pair-x"}, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(refs, " "); got != "" && got != "Appointment/pair-ra Appointment/pair-rb" || total != len(refs) {
+			t.Fatalf("read %d: referrers %q (total %d) while transactions make two appointments refer to the patient together", reads, got, total)
 		}
 	}
 }
