@@ -172,22 +172,26 @@ func (k *Key) Sign(c Claims) (string, error) {
 // Handler serves the key as an issuer would: GET /.well-known/openid-configuration (issuer and jwks_uri)
 // and GET /jwks.json. issuer must be the URL this handler is served at.
 func (k *Key) Handler(issuer string) (http.Handler, error) {
+	return k.issuerMux(map[string]any{"issuer": issuer})
+}
+
+// issuerMux serves the discovery document meta (jwks_uri and the signing algorithm added) and the JWKS.
+func (k *Key) issuerMux(meta map[string]any) (*http.ServeMux, error) {
 	jwks, err := k.JWKS()
 	if err != nil {
 		return nil, err
 	}
-	base := strings.TrimSuffix(issuer, "/")
-	meta, err := json.Marshal(map[string]any{
-		"issuer": issuer, "jwks_uri": base + "/jwks.json",
-		"id_token_signing_alg_values_supported": []string{string(jose.ES256)},
-	})
+	issuer, _ := meta["issuer"].(string)
+	meta["jwks_uri"] = strings.TrimSuffix(issuer, "/") + "/jwks.json"
+	meta["id_token_signing_alg_values_supported"] = []string{string(jose.ES256)}
+	doc, err := json.Marshal(meta)
 	if err != nil {
 		return nil, fmt.Errorf("devtoken: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(meta)
+		_, _ = w.Write(doc)
 	})
 	mux.HandleFunc("GET /jwks.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/jwk-set+json")

@@ -40,31 +40,16 @@ type grant struct {
 // Handler serves the issuer: discovery (with the authorization and token endpoints), the JWKS,
 // GET /authorize and POST /token.
 func (f *Flow) Handler() (http.Handler, error) {
-	jwks, err := f.Key.JWKS()
-	if err != nil {
-		return nil, err
-	}
 	base := strings.TrimSuffix(f.Issuer, "/")
-	meta, err := json.Marshal(map[string]any{
-		"issuer": f.Issuer, "jwks_uri": base + "/jwks.json",
-		"authorization_endpoint": base + "/authorize", "token_endpoint": base + "/token",
+	mux, err := f.Key.issuerMux(map[string]any{
+		"issuer": f.Issuer, "authorization_endpoint": base + "/authorize", "token_endpoint": base + "/token",
 		"grant_types_supported": []string{"authorization_code"}, "response_types_supported": []string{"code"},
 		"code_challenge_methods_supported": []string{"S256"}, "token_endpoint_auth_methods_supported": []string{"none"},
-		"scopes_supported":                      []string{"openid", "fhirUser", "launch/patient", "user/*.cruds", "patient/*.cruds"},
-		"id_token_signing_alg_values_supported": []string{"ES256"},
+		"scopes_supported": []string{"openid", "fhirUser", "launch/patient", "user/*.cruds", "patient/*.cruds"},
 	})
 	if err != nil {
 		return nil, err
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(meta)
-	})
-	mux.HandleFunc("GET /jwks.json", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/jwk-set+json")
-		_, _ = w.Write(jwks)
-	})
 	mux.HandleFunc("GET /authorize", f.authorize)
 	mux.HandleFunc("POST /token", f.token)
 	return cors(mux), nil
