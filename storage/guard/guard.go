@@ -150,6 +150,10 @@ func (g *Store) Close(ctx context.Context) error {
 // Opened reports whether the store is open (always, for New).
 func (g *Store) Opened() bool { return g.store.Load() != nil }
 
+// OpenDone is closed when the background opening has ended: the store opened, or the opening was
+// stopped (for New, at once).
+func (g *Store) OpenDone() <-chan struct{} { return g.opened }
+
 // Unwrap returns the guarded store (nil while an Opening store is not open).
 func (g *Store) Unwrap() storage.Store {
 	if p := g.store.Load(); p != nil {
