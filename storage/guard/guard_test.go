@@ -16,6 +16,7 @@ import (
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/storage"
 	"github.com/careflow/careflow/storage/guard"
+	"github.com/careflow/careflow/storage/guard/guardtest"
 	"github.com/careflow/careflow/storage/mongo"
 	"github.com/careflow/careflow/storage/mongo/mongotest"
 	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
@@ -164,10 +165,10 @@ func untilOK(t *testing.T, what string, f func() error) {
 // TestDatabaseDownMongo: with the database unreachable, every call answers 503 transient within the
 // database timeout (searches too), Ping fails; once it is back, calls succeed again without a restart.
 func TestDatabaseDownMongo(t *testing.T) {
-	p := newProxy(t, mongoAddr(t))
-	p.restore()
+	p := guardtest.New(t, mongoAddr(t))
+	p.Restore()
 	ctx := context.Background()
-	raw, err := openVia(ctx, p.addr, testDB(t))
+	raw, err := openVia(ctx, p.Addr, testDB(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +181,7 @@ func TestDatabaseDownMongo(t *testing.T) {
 	}
 	q := slowQuery(t, r4test.Load(t).Registry, 1)
 
-	p.cut()
+	p.Cut()
 	// The first call to find the database gone may also ping it (a fifth of the timeout); then every
 	// call answers within the timeout. The bounds allow for a loaded machine.
 	slack := dbTimeout
@@ -200,7 +201,7 @@ func TestDatabaseDownMongo(t *testing.T) {
 		t.Error("ping succeeds with the database down")
 	}
 
-	p.restore()
+	p.Restore()
 	untilOK(t, "read after the database came back", func() error { _, err := g.Read(ctx, "Patient", v.ID); return err })
 	if _, err := g.Search(ctx, q); err != nil {
 		t.Errorf("search after the database came back: %v", err)
@@ -210,13 +211,13 @@ func TestDatabaseDownMongo(t *testing.T) {
 // TestOpeningWhileDown: a store whose database is down at start answers 503 at once and Ping fails; it
 // opens itself in the background when the database answers.
 func TestOpeningWhileDown(t *testing.T) {
-	p := newProxy(t, mongoAddr(t))
+	p := guardtest.New(t, mongoAddr(t))
 	db := testDB(t)
 	ctx := context.Background()
 	g := guard.Opening(ctx, func(ctx context.Context) (storage.Store, error) {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		return openVia(ctx, p.addr, db)
+		return openVia(ctx, p.Addr, db)
 	}, guard.Options{DBTimeout: time.Second, RetryOpen: 50 * time.Millisecond})
 	defer g.Close(ctx)
 	within(t, 100*time.Millisecond, "a read before the store opened", func() {
@@ -226,7 +227,7 @@ func TestOpeningWhileDown(t *testing.T) {
 	if err := g.Ping(ctx); err == nil || g.Opened() {
 		t.Fatalf("ping before the database answered: %v (opened %v)", err, g.Opened())
 	}
-	p.restore()
+	p.Restore()
 	untilOK(t, "ping after the database came up", func() error { return g.Ping(ctx) })
 	if _, err := g.Create(ctx, storage.Write{Type: "Patient", Body: []byte(`{"resourceType":"Patient"}`)}); err != nil {
 		t.Errorf("create once open: %v", err)
