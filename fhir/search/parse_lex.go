@@ -203,7 +203,7 @@ func clip(s string) string {
 func checkText(params url.Values) *outcome.Error {
 	for name, raws := range params {
 		if badText(name) {
-			return outcome.New(http.StatusBadRequest, outcome.CodeInvalid,
+			return outcome.At(http.StatusBadRequest, outcome.CodeInvalid, name,
 				"search parameter %s: the name is not UTF-8 or holds a control character", clip(name))
 		}
 		for _, raw := range raws {
