@@ -97,3 +97,25 @@ func (h hangingPing) Ping(ctx context.Context) error {
 	<-ctx.Done()
 	return errors.New("ping: " + ctx.Err().Error())
 }
+
+// TestSearchBudgetAnswer: a search over its time budget answers 400 with issue code too-costly — not 503,
+// not 500 — whether it is a plain search, a search with includes (one consistent read) or $everything.
+// A budget of a nanosecond has passed before any store call starts.
+func TestSearchBudgetAnswer(t *testing.T) {
+	v, reg := r4test.Validator(t), r4test.Load(t).Registry
+	store := sqlitetest.Open(t)
+	cfg := testConfig{svc: interaction.Config{DefaultCount: 50, MaxCount: 1000}}
+	ts := httptest.NewServer(handler(t, cfg, guard.New(store, guard.Options{QueryTimeout: time.Nanosecond}), v, reg))
+	defer ts.Close()
+	c := &client{t: t, base: ts.URL + "/fhir", root: ts.URL}
+	if r := c.do("PUT", "/Patient/p1", `{"resourceType":"Patient","id":"p1"}`); r.status != 201 {
+		t.Fatalf("create (a point call, not bounded by the budget): %d %s", r.status, r.body)
+	}
+	for _, q := range []string{"/Patient?name=x", "/Patient?_revinclude=AllergyIntolerance:patient", "/Patient/p1/$everything", "/Patient/_history"} {
+		r := c.do("GET", q, "")
+		expectOutcome(t, r, 400, "too-costly", "")
+		if r.header.Get("Retry-After") != "" {
+			t.Errorf("GET %s: Retry-After on a 400", q)
+		}
+	}
+}
