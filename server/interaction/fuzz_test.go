@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/outcome"
@@ -29,6 +31,16 @@ func fuzzService(tb testing.TB) *interaction.Service {
 		tb.Fatal(err)
 	}
 	return svc
+}
+
+// watchdog crashes the fuzz worker when one input runs longer than a minute (a hang or a pathological
+// input is a denial of service): the fuzzer then keeps the input as a crasher. Call the returned stop when
+// the input is done.
+func watchdog(what string, input []byte) (stop func() bool) {
+	start := time.Now()
+	return time.AfterFunc(time.Minute, func() {
+		panic(fmt.Sprintf("%s still running after %s on input %q", what, time.Since(start), input))
+	}).Stop
 }
 
 // no5xx fails t when err is a 5xx (or not an OperationOutcome error at all, which the HTTP layer answers
@@ -66,6 +78,7 @@ func FuzzBundle(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		defer watchdog("Bundle", data)()
 		res, err := svc.Bundle(ctx, call, data)
 		no5xx(t, "Bundle", err)
 		if err != nil {
@@ -108,6 +121,7 @@ func FuzzPatch(f *testing.F) {
 	call := interaction.Call{Base: "https://fhir.example.org/fhir"}
 	const patient = `{"resourceType":"Patient","id":"p1","active":true,"gender":"male","name":[{"family":"A","given":["X","Y"]},{"family":"Z"}],"birthDate":"1970","_birthDate":{"extension":[{"url":"http://x","valueString":"y"}]}}`
 	f.Fuzz(func(t *testing.T, doc []byte, jsonPatch bool) {
+		defer watchdog("Patch", doc)()
 		if _, err := svc.Update(ctx, call, "Patient", "p1", []byte(patient), ""); err != nil {
 			t.Fatal(err)
 		}
