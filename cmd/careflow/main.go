@@ -130,7 +130,8 @@ func envDuration(key string, def time.Duration) (time.Duration, error) {
 
 // decorate wires the store decorators every interaction writes and reads through, outermost first:
 // patient-compartment confinement (with authorization) → referential integrity (when on) → the workflows'
-// update rules → the store. The workflows' own reads go to the store itself.
+// update rules → the store, which serve has already guarded (storage/guard: every call bounded, 503 when the
+// database does not answer; hardening.go). The workflows' own reads go to the guarded store itself.
 func decorate(store storage.Store, defs *r4.R4, referentialIntegrity, authorization bool) storage.Store {
 	// Updates obey the workflow rules whatever interaction makes them (PUT, PATCH, transactions).
 	out := storage.Store(rules.New(store, map[string][]rules.Rule{"CarePlan": {careplan.UpdateRule}}))
@@ -168,7 +169,15 @@ func serve(args []string) error {
 	grace := fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may run after SIGTERM")
 	indexes := fs.String("search-indexes", env("CAREFLOW_SEARCH_INDEXES", "auto"), "create the search-parameter indexes: auto (not on FerretDB, which never uses them), always or never (CAREFLOW_SEARCH_INDEXES)")
 	authF := addAuthFlags(fs)
+	hard, err := hardeningFlags(fs) // secure defaults, resilience and limits (hardening.go)
+	if err != nil {
+		return err
+	}
 	_ = fs.Parse(args)
+	hard.authIssuer = *authF.issuer
+	if err := hard.check(*addr); err != nil {
+		return err
+	}
 	database, err := database(*db, *uri)
 	if err != nil {
 		return err
@@ -199,9 +208,8 @@ func serve(args []string) error {
 		return err
 	}
 	registry := defs.Registry
-	openCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	store, err := openStore(openCtx, storeConfig{Database: database, SQLiteSync: *sqliteSync, SearchIndexes: indexMode, FeedSettle: *settle}, registry, log)
-	cancel()
+	hard.warn(*addr, log)
+	store, err := hard.open(ctx, storeConfig{Database: database, SQLiteSync: *sqliteSync, SearchIndexes: indexMode, FeedSettle: *settle}, registry, log)
 	if err != nil {
 		return err
 	}
@@ -252,8 +260,8 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	handler := rest.New(hcfg, svc, log)
-	srv := &http.Server{Addr: *addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	handler := rest.New(hard.rest(hcfg), svc, log)
+	srv := hard.server(*addr, handler)
 
 	errc := make(chan error, 1)
 	go func() {

@@ -48,10 +48,16 @@ const maxDepth = 4
 //   - A backslash not followed by , | $ or \ is kept as a literal backslash.
 //   - _count, _sort, _total, _summary and _cursor may be repeated only with the same value.
 //   - Chains and _has nest at most maxDepth levels (400 beyond).
+//   - A parameter name or value that is not UTF-8 or holds a control character other than tab, CR and LF
+//     (the whitespace a FHIR string may hold) is rejected (400): no stored value can contain one, and
+//     databases refuse some (NUL in a MongoDB key or regular expression).
 func (r *Registry) Parse(typ string, params url.Values, o ParseOptions) (*Query, *outcome.Error) {
 	if _, ok := r.byType[typ]; !ok {
 		return nil, outcome.At(http.StatusBadRequest, outcome.CodeNotSupported, typ,
 			"resource type %s is not supported", clip(typ))
+	}
+	if err := checkText(params); err != nil {
+		return nil, err
 	}
 	p := &parser{r: r, typ: typ, o: o, q: &Query{Type: typ}}
 	names := make([]string, 0, len(params))

@@ -1,11 +1,16 @@
 package search
 
 import (
+	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
+
+	"github.com/careflow/careflow/fhir/outcome"
 )
 
 // Lexical helpers of Parse: escaping, value syntax and dates.
@@ -192,3 +197,37 @@ func clip(s string) string {
 	}
 	return strconv.Quote(s[:cut]) + "…"
 }
+
+// checkText rejects parameter names and values that are not UTF-8 or hold a control character (C0 but tab,
+// CR and LF; DEL; C1).
+func checkText(params url.Values) *outcome.Error {
+	for name, raws := range params {
+		if badText(name) {
+			return outcome.At(http.StatusBadRequest, outcome.CodeInvalid, name,
+				"search parameter %s: the name is not UTF-8 or holds a control character", clip(name))
+		}
+		for _, raw := range raws {
+			if badText(raw) {
+				return outcome.At(http.StatusBadRequest, outcome.CodeInvalid, name,
+					"search parameter %s: the value %s is not UTF-8 or holds a control character", clip(name), clip(raw))
+			}
+		}
+	}
+	return nil
+}
+
+// badText reports whether s is not UTF-8 or holds a control character other than tab, CR and LF.
+func badText(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 {
+			return !utf8.ValidString(s[i:]) || strings.ContainsFunc(s[i:], isControl)
+		}
+		if isControl(rune(c)) {
+			return true
+		}
+	}
+	return false
+}
+
+func isControl(r rune) bool { return unicode.IsControl(r) && r != '\t' && r != '\r' && r != '\n' }

@@ -8,7 +8,9 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -137,6 +139,9 @@ func (s *Server) fail(c *gin.Context, err error) {
 	if e.Status >= 500 {
 		s.log.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "status", e.Status, "err", err,
 			"request_id", c.GetString(requestIDHeader))
+	}
+	if e.Status == http.StatusServiceUnavailable && c.Writer.Header().Get("Retry-After") == "" {
+		c.Header("Retry-After", strconv.Itoa(max(1, int((s.cfg.RetryAfter+time.Second-1)/time.Second))))
 	}
 	s.writeJSON(c, e.Status, outcome.Resource(e.Issues))
 }

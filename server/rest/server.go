@@ -41,6 +41,19 @@ type Config struct {
 	// SMARTConfiguration is the document served at [base]/.well-known/smart-configuration (SMART App
 	// Launch discovery); nil: not served.
 	SMARTConfiguration []byte
+
+	// Resilience and limits (docs/SECURITY.md, "Secure defaults, resilience and limits").
+	// RetryAfter is the Retry-After of 503 answers (default 5 s, in whole seconds).
+	RetryAfter time.Duration
+	// ReadyTimeout bounds /readyz's database check (default 2 s).
+	ReadyTimeout time.Duration
+	// CORSOrigins are the browser origins (exact, such as https://app.example.org) allowed to call the API
+	// (cors.go); none by default.
+	CORSOrigins []string
+	// RateLimit is the requests per second each client may make, with bursts of RateBurst (ratelimit.go);
+	// 0: no limit.
+	RateLimit float64
+	RateBurst int
 }
 
 // Authenticator verifies a bearer token (auth.Verifier).
@@ -50,9 +63,10 @@ type Authenticator interface {
 
 // Server serves the FHIR API over HTTP; every FHIR interaction is the interaction layer's.
 type Server struct {
-	cfg Config
-	svc *interaction.Service
-	log *slog.Logger
+	cfg     Config
+	svc     *interaction.Service
+	log     *slog.Logger
+	limiter *limiter // nil: no rate limit
 }
 
 // New returns the HTTP handler of the FHIR API (under /fhir) with /healthz and /readyz.
@@ -60,7 +74,13 @@ func New(cfg Config, svc *interaction.Service, log *slog.Logger) http.Handler {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 16 << 20
 	}
-	s := &Server{cfg: cfg, svc: svc, log: log}
+	if cfg.RetryAfter <= 0 {
+		cfg.RetryAfter = 5 * time.Second
+	}
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = 2 * time.Second
+	}
+	s := &Server{cfg: cfg, svc: svc, log: log, limiter: newLimiter(cfg.RateLimit, cfg.RateBurst)}
 	return s.routes()
 }
 
@@ -71,7 +91,7 @@ func (s *Server) routes() *gin.Engine {
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.RemoveExtraSlash = false
-	r.Use(s.requestLog, s.recover)
+	r.Use(s.requestLog, s.recover, s.cors(), s.rateLimit)
 
 	r.GET("/healthz", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", []byte(`{"status":"ok"}`)) })
 	r.GET("/readyz", s.ready)
@@ -233,7 +253,7 @@ func (s *Server) recover(c *gin.Context) {
 }
 
 func (s *Server) ready(c *gin.Context) {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.ReadyTimeout)
 	defer cancel()
 	if err := s.svc.Ping(ctx); err != nil {
 		s.log.Warn("not ready", "err", err)
