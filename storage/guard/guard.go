@@ -433,6 +433,27 @@ func (g *Store) ReadConsistent(ctx context.Context, types []string, read func(ct
 	return g.end(ctx, c, s, err)
 }
 
+// SearchIndex passes the store's index-only searches on (storage/sqlite; the workflows' fetcher uses them),
+// bounded as a query. A store without them answers errors.ErrUnsupported before reading anything, and
+// the caller reads bodies instead.
+func (g *Store) SearchIndex(ctx context.Context, q *search.Query, fields []string, fn func(id string, field int, key string, lo, hi int64) error) error {
+	type indexSearcher interface {
+		SearchIndex(ctx context.Context, q *search.Query, fields []string, fn func(id string, field int, key string, lo, hi int64) error) error
+	}
+	if _, ok := g.Unwrap().(indexSearcher); !ok {
+		return errors.ErrUnsupported
+	}
+	c, s, err := g.query(ctx)
+	if err != nil {
+		return err
+	}
+	x, ok := s.(indexSearcher)
+	if !ok {
+		return g.end(ctx, c, s, errors.ErrUnsupported)
+	}
+	return g.end(ctx, c, s, x.SearchIndex(c.ctx, q, fields, fn))
+}
+
 // SearchBatch passes the store's search batch size on (the workflows' fetcher asks for it); 0 when it
 // has none or is not open.
 func (g *Store) SearchBatch() int {

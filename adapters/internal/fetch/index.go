@@ -3,6 +3,7 @@ package fetch
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -47,6 +48,16 @@ func indexOf(s Searcher) (indexSearcher, bool) {
 	}
 	x, ok := s.(indexSearcher)
 	return x, ok
+}
+
+// unsupported turns a store's errors.ErrUnsupported (a wrapper whose store has no index-only searches,
+// reported before anything is read) into "no answer": IndexIn then reports ok false and the caller reads
+// bodies. Other errors stay errors.
+func unsupported(err error) error {
+	if errors.Is(err, errors.ErrUnsupported) {
+		return nil
+	}
+	return err
 }
 
 // IndexAll is IndexIn without a list of values: every resource of typ matching params.
@@ -142,7 +153,7 @@ func (f Fetcher) IndexIn(ctx context.Context, typ, param string, values []string
 			return nil
 		})
 		if err != nil {
-			return nil, false, err
+			return nil, false, unsupported(err)
 		}
 		for id, r := range all {
 			if slices.ContainsFunc(r.Keys[x], func(k string) bool { return in[k] }) {
@@ -155,7 +166,7 @@ func (f Fetcher) IndexIn(ctx context.Context, typ, param string, values []string
 			p[k] = append([]string(nil), v...)
 		}
 		if err := search(p, fields, add); err != nil {
-			return nil, false, err
+			return nil, false, unsupported(err)
 		}
 	} else {
 		for i := 0; i < len(uniq); i += batch {
@@ -166,7 +177,7 @@ func (f Fetcher) IndexIn(ctx context.Context, typ, param string, values []string
 			}
 			p.Set(param, joinEscaped(chunk))
 			if err := search(p, fields, add); err != nil {
-				return nil, false, err
+				return nil, false, unsupported(err)
 			}
 		}
 	}

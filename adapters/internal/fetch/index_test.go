@@ -12,6 +12,7 @@ import (
 	"github.com/careflow/careflow/adapters/internal/fetch"
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/storage"
+	"github.com/careflow/careflow/storage/guard"
 )
 
 // searchOnly is a store that only searches (as the MongoDB store: no index answers).
@@ -20,6 +21,11 @@ type searchOnly struct{ s fetch.Searcher }
 func (s searchOnly) Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error) {
 	return s.s.Search(ctx, q)
 }
+
+// batchedNoIndex is a store with a search batch size and no index-only searches.
+type batchedNoIndex struct{ storage.Store }
+
+func (batchedNoIndex) SearchBatch() int { return 100 }
 
 type indexStore interface {
 	fetch.Searcher
@@ -70,6 +76,7 @@ func TestIndexIn(t *testing.T) {
 		{"batches of 2", batchOf{store, 2}},
 		{"scan (more than 4 batches of 1)", batchOf{store, 1}},
 		{"through a memo", fetch.NewMemo(batchOf{store, 1})},
+		{"through the store guard", guard.New(e.Store.(storage.Store), guard.Options{})},
 	} {
 		f := fetch.Fetcher{Store: c.store, Registry: e.Registry}
 		got, ok, err := f.IndexIn(ctx, "Appointment", "supporting-info", plans, params, []string{"supporting-info", "date"})
@@ -92,6 +99,12 @@ func TestIndexIn(t *testing.T) {
 	f := fetch.Fetcher{Store: fetch.NewMemo(searchOnly{store}), Registry: e.Registry}
 	if got, ok, err := f.IndexIn(ctx, "Appointment", "supporting-info", plans, params, []string{"date"}); ok || err != nil || got != nil {
 		t.Errorf("search-only store: %v %t %v", got, ok, err)
+	}
+	// Through the guard over a store without index answers: the guard says so, and nothing is read.
+	noIndex := guard.New(batchedNoIndex{e.Store.(storage.Store)}, guard.Options{})
+	f = fetch.Fetcher{Store: fetch.NewMemo(noIndex), Registry: e.Registry}
+	if got, ok, err := f.IndexIn(ctx, "Appointment", "supporting-info", plans, params, []string{"date"}); ok || err != nil || got != nil {
+		t.Errorf("guarded store without index answers: %v %t %v", got, ok, err)
 	}
 	// A start more precise than the index's microseconds is not exact.
 	if _, exact := (fetch.Range{Lo: 10, Hi: 11}).Start(); exact {
