@@ -527,7 +527,7 @@ func (b *builder) keysWhere(a string, tid int64, field string, conds []string) s
 	if !ok || len(conds) == 0 {
 		return "0"
 	}
-	return a + ".rid IN (SELECT rid FROM ixk WHERE f = " + f + " AND (" + strings.Join(conds, " OR ") + "))"
+	return a + ".rid IN (SELECT rid FROM ixk WHERE f = " + f + " AND " + or(conds) + ")"
 }
 
 func not(negate bool) string {
@@ -621,11 +621,21 @@ func (b *builder) present(a string, tid int64, p *search.Param, want bool) strin
 	return a + ".rid " + not(!want) + "IN (SELECT rid FROM " + table + " WHERE f = " + f + ")"
 }
 
+// or is the disjunction of parts, parenthesised. It nests as a balanced tree: SQLite parses "a OR b OR c"
+// as ((a OR b) OR c), an expression tree as deep as the list is long, and refuses one deeper than 1000
+// ("Expression tree is too large"), which a search with a thousand comma-separated values would build;
+// balanced, n values nest log2(n) deep.
 func or(parts []string) string {
-	if len(parts) == 1 {
+	switch len(parts) {
+	case 0:
+		return "0"
+	case 1:
 		return parts[0]
+	case 2:
+		return "(" + parts[0] + " OR " + parts[1] + ")"
 	}
-	return "(" + strings.Join(parts, " OR ") + ")"
+	mid := len(parts) / 2
+	return "(" + or(parts[:mid]) + " OR " + or(parts[mid:]) + ")"
 }
 
 func (b *builder) token(a string, tid int64, c search.Criterion) string {
@@ -667,7 +677,7 @@ func (b *builder) tokenMatch(a string, tid int64, field string, m search.TokenMa
 	for _, p := range m.Prefixes {
 		conds = append(conds, b.prefix(p))
 	}
-	return a + ".rid " + not(negate) + "IN (SELECT rid FROM ixk WHERE f = " + f + " AND (" + strings.Join(conds, " OR ") + "))"
+	return a + ".rid " + not(negate) + "IN (SELECT rid FROM ixk WHERE f = " + f + " AND " + or(conds) + ")"
 }
 
 func (b *builder) str(a string, tid int64, c search.Criterion) string {
