@@ -514,11 +514,22 @@ func (b *builder) keys(a string, tid int64, field string, keys []string, negate 
 	if !ok || len(keys) == 0 {
 		return boolSQL(negate)
 	}
-	var vals []string
-	for _, k := range keys {
-		vals = append(vals, b.arg(k))
+	return a + ".rid " + not(negate) + "IN (SELECT rid FROM ixk WHERE f = " + f + " AND v IN (" + b.list(keys) + "))"
+}
+
+// list is the values as the contents of an SQL IN (…): a placeholder each, or, beyond maxVars values, one
+// JSON array read by json_each. A reference value without a type expands to a key per target type (145
+// for Task's subject), and SQLite binds at most 32766 values in one statement.
+func (b *builder) list(vals []string) string {
+	if len(vals) > maxVars {
+		data, _ := json.Marshal(vals) // strings always marshal
+		return "SELECT value FROM json_each(" + b.arg(string(data)) + ")"
 	}
-	return a + ".rid " + not(negate) + "IN (SELECT rid FROM ixk WHERE f = " + f + " AND v IN (" + strings.Join(vals, ", ") + "))"
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		out[i] = b.arg(v)
+	}
+	return strings.Join(out, ", ")
 }
 
 // keysWhere is "a.rid IN (the resources with a value of field meeting cond)" (cond on column v).
@@ -527,7 +538,7 @@ func (b *builder) keysWhere(a string, tid int64, field string, conds []string) s
 	if !ok || len(conds) == 0 {
 		return "0"
 	}
-	return a + ".rid IN (SELECT rid FROM ixk WHERE f = " + f + " AND (" + strings.Join(conds, " OR ") + "))"
+	return a + ".rid IN (SELECT rid FROM ixk WHERE f = " + f + " AND " + or(conds) + ")"
 }
 
 func not(negate bool) string {
@@ -576,9 +587,9 @@ func (b *builder) criterion(a, typ string, tid int64, c search.Criterion) (strin
 	case "_id":
 		var ids []string
 		for _, v := range c.Values {
-			ids = append(ids, b.arg(v.Code))
+			ids = append(ids, v.Code)
 		}
-		return a + ".id " + not(c.Modifier == "not") + "IN (" + strings.Join(ids, ", ") + ")", nil
+		return a + ".id " + not(c.Modifier == "not") + "IN (" + b.list(ids) + ")", nil
 	case "_lastUpdated":
 		return b.lastUpdated(a, c), nil
 	}
@@ -621,11 +632,21 @@ func (b *builder) present(a string, tid int64, p *search.Param, want bool) strin
 	return a + ".rid " + not(!want) + "IN (SELECT rid FROM " + table + " WHERE f = " + f + ")"
 }
 
+// or is the disjunction of parts, parenthesised. It nests as a balanced tree: SQLite parses "a OR b OR c"
+// as ((a OR b) OR c), an expression tree as deep as the list is long, and refuses one deeper than 1000
+// ("Expression tree is too large"), which a search with a thousand comma-separated values would build;
+// balanced, n values nest log2(n) deep.
 func or(parts []string) string {
-	if len(parts) == 1 {
+	switch len(parts) {
+	case 0:
+		return "0"
+	case 1:
 		return parts[0]
+	case 2:
+		return "(" + parts[0] + " OR " + parts[1] + ")"
 	}
-	return "(" + strings.Join(parts, " OR ") + ")"
+	mid := len(parts) / 2
+	return "(" + or(parts[:mid]) + " OR " + or(parts[mid:]) + ")"
 }
 
 func (b *builder) token(a string, tid int64, c search.Criterion) string {
@@ -659,15 +680,11 @@ func (b *builder) tokenMatch(a string, tid int64, field string, m search.TokenMa
 	if !ok {
 		return boolSQL(negate)
 	}
-	var vals []string
-	for _, k := range m.Keys {
-		vals = append(vals, b.arg(k))
-	}
-	conds := []string{"v IN (" + strings.Join(vals, ", ") + ")"}
+	conds := []string{"v IN (" + b.list(m.Keys) + ")"}
 	for _, p := range m.Prefixes {
 		conds = append(conds, b.prefix(p))
 	}
-	return a + ".rid " + not(negate) + "IN (SELECT rid FROM ixk WHERE f = " + f + " AND (" + strings.Join(conds, " OR ") + "))"
+	return a + ".rid " + not(negate) + "IN (SELECT rid FROM ixk WHERE f = " + f + " AND " + or(conds) + ")"
 }
 
 func (b *builder) str(a string, tid int64, c search.Criterion) string {
