@@ -29,6 +29,7 @@ func startRaw(t *testing.T, addr string, args ...string) (string, *syncBuffer) {
 	addr = "127.0.0.1:" + port
 	logs := &syncBuffer{}
 	cmd := exec.Command(binary(t), append([]string{"serve", "--log-level", "debug"}, args...)...)
+	cmd.Dir = t.TempDir() // relative defaults (the audit outbox under careflow-data/) stay out of the tree
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
