@@ -87,15 +87,12 @@ func searchValue(p *search.Param, n fhirpath.Node) string {
 // search parameter of every type and every example that has a value for it, searches with that value and
 // expects the example among the results. With the hand-written exact cases in search_test.go this covers
 // each official parameter end to end (extraction, parsing, translation, the database).
-func TestEveryParameterFindsItsExample(t *testing.T) {
-	c := server(t)
-	reg := r4test.Load(t).Registry
+// putOfficialExamples stores every official example of the served types (testdata/examples/r4) through
+// c and returns them decoded (numbers kept exact), in file order.
+func putOfficialExamples(t *testing.T, c *client) []map[string]any {
+	t.Helper()
 	files, _ := filepath.Glob("../../testdata/examples/r4/*.json")
-	type example struct {
-		typ, id string
-		tree    map[string]any
-	}
-	var examples []example
+	var out []map[string]any
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
@@ -111,7 +108,21 @@ func TestEveryParameterFindsItsExample(t *testing.T) {
 		if r := c.do("PUT", "/"+typ+"/"+id, string(data)); r.status != 201 {
 			t.Fatalf("PUT %s/%s: %d %s", typ, id, r.status, r.body)
 		}
-		examples = append(examples, example{typ, id, tree})
+		out = append(out, tree)
+	}
+	return out
+}
+
+func TestEveryParameterFindsItsExample(t *testing.T) {
+	c := server(t)
+	reg := r4test.Load(t).Registry
+	type example struct {
+		typ, id string
+		tree    map[string]any
+	}
+	var examples []example
+	for _, tree := range putOfficialExamples(t, c) {
+		examples = append(examples, example{tree["resourceType"].(string), tree["id"].(string), tree})
 	}
 	// Resources for the parameters no official example has a value for.
 	extra := []string{

@@ -1,12 +1,8 @@
 package rest_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,23 +15,9 @@ import (
 func manyValuesServer(t *testing.T) (*client, map[string][]map[string]any) {
 	t.Helper()
 	c := server(t)
-	files, _ := filepath.Glob("../../testdata/examples/r4/*.json")
 	examples := map[string][]map[string]any{}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dec := json.NewDecoder(bytes.NewReader(data))
-		dec.UseNumber()
-		var tree map[string]any
-		if err := dec.Decode(&tree); err != nil {
-			t.Fatal(err)
-		}
-		typ, id := tree["resourceType"].(string), tree["id"].(string)
-		if r := c.do("PUT", "/"+typ+"/"+id, string(data)); r.status != 201 {
-			t.Fatalf("PUT %s/%s: %d %s", typ, id, r.status, r.body)
-		}
+	for _, tree := range putOfficialExamples(t, c) {
+		typ := tree["resourceType"].(string)
 		examples[typ] = append(examples[typ], tree)
 	}
 	return c, examples
