@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -19,9 +20,18 @@ func (s *Store) Exists(ctx context.Context, typ string, ids []string) (map[strin
 	if len(ids) == 0 {
 		return out, nil
 	}
+	readAt := time.Now()
 	raws, err := s.find(ctx, typ, in(fID, ids), nil, 0, bson.D{{Key: fVersion, Value: 1}, {Key: fDeleted, Value: 1}, {Key: fTx, Value: 1}})
 	if err != nil {
 		return nil, fmt.Errorf("mongo: exists %s: %w", typ, err)
+	}
+	// On FerretDB unmarked documents are checked against the transactions in flight (isolation.go,
+	// unmarked): listed once for all of them.
+	var touched map[string]bool
+	if s.ferret && len(raws) > 0 {
+		if touched, err = s.inFlightTargets(ctx, typ, ""); err != nil {
+			return nil, err
+		}
 	}
 	for _, raw := range raws {
 		d := &doc{}
@@ -29,7 +39,12 @@ func (s *Store) Exists(ctx context.Context, typ string, ids []string) (map[strin
 			return nil, fmt.Errorf("mongo: exists %s: %w", typ, err)
 		}
 		id := d.ID
-		if d, err = s.visible(ctx, typ, id, d); err != nil {
+		if d.Tx == "" {
+			d, err = s.unmarked(ctx, typ, id, d, readAt, touched)
+		} else {
+			d, err = s.visible(ctx, typ, id, d, readAt)
+		}
+		if err != nil {
 			return nil, err
 		}
 		if d != nil && d.VersionID > 0 { // version 0: a placeholder of an uncommitted transaction
