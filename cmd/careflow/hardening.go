@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
-
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/server/rest"
 	"github.com/careflow/careflow/storage"
@@ -169,7 +167,7 @@ func (h *hardening) open(ctx context.Context, c storeConfig, registry *search.Re
 		}
 		return guard.New(s, opts), nil
 	}
-	if _, err := connstring.ParseAndValidate(c.Database); err != nil {
+	if err := checkMongoURI(c.Database); err != nil {
 		return nil, fmt.Errorf("database %s: %w", redact(c.Database), err)
 	}
 	c.Database = withServerSelectionTimeout(c.Database, h.dbTimeout)

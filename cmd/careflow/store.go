@@ -4,8 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"strconv"
 	"strings"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 
 	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/search"
@@ -62,6 +66,66 @@ func openStore(ctx context.Context, c storeConfig, registry *search.Registry, lo
 			SearchIndexes: c.SearchIndexes, FeedSettle: c.FeedSettle})
 	}
 	return nil, fmt.Errorf("database %q: want sqlite:PATH (the embedded store, e.g. %s) or a mongodb:// or mongodb+srv:// URI", redact(c.Database), defaultDatabase)
+}
+
+// checkMongoURI checks the syntax of a MongoDB URI at start, without contacting anything. The driver's
+// parser resolves a mongodb+srv:// URI's hosts (DNS SRV and TXT records) while it parses, with lookups
+// that take no context: at start that would make a DNS server that fails refuse the start, and one that
+// does not answer hold it, where careflow must start and answer 503 until its database can be reached
+// (the store opens in the background and resolves the name there, again at every attempt). So such a URI
+// is checked as the mongodb:// URI with the same host and options, plus the rules of SRV URIs: one host
+// name, no port; srvServiceName and srvMaxHosts only there, checked here.
+func checkMongoURI(uri string) error {
+	scheme, rest, _ := strings.Cut(uri, "://")
+	if !strings.EqualFold(scheme, connstring.SchemeMongoDBSRV) {
+		_, err := connstring.ParseAndValidate(uri)
+		return err
+	}
+	// Drop the SRV-only options (a mongodb:// URI may not carry them) once checked.
+	plain, query, hasQuery := strings.Cut(rest, "?")
+	var kept []string
+	maxHosts := 0
+	if hasQuery {
+		for _, pair := range strings.FieldsFunc(query, func(r rune) bool { return r == '&' || r == ';' }) {
+			key, value, _ := strings.Cut(pair, "=")
+			switch strings.ToLower(key) {
+			case "srvservicename":
+				if len(value) < 1 || len(value) > 62 {
+					return fmt.Errorf("srvServiceName value must be between 1 and 62 characters")
+				}
+				continue
+			case "srvmaxhosts":
+				n, err := strconv.Atoi(value)
+				if err != nil || n < 0 {
+					return fmt.Errorf("srvMaxHosts %q: want a non-negative integer", value)
+				}
+				maxHosts = n
+				continue
+			case "directconnection":
+				if strings.EqualFold(value, "true") {
+					return fmt.Errorf("a direct connection cannot be made if an SRV URI is used")
+				}
+			}
+			kept = append(kept, pair)
+		}
+	}
+	if len(kept) > 0 {
+		plain += "?" + strings.Join(kept, "&")
+	}
+	cs, err := connstring.ParseAndValidate("mongodb://" + plain)
+	if err != nil {
+		return err
+	}
+	if len(cs.Hosts) != 1 {
+		return fmt.Errorf("a mongodb+srv:// URI has one host name, not %d", len(cs.Hosts))
+	}
+	if _, _, err := net.SplitHostPort(cs.Hosts[0]); err == nil {
+		return fmt.Errorf("a mongodb+srv:// URI has no port number (host %q)", cs.Hosts[0])
+	}
+	if maxHosts > 0 && (cs.ReplicaSet != "" || cs.LoadBalanced) {
+		return fmt.Errorf("srvMaxHosts cannot be a positive value if a replica set name or loadBalanced is set")
+	}
+	return nil
 }
 
 // redact hides the password of a connection string.

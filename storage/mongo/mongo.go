@@ -20,7 +20,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -177,9 +179,9 @@ const (
 
 // Open connects, checks that the database answers and creates the indexes the store needs (idempotent).
 func Open(ctx context.Context, o Options) (*Store, error) {
-	cs, err := connstring.ParseAndValidate(o.URI)
+	cs, copts, err := parseURI(ctx, o.URI)
 	if err != nil {
-		return nil, fmt.Errorf("mongo: invalid URI: %w", err)
+		return nil, err
 	}
 	dbName := cs.Database
 	if dbName == "" {
@@ -188,7 +190,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if dbName == "" {
 		dbName = "careflow"
 	}
-	copts := options.Client().ApplyURI(o.URI).SetAppName("careflow")
+	copts.SetAppName("careflow")
 	if o.Monitor != nil {
 		copts.SetMonitor(o.Monitor)
 	}
@@ -255,6 +257,48 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		s.startRecovery(interval)
 	}
 	return s, nil
+}
+
+// parseURI parses uri into its connection string and client options, within ctx. For a mongodb+srv://
+// URI the driver resolves the hosts while it parses (DNS SRV and TXT records), with lookups that take no
+// context: a DNS server that does not answer would hold Open past its context (and the server's start or
+// shutdown with it), so the parse then runs aside and is left to end on its own (bounded by the
+// resolver's timeouts) when ctx ends first. A failed lookup is reported as such, not as an invalid URI.
+func parseURI(ctx context.Context, uri string) (*connstring.ConnString, *options.ClientOptions, error) {
+	parse := func() (*connstring.ConnString, *options.ClientOptions, error) {
+		cs, err := connstring.ParseAndValidate(uri)
+		var dnsErr *net.DNSError
+		switch {
+		case errors.As(err, &dnsErr):
+			return nil, nil, fmt.Errorf("mongo: resolve the hosts of the mongodb+srv:// URI: %w", err)
+		case err != nil:
+			return nil, nil, fmt.Errorf("mongo: invalid URI: %w", err)
+		}
+		copts := options.Client().ApplyURI(uri) // parses again (and resolves again): the options need it
+		if err := copts.Validate(); err != nil {
+			return nil, nil, fmt.Errorf("mongo: invalid URI: %w", err)
+		}
+		return cs, copts, nil
+	}
+	if !strings.HasPrefix(strings.ToLower(uri), connstring.SchemeMongoDBSRV+"://") {
+		return parse()
+	}
+	type parsed struct {
+		cs    *connstring.ConnString
+		copts *options.ClientOptions
+		err   error
+	}
+	done := make(chan parsed, 1)
+	go func() {
+		cs, copts, err := parse()
+		done <- parsed{cs, copts, err}
+	}()
+	select {
+	case p := <-done:
+		return p.cs, p.copts, p.err
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("mongo: resolve the hosts of the mongodb+srv:// URI: %w", ctx.Err())
+	}
 }
 
 // Close stops the periodic recovery and disconnects from the database.
