@@ -264,7 +264,7 @@ func (s *Store) targetsOf(ctx context.Context, txID, typ string, types []string)
 // visible returns what a reader sees of the current-version document d of typ/id (nil: nothing), read
 // at readAt: d itself unless it carries the mark of a committed transaction, whose claimed version is
 // then returned (from its claim, published or not). A committed transaction whose owner is gone is rolled
-// forward. On FerretDB an unmarked document is checked against the transactions in flight (unmarked).
+// forward. On FerretDB an unmarked document is checked against the claim of its next version (unmarked).
 func (s *Store) visible(ctx context.Context, typ, id string, d *doc, readAt time.Time) (*doc, error) {
 	if d != nil && d.Tx == "" {
 		return s.unmarked(ctx, typ, id, d, readAt, nil)
@@ -300,64 +300,60 @@ func (s *Store) visible(ctx context.Context, typ, id string, d *doc, readAt time
 }
 
 // unmarked returns what a reader sees of the unmarked current-version document d of typ/id, read at
-// readAt: d itself, except on FerretDB when a committed transaction in flight claimed the next version.
+// readAt: d itself, except on FerretDB when a committed transaction claimed the next version.
 //
 // FerretDB's update reads the document and then writes the whole of it back, as two steps: a publish of
 // version n whose command read the document before a blocked writer published the same version for it
 // (its writer stalled past staleClaim), and whose write lands after a transaction claimed n+1 and marked
-// the document, puts version n back without the mark. (On MongoDB a document update is atomic: nothing
-// can erase a mark there, and nothing is checked.) So on FerretDB a reader of an unmarked document lists
-// the transactions in flight that target it (touched, when the caller listed them for many documents;
-// "transactions" is small, and empty when nothing is in flight: one query) and, only when one does,
-// looks up the claim of the next version: a committed transaction's claim (marked, or cleared — then
-// the late write landed even over its publish) is what the reader sees, as it would through the mark.
-// A transaction keeps its intent from before its claims until TxLinger after it published; a reader
-// whose look took longer than that reads the document again.
+// the document, puts version n back without the mark — or, landing later still, over the transaction's
+// published version. (On MongoDB a document update is atomic: nothing can erase a mark there, and
+// nothing is checked.) So on FerretDB a reader of an unmarked document looks up the claim of the next
+// version (one lookup by _id): a committed transaction's claim, marked or cleared, is what the reader
+// sees, as it would through the mark; a plain write's claim is visible once published, as always.
+//
+// A caller reading many documents passes touched, the ids of typ that the transactions in flight target
+// (inFlightTargets, one query for all of them), and only those are looked up. A transaction keeps its
+// intent from before its claims until TxLinger after it published, so a document read more than TxLinger
+// before is read again, alone.
 func (s *Store) unmarked(ctx context.Context, typ, id string, d *doc, readAt time.Time, touched map[string]bool) (*doc, error) {
-	for attempt := 0; s.ferret && d != nil && d.Tx == "" && !d.placeholder(); attempt++ {
-		in := touched
-		if in == nil {
-			var err error
-			if in, err = s.inFlightTargets(ctx, typ, id); err != nil {
-				return nil, err
-			}
-		}
-		if time.Since(readAt) >= s.txLinger && attempt < 5 {
-			// A transaction may have come and gone since d was read: read it again.
-			touched, readAt = nil, time.Now()
-			var err error
-			if d, err = s.current(ctx, typ, id); err != nil {
+	if !s.ferret || d == nil || d.Tx != "" || d.placeholder() {
+		return d, nil
+	}
+	if touched != nil {
+		if time.Since(readAt) >= s.txLinger {
+			readAt = time.Now()
+			d, err := s.current(ctx, typ, id)
+			if err != nil {
 				return nil, err
 			}
 			if d != nil && d.Tx != "" {
 				return s.visible(ctx, typ, id, d, readAt)
 			}
-			continue
+			return s.unmarked(ctx, typ, id, d, readAt, nil)
 		}
-		if !in[id] {
+		if !touched[id] {
 			return d, nil
 		}
-		var h doc
-		err := s.db.Collection(historyCollection).FindOne(ctx, bson.D{{Key: fID, Value: historyID(typ, id, d.VersionID+1)}},
-			options.FindOne().SetProjection(versionProjection)).Decode(&h)
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			return d, nil
+	}
+	var h doc
+	err := s.db.Collection(historyCollection).FindOne(ctx, bson.D{{Key: fID, Value: historyID(typ, id, d.VersionID+1)}},
+		options.FindOne().SetProjection(versionProjection)).Decode(&h)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return d, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mongo: read %s/%s: claim: %w", typ, id, err)
+	}
+	switch {
+	case h.Tx != "":
+		state, _, err := s.outcome(ctx, h.Tx)
+		if err != nil || state != stateCommitted {
+			return d, err
 		}
-		if err != nil {
-			return nil, fmt.Errorf("mongo: read %s/%s: claim: %w", typ, id, err)
-		}
-		switch {
-		case h.Tx != "":
-			state, _, err := s.outcome(ctx, h.Tx)
-			if err != nil || state != stateCommitted {
-				return d, err
-			}
-			s.settleOrphan(ctx, h.Tx)
-			return &h, nil
-		case h.TxDone != "":
-			return &h, nil
-		}
-		return d, nil // a plain write's claim: visible once published, as always
+		s.settleOrphan(ctx, h.Tx)
+		return &h, nil
+	case h.TxDone != "":
+		return &h, nil
 	}
 	return d, nil
 }

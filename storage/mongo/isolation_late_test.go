@@ -24,7 +24,7 @@ import (
 // exact step — right after the commit point, both documents the transaction replaces are written back as
 // they were before it marked them, through the raw collection — and reads by id (Read, VRead, Exists)
 // must see the transaction whole until and after it publishes (also when the late writes land after its
-// publishes, while its intent lingers). The check is FerretDB's (s.ferret); the
+// publishes). The check is FerretDB's (s.ferret); the
 // late write is simulated, so the test forces it on and runs on MongoDB too. Without the check, Read
 // returns version 2 of a and Exists finds b.
 func TestReadsByIDSeeATransactionWhoseMarkALatePublishErased(t *testing.T) {
@@ -101,8 +101,8 @@ func TestReadsByIDSeeATransactionWhoseMarkALatePublishErased(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("published")
-	// The late publishes land even after the transaction's: while its intent lingers (TxLinger, an hour
-	// here), reads by id still serve its versions.
+	// The late publishes land even after the transaction's: reads by id still serve its versions (Exists,
+	// which lists the transactions in flight for all its ids, while its intent lingers: an hour here).
 	for _, raw := range before {
 		if _, err := s.db.Collection("Patient").ReplaceOne(ctx, bson.D{{Key: fID, Value: raw.Lookup(fID).StringValue()}}, raw); err != nil {
 			t.Fatal(err)
@@ -120,7 +120,7 @@ func versionOrErr(v *storage.Version, err error) string {
 }
 
 // TestUnmarkedReadsCostNothingOffFerretDB: off FerretDB a read by id of an unmarked document is one
-// command, as before the check (isolation.go, unmarked); on FerretDB it is two while nothing is in flight.
+// command, as before the check (isolation.go, unmarked); on FerretDB it is two (the claim above it).
 func TestUnmarkedReadsCostNothingOffFerretDB(t *testing.T) {
 	ctx := context.Background()
 	var cmds atomic.Int64
