@@ -261,13 +261,13 @@ func (s *Store) targetsOf(ctx context.Context, txID, typ string, types []string)
 	return ids, others, true, nil
 }
 
-// visible returns what a reader sees of the current-version document d of typ/id (nil: nothing), read
-// at readAt: d itself unless it carries the mark of a committed transaction, whose claimed version is
-// then returned (from its claim, published or not). A committed transaction whose owner is gone is rolled
-// forward. On FerretDB an unmarked document is checked against the claim of its next version (unmarked).
-func (s *Store) visible(ctx context.Context, typ, id string, d *doc, readAt time.Time) (*doc, error) {
+// visible returns what a reader sees of the current-version document d of typ/id (nil: nothing): d
+// itself unless it carries the mark of a committed transaction, whose claimed version is then returned
+// (from its claim, published or not). A committed transaction whose owner is gone is rolled forward. On
+// FerretDB an unmarked document is checked against the claim of its next version (unmarked).
+func (s *Store) visible(ctx context.Context, typ, id string, d *doc) (*doc, error) {
 	if d != nil && d.Tx == "" {
-		return s.unmarked(ctx, typ, id, d, readAt, nil)
+		return s.unmarked(ctx, typ, id, d, nil, time.Time{})
 	}
 	for attempt := 0; d != nil && d.Tx != "" && attempt < 5; attempt++ {
 		state, _, err := s.outcome(ctx, d.Tx)
@@ -288,19 +288,18 @@ func (s *Store) visible(ctx context.Context, typ, id string, d *doc, readAt time
 			return &h, nil // published and cleared meanwhile
 		}
 		// Read the current version again.
-		readAt = time.Now()
 		if d, err = s.current(ctx, typ, id); err != nil {
 			return nil, err
 		}
 		if d != nil && d.Tx == "" {
-			return s.unmarked(ctx, typ, id, d, readAt, nil)
+			return s.unmarked(ctx, typ, id, d, nil, time.Time{})
 		}
 	}
 	return d, nil
 }
 
-// unmarked returns what a reader sees of the unmarked current-version document d of typ/id, read at
-// readAt: d itself, except on FerretDB when a committed transaction claimed the next version.
+// unmarked returns what a reader sees of the unmarked current-version document d of typ/id: d itself,
+// except on FerretDB when a committed transaction claimed the next version.
 //
 // FerretDB's update reads the document and then writes the whole of it back, as two steps: a publish of
 // version n whose command read the document before a blocked writer published the same version for it
@@ -312,24 +311,20 @@ func (s *Store) visible(ctx context.Context, typ, id string, d *doc, readAt time
 // sees, as it would through the mark; a plain write's claim is visible once published, as always.
 //
 // A caller reading many documents passes touched, the ids of typ that the transactions in flight target
-// (inFlightTargets, one query for all of them), and only those are looked up. A transaction keeps its
-// intent from before its claims until TxLinger after it published, so a document read more than TxLinger
-// before is read again, alone.
-func (s *Store) unmarked(ctx context.Context, typ, id string, d *doc, readAt time.Time, touched map[string]bool) (*doc, error) {
+// (inFlightTargets, one query for all of them, made after the documents were read at readAt), and only
+// those are looked up. A transaction keeps its intent from before its claims until TxLinger after it
+// published, so a document read more than TxLinger before is read again, alone.
+func (s *Store) unmarked(ctx context.Context, typ, id string, d *doc, touched map[string]bool, readAt time.Time) (*doc, error) {
 	if !s.ferret || d == nil || d.Tx != "" || d.placeholder() {
 		return d, nil
 	}
 	if touched != nil {
 		if time.Since(readAt) >= s.txLinger {
-			readAt = time.Now()
 			d, err := s.current(ctx, typ, id)
 			if err != nil {
 				return nil, err
 			}
-			if d != nil && d.Tx != "" {
-				return s.visible(ctx, typ, id, d, readAt)
-			}
-			return s.unmarked(ctx, typ, id, d, readAt, nil)
+			return s.visible(ctx, typ, id, d)
 		}
 		if !touched[id] {
 			return d, nil
@@ -358,13 +353,9 @@ func (s *Store) unmarked(ctx context.Context, typ, id string, d *doc, readAt tim
 	return d, nil
 }
 
-// inFlightTargets returns the ids of typ (only id, when not empty) that the transactions in flight
-// target, done or not.
-func (s *Store) inFlightTargets(ctx context.Context, typ, id string) (map[string]bool, error) {
+// inFlightTargets returns the ids of typ that the transactions in flight (done or not) target.
+func (s *Store) inFlightTargets(ctx context.Context, typ string) (map[string]bool, error) {
 	filter := bson.D{{Key: "ops.t", Value: typ}}
-	if id != "" {
-		filter = append(filter, bson.E{Key: "ops.id", Value: id})
-	}
 	cur, err := s.db.Collection(txCollection).Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "ops", Value: 1}}))
 	if err != nil {
 		return nil, fmt.Errorf("mongo: list transactions in flight on %s: %w", typ, err)
@@ -376,7 +367,7 @@ func (s *Store) inFlightTargets(ctx context.Context, typ, id string) (map[string
 	out := map[string]bool{}
 	for _, in := range all {
 		for _, tg := range in.Ops {
-			if tg.Type == typ && (id == "" || tg.ID == id) {
+			if tg.Type == typ {
 				out[tg.ID] = true
 			}
 		}

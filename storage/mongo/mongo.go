@@ -587,12 +587,11 @@ func (s *Store) current(ctx context.Context, typ, id string) (*doc, error) {
 
 // Read implements storage.Store.
 func (s *Store) Read(ctx context.Context, typ, id string) (*storage.Version, error) {
-	readAt := time.Now()
 	d, err := s.current(ctx, typ, id)
 	if err != nil {
 		return nil, err
 	}
-	if d, err = s.visible(ctx, typ, id, d, readAt); err != nil {
+	if d, err = s.visible(ctx, typ, id, d); err != nil {
 		return nil, err
 	}
 	if d == nil || d.placeholder() {
@@ -607,12 +606,11 @@ func (s *Store) Read(ctx context.Context, typ, id string) (*storage.Version, err
 
 // VRead implements storage.Store.
 func (s *Store) VRead(ctx context.Context, typ, id string, vid int64) (*storage.Version, error) {
-	readAt := time.Now()
 	d, err := s.current(ctx, typ, id)
 	if err != nil {
 		return nil, err
 	}
-	if d, err = s.visible(ctx, typ, id, d, readAt); err != nil {
+	if d, err = s.visible(ctx, typ, id, d); err != nil {
 		return nil, err
 	}
 	if d.placeholder() {

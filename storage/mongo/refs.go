@@ -14,7 +14,8 @@ import (
 // refsIndex is the index on search.RefsField that makes Referrers a lookup, not a scan.
 var refsIndex = index{"refs", bson.D{{Key: search.RefsField, Value: 1}}}
 
-// Exists implements storage.Store: one query on the type's collection.
+// Exists implements storage.Store: one query on the type's collection (on FerretDB one more, on the
+// transactions in flight).
 func (s *Store) Exists(ctx context.Context, typ string, ids []string) (map[string]bool, error) {
 	out := map[string]bool{}
 	if len(ids) == 0 {
@@ -29,7 +30,7 @@ func (s *Store) Exists(ctx context.Context, typ string, ids []string) (map[strin
 	// unmarked): listed once for all of them.
 	var touched map[string]bool
 	if s.ferret && len(raws) > 0 {
-		if touched, err = s.inFlightTargets(ctx, typ, ""); err != nil {
+		if touched, err = s.inFlightTargets(ctx, typ); err != nil {
 			return nil, err
 		}
 	}
@@ -40,9 +41,9 @@ func (s *Store) Exists(ctx context.Context, typ string, ids []string) (map[strin
 		}
 		id := d.ID
 		if d.Tx == "" {
-			d, err = s.unmarked(ctx, typ, id, d, readAt, touched)
+			d, err = s.unmarked(ctx, typ, id, d, touched, readAt)
 		} else {
-			d, err = s.visible(ctx, typ, id, d, readAt)
+			d, err = s.visible(ctx, typ, id, d)
 		}
 		if err != nil {
 			return nil, err
