@@ -2,14 +2,17 @@ package mongo_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
+	mongodriver "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/careflow/careflow/fhir/search"
@@ -122,6 +125,46 @@ func BenchmarkIsolation(b *testing.B) {
 			var all []bson.Raw
 			if err := cur.All(ctx, &all); err != nil {
 				b.Fatal(err)
+			}
+		})
+		// What a read by id on FerretDB pays for its check (isolation.go, unmarked), against the read
+		// itself and the alternative rejected for it (listing the transactions in flight), interleaved in
+		// one loop so that all three meet the same load: ns per query of each.
+		b.Run("check/"+load, func(b *testing.B) {
+			var took [3]time.Duration
+			queries := [3]func(id string) error{
+				func(id string) error { // the read
+					return s.Database().Collection("Patient").FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Err()
+				},
+				func(id string) error { // the claim above (absent, mostly)
+					err := s.Database().Collection("history").FindOne(ctx, bson.D{{Key: "_id", Value: "Patient/" + id + "/9999"}}).Err()
+					if errors.Is(err, mongodriver.ErrNoDocuments) {
+						return nil
+					}
+					return err
+				},
+				func(string) error { // the transactions in flight on the type
+					cur, err := s.Database().Collection("transactions").Find(ctx, bson.D{{Key: "ops.t", Value: "Patient"}}, options.Find().SetProjection(bson.D{{Key: "ops", Value: 1}}))
+					if err != nil {
+						return err
+					}
+					var all []bson.Raw
+					return cur.All(ctx, &all)
+				},
+			}
+			for i := 0; i < b.N; i++ {
+				id := fmt.Sprint("p", r.IntN(patients))
+				for k := range queries {
+					k = (k + i) % len(queries) // a different one first each time
+					start := time.Now()
+					if err := queries[k](id); err != nil {
+						b.Fatal(err)
+					}
+					took[k] += time.Since(start)
+				}
+			}
+			for k, name := range []string{"read-ns", "claim-ns", "intents-ns"} {
+				b.ReportMetric(float64(took[k].Nanoseconds())/float64(b.N), name)
 			}
 		})
 		run("history/"+load, func(ctx context.Context, i int) {
