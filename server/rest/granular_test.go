@@ -106,3 +106,15 @@ func TestGranularScopes(t *testing.T) {
 		t.Errorf("the refused transaction wrote: %d", r.status)
 	}
 }
+
+// TestUnsupportedScopeQueryIsExplained: a scope whose query careflow does not support (a modifier, a
+// chain, a result parameter) grants nothing, and the 403 names it.
+func TestUnsupportedScopeQueryIsExplained(t *testing.T) {
+	a := newAuthServer(t)
+	for _, sc := range []string{"user/AllergyIntolerance.rs?code:in=http://x", "user/AllergyIntolerance.rs?patient.name=x", "user/AllergyIntolerance.rs?_count=1"} {
+		r := a.as(a.token(t, sc, ""), "GET", "/AllergyIntolerance", "")
+		if r.status != http.StatusForbidden || !strings.Contains(string(r.body), "not valid or use a query careflow does not support") || !strings.Contains(string(r.body), strings.Split(sc, "?")[1]) {
+			t.Errorf("%s: %d %s", sc, r.status, r.body)
+		}
+	}
+}
