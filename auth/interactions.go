@@ -230,6 +230,11 @@ func (p *Policy) Authorize(principal *Principal, req Request) (*Decision, error)
 		a, _ := principal.Access(perms, typ)
 		if !a.Allowed() {
 			name := scope.Name(principal.context(in.Patient), typ, a.Missing)
+			if bad := principal.Scopes.Invalid; len(bad) > 0 {
+				// Say why a scope the client may think grants it does not (fail closed, but not silently).
+				return a, forbidden(name, "%s needs scope %s; the token's scope(s) %s are not valid or use a query careflow does not support (a granular scope's query may hold only plain param=value search criteria), so they grant nothing",
+					in.Name, name, strings.Join(bad, " "))
+			}
 			return a, forbidden(name, "%s needs scope %s", in.Name, name)
 		}
 		if a.Confined {

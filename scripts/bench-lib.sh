@@ -69,7 +69,7 @@ bench_machine() {
 }
 
 # bench_start_server DATABASE: starts careflow on a free loopback port with --database DATABASE
-# (sqlite:PATH or a mongodb:// URI) and waits for /readyz. The server runs with GODEBUG=gctrace=1 so that
+# (sqlite:PATH or a mongodb:// URI) and the flags in the array server_args, if set, and waits for /readyz. The server runs with GODEBUG=gctrace=1 so that
 # bench_server_memory can report its Go heap; it logs to $server_log (default $work/server.log). Sets
 # server_pid, port and drop_db=1 (the server may have created its database). Exits on failure. Picks
 # random ports until nothing answers there; if the server still fails to bind (another process took the
@@ -85,7 +85,7 @@ bench_start_server() {
     port_free "$candidate" || continue
     log "starting careflow on 127.0.0.1:$candidate, database ${database%%\?*} (log: $server_log)"
     GODEBUG=gctrace=1 "$work/careflow" serve --addr "127.0.0.1:$candidate" --database "$database" \
-      --log-level "$LOG_LEVEL" </dev/null >>"$server_log" 2>&1 &
+      --log-level "$LOG_LEVEL" ${server_args[@]+"${server_args[@]}"} </dev/null >>"$server_log" 2>&1 &
     server_pid=$!
     drop_db=1
     deadline=$((SECONDS + READY_TIMEOUT))
@@ -120,6 +120,47 @@ bench_server_memory() {
     awk '{ peak = $1 > $2 ? $1 : $2; if (peak > p) p = peak; if ($3 > l) l = $3; n++ }
          END { if (n) printf "Go heap at most %d MB (largest heap at a GC), largest live heap after a GC %d MB, %d GCs", p, l, n }')
   echo "- server memory: peak RSS ${hwm:-?} MiB (VmHWM), RSS at the end ${rss:-?} MiB; ${heap:-no gctrace lines}"
+}
+
+# bench_start_issuer: for BENCH_AUTH, a development issuer (careflow dev-issuer, key $work/dev-issuer.pem) on a
+# free loopback port, tokens with audience "careflow-bench". Sets issuer_pid and issuer (its URL); call
+# bench_stop_issuer at the end.
+bench_start_issuer() {
+  local candidate deadline
+  for _ in 1 2 3 4 5; do
+    candidate=$((20000 + RANDOM % 40000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null && continue
+    "$work/careflow" dev-issuer --key "$work/dev-issuer.pem" --addr "127.0.0.1:$candidate" --audience careflow-bench \
+      </dev/null >>"$work/issuer.log" 2>&1 &
+    issuer_pid=$!
+    deadline=$((SECONDS + 20))
+    while [ $SECONDS -lt $deadline ] && kill -0 "$issuer_pid" 2>/dev/null; do
+      if curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$candidate/.well-known/openid-configuration" 2>/dev/null; then
+        issuer=http://127.0.0.1:$candidate
+        log "development issuer $issuer (pid $issuer_pid)"
+        return 0
+      fi
+      sleep 0.2
+    done
+    kill -TERM "$issuer_pid" 2>/dev/null || true
+    wait "$issuer_pid" 2>/dev/null || true
+    issuer_pid=""
+  done
+  log "the development issuer did not start"; tail -5 "$work/issuer.log" >&2; exit 1
+}
+
+# bench_stop_issuer: stops bench_start_issuer's issuer.
+bench_stop_issuer() {
+  [ -n "${issuer_pid:-}" ] || return 0
+  kill -TERM "$issuer_pid" 2>/dev/null || true
+  wait "$issuer_pid" 2>/dev/null || true
+  issuer_pid=""
+}
+
+# bench_auth_token SCOPES: a token of bench_start_issuer's issuer with SCOPES, valid for a day.
+bench_auth_token() {
+  "$work/careflow" dev-token --key "$work/dev-issuer.pem" --issuer "$issuer" --audience careflow-bench \
+    --subject careflow-bench --scope "$1" --lifetime 24h
 }
 
 # bench_stop_server: SIGTERM to the server (SIGKILL after 10 s) and wait for it.

@@ -22,6 +22,7 @@ func run(ctx context.Context, c config, out io.Writer) (err error) {
 	patients := newCorpus(c.seed, c.requests)
 	rep := &report{cfg: c, started: time.Now()}
 	fhir := newFHIRClient(c.base, c.concurrency)
+	fhir.authorize(c.bearerToken)
 	if fhir.wire != nil {
 		defer fhir.wire.close()
 	}

@@ -47,6 +47,7 @@ import (
 // config holds the command-line flags.
 type config struct {
 	base         string
+	bearerToken  string // sent as Authorization: Bearer on the FHIR requests of the main phases
 	mongoURI     string
 	concurrency  int
 	requests     int
@@ -116,6 +117,7 @@ func main() {
 		flag.PrintDefaults()
 	}
 	flag.StringVar(&c.base, "base", "http://127.0.0.1:8080/fhir", "FHIR base URL of the careflow server")
+	flag.StringVar(&c.bearerToken, "bearer-token", os.Getenv("CAREFLOW_BENCH_TOKEN"), "access token sent as Authorization: Bearer with the reads and creates, for a server with --auth-issuer\n(e.g. from careflow dev-token) (CAREFLOW_BENCH_TOKEN)")
 	flag.StringVar(&c.mongoURI, "mongodb-uri", "mongodb://127.0.0.1:27017/", "MongoDB URI for the raw-database phases (empty: skip them)")
 	flag.IntVar(&c.concurrency, "concurrency", 8, "concurrent requests in every phase")
 	flag.IntVar(&c.requests, "requests", 2000, "requests per create phase; 0: create phases run for --duration")

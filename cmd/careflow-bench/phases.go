@@ -65,6 +65,30 @@ func newFHIRClient(base string, concurrency int) *fhirClient {
 	return c
 }
 
+// authorize makes every request carry Authorization: Bearer token (nothing when token is empty).
+func (c *fhirClient) authorize(token string) {
+	if token == "" {
+		return
+	}
+	c.http.Transport = bearer{token: token, next: c.http.Transport}
+	if c.wire != nil {
+		c.wire.headers = []string{"Authorization", "Bearer " + token}
+	}
+}
+
+// bearer adds an Authorization header to each request.
+type bearer struct {
+	token string
+	next  http.RoundTripper
+}
+
+// RoundTrip implements http.RoundTripper.
+func (b bearer) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(req)
+}
+
 // do sends one request and returns the response with its body read; a status other than want is an error.
 func (c *fhirClient) do(req *http.Request, want int) (*http.Response, error) {
 	resp, err := c.http.Do(req)

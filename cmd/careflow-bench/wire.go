@@ -19,9 +19,11 @@ import (
 // on a 2-core machine the load generator would halve the reads it measures. A worker's connection is
 // used by that worker only; it is dialled on first use and again after an error.
 type wireClient struct {
-	host  string // host:port to dial
-	path  string // the base URL's path, e.g. /fhir
-	conns []*wireConn
+	host string // host:port to dial
+	path string // the base URL's path, e.g. /fhir
+	// headers (name, value pairs) are sent with every request (the bearer token).
+	headers []string
+	conns   []*wireConn
 }
 
 type wireConn struct {
@@ -87,6 +89,12 @@ func (wc *wireClient) roundTrip(ctx context.Context, w int, method, path string,
 	b.WriteString(" HTTP/1.1\r\nHost: ")
 	b.WriteString(wc.host)
 	b.WriteString("\r\n")
+	for i := 0; i+1 < len(wc.headers); i += 2 {
+		b.WriteString(wc.headers[i])
+		b.WriteString(": ")
+		b.WriteString(wc.headers[i+1])
+		b.WriteString("\r\n")
+	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		b.WriteString(headers[i])
 		b.WriteString(": ")

@@ -6,7 +6,9 @@
 package r4
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/careflow/careflow/fhir/definitions"
@@ -43,7 +45,11 @@ func build() (*R4, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load FHIR R4 model: %w", err)
 	}
-	reg, err := search.NewRegistry(m, definitions.SearchParameters, definitions.ResourceTypes)
+	params, err := servedParameters(definitions.SearchParameters)
+	if err != nil {
+		return nil, fmt.Errorf("FHIR R4 search parameters: %w", err)
+	}
+	reg, err := search.NewRegistry(m, params, definitions.ResourceTypes)
 	if err != nil {
 		return nil, fmt.Errorf("FHIR R4 search registry: %w", err)
 	}
@@ -61,4 +67,52 @@ func build() (*R4, error) {
 			return v, nil
 		}),
 	}, nil
+}
+
+// indexedOnly restricts types to some of their official search parameters: the others are left out of the
+// registry, so they are neither indexed (no index rows written) nor accepted in searches, and the
+// CapabilityStatement does not list them. AuditEvent: careflow stores one for every API access, and every
+// parameter costs index rows written with it (docs/SECURITY.md, "Audit"); it keeps those issue 12 requires
+// (patient, agent, date, action, outcome) and those an access review uses (altid: the user; subtype: the
+// interaction; entity, entity-role: the resource or query; address: the client's network address; policy:
+// the token, by its jti).
+func indexedOnly(typ string) ([]string, bool) {
+	if typ == "AuditEvent" {
+		return []string{"action", "address", "agent", "altid", "date", "entity", "entity-role", "outcome", "patient", "policy", "subtype"}, true
+	}
+	return nil, false
+}
+
+// servedParameters returns the SearchParameter Bundle without the parameters indexedOnly leaves out (a
+// parameter is left out only when every one of its bases is restricted and none keeps it).
+func servedParameters(bundle []byte) ([]byte, error) {
+	var b struct {
+		Entry []struct {
+			Resource json.RawMessage `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(bundle, &b); err != nil {
+		return nil, err
+	}
+	kept := b.Entry[:0]
+	for _, e := range b.Entry {
+		var sp struct {
+			Code string   `json:"code"`
+			Base []string `json:"base"`
+		}
+		if err := json.Unmarshal(e.Resource, &sp); err != nil {
+			return nil, err
+		}
+		keep := len(sp.Base) == 0
+		for _, base := range sp.Base {
+			if codes, restricted := indexedOnly(base); !restricted || slices.Contains(codes, sp.Code) {
+				keep = true
+			}
+		}
+		if keep {
+			kept = append(kept, e)
+		}
+	}
+	b.Entry = kept
+	return json.Marshal(b)
 }

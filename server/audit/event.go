@@ -12,9 +12,9 @@ package audit
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"time"
+	"unicode/utf8"
 )
 
 // Record is one access to the API.
@@ -52,69 +52,6 @@ func Outcome(status int) string {
 	return "8"
 }
 
-type coding struct {
-	System  string `json:"system,omitempty"`
-	Code    string `json:"code"`
-	Display string `json:"display,omitempty"`
-}
-
-type concept struct {
-	Coding []coding `json:"coding"`
-	Text   string   `json:"text,omitempty"`
-}
-
-type identifier struct {
-	System string `json:"system,omitempty"`
-	Value  string `json:"value"`
-}
-
-type reference struct {
-	Reference  string      `json:"reference,omitempty"`
-	Identifier *identifier `json:"identifier,omitempty"`
-	Display    string      `json:"display,omitempty"`
-}
-
-type network struct {
-	Address string `json:"address"`
-	Type    string `json:"type"`
-}
-
-type agent struct {
-	Type      *concept  `json:"type,omitempty"`
-	Role      []concept `json:"role,omitempty"`
-	Who       reference `json:"who"`
-	AltID     string    `json:"altId,omitempty"`
-	Name      string    `json:"name,omitempty"`
-	Requestor bool      `json:"requestor"`
-	Policy    []string  `json:"policy,omitempty"`
-	Network   *network  `json:"network,omitempty"`
-}
-
-type entity struct {
-	What  *reference `json:"what,omitempty"`
-	Type  *coding    `json:"type,omitempty"`
-	Role  *coding    `json:"role,omitempty"`
-	Name  string     `json:"name,omitempty"`
-	Query string     `json:"query,omitempty"`
-}
-
-type event struct {
-	ResourceType string   `json:"resourceType"`
-	ID           string   `json:"id"`
-	Type         coding   `json:"type"`
-	Subtype      []coding `json:"subtype"`
-	Action       string   `json:"action"`
-	Recorded     string   `json:"recorded"`
-	Outcome      string   `json:"outcome"`
-	OutcomeDesc  string   `json:"outcomeDesc,omitempty"`
-	Agent        []agent  `json:"agent"`
-	Source       struct {
-		Observer reference `json:"observer"`
-		Type     []coding  `json:"type"`
-	} `json:"source"`
-	Entity []entity `json:"entity,omitempty"`
-}
-
 // Code systems of the event.
 const (
 	dcm           = "http://dicom.nema.org/resources/ontology/DCM"
@@ -124,56 +61,168 @@ const (
 )
 
 // JSON renders the record as an AuditEvent resource.
-func (r *Record) JSON() ([]byte, error) {
-	e := event{ResourceType: "AuditEvent", ID: r.EventID,
-		Type:     coding{System: "http://terminology.hl7.org/CodeSystem/audit-event-type", Code: "rest", Display: "RESTful Operation"},
-		Subtype:  []coding{{System: "http://hl7.org/fhir/restful-interaction", Code: r.Interaction}},
-		Action:   r.Action,
-		Recorded: r.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
-		Outcome:  Outcome(r.Status),
-	}
-	e.OutcomeDesc = r.Method + " " + r.Path + " → " + http.StatusText(r.Status)
+func (r *Record) JSON() ([]byte, error) { return r.AppendJSON(nil), nil }
+
+// AppendJSON appends the record, rendered as an AuditEvent resource, to dst. It writes the JSON directly
+// (no intermediate struct, no reflection): this runs on every request before its answer is sent.
+func (r *Record) AppendJSON(dst []byte) []byte {
+	b := append(dst, `{"resourceType":"AuditEvent","id":`...)
+	b = appendString(b, r.EventID)
+	b = append(b, `,"type":{"system":"http://terminology.hl7.org/CodeSystem/audit-event-type","code":"rest","display":"RESTful Operation"}`...)
+	b = append(b, `,"subtype":[{"system":"http://hl7.org/fhir/restful-interaction","code":`...)
+	b = appendString(b, r.Interaction)
+	b = append(b, `}],"action":`...)
+	b = appendString(b, r.Action)
+	b = append(b, `,"recorded":"`...)
+	b = r.Time.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	b = append(b, `","outcome":"`...)
+	b = append(b, Outcome(r.Status)...)
+	b = append(b, `","outcomeDesc":`...)
+	b = appendString(b, r.Method+" "+r.Path+" → "+http.StatusText(r.Status))
 	// The client application (BALP: the source role), with its network address.
-	client := agent{Type: &concept{Coding: []coding{{System: dcm, Code: "110153", Display: "Source Role ID"}}},
-		Who: reference{Display: "anonymous client"}, Requestor: r.Subject == ""}
+	b = append(b, `,"agent":[{"type":{"coding":[{"system":"`+dcm+`","code":"110153","display":"Source Role ID"}]},"who":`...)
 	if r.Client != "" {
-		client.Who = reference{Identifier: &identifier{System: r.Issuer, Value: r.Client}}
+		b = appendIdentified(b, "", r.Issuer, r.Client)
+	} else {
+		b = append(b, `{"display":"anonymous client"}`...)
 	}
+	b = appendBool(append(b, `,"requestor":`...), r.Subject == "")
 	if r.Address != "" {
-		client.Network = &network{Address: r.Address, Type: "2"} // 2: IP address
+		b = append(b, `,"network":{"address":`...)
+		b = appendString(b, r.Address)
+		b = append(b, `,"type":"2"}`...) // 2: IP address
 	}
-	e.Agent = append(e.Agent, client)
+	b = append(b, '}')
 	// The user the token speaks for (BALP: the user agent, the requestor).
 	if r.Subject != "" {
-		user := agent{Type: &concept{Coding: []coding{{System: participation, Code: "IRCP", Display: "information recipient"}}},
-			Who: reference{Identifier: &identifier{System: r.Issuer, Value: r.Subject}}, AltID: r.Subject, Requestor: true}
-		if r.User != "" {
-			user.Who.Reference = r.User
-		}
+		b = append(b, `,{"type":{"coding":[{"system":"`+participation+`","code":"IRCP","display":"information recipient"}]},"who":`...)
+		b = appendIdentified(b, r.User, r.Issuer, r.Subject)
+		b = append(b, `,"altId":`...)
+		b = appendString(b, r.Subject)
+		b = append(b, `,"requestor":true`...)
 		if r.TokenID != "" {
-			user.Policy = []string{r.TokenID}
+			b = append(b, `,"policy":[`...)
+			b = appendString(b, r.TokenID)
+			b = append(b, ']')
 		}
-		e.Agent = append(e.Agent, user)
+		b = append(b, '}')
 	}
 	// careflow (BALP: the destination role).
-	e.Agent = append(e.Agent, agent{Type: &concept{Coding: []coding{{System: dcm, Code: "110152", Display: "Destination Role ID"}}},
-		Who: reference{Display: r.Server}, Name: "careflow", Requestor: false})
-	e.Source.Observer = reference{Display: "careflow " + r.Server}
-	e.Source.Type = []coding{{System: "http://terminology.hl7.org/CodeSystem/security-source-type", Code: "4", Display: "Application Server"}}
+	b = append(b, `,{"type":{"coding":[{"system":"`+dcm+`","code":"110152","display":"Destination Role ID"}]},"who":{`...)
+	if r.Server != "" {
+		b = appendString(append(b, `"display":`...), r.Server)
+	}
+	b = append(b, `},"name":"careflow","requestor":false}]`...)
+	b = append(b, `,"source":{"observer":{"display":`...)
+	b = appendString(b, "careflow "+r.Server)
+	b = append(b, `},"type":[{"system":"http://terminology.hl7.org/CodeSystem/security-source-type","code":"4","display":"Application Server"}]}`...)
+	n := 0
+	entity := func() {
+		if n == 0 {
+			b = append(b, `,"entity":[`...)
+		} else {
+			b = append(b, ',')
+		}
+		n++
+	}
 	for _, p := range r.Patients {
-		e.Entity = append(e.Entity, entity{What: &reference{Reference: "Patient/" + p},
-			Type: &coding{System: entityType, Code: "1", Display: "Person"}, Role: &coding{System: objectRole, Code: "1", Display: "Patient"}})
+		entity()
+		b = appendString(append(b, `{"what":{"reference":`...), "Patient/"+p)
+		b = append(b, `},"type":{"system":"`+entityType+`","code":"1","display":"Person"},"role":{"system":"`+objectRole+`","code":"1","display":"Patient"}}`...)
 	}
 	if r.Type != "" && r.ResourceID != "" && !(r.Type == "Patient" && contains(r.Patients, r.ResourceID)) {
-		e.Entity = append(e.Entity, entity{What: &reference{Reference: r.Type + "/" + r.ResourceID},
-			Type: &coding{System: entityType, Code: "2", Display: "System Object"}, Role: &coding{System: objectRole, Code: "4", Display: "Domain Resource"}})
+		entity()
+		b = appendString(append(b, `{"what":{"reference":`...), r.Type+"/"+r.ResourceID)
+		b = append(b, `},"type":{"system":"`+entityType+`","code":"2","display":"System Object"},"role":{"system":"`+objectRole+`","code":"4","display":"Domain Resource"}}`...)
 	}
 	if r.Query != "" {
-		e.Entity = append(e.Entity, entity{Type: &coding{System: entityType, Code: "2", Display: "System Object"},
-			Role: &coding{System: objectRole, Code: "24", Display: "Query"}, Name: r.Type,
-			Query: base64.StdEncoding.EncodeToString([]byte(r.Query))})
+		entity()
+		b = append(b, `{"type":{"system":"`+entityType+`","code":"2","display":"System Object"},"role":{"system":"`+objectRole+`","code":"24","display":"Query"}`...)
+		if r.Type != "" {
+			b = appendString(append(b, `,"name":`...), r.Type)
+		}
+		b = append(b, `,"query":"`...)
+		b = base64.StdEncoding.AppendEncode(b, []byte(r.Query))
+		b = append(b, `"}`...)
 	}
-	return json.Marshal(e)
+	if n > 0 {
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+// appendIdentified appends a reference {reference?, identifier: {system?, value}}.
+func appendIdentified(b []byte, ref, system, value string) []byte {
+	b = append(b, '{')
+	if ref != "" {
+		b = appendString(append(b, `"reference":`...), ref)
+		b = append(b, ',')
+	}
+	b = append(b, `"identifier":{`...)
+	if system != "" {
+		b = appendString(append(b, `"system":`...), system)
+		b = append(b, ',')
+	}
+	b = appendString(append(b, `"value":`...), value)
+	return append(b, "}}"...)
+}
+
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, "true"...)
+	}
+	return append(b, "false"...)
+}
+
+// appendString appends s as a JSON string, escaped as encoding/json does (HTML characters included;
+// invalid UTF-8 becomes U+FFFD).
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 func contains(list []string, s string) bool {

@@ -50,13 +50,20 @@ type Log struct {
 	registry *search.Registry
 	path     string
 
-	mu      sync.Mutex // serialises appends, rotation and the group sync
-	f       *os.File
-	size    int64
-	seq     uint64 // records appended (for group sync)
-	synced  uint64 // records known to be on disk
-	syncing bool
-	cond    *sync.Cond
+	mu   sync.Mutex // guards the fields below
+	cond *sync.Cond // signalled when a group write or a group sync ends
+	f    *os.File
+	size int64 // bytes written to the outbox file
+	// Group write: concurrent Records append their lines to pending, and one of them (the writer) writes
+	// everything pending with one write call while the others wait for it.
+	pending, spare []byte
+	group          *group // the group the records in pending belong to
+	queued         uint64 // records appended to pending (numbered from 1)
+	written        uint64 // records in the file
+	writing        bool
+	synced         uint64 // records known to be on disk
+	syncing        bool
+	lines          sync.Pool // *[]byte buffers to encode a record in
 
 	wake    chan struct{}
 	stop    chan struct{}
@@ -91,30 +98,31 @@ func Open(path string, store storage.Store, registry *search.Registry, opt Optio
 	l := &Log{opt: opt, store: store, registry: registry, path: path, f: f, size: st.Size(),
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}), flushes: make(chan chan error)}
 	l.cond = sync.NewCond(&l.mu)
+	l.group = &group{}
 	go l.ship()
 	return l, nil
 }
 
 // Record appends r to the outbox (assigning its EventID when empty) and returns when it is as durable as
-// Options.Durability says: call it before the response is sent.
+// Options.Durability says: call it before the response is sent. Concurrent Records share one write call
+// (group write): each waits until its own line is in the file.
 func (l *Log) Record(r *Record) error {
 	if r.EventID == "" {
 		r.EventID = storage.NewID()
 	}
-	body, err := r.JSON()
-	if err != nil {
-		return fmt.Errorf("audit: %w", err)
+	buf, _ := l.lines.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
 	}
-	line := append(body, '\n')
+	line := append(r.AppendJSON((*buf)[:0]), '\n')
 	l.mu.Lock()
-	if _, err := l.f.Write(line); err != nil {
-		l.mu.Unlock()
-		return fmt.Errorf("audit: outbox write: %w", err)
-	}
-	l.size += int64(len(line))
-	l.seq++
-	mine := l.seq
-	if l.opt.Durability == Synced {
+	l.pending = append(l.pending, line...)
+	l.queued++
+	mine, g := l.queued, l.group
+	*buf = line
+	l.lines.Put(buf)
+	err := l.writeLocked(g)
+	if err == nil && l.opt.Durability == Synced {
 		err = l.syncLocked(mine)
 	}
 	l.mu.Unlock()
@@ -125,6 +133,46 @@ func (l *Log) Record(r *Record) error {
 	return err
 }
 
+// group is the outcome of one group write.
+type group struct {
+	done bool
+	err  error
+}
+
+// writeLocked waits until group g is in the file: one caller writes the pending group for everyone
+// waiting (group write).
+func (l *Log) writeLocked(g *group) error {
+	for !g.done {
+		if l.writing {
+			l.cond.Wait()
+			continue
+		}
+		l.writing = true
+		out, cur, target := l.pending, l.group, l.queued
+		l.pending, l.group = l.spare[:0], &group{}
+		l.mu.Unlock()
+		_, err := l.f.Write(out)
+		l.mu.Lock()
+		l.spare, l.writing, l.written = out[:0], false, target
+		cur.done, cur.err = true, err
+		if err != nil {
+			// The group's records are lost (a torn line is skipped by the shipper); a '\n' ends it so that
+			// the next record starts on a line of its own.
+			_, _ = l.f.Write([]byte{'\n'})
+			if st, serr := l.f.Stat(); serr == nil {
+				l.size = st.Size()
+			}
+		} else {
+			l.size += int64(len(out))
+		}
+		l.cond.Broadcast()
+	}
+	if g.err != nil {
+		return fmt.Errorf("audit: outbox write: %w", g.err)
+	}
+	return nil
+}
+
 // syncLocked waits until record number n is on disk: one caller syncs for everyone waiting (group sync).
 func (l *Log) syncLocked(n uint64) error {
 	for l.synced < n {
@@ -133,7 +181,7 @@ func (l *Log) syncLocked(n uint64) error {
 			continue
 		}
 		l.syncing = true
-		target := l.seq
+		target := l.written
 		l.mu.Unlock()
 		err := l.f.Sync()
 		l.mu.Lock()
@@ -338,7 +386,7 @@ func (l *Log) write(line []byte) (storage.Write, error) {
 func (l *Log) rotate(shipped int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.size != shipped || l.size < l.opt.RotateBytes {
+	if l.size != shipped || l.size < l.opt.RotateBytes || l.writing || len(l.pending) > 0 {
 		return nil
 	}
 	if err := l.saveOffset(0); err != nil {

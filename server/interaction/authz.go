@@ -3,24 +3,91 @@ package interaction
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/careflow/careflow/auth"
+	"github.com/careflow/careflow/auth/scope"
 	"github.com/careflow/careflow/fhir/outcome"
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/storage"
+	"github.com/careflow/careflow/storage/confine"
 )
 
 // Authorization (docs/SECURITY.md). With Config.Policy set, every interaction is decided by the SMART
 // interaction table (auth.Policy) for the call's principal before it touches the store; a request whose
-// access rests on patient/ scopes runs with storage.WithPatientCompartment, which the store decorator
-// storage/confine enforces on every store call the interaction makes (searches inside the compartment,
-// reads and writes of resources in it only). Without a Policy nothing is checked.
+// access rests on patient/ scopes runs with storage.WithPatientCompartment, and one whose access rests on
+// granular scopes (with a query) with confine.WithScopes, which the store decorator storage/confine
+// enforces on every store call the interaction makes (searches inside the compartment and matching the
+// scopes' queries, reads and writes of such resources only). Without a Policy nothing is checked.
 
-// patientConfiner is the capability of the decorated store that Policy requires (storage/confine).
-type patientConfiner interface{ ConfinesPatients() bool }
+// patientConfiner and scopeFilterer are the capabilities of the decorated store that Policy requires
+// (storage/confine): it enforces storage.WithPatientCompartment and confine.WithScopes.
+type (
+	patientConfiner interface{ ConfinesPatients() bool }
+	scopeFilterer   interface{ FiltersScopes() bool }
+)
+
+// granular turns the granular scopes (scopes with a query, patient/Observation.rs?category=…) a decision
+// rests on into the restriction confine.WithScopes enforces: each scope's query parsed as a search on the
+// type. A query careflow cannot enforce exactly (an unknown parameter, a value that does not parse, a
+// parameter the in-memory matcher cannot evaluate) makes the request a 403 naming the scope: a granular
+// scope never grants more than it says.
+func (s *Service) granular(req auth.Request, dec *auth.Decision) (confine.Scopes, error) {
+	var out confine.Scopes
+	add := func(typ string, a scope.Access) error {
+		if len(a.Filters) == 0 {
+			return nil
+		}
+		refuse := func(format string, args ...any) error {
+			name := strings.Join(a.Scopes, " ")
+			return &auth.Error{Status: http.StatusForbidden, Code: auth.CodeInsufficientScope, Scope: name,
+				Description: req.Interaction + " on " + typ + " rests on the granular scope(s) " + name + ", whose query " + fmt.Sprintf(format, args...)}
+		}
+		if typ == "" || typ == "*" {
+			return refuse("cannot restrict an interaction that is not on one resource type")
+		}
+		var conj [][][]search.Criterion
+		for _, alts := range a.Filters {
+			var disj [][]search.Criterion
+			for _, values := range alts {
+				q, perr := s.registry.Parse(typ, values, search.ParseOptions{Strict: true})
+				if perr != nil {
+					return refuse("is not a search careflow supports on %s: %s", typ, perr.Error())
+				}
+				if len(q.Criteria) == 0 || len(q.Include)+len(q.RevInclude)+len(q.Sort)+len(q.Elements) > 0 || q.Compartment != nil {
+					return refuse("must consist of search criteria only")
+				}
+				for _, c := range q.Criteria {
+					if c.Chain != nil || c.Has != nil {
+						return refuse("uses a chain or _has, which a scope cannot")
+					}
+				}
+				if _, ok := search.NewMatcher(q.Criteria); !ok {
+					return refuse("uses criteria careflow cannot check on a single resource")
+				}
+				disj = append(disj, q.Criteria)
+			}
+			conj = append(conj, disj)
+		}
+		if out == nil {
+			out = confine.Scopes{}
+		}
+		out[typ] = append(out[typ], conj...)
+		return nil
+	}
+	if err := add(req.Type, dec.Target); err != nil {
+		return nil, err
+	}
+	for typ, a := range dec.Others {
+		if err := add(typ, a); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
 
 // authorize decides req for the call. It returns the context to run the interaction with (confined to
 // the patient's compartment when the access rests on patient/ scopes) and the decision (nil without a
@@ -33,16 +100,11 @@ func (s *Service) authorize(ctx context.Context, call Call, req auth.Request) (c
 	if err != nil {
 		return ctx, nil, err
 	}
-	filtered := len(dec.Target.Filters) > 0
-	for _, a := range dec.Others {
-		filtered = filtered || len(a.Filters) > 0
+	scoped, err := s.granular(req, dec)
+	if err != nil {
+		return ctx, nil, err
 	}
-	if filtered {
-		// Granular scopes (patient/Observation.rs?category=…) restrict by search parameters; careflow does
-		// not enforce those restrictions yet, so it never lets such a scope grant anything (fail closed).
-		return ctx, nil, &auth.Error{Status: http.StatusForbidden, Code: auth.CodeInsufficientScope,
-			Description: req.Interaction + ": granted only through scopes with search parameters, which this server does not enforce; ask for the scope without parameters"}
-	}
+	ctx = confine.WithScopes(ctx, scoped)
 	if dec.Patient != "" {
 		ctx = storage.WithPatientCompartment(ctx, dec.Patient)
 	}

@@ -99,6 +99,9 @@ func New(cfg Config, store storage.Store, v Validator, registry *search.Registry
 	if c, ok := store.(patientConfiner); cfg.Policy != nil && (!ok || !c.ConfinesPatients()) {
 		return nil, errors.New("interaction: authorization needs a store that confines patient/ access (storage/confine outermost)")
 	}
+	if c, ok := store.(scopeFilterer); cfg.Policy != nil && (!ok || !c.FiltersScopes()) {
+		return nil, errors.New("interaction: authorization needs a store that enforces granular scopes (storage/confine outermost)")
+	}
 	s := &Service{cfg: cfg, store: store, validator: v, registry: registry, pipeline: Pipeline{Validator: v, Registry: registry},
 		types: map[string]bool{}, readOnly: map[string]bool{}, now: cfg.Now}
 	for _, t := range cfg.ReadOnly {

@@ -65,17 +65,26 @@ func (s *Store) contains(patient string, v *storage.Version) (bool, error) {
 	if v.Deleted || len(v.Body) == 0 {
 		return false, nil
 	}
+	index, err := s.indexOf(v)
+	if err != nil {
+		return false, err
+	}
+	return s.indexIn(patient, v.Type, v.ID, index), nil
+}
+
+// indexOf extracts the search index of version v (its content).
+func (s *Store) indexOf(v *storage.Version) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(v.Body))
 	dec.UseNumber()
 	var tree map[string]any
 	if err := dec.Decode(&tree); err != nil {
-		return false, fmt.Errorf("confine: decode %s/%s: %w", v.Type, v.ID, err)
+		return nil, fmt.Errorf("confine: decode %s/%s: %w", v.Type, v.ID, err)
 	}
 	index, err := s.registry.Index(v.Type, tree)
 	if err != nil {
-		return false, fmt.Errorf("confine: index %s/%s: %w", v.Type, v.ID, err)
+		return nil, fmt.Errorf("confine: index %s/%s: %w", v.Type, v.ID, err)
 	}
-	return s.indexIn(patient, v.Type, v.ID, index), nil
+	return index, nil
 }
 
 // indexIn reports whether a resource with these index values is in patient's compartment: one of the
@@ -99,6 +108,12 @@ func (s *Store) indexIn(patient, typ, id string, index map[string]any) bool {
 
 // Search implements storage.Store.
 func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error) {
+	if sc := ScopesOf(ctx); sc != nil {
+		var err error
+		if q, err = scopedSearch(sc, q); err != nil {
+			return nil, err
+		}
+	}
 	patient := storage.PatientCompartment(ctx)
 	if patient == "" {
 		return s.Store.Search(ctx, q)
@@ -122,6 +137,15 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 
 // Read implements storage.Store.
 func (s *Store) Read(ctx context.Context, typ, id string) (*storage.Version, error) {
+	v, err := s.read(ctx, typ, id)
+	if ScopesOf(ctx) == nil {
+		return v, err
+	}
+	return s.checkScopedRead(ctx, v, err)
+}
+
+// read reads under patient confinement.
+func (s *Store) read(ctx context.Context, typ, id string) (*storage.Version, error) {
 	v, err := s.Store.Read(ctx, typ, id)
 	patient := storage.PatientCompartment(ctx)
 	if patient == "" {
@@ -165,6 +189,15 @@ func notFound(cause error) error {
 
 // VRead implements storage.Store.
 func (s *Store) VRead(ctx context.Context, typ, id string, versionID int64) (*storage.Version, error) {
+	v, err := s.vread(ctx, typ, id, versionID)
+	if ScopesOf(ctx) == nil {
+		return v, err
+	}
+	return s.checkScopedRead(ctx, v, err)
+}
+
+// vread reads a version under patient confinement.
+func (s *Store) vread(ctx context.Context, typ, id string, versionID int64) (*storage.Version, error) {
 	v, err := s.Store.VRead(ctx, typ, id, versionID)
 	patient := storage.PatientCompartment(ctx)
 	if patient == "" || err != nil {
@@ -183,18 +216,26 @@ func (s *Store) VRead(ctx context.Context, typ, id string, versionID int64) (*st
 // History implements storage.Store: under confinement each version is judged by its own content.
 func (s *Store) History(ctx context.Context, q storage.HistoryQuery) (*storage.HistoryPage, error) {
 	page, err := s.Store.History(ctx, q)
-	patient := storage.PatientCompartment(ctx)
-	if patient == "" || err != nil {
+	patient, sc := storage.PatientCompartment(ctx), ScopesOf(ctx)
+	if patient == "" && sc == nil || err != nil {
 		return page, err
 	}
 	kept := page.Versions[:0:0]
 	for _, v := range page.Versions {
-		in, err := s.contains(patient, v)
-		if v.Deleted {
-			in, err = s.lastIn(ctx, patient, v)
+		in := true
+		if patient != "" {
+			in, err = s.contains(patient, v)
+			if v.Deleted {
+				in, err = s.lastIn(ctx, patient, v)
+			}
+			if err != nil {
+				return nil, err
+			}
 		}
-		if err != nil {
-			return nil, err
+		if conj, ok := sc[v.Type]; ok && in {
+			if in, err = s.versionMatches(ctx, conj, v); err != nil {
+				return nil, err
+			}
 		}
 		if in {
 			kept = append(kept, v)
@@ -241,6 +282,9 @@ func (s *Store) Create(ctx context.Context, w storage.Write) (*storage.Version, 
 	if patient := storage.PatientCompartment(ctx); patient != "" && !s.indexIn(patient, w.Type, w.ID, w.Index) {
 		return nil, &storage.ConfinementError{Type: w.Type, ID: w.ID, Patient: patient}
 	}
+	if err := s.checkScopedWrite(ctx, w, false); err != nil {
+		return nil, err
+	}
 	return s.Store.Create(ctx, w)
 }
 
@@ -251,6 +295,9 @@ func (s *Store) Update(ctx context.Context, w storage.Write, pre storage.Precond
 			return nil, false, err
 		}
 	}
+	if err := s.checkScopedWrite(ctx, w, true); err != nil {
+		return nil, false, err
+	}
 	return s.Store.Update(ctx, w, pre)
 }
 
@@ -258,6 +305,11 @@ func (s *Store) Update(ctx context.Context, w storage.Write, pre storage.Precond
 func (s *Store) Delete(ctx context.Context, typ, id string, pre storage.Precondition) (*storage.Version, error) {
 	if patient := storage.PatientCompartment(ctx); patient != "" {
 		if err := s.checkExisting(ctx, patient, typ, id); err != nil {
+			return nil, err
+		}
+	}
+	if conj, ok := ScopesOf(ctx)[typ]; ok {
+		if err := s.checkScopedExisting(ctx, conj, typ, id); err != nil {
 			return nil, err
 		}
 	}
@@ -284,12 +336,28 @@ func (s *Store) Transact(ctx context.Context, ops []storage.TxOp) ([]storage.TxR
 			}
 		}
 	}
+	if sc := ScopesOf(ctx); sc != nil {
+		for i, op := range ops {
+			var err error
+			switch op.Kind {
+			case storage.TxDelete:
+				if conj, ok := sc[op.Write.Type]; ok {
+					err = s.checkScopedExisting(ctx, conj, op.Write.Type, op.Write.ID)
+				}
+			default:
+				err = s.checkScopedWrite(ctx, op.Write, op.Kind != storage.TxCreate)
+			}
+			if err != nil {
+				return nil, &storage.TxError{Index: i, Type: op.Write.Type, ID: op.Write.ID, Err: err}
+			}
+		}
+	}
 	return s.Store.Transact(ctx, ops)
 }
 
 // Distinct implements storage.Store.
 func (s *Store) Distinct(ctx context.Context, typ string, fields ...string) (map[string][]string, error) {
-	if storage.PatientCompartment(ctx) != "" {
+	if _, scoped := ScopesOf(ctx)[typ]; scoped || storage.PatientCompartment(ctx) != "" {
 		return nil, errAcross
 	}
 	return s.Store.Distinct(ctx, typ, fields...)
@@ -297,7 +365,7 @@ func (s *Store) Distinct(ctx context.Context, typ string, fields ...string) (map
 
 // Referrers implements storage.Store.
 func (s *Store) Referrers(ctx context.Context, keys []string, limit int) ([]string, int, error) {
-	if storage.PatientCompartment(ctx) != "" {
+	if ScopesOf(ctx) != nil || storage.PatientCompartment(ctx) != "" {
 		return nil, 0, errAcross
 	}
 	return s.Store.Referrers(ctx, keys, limit)
@@ -305,7 +373,7 @@ func (s *Store) Referrers(ctx context.Context, keys []string, limit int) ([]stri
 
 // Exists implements storage.Store.
 func (s *Store) Exists(ctx context.Context, typ string, ids []string) (map[string]bool, error) {
-	if storage.PatientCompartment(ctx) != "" {
+	if _, scoped := ScopesOf(ctx)[typ]; scoped || storage.PatientCompartment(ctx) != "" {
 		return nil, errAcross
 	}
 	return s.Store.Exists(ctx, typ, ids)
