@@ -31,7 +31,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -168,7 +167,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if readers <= 0 {
 		readers = max(4, 2*runtime.GOMAXPROCS(0))
 	}
-	s.read, err = openDB(o.Path, append(common, "query_only = true", "mmap_size = "+strconv.Itoa(readMmapSize)), true)
+	s.read, err = openDB(o.Path, append(common, "query_only = true"), true)
 	if err != nil {
 		return fail(err)
 	}
@@ -206,13 +205,6 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	log.Info("storage: embedded SQLite store", "path", o.Path, "synchronous", syncMode, "readers", readers, "driver", driverName, "read_cache", s.cache != nil)
 	return s, nil
 }
-
-// readMmapSize is the read connections' PRAGMA mmap_size: they read the main file's pages through one
-// shared memory map instead of a read(2) into each connection's page cache per miss (a population-wide
-// search touches hundreds of megabytes: on the 10k-patient file the system time of an index scan of 60k
-// rows went from 30–50 ms to none). WAL pages are still read; the writer keeps ordinary I/O. The pages
-// mapped count in the process's RSS as file pages (shared with the OS cache, reclaimable), not in its heap.
-const readMmapSize = 1 << 30
 
 // openDB opens a database/sql pool on path whose connections run pragmas when they open.
 func openDB(path string, pragmas []string, readOnly bool) (*sql.DB, error) {
