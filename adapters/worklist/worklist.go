@@ -55,7 +55,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/careflow/careflow/adapters/careplan"
@@ -258,7 +257,9 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 	fu := scheduling.FollowUpOptions{AllKinds: opt.FollowUpAllKinds}
 
 	// The workflows read the store independently, so they run concurrently (the memo shares their
-	// searches and decodings); their findings become items below in a fixed order.
+	// searches and decodings); their findings become items below in a fixed order. A workflow that needs
+	// another's findings (or reads what another reads first) starts as soon as that one has finished, not
+	// when every other has: the allergy conflicts, the longest, overlap with the rest.
 	var (
 		fus       []scheduling.FollowUp
 		issues    []careplan.ActivityIssue
@@ -270,59 +271,58 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 		endings   []coverage.Ending
 		plans     []careplan.Plan
 	)
-	// First the workflows that read most of what the others read again.
-	var wave1 tasks
+	var all tasks
+	var followUps, active, checked *task // nil when not run
 	if want(FollowUpDue, FollowUpOverdue) || want(CoverageEndsBeforeFollowUp) {
-		wave1.run(func() (err error) { fus, err = b.Sched.FollowUps(ctx, patient, now, until, fu); return })
+		followUps = all.run(func() (err error) { fus, err = b.Sched.FollowUps(ctx, patient, now, until, fu); return })
 	}
 	if want(CarePlanOverdueActivity, CarePlanActivityNotStarted) || want(CarePlanPeriodEnded) || want(CoverageGap) {
-		wave1.run(func() (err error) { plans, err = b.Plans.Active(ctx, patient, now); return })
+		active = all.run(func() (err error) { plans, err = b.Plans.Active(ctx, patient, now); return })
 	}
 	if want(RebookAppointment) {
-		wave1.run(func() (err error) { rebooks, err = b.Sched.Rebooking(ctx, patient, since, until); return })
+		all.run(func() (err error) { rebooks, err = b.Sched.Rebooking(ctx, patient, since, until); return })
 	}
 	if want(DoubleBooking) {
-		wave1.run(func() (err error) { overlaps, err = b.Sched.DoubleBookings(ctx, patient, now, until); return })
+		all.run(func() (err error) { overlaps, err = b.Sched.DoubleBookings(ctx, patient, now, until); return })
 	}
 	if want(AllergyConflict) {
-		wave1.run(func() (err error) { conflicts, err = b.Meds.Conflicts(ctx, patient); return })
+		all.run(func() (err error) { conflicts, err = b.Meds.Conflicts(ctx, patient); return })
 	}
 	if want(CoverageGap, ApprovalRequired) {
-		wave1.run(func() (err error) { checks, err = b.Cov.CheckAppointments(ctx, patient, now, until); return })
+		checked = all.run(func() (err error) { checks, err = b.Cov.CheckAppointments(ctx, patient, now, until); return })
 	}
-	if err := wave1.wait(); err != nil {
-		return nil, fmt.Errorf("worklist: %w", err)
-	}
-	var wave2 tasks
+	// Then those that read the active care plans again (from the memo), or need other findings.
 	if want(CarePlanOverdueActivity, CarePlanActivityNotStarted) {
-		wave2.run(func() (err error) { issues, err = b.Plans.ActivityIssues(ctx, patient, now); return })
+		all.run(func() (err error) { issues, err = b.Plans.ActivityIssues(ctx, patient, now); return }, active)
 	}
 	if want(CarePlanPeriodEnded) {
-		wave2.run(func() (err error) { ended, err = b.Plans.PeriodEnded(ctx, patient, now); return })
+		all.run(func() (err error) { ended, err = b.Plans.PeriodEnded(ctx, patient, now); return }, active)
 	}
 	if want(CoverageEndsBeforeFollowUp) {
-		wave2.run(func() (err error) { endings, err = b.Cov.EndingBefore(ctx, fus, now); return })
+		all.run(func() (err error) { endings, err = b.Cov.EndingBefore(ctx, fus, now); return }, followUps)
 	}
-	var inCare, uninsured []string
+	var uninsured []string
 	var gps map[string]string
 	if want(CoverageGap) {
-		for _, c := range checks {
-			inCare = append(inCare, c.Patient)
-		}
-		for _, p := range plans {
-			inCare = append(inCare, p.Patient)
-		}
-		if len(inCare) > 0 {
-			wave2.run(func() (err error) {
-				if uninsured, err = b.Cov.Uninsured(ctx, inCare, now); err != nil {
-					return err
-				}
-				gps, err = b.generalPractitioners(ctx, uninsured)
+		all.run(func() (err error) {
+			var inCare []string
+			for _, c := range checks {
+				inCare = append(inCare, c.Patient)
+			}
+			for _, p := range plans {
+				inCare = append(inCare, p.Patient)
+			}
+			if len(inCare) == 0 {
+				return nil
+			}
+			if uninsured, err = b.Cov.Uninsured(ctx, inCare, now); err != nil {
 				return err
-			})
-		}
+			}
+			gps, err = b.generalPractitioners(ctx, uninsured)
+			return err
+		}, checked, active)
 	}
-	if err := wave2.wait(); err != nil {
+	if err := all.wait(); err != nil {
 		return nil, fmt.Errorf("worklist: %w", err)
 	}
 
@@ -467,25 +467,44 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 
 // tasks runs functions concurrently and reports the first error in the order they were started.
 type tasks struct {
-	wg   sync.WaitGroup
-	errs []*error
+	list []*task
 }
 
-func (t *tasks) run(f func() error) {
-	err := new(error)
-	t.errs = append(t.errs, err)
-	t.wg.Add(1)
+// task is one function of tasks: done is closed when it has returned (or was skipped) and err is set.
+type task struct {
+	done chan struct{}
+	err  error
+}
+
+// run starts f once every task of after (nil ones ignored) has finished; f is skipped when one of them
+// failed (that error, reported first since it started first, is the one wait returns).
+func (t *tasks) run(f func() error, after ...*task) *task {
+	k := &task{done: make(chan struct{})}
+	t.list = append(t.list, k)
 	go func() {
-		defer t.wg.Done()
-		*err = f()
+		defer close(k.done)
+		for _, d := range after {
+			if d == nil {
+				continue
+			}
+			<-d.done
+			if d.err != nil {
+				return
+			}
+		}
+		k.err = f()
 	}()
+	return k
 }
 
+// wait waits for every task and returns the first error in the order they were started.
 func (t *tasks) wait() error {
-	t.wg.Wait()
-	for _, err := range t.errs {
-		if *err != nil {
-			return *err
+	for _, k := range t.list {
+		<-k.done
+	}
+	for _, k := range t.list {
+		if k.err != nil {
+			return k.err
 		}
 	}
 	return nil

@@ -52,6 +52,16 @@ func (s *Store) SearchIndex(ctx context.Context, q *search.Query, fields []strin
 		defer func() { _ = tx.Rollback() }()
 	}
 	var rows *sql.Rows
+	if len(q.Criteria) == 0 && q.Compartment == nil {
+		// Every current resource of the type: the fields' index ranges read whole, in index order, with
+		// no list of resources to check them against (index rows exist for current resources only, and
+		// each field belongs to one type). On the 10k-patient file, every allergy's patient, statuses and
+		// codes (62k rows): 125 → 45 ms of SQLite CPU.
+		if rows, err = s.scanType(ctx, tx, tid, fids); err != nil {
+			return fmt.Errorf("sqlite: search index %s: %w", q.Type, err)
+		}
+		return emit(rows, q.Type, pos, fn)
+	}
 	if subs, args, ok, err := s.bulk(ctx, tx, q, tid); err != nil {
 		return fmt.Errorf("sqlite: search index %s: %w", q.Type, err)
 	} else if ok {
@@ -190,5 +200,20 @@ func (s *Store) scanIndex(ctx context.Context, tx *sql.Tx, subs []string, args [
 	args = append(args, tid)
 	stmt := "WITH m(rid) AS MATERIALIZED (" + strings.Join(subs, " INTERSECT ") + ") " +
 		values("m", strings.Join(in, ", "), "?"+strconv.Itoa(len(args)), true)
+	return tx.QueryContext(ctx, stmt, args...)
+}
+
+// scanType lists the values (as values does) of every current resource of the type tid: its ids first,
+// then the fields' keys and ranges in index order.
+func (s *Store) scanType(ctx context.Context, tx *sql.Tx, tid int64, fids []any) (*sql.Rows, error) {
+	args := append([]any{tid}, fids...)
+	in := make([]string, len(fids))
+	for i := range fids {
+		in[i] = "?" + strconv.Itoa(i+2)
+	}
+	fin := strings.Join(in, ", ")
+	stmt := "SELECT r.rid, -1, r.id, 0, 0 FROM res r INDEXED BY res_id WHERE r.tid = ?1 AND r.deleted = 0 " +
+		"UNION ALL SELECT x.rid, x.f, x.v, 0, 0 FROM ixk x INDEXED BY ixk_fv WHERE x.f IN (" + fin + ") " +
+		"UNION ALL SELECT d.rid, d.f, '', d.lo, d.hi FROM ixd d INDEXED BY ixd_lo WHERE d.f IN (" + fin + ")"
 	return tx.QueryContext(ctx, stmt, args...)
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"sync"
 
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/storage"
@@ -160,17 +161,18 @@ func (f Fetcher) InEach(ctx context.Context, typ, param string, values []string,
 			return nil
 		}
 	}
+	var chunks [][]string
 	for i := 0; i < len(uniq); i += batch {
-		chunk := uniq[i:min(i+batch, len(uniq))]
+		chunks = append(chunks, uniq[i:min(i+batch, len(uniq))])
+	}
+	return f.batches(ctx, len(chunks), func(ctx context.Context, i int) ([]*storage.Version, error) {
 		p := url.Values{}
 		for k, v := range params {
 			p[k] = append([]string(nil), v...)
 		}
-		p.Set(param, joinEscaped(chunk))
-		vs, err := f.All(ctx, typ, p)
-		if err != nil {
-			return err
-		}
+		p.Set(param, joinEscaped(chunks[i]))
+		return f.All(ctx, typ, p)
+	}, func(vs []*storage.Version) error {
 		for _, v := range vs {
 			if !seen[v.ID] {
 				seen[v.ID] = true
@@ -178,6 +180,76 @@ func (f Fetcher) InEach(ctx context.Context, typ, param string, values []string,
 					return err
 				}
 			}
+		}
+		return nil
+	})
+}
+
+// aheadHint is implemented by a Searcher that wants In and InEach to search batches ahead (Memo.SearchAhead).
+type aheadHint interface {
+	BatchesAhead() int
+}
+
+// batches runs get for batches 0…n-1 and calls use with their results in batch order. Through a Searcher
+// with BatchesAhead() = k > 0 it runs up to k gets ahead of the batch being used (a population's lookup,
+// thousands of references in batches of 500, then keeps a second CPU busy while the first decodes, and
+// holds at most k batches besides the caller's); otherwise one after the other, and nothing is searched
+// after an error. It returns the first error in batch order (get's or use's), after every get it started
+// has returned; the gets still pending then see their context cancelled.
+func (f Fetcher) batches(ctx context.Context, n int, get func(ctx context.Context, i int) ([]*storage.Version, error), use func([]*storage.Version) error) error {
+	ahead := 0
+	if h, ok := f.Store.(aheadHint); ok {
+		ahead = h.BatchesAhead()
+	}
+	if ahead <= 0 || n == 1 {
+		for i := range n {
+			vs, err := get(ctx, i)
+			if err != nil {
+				return err
+			}
+			if err := use(vs); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	type result struct {
+		vs  []*storage.Version
+		err error
+	}
+	results := make([]chan result, n)
+	for i := range results {
+		results[i] = make(chan result, 1)
+	}
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	start := func(i int) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			vs, err := get(ctx, i)
+			results[i] <- result{vs, err}
+		}()
+	}
+	next := 0
+	for ; next < min(n, ahead); next++ {
+		start(next)
+	}
+	for i := range n {
+		r := <-results[i]
+		if next < n {
+			start(next)
+			next++
+		}
+		if r.err != nil {
+			return r.err
+		}
+		if err := use(r.vs); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/careflow/careflow/adapters/internal/adaptertest"
@@ -370,5 +371,72 @@ func TestInEach(t *testing.T) {
 	})
 	if !errors.Is(err, boom) || calls != 1 || len(store.queries) != 2 { // the two pages of the first batch, no more
 		t.Errorf("after an error: %v, %d calls, %d searches", err, calls, len(store.queries))
+	}
+}
+
+// aheadStore answers a search of Coverage?beneficiary=Patient/N with one Coverage whose id is N, and
+// counts the searches under way. The searches of Patient/1 and Patient/2 each wait until the other has
+// started: they return only if they run at the same time.
+type aheadStore struct {
+	inflight, most atomic.Int32
+	first, second  chan struct{} // closed when the search of Patient/1, Patient/2 starts
+}
+
+func (a *aheadStore) Search(ctx context.Context, q *search.Query) (*storage.SearchPage, error) {
+	n := a.inflight.Add(1)
+	defer a.inflight.Add(-1)
+	for m := a.most.Load(); n > m && !a.most.CompareAndSwap(m, n); m = a.most.Load() {
+	}
+	id := q.Criteria[0].Values[0].RefID
+	if mine, other := a.first, a.second; id == "1" || id == "2" {
+		if id == "2" {
+			mine, other = other, mine
+		}
+		close(mine)
+		select {
+		case <-other:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return &storage.SearchPage{Total: -1, Versions: []*storage.Version{{Type: q.Type, ID: id, VersionID: 1, Body: []byte(`{}`)}}}, nil
+}
+
+// TestInEachAhead: through a Memo with SearchAhead(2), InEach searches the next batches while the
+// caller handles one — at most two at a time — and hands over the same resources in the same order; after
+// an error of its function it returns with no search under way.
+func TestInEachAhead(t *testing.T) {
+	reg := r4test.Load(t).Registry
+	store := &aheadStore{first: make(chan struct{}), second: make(chan struct{})}
+	m := fetch.NewMemo(store).SearchAhead(2)
+	if m.BatchesAhead() != 2 {
+		t.Fatalf("BatchesAhead %d", m.BatchesAhead())
+	}
+	f := fetch.Fetcher{Store: m, Registry: reg, Batch: 1}
+	refs := []string{"Patient/1", "Patient/2", "Patient/3", "Patient/4", "Patient/5", "Patient/6"}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a sequential InEach would wait here
+	defer cancel()
+	var got []string
+	err := f.InEach(ctx, "Coverage", "beneficiary", refs, nil, func(v *storage.Version) error {
+		got = append(got, v.ID)
+		return nil
+	})
+	if err != nil || strings.Join(got, ",") != "1,2,3,4,5,6" {
+		t.Fatalf("InEach ahead: %v %v", got, err)
+	}
+	if most := store.most.Load(); most != 2 {
+		t.Errorf("at most %d searches at a time, want 2", most)
+	}
+	boom := errors.New("boom")
+	calls := 0
+	err = f.InEach(context.Background(), "Coverage", "beneficiary", []string{"Patient/7", "Patient/8", "Patient/9", "Patient/10"}, nil, func(*storage.Version) error {
+		calls++
+		return boom
+	})
+	if !errors.Is(err, boom) || calls != 1 {
+		t.Errorf("after an error: %v, %d calls", err, calls)
+	}
+	if n := store.inflight.Load(); n != 0 {
+		t.Errorf("%d searches still under way after InEach returned", n)
 	}
 }

@@ -185,3 +185,41 @@ func TestIndexInPopulation(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexAll: without criteria, the embedded store lists the index values of every current resource of
+// the type (read whole, not per resource) — not those of a deleted one, only the current version's.
+func TestIndexAll(t *testing.T) {
+	e := adaptertest.New(t)
+	appt := func(id, status, start, infos string) {
+		if start != "" {
+			start = fmt.Sprintf(`"start":%q,"end":"2026-12-31T00:00:00Z",`, start)
+		}
+		e.Put("Appointment", id, fmt.Sprintf(`{"status":%q,%s"participant":[{"actor":{"reference":"Patient/x"},"status":"accepted"}],"supportingInformation":[%s]}`,
+			status, start, infos))
+	}
+	appt("a1", "booked", "2026-11-25T10:00:00Z", `{"reference":"CarePlan/p2"},{"reference":"CarePlan/p1"}`)
+	appt("a2", "cancelled", "", `{"reference":"CarePlan/p2"}`)
+	appt("a3", "booked", "2026-11-25T10:00:00Z", `{"reference":"CarePlan/p3"}`)
+	appt("a3", "booked", "", `{"reference":"CarePlan/p4"}`)
+	appt("a4", "booked", "2026-11-25T10:00:00Z", `{"reference":"CarePlan/p1"}`)
+	e.Delete("Appointment", "a4")
+	e.Put("CarePlan", "p1", `{"status":"active","intent":"plan","subject":{"reference":"Patient/x"}}`)
+
+	f := fetch.Fetcher{Store: e.Store.(indexStore), Registry: e.Registry}
+	got, ok, err := f.IndexAll(context.Background(), "Appointment", nil, []string{"supporting-info", "date"})
+	if err != nil || !ok {
+		t.Fatalf("ok %t, %v", ok, err)
+	}
+	start := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC).UnixMicro()
+	want := []*fetch.Indexed{
+		{ID: "a1", Keys: [][]string{{"CarePlan/p1", "CarePlan/p2"}, nil}, Dates: [][]fetch.Range{nil, {{Lo: start, Hi: start + 1e6}}}},
+		{ID: "a2", Keys: [][]string{{"CarePlan/p2"}, nil}, Dates: [][]fetch.Range{nil, nil}},
+		{ID: "a3", Keys: [][]string{{"CarePlan/p4"}, nil}, Dates: [][]fetch.Range{nil, nil}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		for _, r := range got {
+			t.Logf("got %+v", *r)
+		}
+		t.Errorf("IndexAll: %d resources, want %d", len(got), len(want))
+	}
+}

@@ -25,6 +25,8 @@ type Memo struct {
 	decoded map[decodedKey]*call[any]
 	// shared holds the values of Shared, by kind.
 	shared map[string]any
+	// ahead is the number of batches In and InEach search ahead (SearchAhead).
+	ahead int
 }
 
 // call is one search or decoding, done or under way (done is closed when val and err are set).
@@ -177,6 +179,17 @@ func queryKey(q *search.Query) (string, bool) {
 	}
 	return b.String(), true
 }
+
+// SearchAhead makes In and InEach, through m, search up to n batches ahead of the one they hand to their
+// caller, concurrently (a computation over a population, whose lookups run in many batches: see
+// Fetcher.batches); results and their order are the same. Call it before m is used. It returns m.
+func (m *Memo) SearchAhead(n int) *Memo {
+	m.ahead = n
+	return m
+}
+
+// BatchesAhead reports SearchAhead's n (0 when not set: one batch at a time).
+func (m *Memo) BatchesAhead() int { return m.ahead }
 
 // SearchBatch passes the wrapped store's batch size on (see batchHint); 0 when it has none.
 func (m *Memo) SearchBatch() int {

@@ -11,6 +11,11 @@ import (
 	"github.com/careflow/careflow/fhir/search"
 )
 
+// batchesAhead is how many batches of a population's lookups the workflows search ahead of the one they
+// are decoding (fetch.Memo.SearchAhead): the day's worklist looks up thousands of patients' coverages,
+// appointments and medications in batches of 500.
+const batchesAhead = 2
+
 // Set is the workflow services of one computation (one summary, one worklist build).
 type Set struct {
 	F     fetch.Fetcher
@@ -23,7 +28,7 @@ type Set struct {
 // New returns a Set reading store through a fresh memo; pageSize > 0 overrides the page size; with keep,
 // the memo keeps the pages of searches of those types only (see fetch.NewMemo).
 func New(store fetch.Searcher, registry *search.Registry, pageSize int, keep ...string) *Set {
-	m := fetch.NewMemo(store, keep...)
+	m := fetch.NewMemo(store, keep...).SearchAhead(batchesAhead)
 	s := &Set{
 		F:     fetch.Fetcher{Store: m, Registry: registry, PageSize: pageSize},
 		Sched: scheduling.New(m, registry),
