@@ -452,13 +452,22 @@ func (t *wtx) unindex(rid int64) error {
 
 // index stores a resource's search values (storage.Write.Index, as search.Registry.Index extracts them):
 // string lists go to ixk under their field name; a date parameter's range (field_lo, field_hi, or each of
-// field_r when it has several values) to ixd under the parameter's field; field_sort to srt. Rows are
+// field_r when it has several values) to ixd under the parameter's field; field_sort of a date or string
+// parameter to srt (the others' sort keys are read from ixk). Rows are
 // inserted with multi-row statements (one per table and up to rowsPerInsert rows).
 func (t *wtx) index(rid, tid int64, idx map[string]any) error {
 	var keys, dates, sorts []any
 	for name, val := range idx {
 		switch {
 		case strings.HasSuffix(name, search.SuffixSort):
+			// Only date and string parameters' keys are stored, in the ordered walk (srt_walk): a
+			// parameter of either type has, with every sort key, its date range (field_lo) or its :exact
+			// values (field_e). The sort key of a token, reference or uri parameter is the least of its
+			// values in ixk, which searches read there (search.go, sortKeys).
+			base := strings.TrimSuffix(name, search.SuffixSort)
+			if idx[base+search.SuffixLow] == nil && idx[base+search.SuffixExact] == nil {
+				continue
+			}
 			s, ok := val.(string)
 			if !ok {
 				return fmt.Errorf("sqlite: index field %s: sort key of type %T", name, val)
@@ -467,14 +476,7 @@ func (t *wtx) index(rid, tid int64, idx map[string]any) error {
 			if err != nil {
 				return err
 			}
-			// Date and string parameters' keys go to the ordered walk (srt_walk): a parameter of either
-			// type has, with every sort key, its date range (field_lo) or its :exact values (field_e).
-			base := strings.TrimSuffix(name, search.SuffixSort)
-			var walk any
-			if idx[base+search.SuffixLow] != nil || idx[base+search.SuffixExact] != nil {
-				walk = 1
-			}
-			sorts = append(sorts, rid, fid, s, walk)
+			sorts = append(sorts, rid, fid, s, 1)
 		case strings.HasSuffix(name, search.SuffixLow):
 			base := strings.TrimSuffix(name, search.SuffixLow)
 			ranges, err := dateRanges(idx, base)
