@@ -429,7 +429,11 @@ func (s *Service) indexedAllergies(ctx context.Context) (all []Allergy, ok bool,
 	single := func(keys []string) (string, bool) { // the code of the status's codings, as CodeableConcept.Code
 		code := ""
 		for _, k := range keys {
-			if c, isCode := strings.CutPrefix(k, "c:"); isCode {
+			c, isCode := strings.CutPrefix(k, "c:") // a code with a system, or without one ("n:")
+			if !isCode {
+				c, isCode = strings.CutPrefix(k, "n:")
+			}
+			if isCode {
 				if code != "" && c != code {
 					return "", false
 				}

@@ -44,9 +44,9 @@ func indexOf(p *fPatient) []indexField {
 	}
 	token := func(system, code string) []string {
 		if system == "" {
-			return []string{"c:" + code, "n:" + code}
+			return []string{"n:" + code}
 		}
-		return []string{"c:" + code, "s:" + system + "|" + code, "y:" + system}
+		return []string{"c:" + code, "s:" + system + "|" + code}
 	}
 
 	var names, families, givens []string

@@ -119,7 +119,8 @@ func CodingOfKey(key string) (system, code string, ok bool) {
 	return "", "", false
 }
 
-// TokenKey returns the index key a token search value matches: code, system|code, |code or system|.
+// TokenKey returns the index key a token search value matches: code, system|code, |code or system|. A
+// code alone also matches the key of a code without a system (TokenMatches adds it).
 func TokenKey(v Value) string {
 	switch {
 	case !v.HasSystem:
@@ -137,10 +138,12 @@ func OfTypeKey(typeSystem, typeCode, value string) string {
 	return tokenOfType(typeSystem, typeCode, value)
 }
 
-// tokenKeys are the index keys of a coded value: its code alone and with its system (or with none). A
-// "system|" search matches the system|code keys by prefix (TokenMatches), so a coded value needs no key
-// of its own for its system — which used to be a third of the bytes of the token index; a value with a
-// system and no code gets one ("y:system").
+// tokenKeys are the index keys of a coded value: with a system, its code alone ("c:code") and with its
+// system ("s:system|code"); without one, only "n:code", which a search of the code alone matches too
+// (TokenMatches) — it used to have "c:code" as well, which stores written before still hold and which
+// searches still match. A "system|" search matches the system|code keys by prefix (TokenMatches), so a
+// coded value needs no key of its own for its system — which used to be a third of the bytes of the token
+// index; a value with a system and no code gets one ("y:system").
 func tokenKeys(sys, code string, hasSystem bool) []string {
 	if code == "" {
 		if sys != "" {
@@ -151,7 +154,7 @@ func tokenKeys(sys, code string, hasSystem bool) []string {
 	if hasSystem && sys != "" {
 		return []string{tokenCode(code), tokenSystemCode(sys, code)}
 	}
-	return []string{tokenCode(code), tokenNoSystem(code)}
+	return []string{tokenNoSystem(code)}
 }
 
 // TokenMatch is what token search values match in an index field (search values of a token parameter, or
@@ -161,11 +164,15 @@ type TokenMatch struct {
 }
 
 // TokenMatches returns what values (OR-ed) match: "system|" matches the key of a value with that system
-// and no code, and every system|code key of the system; every other form, its TokenKey.
+// and no code, and every system|code key of the system; a code alone, the keys of that code with a system
+// ("c:code") and without one ("n:code"); every other form, its TokenKey.
 func TokenMatches(values []Value) TokenMatch {
 	var m TokenMatch
 	for _, v := range values {
 		m.Keys = append(m.Keys, TokenKey(v))
+		if !v.HasSystem {
+			m.Keys = append(m.Keys, tokenNoSystem(v.Code))
+		}
 		if v.HasSystem && v.System != "" && v.Code == "" {
 			m.Prefixes = append(m.Prefixes, tokenSystemCode(v.System, ""))
 		}

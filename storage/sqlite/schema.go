@@ -11,15 +11,16 @@ import (
 )
 
 // schemaVersion is the layout this code reads and writes; PRAGMA user_version holds the file's.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // schema creates the tables (see the package comment). Times are integers: lu and vis Unix milliseconds,
 // ixd bounds Unix microseconds. Index tables are WITHOUT ROWID and clustered by resource (rid first), so
 // that a write appends its rows together and an update removes them by rid; their secondary indexes
 // answer searches. srt holds one sort key per parameter; the keys of date and string parameters (w = 1)
 // are also in srt_walk, ordered by (field, value), so that a search sorted on one of them and selecting no
-// small set of resources walks that order and stops after the page (search.go, walk). Other sort keys are
-// read by resource (rid, f) for the resources a search selects.
+// small set of resources walks that order and stops after the page (search.go, walk). Token, reference
+// and uri parameters have no rows in srt (since version 3): their sort key is the least of their values,
+// read from ixk by resource (rid, f) for the resources a search selects (search.go, leastKey).
 var schema = []string{
 	`CREATE TABLE types(tid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)`,
 	`CREATE TABLE fields(fid INTEGER PRIMARY KEY, tid INTEGER NOT NULL, name TEXT NOT NULL, UNIQUE(tid, name))`,
@@ -74,8 +75,8 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	switch v {
 	case schemaVersion:
 		return nil
-	case 1:
-		return migrateFrom1(ctx, db)
+	case 1, 2:
+		return upgrade(ctx, db, v)
 	case 0:
 	default:
 		return fmt.Errorf("sqlite: the database has schema version %d; this careflow reads version %d", v, schemaVersion)
@@ -99,16 +100,11 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// migrateFrom1 upgrades a version-1 file in place (one transaction): srt gains w, set on the sort keys of
-// date parameters (their field has date ranges in ixd) and string parameters (their field has :exact
-// keys, field_e), and the indexes srt_walk and res_deleted are built.
-func migrateFrom1(ctx context.Context, db *sql.DB) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: upgrade the schema from version 1: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	for _, stmt := range []string{
+// upgrades are the statements that take a file from version v to v+1 (upgrades[v]).
+var upgrades = map[int][]string{
+	// srt gains w, set on the sort keys of date parameters (their field has date ranges in ixd) and string
+	// parameters (their field has :exact keys, field_e), and the indexes srt_walk and res_deleted are built.
+	1: {
 		`ALTER TABLE srt ADD COLUMN w INTEGER`,
 		`UPDATE srt SET w = 1 WHERE f IN (
 			SELECT s.fid FROM fields s JOIN fields b ON b.tid = s.tid AND s.name = b.name || '` + search.SuffixSort + `'
@@ -116,14 +112,31 @@ func migrateFrom1(ctx context.Context, db *sql.DB) error {
 			   OR EXISTS (SELECT 1 FROM fields e WHERE e.tid = b.tid AND e.name = b.name || '` + search.SuffixExact + `'))`,
 		srtWalk,
 		resDeleted,
-		"PRAGMA user_version = " + strconv.Itoa(schemaVersion),
-	} {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("sqlite: upgrade the schema from version 1: %s: %w", stmt, err)
+	},
+	// The sort keys of token, reference and uri parameters (never walked; searches read them from ixk now)
+	// are dropped: about four fifths of srt.
+	2: {`DELETE FROM srt WHERE w IS NULL`},
+}
+
+// upgrade takes a file of version from to schemaVersion in place, in one transaction.
+func upgrade(ctx context.Context, db *sql.DB, from int) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: upgrade the schema from version %d: %w", from, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	for v := from; v < schemaVersion; v++ {
+		for _, stmt := range upgrades[v] {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("sqlite: upgrade the schema from version %d: %s: %w", v, stmt, err)
+			}
 		}
 	}
+	if _, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(schemaVersion)); err != nil {
+		return fmt.Errorf("sqlite: upgrade the schema from version %d: %w", from, err)
+	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: upgrade the schema from version 1: %w", err)
+		return fmt.Errorf("sqlite: upgrade the schema from version %d: %w", from, err)
 	}
 	return nil
 }

@@ -890,6 +890,10 @@ func (b *builder) sortKeys(a string, tid int64, keys []search.SortKey) sortSpec 
 			out.exprs, out.desc = append(out.exprs, a+".lu"), append(out.desc, k.Descending)
 			continue
 		}
+		if k.Param.Type != search.TypeDate && k.Param.Type != search.TypeString {
+			out.exprs, out.desc = append(out.exprs, b.leastKey(a, tid, k.Param)), append(out.desc, k.Descending)
+			continue
+		}
 		f, ok := b.field(tid, k.Param.Field+search.SuffixSort)
 		if !ok {
 			out.exprs, out.desc = append(out.exprs, "NULL"), append(out.desc, k.Descending)
@@ -907,6 +911,22 @@ func (b *builder) sortKeys(a string, tid int64, keys []search.SortKey) sortSpec 
 	}
 	out.exprs, out.desc = append(out.exprs, a+".id"), append(out.desc, false)
 	return out
+}
+
+// leastKey is the sort key of a token, reference or uri parameter, which srt does not hold: the least of
+// the values Registry.Index would have chosen, read from the resource's ixk rows — for a token, its codes
+// and values (the keys "c:code" and "n:code" without their prefix: every non-empty code or value has one
+// of them); otherwise its values (references and uris are stored as they are). NULL when it has none.
+func (b *builder) leastKey(a string, tid int64, p *search.Param) string {
+	f, ok := b.field(tid, p.Field)
+	if !ok || p.Type != search.TypeToken && p.Type != search.TypeReference && p.Type != search.TypeURI {
+		return "NULL" // other types have no index values, so no sort key
+	}
+	if p.Type == search.TypeToken {
+		return "(SELECT min(substr(k.v, 3)) FROM ixk k WHERE k.rid = " + a + ".rid AND k.f = " + f +
+			" AND (k.v GLOB 'c:*' OR k.v GLOB 'n:*'))"
+	}
+	return "(SELECT min(k.v) FROM ixk k WHERE k.rid = " + a + ".rid AND k.f = " + f + ")"
 }
 
 // keyset is the condition "strictly after the boundary values" in the (possibly reversed) order.

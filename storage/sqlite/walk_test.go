@@ -188,9 +188,9 @@ func TestSortWalk(t *testing.T) {
 	t.Logf("%d pages walked", walked)
 }
 
-// TestUpgradeFromSchema1: a file of schema version 1 (no w column, no srt_walk, no res_deleted) is upgraded
-// when opened: the sort keys of date and string parameters are marked and walked, token keys are not, and
-// searches answer as before.
+// TestUpgradeFromSchema1: a file of schema version 1 (no w column, no srt_walk, no res_deleted, token sort
+// keys in srt) is upgraded when opened: the sort keys of date and string parameters are marked and walked,
+// token keys are dropped (as in version 3: searches read them from ixk), and searches answer as before.
 func TestUpgradeFromSchema1(t *testing.T) {
 	reg := r4test.Load(t).Registry
 	ctx := context.Background()
@@ -241,7 +241,11 @@ func TestUpgradeFromSchema1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, stmt := range []string{"DROP INDEX srt_walk", "DROP INDEX res_deleted", "ALTER TABLE srt DROP COLUMN w", "PRAGMA user_version = 1"} {
+	for _, stmt := range []string{"DROP INDEX srt_walk", "DROP INDEX res_deleted", "ALTER TABLE srt DROP COLUMN w",
+		// Version 1 also stored token sort keys.
+		"INSERT INTO fields(tid, name) SELECT tid, 's_gender_sort' FROM types WHERE name = 'Patient'",
+		"INSERT INTO srt(rid, f, v) SELECT rid, (SELECT fid FROM fields WHERE name = 's_gender_sort'), 'female' FROM res",
+		"PRAGMA user_version = 1"} {
 		if _, err := db.Exec(stmt); err != nil {
 			t.Fatalf("%s: %v", stmt, err)
 		}
@@ -257,11 +261,12 @@ func TestUpgradeFromSchema1(t *testing.T) {
 	if version != schemaVersion {
 		t.Errorf("after the upgrade: schema version %d, want %d", version, schemaVersion)
 	}
-	// The upgrade marks exactly the sort keys that writes mark (date and string parameters).
-	if upgraded := marks(s); upgraded != written || !strings.Contains(written, "/1 ") || !strings.Contains(written, "/0 ") {
+	// The upgrade keeps and marks exactly the sort keys that writes store (date and string parameters).
+	if upgraded := marks(s); upgraded != written || !strings.Contains(written, "/1 ") || strings.Contains(written, "/0 ") {
 		t.Errorf("sort keys (rid/field/walked) after the upgrade\n%s\nas written\n%s", upgraded, written)
 	}
-	for raw, want := range map[string]string{"_sort=birthdate&_count=1": "p2 p1 p0", "_sort=-family&_count=2": "p0 p1 p2"} {
+	for raw, want := range map[string]string{"_sort=birthdate&_count=1": "p2 p1 p0", "_sort=-family&_count=2": "p0 p1 p2",
+		"_sort=gender,-family&_count=2": "p0 p1 p2"} {
 		params, _ := url.ParseQuery(raw)
 		q, oerr := reg.Parse("Patient", params, search.ParseOptions{DefaultCount: 50})
 		if oerr != nil {
@@ -282,6 +287,93 @@ func TestUpgradeFromSchema1(t *testing.T) {
 			next := *q
 			next.Cursor = page.Next
 			q = &next
+		}
+		if g := strings.Join(got, " "); g != want {
+			t.Errorf("%s: got %s, want %s", raw, g, want)
+		}
+	}
+}
+
+// TestUpgradeFromSchema2: a file of schema version 2 (token, reference and uri sort keys in srt, unmarked)
+// loses those rows when opened and keeps the marked ones; searches sorted on either kind answer as before.
+func TestUpgradeFromSchema2(t *testing.T) {
+	reg := r4test.Load(t).Registry
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v2.db")
+	open := func() *Store {
+		s, err := Open(ctx, Options{Path: path, Logger: slog.New(slog.DiscardHandler), Synchronous: "normal"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := open()
+	for i, g := range []string{"male", "female", ""} {
+		body := map[string]any{"resourceType": "Patient", "name": []any{map[string]any{"family": fmt.Sprintf("f%d", i)}}}
+		if g != "" {
+			body["gender"] = g
+		}
+		raw, _ := json.Marshal(body)
+		idx, err := reg.Index("Patient", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Create(ctx, storage.Write{Type: "Patient", ID: fmt.Sprintf("p%d", i), Body: raw, Index: idx}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(s *Store, where string) int {
+		var n int
+		if err := s.read.QueryRow("SELECT count(*) FROM srt WHERE " + where).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	marked := count(s, "w")
+	if n := count(s, "w IS NULL"); marked == 0 || n != 0 {
+		t.Fatalf("as written: %d marked sort keys, %d unmarked (want some, none)", marked, n)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db, err := openDB(path, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		"INSERT INTO fields(tid, name) SELECT tid, 's_gender_sort' FROM types WHERE name = 'Patient'",
+		"INSERT INTO srt(rid, f, v) SELECT rid, (SELECT fid FROM fields WHERE name = 's_gender_sort'), 'zzz' FROM res",
+		"PRAGMA user_version = 2"} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	db.Close()
+	s = open()
+	defer s.Close(ctx)
+	var version int
+	if err := s.read.QueryRow("PRAGMA user_version").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if version != schemaVersion {
+		t.Errorf("after the upgrade: schema version %d, want %d", version, schemaVersion)
+	}
+	if n, m := count(s, "w IS NULL"), count(s, "w"); n != 0 || m != marked {
+		t.Errorf("after the upgrade: %d unmarked sort keys (want 0), %d marked (want %d)", n, m, marked)
+	}
+	for raw, want := range map[string]string{"_sort=gender": "p2 p1 p0", "_sort=-gender": "p0 p1 p2", "_sort=-family": "p2 p1 p0"} {
+		params, _ := url.ParseQuery(raw)
+		q, oerr := reg.Parse("Patient", params, search.ParseOptions{DefaultCount: 50})
+		if oerr != nil {
+			t.Fatal(oerr)
+		}
+		page, err := s.Search(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, v := range page.Versions {
+			got = append(got, v.ID)
 		}
 		if g := strings.Join(got, " "); g != want {
 			t.Errorf("%s: got %s, want %s", raw, g, want)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,16 +41,16 @@ func TestPrestampIsStamp(t *testing.T) {
 			t.Fatalf("%s: prestamp declined", name)
 		}
 		for _, lu := range lus {
-			got, ok := pre.at(lu, "the-id")
+			got, _, ok := pre.at(lu, "the-id")
 			want, err := resource.Stamp([]byte(body), "the-id", "1", lu)
 			if err != nil || !ok || !bytes.Equal(got, want) {
 				t.Errorf("%s at %v: got %s (%v), want %s (%v)", name, lu, got, ok, want, err)
 			}
 		}
-		if _, ok := pre.at(lus[0], "another-id"); ok {
+		if _, _, ok := pre.at(lus[0], "another-id"); ok {
 			t.Errorf("%s: a body stamped for another id was used", name)
 		}
-		if _, ok := pre.at(time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), "the-id"); ok {
+		if _, _, ok := pre.at(time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), "the-id"); ok {
 			t.Errorf("%s: an instant of another length was written over the placeholder", name)
 		}
 	}
@@ -98,6 +99,48 @@ func TestCreateStampsLikeStamp(t *testing.T) {
 		check("transaction with id "+name, body, res[1].Version)
 		if res[1].Version.ID != "tx-"+v.ID {
 			t.Errorf("transaction: id %s, want tx-%s", res[1].Version.ID, v.ID)
+		}
+	}
+}
+
+// TestPrestampPacked: the stored form made outside the writer decodes to exactly the body at every
+// lastUpdated the writer writes into it, and costs at most a few bytes more than packing the whole body.
+func TestPrestampPacked(t *testing.T) {
+	c, err := newCodec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	bodies := map[string]string{
+		"large": `{"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":"A1"}],"text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">` +
+			strings.Repeat("Zoë und Jürgen ", 120) + `</div>"},"name":[{"family":"Zoë"}]}`,
+		"meta last": `{"resourceType":"Patient","gender":"female","meta":{"profile":["http://x/p"]}}`,
+	}
+	for name, body := range prestampBodies {
+		bodies[name] = body
+	}
+	lus := []time.Time{time.Date(2026, 12, 2, 11, 40, 1, 123_000_000, time.UTC), time.Date(1999, 1, 1, 0, 0, 0, 1_000_000, time.UTC)}
+	for name, body := range bodies {
+		pre := prestamp([]byte(body), "the-id").packed(c)
+		if pre == nil {
+			continue // declined: the writer stamps and packs (TestPrestampIsStamp)
+		}
+		for _, lu := range lus {
+			got, stored, ok := pre.at(lu, "the-id")
+			if !ok || stored == nil {
+				t.Fatalf("%s: no stored form", name)
+			}
+			want, err := resource.Stamp([]byte(body), "the-id", "1", lu)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("%s: body %s (%v), want %s", name, got, err, want)
+			}
+			unpacked, err := c.unpack(stored)
+			if err != nil || !bytes.Equal(unpacked, want) {
+				t.Errorf("%s at %v: stored form decodes to %s (%v), want %s", name, lu, unpacked, err, want)
+			}
+			if whole := len(c.pack(want)); len(stored) > whole+64 {
+				t.Errorf("%s: stored form of %d bytes, the whole body packs to %d", name, len(stored), whole)
+			}
 		}
 	}
 }
