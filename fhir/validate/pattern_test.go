@@ -180,6 +180,11 @@ func TestValidateSameVerdictsWithRegexp(t *testing.T) {
 	}
 	verdict := func(v *validate.Validator, d doc) string {
 		tree, oerr := v.Validate(d.typ, d.data)
+		if oerr != nil && len(oerr.Issues) == validate.MaxIssues {
+			// Capped: the two meet the issues of a document with hundreds of them (the official
+			// CapabilityStatement-base, broken) in a different order, so the first MaxIssues differ.
+			return fmt.Sprintf("%d capped", oerr.Status)
+		}
 		if oerr != nil {
 			return fmt.Sprintf("%d %+v", oerr.Status, oerr.Issues)
 		}
