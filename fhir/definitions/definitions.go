@@ -1,19 +1,45 @@
 // Package definitions holds the official HL7 FHIR R4 definitions careflow needs, embedded in the binary:
-// the JSON schema (fhir.schema.json), the search parameters of careflow's resource types and the patient
-// CompartmentDefinition. The files are produced by ./gen from the published npm packages; never edit them.
+// the list of R4 resource types, the JSON schema (fhir.schema.json), the search parameters of careflow's
+// resource types and the patient CompartmentDefinition. The files are produced by ./gen from the published npm packages; never edit them.
 package definitions
 
-import _ "embed"
+import (
+	_ "embed"
+	"slices"
+)
 
 //go:generate go run ./gen -out . -examples ../../testdata/examples/r4
 
-// ResourceTypes are the resource types careflow stores and serves, in the order the CapabilityStatement lists
-// them: the six coordination resources, and Task, which holds the coordinator's worklist items (their
-// assignment and completion must survive like any other record). Everything else about them comes from the
-// official definitions.
-var ResourceTypes = []string{"Patient", "CarePlan", "Appointment", "AllergyIntolerance", "MedicationStatement", "Coverage", "Task", "AuditEvent"}
+// NotStored are the official resource types careflow does not store, with the reason (docs/ARCHITECTURE.md,
+// "Resource types"): Parameters and OperationOutcome exist only as the input and output of operations
+// (http://hl7.org/fhir/R4/parameters.html: "no RESTful endpoint"; OperationOutcome is what the server answers
+// with), and OperationDefinition is served read-only by the server for the operations it defines itself.
+var NotStored = map[string]bool{"Parameters": true, "OperationOutcome": true, "OperationDefinition": true}
 
-// Schema is the official FHIR R4 JSON schema (http://hl7.org/fhir/json-schema/4.0), verbatim.
+// ResourceTypes are the resource types careflow stores and serves: every official R4 resource type
+// (OfficialResourceTypes, generated) except NotStored. Everything about them comes from the official
+// definitions. The order is the one the CapabilityStatement lists them in, and the one of results that
+// span types ($everything, system search, _type): the types careflow began with first (Coordination),
+// the others alphabetically.
+var ResourceTypes = stored()
+
+// Coordination are the types careflow first served, in their order: the six coordination resources, Task
+// (the coordinator's worklist items) and AuditEvent (the access log). The tests
+// that cannot afford every type keep their full coverage on these.
+var Coordination = []string{"Patient", "CarePlan", "Appointment", "AllergyIntolerance", "MedicationStatement", "Coverage", "Task", "AuditEvent"}
+
+func stored() []string {
+	out := slices.Clone(Coordination)
+	for _, t := range OfficialResourceTypes {
+		if !NotStored[t] && !slices.Contains(Coordination, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Schema is the official FHIR R4 JSON schema (http://hl7.org/fhir/json-schema/4.0), verbatim but for the
+// FHIRVersion erratum ./gen corrects (4.0.1 missing from its enums).
 //
 //go:embed fhir.schema.json
 var Schema []byte

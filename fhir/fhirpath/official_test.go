@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -96,17 +97,38 @@ func loadExample(t testing.TB, name string) map[string]any {
 	return decode(t, data)
 }
 
+// notInModel are the official parameters whose expression names an element the R4 element model does not
+// have (search.Registry leaves them unindexed); the list may only shrink.
+var notInModel = map[string]string{
+	"DeviceDefinition-classification": "DeviceDefinition.classification.type: R4 DeviceDefinition has no classification element",
+}
+
 // TestOfficialSearchParameters compiles every expression of the official search parameters, checks it
-// against the model and evaluates it on every official example. Expressions over the example's own type
-// must match something in at least one example for most parameters, which guards against expressions that
-// silently evaluate to nothing.
+// against the model and evaluates it on every official example of the parameter's base types. Expressions
+// over the example's own type must match something in at least one example for most parameters, which
+// guards against expressions that silently evaluate to nothing.
 func TestOfficialSearchParameters(t *testing.T) {
 	m := r4test.Load(t).Model
 	params := searchParams(t)
-	if len(params) != 138 {
-		t.Errorf("got %d search parameters, want 138", len(params))
+	served := map[string]bool{"Resource": true, "DomainResource": true}
+	for _, rt := range definitions.ResourceTypes {
+		served[rt] = true
+	}
+	withExpr := 0
+	for _, sp := range params {
+		if !slices.ContainsFunc(sp.Base, func(b string) bool { return served[b] }) {
+			t.Errorf("%s: base %v is not a served type", sp.ID, sp.Base)
+		}
+		if sp.Expression != "" {
+			withExpr++
+		}
 	}
 	exs := examples(t)
+	byType := map[string][]example{}
+	for _, ex := range exs {
+		rt, _ := ex.resource["resourceType"].(string)
+		byType[rt] = append(byType[rt], ex)
+	}
 	compiled, hits := 0, map[string]int{}
 	for _, sp := range params {
 		if sp.Expression == "" {
@@ -119,10 +141,18 @@ func TestOfficialSearchParameters(t *testing.T) {
 			continue
 		}
 		compiled++
-		if err := e.Check(m); err != nil {
-			t.Errorf("%s: Check: %v", sp.ID, err)
+		if err := e.Check(m); (err != nil) != (notInModel[sp.ID] != "") {
+			t.Errorf("%s: Check: %v (listed in notInModel: %v)", sp.ID, err, notInModel[sp.ID] != "")
 		}
-		for _, ex := range exs {
+		var on []example
+		for _, b := range sp.Base {
+			if b == "Resource" || b == "DomainResource" {
+				on = exs
+				break
+			}
+			on = append(on, byType[b]...)
+		}
+		for _, ex := range on {
 			nodes, err := e.Evaluate(m, ex.resource)
 			if err != nil {
 				t.Errorf("%s on %s: %v", sp.ID, ex.name, err)
@@ -136,8 +166,8 @@ func TestOfficialSearchParameters(t *testing.T) {
 			}
 		}
 	}
-	if compiled != 135 {
-		t.Errorf("compiled %d expressions, want 135", compiled)
+	if compiled != withExpr {
+		t.Errorf("compiled %d expressions of %d", compiled, withExpr)
 	}
 	var none []string
 	for _, sp := range params {
@@ -146,5 +176,5 @@ func TestOfficialSearchParameters(t *testing.T) {
 		}
 	}
 	sort.Strings(none)
-	t.Logf("%d expressions compiled and evaluated on %d examples; no match in any example: %s", compiled, len(exs), strings.Join(none, ", "))
+	t.Logf("%d expressions compiled and evaluated on %d examples; %d match in no example: %s", compiled, len(exs), len(none), strings.Join(none, ", "))
 }

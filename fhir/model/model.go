@@ -47,6 +47,7 @@ func Load(schema []byte) (*Model, error) {
 	}
 	type prop struct {
 		Ref     string          `json:"$ref"`
+		Desc    string          `json:"description"`
 		Type    string          `json:"type"`
 		Pattern string          `json:"pattern"`
 		Enum    []string        `json:"enum"`
@@ -113,16 +114,22 @@ func Load(schema []byte) (*Model, error) {
 		// A choice element's alternatives are named base + TypeName and never repeat; require two or
 		// more so that ordinary elements such as birthDate (a date) are not mistaken for one, and skip
 		// arrays so that pairs such as CarePlan.activity.outcomeCodeableConcept / outcomeReference are not.
-		groups := map[string][]*Element{}
+		// The schema describes every alternative of a choice with the choice element's one description,
+		// which tells distinct elements sharing a prefix apart (Task.instantiatesCanonical and
+		// instantiatesUri, PaymentReconciliation.paymentDate and paymentIdentifier are not choices).
+		type group struct{ base, desc string }
+		groups := map[group][]*Element{}
 		for _, e := range t.Elements {
 			if e.Array {
 				continue
 			}
 			if base, ok := choiceBase(e.Name, e.Type); ok {
-				groups[base] = append(groups[base], e)
+				g := group{base, d.Props[e.Name].Desc}
+				groups[g] = append(groups[g], e)
 			}
 		}
-		for base, alts := range groups {
+		for g, alts := range groups {
+			base := g.base
 			if len(alts) < 2 {
 				continue
 			}

@@ -240,6 +240,10 @@ func (p *parser) criterion(typ, name string, segs []string, depth int) (Criterio
 	}
 	code, mod, hasMod := strings.Cut(name, ":")
 	prm, ok := p.r.Lookup(typ, code)
+	if why, known := p.r.NotIndexed(typ, code); !ok && known {
+		// A known filter careflow cannot apply: ignoring it would answer more than was asked for.
+		return Criterion{}, fail(outcome.CodeNotSupported, "search parameter %s of %s is not supported: %s", code, typ, why)
+	}
 	if !ok {
 		return Criterion{}, unsupported("unknown search parameter %s for %s", clip(code), typ)
 	}
@@ -609,6 +613,9 @@ func (p *parser) sort(name string, raws []string) *failure {
 		}
 		code, desc := strings.CutPrefix(key, "-")
 		prm, ok := p.r.Lookup(p.typ, code)
+		if why, known := p.r.NotIndexed(p.typ, code); !ok && known {
+			return fail(outcome.CodeNotSupported, "cannot sort by %s: %s", code, why)
+		}
 		if !ok {
 			return fail(outcome.CodeInvalid, "unknown sort parameter %s for %s", clip(code), p.typ)
 		}

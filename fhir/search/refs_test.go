@@ -48,7 +48,7 @@ func TestIndexRefs(t *testing.T) {
 		"contained":[{"resourceType":"Goal","id":"g","subject":{"reference":"Patient/p2"}}],
 		"goal":[{"reference":"#g"}],
 		"author":{"reference":"Practitioner/dr"},
-		"careTeam":[{"identifier":{"system":"s","value":"v"}}],
+		"careTeam":[{"identifier":{"system":"s","value":"v"}},{"reference":"Parameters/p"}],
 		"basedOn":[{"reference":"urn:uuid:0c3151bd-1cbf-4d64-b04d-cd9187a4c6e0"}],
 		"extension":[{"url":"x","valueReference":{"reference":"https://fhir.example.org/fhir/Appointment/a1"}}],
 		"supportingInfo":[{"reference":"Patient/p1"},{"reference":"Coverage?identifier=1"}]}`), &res); err != nil {
@@ -58,11 +58,12 @@ func TestIndexRefs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "[Patient/p1 Patient/p2 https://fhir.example.org/fhir/Appointment/a1]"
+	want := "[Patient/p1 Patient/p2 Practitioner/dr https://fhir.example.org/fhir/Appointment/a1]"
 	if got := fmt.Sprint(idx[search.RefsField]); got != want {
 		t.Errorf("%s = %s, want %s", search.RefsField, got, want)
 	}
 	delete(res, "subject")
+	delete(res, "author")
 	delete(res, "contained")
 	delete(res, "extension")
 	delete(res, "supportingInfo")

@@ -42,6 +42,20 @@ type Param struct {
 type Registry struct {
 	model  *model.Model
 	byType map[string]map[string]*Param
+	// notIndexed maps type → code → why the official parameter is not indexed (Indexable): such
+	// parameters are neither extracted at write time nor listed by Params, and searching by one is a 400.
+	notIndexed map[string]map[string]string
+}
+
+// Indexable reports whether careflow indexes parameters of type ptype: string, token, reference, date and
+// uri. number, quantity, composite and special (Location near) are the next slice (docs/ARCHITECTURE.md,
+// "Resource types").
+func Indexable(ptype string) bool {
+	switch ptype {
+	case TypeString, TypeToken, TypeReference, TypeDate, TypeURI:
+		return true
+	}
+	return false
 }
 
 // NewRegistry loads the official SearchParameter Bundle (fhir/definitions.SearchParameters) for types.
@@ -62,11 +76,12 @@ func NewRegistry(m *model.Model, bundle []byte, types []string) (*Registry, erro
 	if err := json.Unmarshal(bundle, &b); err != nil {
 		return nil, fmt.Errorf("search: parse SearchParameter bundle: %w", err)
 	}
-	r := &Registry{model: m, byType: map[string]map[string]*Param{}}
+	r := &Registry{model: m, byType: map[string]map[string]*Param{}, notIndexed: map[string]map[string]string{}}
 	served := map[string]bool{}
 	for _, t := range types {
 		served[t] = true
 		r.byType[t] = map[string]*Param{}
+		r.notIndexed[t] = map[string]string{}
 	}
 	for _, e := range b.Entry {
 		sp := e.Resource
@@ -82,16 +97,34 @@ func NewRegistry(m *model.Model, bundle []byte, types []string) (*Registry, erro
 		if len(bases) == 0 || sp.Expression == "" {
 			continue
 		}
+		why := ""
 		expr, err := fhirpath.Compile(sp.Expression)
-		if err != nil {
-			return nil, fmt.Errorf("search: parameter %s: %w", sp.URL, err)
+		switch {
+		case !Indexable(sp.Type):
+			why = sp.Type + " parameters are not indexed yet"
+		case err != nil:
+			why = "its expression is outside careflow's FHIRPath subset: " + err.Error()
+		default:
+			if err := expr.Check(m); err != nil {
+				why = "its expression does not fit the R4 element model: " + err.Error()
+			}
 		}
 		for _, t := range bases {
-			if _, dup := r.byType[t][sp.Code]; dup {
+			_, dup := r.byType[t][sp.Code]
+			if _, dupNot := r.notIndexed[t][sp.Code]; dup || dupNot {
 				return nil, fmt.Errorf("search: %s has two parameters named %q", t, sp.Code)
 			}
+			if why != "" {
+				r.notIndexed[t][sp.Code] = why
+				continue
+			}
+			target := sp.Target
+			if sp.Type == TypeReference && len(target) == 0 {
+				// No target listed (RequestGroup instantiates-canonical…): any type (SearchParameter.target).
+				target = types
+			}
 			r.byType[t][sp.Code] = &Param{
-				Code: sp.Code, URL: sp.URL, Type: sp.Type, Target: sp.Target, Expression: expr,
+				Code: sp.Code, URL: sp.URL, Type: sp.Type, Target: target, Expression: expr,
 				Field: fieldName(sp.Code),
 			}
 		}
@@ -120,7 +153,24 @@ func (r *Registry) Lookup(typ, code string) (*Param, bool) {
 	return p, ok
 }
 
-// Params returns a type's parameters sorted by code.
+// NotIndexed returns why a type's official parameter code is not indexed; ok is false when the type has
+// no such parameter or careflow indexes it (Lookup finds it).
+func (r *Registry) NotIndexed(typ, code string) (why string, ok bool) {
+	why, ok = r.notIndexed[typ][code]
+	return why, ok
+}
+
+// NotIndexedParams returns the codes of a type's official parameters that are not indexed, sorted.
+func (r *Registry) NotIndexedParams(typ string) []string {
+	out := make([]string, 0, len(r.notIndexed[typ]))
+	for code := range r.notIndexed[typ] {
+		out = append(out, code)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Params returns a type's indexed parameters sorted by code.
 func (r *Registry) Params(typ string) []*Param {
 	var out []*Param
 	for _, p := range r.byType[typ] {

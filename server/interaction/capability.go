@@ -14,6 +14,22 @@ var readOnlyInteractions = []string{"read", "vread", "history-instance", "histor
 // Capabilities returns the CapabilityStatement (capabilitystatement.html) of the server at base.
 func (s *Service) Capabilities(base string) []byte {
 	var resources []capability.Resource
+	// _revinclude: reference parameters of any served type that can point at each type, in the order of
+	// the types and their parameters (one pass: with every R4 type served, looking them up per type cost
+	// ~100 ms per request).
+	revinclude := map[string][]string{}
+	for _, src := range s.cfg.Types {
+		for _, p := range s.registry.Params(src) {
+			if p.Type != search.TypeReference {
+				continue
+			}
+			for _, t := range p.Target {
+				if rs := revinclude[t]; len(rs) == 0 || rs[len(rs)-1] != src+":"+p.Code {
+					revinclude[t] = append(rs, src+":"+p.Code)
+				}
+			}
+		}
+	}
 	for _, t := range s.cfg.Types {
 		r := capability.Resource{
 			Type:              t,
@@ -47,14 +63,7 @@ func (s *Service) Capabilities(base string) []byte {
 				r.SearchInclude = append(r.SearchInclude, t+":"+p.Code)
 			}
 		}
-		// _revinclude: reference parameters of any served type that can point at this one.
-		for _, src := range s.cfg.Types {
-			for _, p := range s.registry.Params(src) {
-				if p.Type == search.TypeReference && contains(p.Target, t) {
-					r.SearchRevInclude = append(r.SearchRevInclude, src+":"+p.Code)
-				}
-			}
-		}
+		r.SearchRevInclude = append(r.SearchRevInclude, revinclude[t]...)
 		resources = append(resources, r)
 	}
 	if len(s.cfg.Operations) > 0 {

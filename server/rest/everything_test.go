@@ -1,6 +1,9 @@
 package rest_test
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestPatientEverything(t *testing.T) {
 	c := dataset(t)
@@ -18,7 +21,7 @@ func TestPatientEverything(t *testing.T) {
 		}
 	}
 	expectOutcome(t, c.do("GET", "/Patient/nobody/$everything", ""), 404, "not-found", "")
-	expectOutcome(t, c.do("GET", "/Patient/p1/$everything?_type=Observation", ""), 400, "not-supported", "_type")
+	expectOutcome(t, c.do("GET", "/Patient/p1/$everything?_type=Parameters", ""), 400, "not-supported", "_type")
 }
 
 func TestSystemSearch(t *testing.T) {
@@ -34,4 +37,66 @@ func TestSystemSearch(t *testing.T) {
 		}
 	}
 	expectOutcome(t, c.do("GET", "?_type=Patient,Appointment&gender=male", ""), 400, "not-supported", "gender")
+}
+
+// TestMultiTypeTransactionEverything: a transaction Bundle of a patient's clinical history — an
+// Encounter, a Condition diagnosed in it, an Observation of it, a Practitioner who recorded them — loads
+// whole (the references between its entries resolved), and the patient's $everything and compartment
+// searches reach every resource of the compartment types; the Practitioner, outside the Patient
+// compartment, is not among them.
+func TestMultiTypeTransactionEverything(t *testing.T) {
+	c := server(t)
+	const (
+		pat = "urn:uuid:6a1f3c1e-1b1d-4c1e-9a51-000000000001"
+		enc = "urn:uuid:6a1f3c1e-1b1d-4c1e-9a51-000000000002"
+		prc = "urn:uuid:6a1f3c1e-1b1d-4c1e-9a51-000000000003"
+	)
+	bundle := txBundle("transaction",
+		entry(pat, "POST", "Patient", `{"resourceType":"Patient","name":[{"family":"Okafor","given":["Ada"]}],"birthDate":"1961-04-02"}`),
+		entry(prc, "POST", "Practitioner", `{"resourceType":"Practitioner","name":[{"family":"Lind"}]}`),
+		entry(enc, "POST", "Encounter", `{"resourceType":"Encounter","status":"finished","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"`+pat+`"},"participant":[{"individual":{"reference":"`+prc+`"}}],"period":{"start":"2026-11-20T08:00:00Z","end":"2026-11-24T10:00:00Z"}}`),
+		entry("", "POST", "Condition", `{"resourceType":"Condition","clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-clinical","code":"active"}]},"code":{"coding":[{"system":"http://snomed.info/sct","code":"44054006"}]},"subject":{"reference":"`+pat+`"},"encounter":{"reference":"`+enc+`"},"recorder":{"reference":"`+prc+`"}}`),
+		entry("", "POST", "Observation", `{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"4548-4"}]},"subject":{"reference":"`+pat+`"},"encounter":{"reference":"`+enc+`"},"effectiveDateTime":"2026-11-21T07:30:00Z","valueQuantity":{"value":8.1,"unit":"%","system":"http://unitsofmeasure.org","code":"%"}}`),
+	)
+	r := c.do("POST", "", bundle)
+	if r.status != 200 {
+		t.Fatalf("transaction: %d %s", r.status, r.body)
+	}
+	ids := map[string]string{} // type → id
+	for _, e := range asSlice(r.json(t)["entry"]) {
+		loc := e.(map[string]any)["response"].(map[string]any)["location"].(string)
+		parts := strings.Split(loc, "/")
+		for i := range parts {
+			if parts[i] == "_history" && i >= 2 {
+				ids[parts[i-2]] = parts[i-1]
+			}
+		}
+	}
+	if len(ids) != 5 {
+		t.Fatalf("locations: %v", ids)
+	}
+	p := ids["Patient"]
+	got := map[string]bool{}
+	for _, e := range asSlice(c.do("GET", "/Patient/"+p+"/$everything", "").json(t)["entry"]) {
+		res := e.(map[string]any)["resource"].(map[string]any)
+		got[res["resourceType"].(string)+"/"+res["id"].(string)] = true
+	}
+	for _, typ := range []string{"Patient", "Encounter", "Condition", "Observation"} {
+		if !got[typ+"/"+ids[typ]] {
+			t.Errorf("$everything lacks the %s: %v", typ, got)
+		}
+	}
+	if len(got) != 4 {
+		t.Errorf("$everything returned %v, want the patient, the Encounter, the Condition and the Observation", got)
+	}
+	for _, typ := range []string{"Encounter", "Condition", "Observation"} {
+		if r := c.do("GET", "/Patient/"+p+"/"+typ, ""); r.status != 200 || len(asSlice(r.json(t)["entry"])) != 1 {
+			t.Errorf("Patient/%s/%s: %d %s", p, typ, r.status, r.body)
+		}
+	}
+	// The references between entries were resolved, and chained search crosses the new types.
+	if r := c.do("GET", "/Condition?encounter.class=IMP&subject:Patient.family=okafor", ""); len(asSlice(r.json(t)["entry"])) != 1 {
+		t.Errorf("Condition by chains: %d %s", r.status, r.body)
+	}
+	expectOutcome(t, c.do("GET", "/Observation?value-quantity=gt8", ""), 400, "not-supported", "value-quantity")
 }

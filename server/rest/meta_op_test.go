@@ -76,7 +76,7 @@ func TestMetaSummary(t *testing.T) {
 	if got := metaReturn(t, c.do("GET", "/Coverage/$meta", "")); got != `{}` {
 		t.Errorf("/Coverage/$meta = %s", got)
 	}
-	expectOutcome(t, c.do("GET", "/Observation/$meta", ""), 404, "not-supported", "")
+	expectOutcome(t, c.do("GET", "/Parameters/$meta", ""), 404, "not-supported", "")
 }
 
 func TestMetaInstance(t *testing.T) {
@@ -103,7 +103,7 @@ func TestMetaInstance(t *testing.T) {
 	expectOutcome(t, c.do("GET", "/Patient/nobody/$meta", ""), 404, "not-found", "")
 	expectOutcome(t, c.do("GET", "/Patient/m1/_history/7/$meta", ""), 404, "not-found", "")
 	expectOutcome(t, c.do("GET", "/Patient/m1/_history/x/$meta", ""), 404, "not-found", "")
-	expectOutcome(t, c.do("GET", "/Observation/m1/$meta", ""), 404, "not-supported", "")
+	expectOutcome(t, c.do("GET", "/Parameters/m1/$meta", ""), 404, "not-supported", "")
 }
 
 // metaParams is a $meta-add / $meta-delete request body.
@@ -180,7 +180,7 @@ func TestMetaEditErrors(t *testing.T) {
 	add := metaParams(`{"tag":[{"code":"x"}]}`)
 	expectOutcome(t, c.do("POST", "/Patient/nobody/$meta-add", add), 404, "not-found", "")
 	expectOutcome(t, c.do("POST", "/Patient/m3/$meta-delete", add), 410, "deleted", "")
-	expectOutcome(t, c.do("POST", "/Observation/m1/$meta-add", add), 404, "not-supported", "")
+	expectOutcome(t, c.do("POST", "/Parameters/m1/$meta-add", add), 404, "not-supported", "")
 	for _, tc := range []struct{ body, code, expression string }{
 		{metaPatient1, "invalid", "Parameters.resourceType"},
 		{`{"resourceType":"Parameters"`, "structure", ""},

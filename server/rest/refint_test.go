@@ -86,7 +86,7 @@ func TestRefIntCreate(t *testing.T) {
 	// servers, contained references, urn:uuid outside a transaction, logical references.
 	ok := `{"resourceType":"CarePlan","status":"active","intent":"plan","subject":{"reference":"` + pat + `/_history/1"},` +
 		`"contained":[{"resourceType":"Goal","id":"g","lifecycleStatus":"active","description":{"text":"walk"},"subject":{"reference":"` + c.base + `/` + pat + `"}}],` +
-		`"goal":[{"reference":"#g"}],"author":{"reference":"Practitioner/unknown"},` +
+		`"goal":[{"reference":"#g"}],"author":{"reference":"Parameters/unknown"},` +
 		`"careTeam":[{"reference":"http://other.example.org/fhir/CareTeam/1"}],` +
 		`"addresses":[{"identifier":{"system":"urn:x","value":"1"}}],` +
 		`"supportingInfo":[{"reference":"http://other.example.org/fhir/Patient/missing"},{"reference":"urn:uuid:0a000000-0000-4000-8000-00000000000a"}]}`

@@ -354,7 +354,7 @@ func TestPatientCompartment(t *testing.T) {
 		}
 	}
 	expectOutcome(t, c.do("GET", "/Appointment/a1/Patient", ""), 404, "not-supported", "")
-	expectOutcome(t, c.do("GET", "/Patient/p1/Observation", ""), 404, "not-supported", "Observation")
+	expectOutcome(t, c.do("GET", "/Patient/p1/Parameters", ""), 404, "not-supported", "Parameters")
 }
 
 func TestSummaryTrue(t *testing.T) {

@@ -479,7 +479,7 @@ func TestMalformedBundles(t *testing.T) {
 		{"duplicate fullUrl", txBundle("transaction", entry(uuidA, "POST", "Patient", p), entry(uuidA, "POST", "Patient", p)), 400, "duplicate", "Bundle.entry[1].fullUrl"},
 		{"no resource", txBundle("transaction", entry("", "POST", "Patient", "")), 400, "required", "Bundle.entry[0].resource"},
 		{"type mismatch", txBundle("transaction", entry("", "POST", "Coverage", p)), 400, "invalid", "Bundle.entry[0].resource.resourceType"},
-		{"unsupported type", txBundle("transaction", entry("", "POST", "Observation", `{"resourceType":"Observation"}`)), 404, "not-supported", "Bundle.entry[0].request.url"},
+		{"unsupported type", txBundle("transaction", entry("", "POST", "Parameters", `{"resourceType":"Parameters"}`)), 404, "not-supported", "Bundle.entry[0].request.url"},
 		{"PATCH without Binary", txBundle("transaction", entry("", "PATCH", "Patient/x", p)), 400, "not-supported", "Bundle.entry[0].resource"},
 		{"bad ifMatch", txBundle("transaction", entry("", "DELETE", "Patient/x", "", `"ifMatch":"soon"`)), 400, "invalid", "Bundle.entry[0].request.ifMatch"},
 		{"unknown search parameter in ifNoneExist", txBundle("transaction", entry("", "POST", "Patient", p, `"ifNoneExist":"shoe-size=42"`)), 400, "", "Bundle.entry[0]"},

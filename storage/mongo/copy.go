@@ -36,6 +36,9 @@ func (s *Store) ImportResource(ctx context.Context, typ, id string, versions []*
 	if !slices.Contains(s.types, typ) {
 		return fmt.Errorf("mongo: import %s/%s: %s is not one of the store's resource types", typ, id, typ)
 	}
+	if err := s.ensureTypes(ctx, typ); err != nil {
+		return fmt.Errorf("mongo: import %s/%s: %w", typ, id, err)
+	}
 	hist := s.db.Collection(historyCollection)
 	last := versions[len(versions)-1]
 	// alone: a resource only ever created, which Create leaves as its current-version document alone.

@@ -73,6 +73,8 @@ type Store struct {
 	registry *search.Registry
 	log      *slog.Logger
 	now      func() time.Time
+	// cols are the types whose collection has its indexes (collections.go).
+	cols collections
 
 	// feedSettle is how far behind now the change feed's horizon lags (Options.FeedSettle); negative: none.
 	feedSettle time.Duration
@@ -338,20 +340,7 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 	if err := s.createIndexes(ctx, historyCollection, hist); err != nil {
 		return err
 	}
-	for _, t := range s.types {
-		cur := []index{
-			{"last_updated", bson.D{{Key: fLastUpdated, Value: -1}, {Key: fID, Value: -1}}},
-			{"feed", bson.D{{Key: fVisible, Value: -1}, {Key: fLastUpdated, Value: -1}, {Key: fID, Value: -1}, {Key: fVersion, Value: -1}}},
-			refsIndex,
-		}
-		if s.searchIndexes {
-			cur = append(cur, s.searchParamIndexes(t)...)
-		}
-		if err := s.createIndexes(ctx, t, cur); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.ensureExistingTypes(ctx)
 }
 
 // isFerretDB reports whether the server is FerretDB (its buildInfo has ferretdbVersion).
@@ -421,7 +410,8 @@ func (s *Store) createIndexes(ctx context.Context, coll string, indexes []index)
 
 // searchParamIndexes declares one index per search parameter of typ: on its values, or for dates on the start
 // and end of their range. Modifier fields (:exact, :text, :identifier) and sort fields are not indexed: a
-// MongoDB collection holds at most 64 indexes and Patient alone has 29 parameters.
+// MongoDB collection holds at most 64 indexes; the type with the most, Observation, needs 33 of them for
+// its indexed parameters (TestIndexesPerTypeFit), 37 with the store's own and _id.
 func (s *Store) searchParamIndexes(typ string) []index {
 	if s.registry == nil {
 		return nil
@@ -533,6 +523,11 @@ func versionHeader(id string, vid int64, lu time.Time, vis *time.Time, method st
 
 // Create implements storage.Store.
 func (s *Store) Create(ctx context.Context, w storage.Write) (*storage.Version, error) {
+	// The type's indexes on its first write (collections.go), before the version takes its lastUpdated: a
+	// version inserted long after its lastUpdated would be late for the change feed.
+	if err := s.ensureTypes(ctx, w.Type); err != nil {
+		return nil, fmt.Errorf("mongo: create %s/%s: %w", w.Type, w.ID, err)
+	}
 	id := w.ID
 	if id == "" {
 		id = storage.NewID()

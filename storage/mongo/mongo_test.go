@@ -3,6 +3,7 @@ package mongo_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,12 +23,70 @@ func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store { return mongotest.Open(t, storagetest.Types, nil) })
 }
 
+// writeOne creates one resource of typ, the store's first write of the type (its collection and indexes).
+func writeOne(t *testing.T, s *mongo.Store, typ string) {
+	t.Helper()
+	if _, err := s.Create(context.Background(), storage.Write{Type: typ, Body: []byte(`{"resourceType":"` + typ + `"}`)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// collectionNames lists the collections of s's database that are named after a served type.
+func collectionNames(t *testing.T, s *mongo.Store) []string {
+	t.Helper()
+	names, err := s.Database().ListCollectionNames(context.Background(), bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, n := range names {
+		if slices.Contains(definitions.ResourceTypes, n) {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestCollectionsOnFirstWrite: with every R4 type served, opening a store creates no collection (nor any
+// of its indexes) for a type; the first write of a type creates its collection with its indexes, and a
+// store opened later on the database keeps them.
+func TestCollectionsOnFirstWrite(t *testing.T) {
+	reg := r4test.Load(t).Registry
+	s := mongotest.OpenWith(t, mongo.Options{Types: definitions.ResourceTypes, Registry: reg, SearchIndexes: mongo.IndexesNever})
+	if got := collectionNames(t, s); len(got) != 0 {
+		t.Fatalf("collections after opening: %v, want none", got)
+	}
+	writeOne(t, s, "Condition")
+	ops := []storage.TxOp{{Kind: storage.TxCreate, Write: storage.Write{Type: "Encounter", Body: []byte(`{"resourceType":"Encounter"}`)}}}
+	if _, err := s.Transact(context.Background(), ops); err != nil {
+		t.Fatal(err)
+	}
+	if got := collectionNames(t, s); !slices.Equal(got, []string{"Condition", "Encounter"}) {
+		t.Fatalf("collections after writing a Condition and an Encounter: %v", got)
+	}
+	for _, typ := range []string{"Condition", "Encounter"} {
+		cur, err := s.Database().Collection(typ).Indexes().List(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var all []bson.M
+		if err := cur.All(context.Background(), &all); err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != 4 {
+			t.Errorf("%s has %d indexes, want 4 (_id, last_updated, feed, refs)", typ, len(all))
+		}
+	}
+}
+
 // TestReopen: opening a store on a database that already has its indexes (a restart) works and creates
 // nothing twice. FerretDB v1.24 drops the connection when asked to create an existing index. (The search
 // indexes are forced: on FerretDB they are skipped by default.)
 func TestReopen(t *testing.T) {
 	reg := r4test.Load(t).Registry
 	first := mongotest.OpenWith(t, mongo.Options{Types: definitions.ResourceTypes, Registry: reg, SearchIndexes: mongo.IndexesAlways})
+	writeOne(t, first, "Patient")
 	count := func() int {
 		cur, err := first.Database().Collection("Patient").Indexes().List(context.Background())
 		if err != nil {
@@ -111,6 +170,7 @@ func TestSearchIndexModes(t *testing.T) {
 	}
 	var info bson.M
 	never := mongotest.OpenWith(t, mongo.Options{Types: definitions.ResourceTypes, Registry: reg, SearchIndexes: mongo.IndexesNever})
+	writeOne(t, never, "Patient")
 	if err := never.Database().RunCommand(context.Background(), bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +179,9 @@ func TestSearchIndexModes(t *testing.T) {
 	if structural != 4 {
 		t.Errorf("never: Patient has %d indexes, want 4 (_id, last_updated, feed, refs)", structural)
 	}
-	auto := count(mongotest.OpenWith(t, mongo.Options{Types: definitions.ResourceTypes, Registry: reg}))
+	autoStore := mongotest.OpenWith(t, mongo.Options{Types: definitions.ResourceTypes, Registry: reg})
+	writeOne(t, autoStore, "Patient")
+	auto := count(autoStore)
 	if (ferret && auto != structural) || (!ferret && auto < 30) {
 		t.Errorf("auto on %s: Patient has %d indexes", map[bool]string{true: "FerretDB", false: "MongoDB"}[ferret], auto)
 	}

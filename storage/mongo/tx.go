@@ -193,6 +193,9 @@ func (t *tx) targets() []target {
 
 // Transact implements storage.Store (see the comment at the top of this file).
 func (s *Store) Transact(ctx context.Context, ops []storage.TxOp) ([]storage.TxResult, error) {
+	if err := s.ensureTypes(ctx, opTypes(ops)...); err != nil { // first writes of types, before any timestamp (collections.go)
+		return nil, fmt.Errorf("mongo: transaction: %w", err)
+	}
 	t := &tx{id: storage.NewID(), started: s.now().UTC().Truncate(time.Millisecond)}
 	seen := make(map[string]int, len(ops))
 	for i, op := range ops {

