@@ -251,7 +251,7 @@ func (h *history) practitioner(p *practitioner) string {
 		o.set("active", true)
 		given, family := splitName(strings.TrimPrefix(p.name, "Dr. "))
 		o.set("name", []any{obj{{"use", "official"}, {"text", p.name}, {"family", family}, {"given", given}, {"prefix", []string{"Dr."}}}})
-		o.set("qualification", []any{obj{{"code", concept(coding{"http://terminology.hl7.org/CodeSystem/v2-0360", "MD", "Doctor of Medicine"}, "")}}})
+		o.set("qualification", []any{obj{{"code", concept(coding{"http://terminology.hl7.org/CodeSystem/v2-0360/2.7", "MD", "Doctor of Medicine"}, "")}}})
 	})
 	org, site := h.clinic(), h.clinicSite()
 	h.directory("PractitionerRole", SystemStaff, "ROLE-"+p.npi+"-"+h.g.p.city.zip, func(o *obj) {
