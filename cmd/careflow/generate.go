@@ -42,6 +42,7 @@ flags:
 	todayFlag := fs.String("today", "", "reference date YYYY-MM-DD all dates are relative to (default: the current date)")
 	out := fs.String("out", "", "directory for patient-NNN.json and manifest.json; empty or - for NDJSON on stdout")
 	manifest := fs.String("manifest", "", "with NDJSON output, also write the manifest to this file")
+	history := fs.Bool("history", false, "add each patient's clinical history: care team, conditions, encounters and a recent hospital stay, vital signs and labs, procedures, immunizations, prescriptions, referrals, outreach, family history (16 more resource types)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -58,7 +59,7 @@ flags:
 	if *patients < 0 {
 		return fmt.Errorf("generate: --patients must not be negative")
 	}
-	o := synth.Options{Seed: *seed, Patients: *patients, Today: today}
+	o := synth.Options{Seed: *seed, Patients: *patients, Today: today, History: *history}
 	if *out != "" && *out != "-" {
 		bundles, err := synth.Generate(o)
 		if err != nil {

@@ -49,6 +49,7 @@ type loadOptions struct {
 	progress    string
 	generate    int
 	seed        uint64
+	history     bool
 	today       time.Time
 	paths       []string
 }
@@ -94,6 +95,7 @@ flags:
 	fs.StringVar(&o.progress, "progress", "auto", "progress bar on stderr: auto (when stderr is a terminal), always or never")
 	fs.IntVar(&o.generate, "generate", 0, "load N generated patients (fhir/synth) instead of, or besides, files")
 	fs.Uint64Var(&o.seed, "seed", 1, "with --generate: data set seed")
+	fs.BoolVar(&o.history, "history", false, "with --generate: add each patient's clinical history (see careflow generate --history)")
 	todayFlag := fs.String("today", "", "with --generate: reference date YYYY-MM-DD (default: the current date)")
 	// Flags may follow the paths (careflow load testdata/bundles --base …).
 	for {
@@ -285,7 +287,7 @@ func (o *loadOptions) sources(stdin io.Reader) (source, bool, error) {
 		}
 	}
 	if o.generate > 0 {
-		opts := synth.Options{Seed: o.seed, Patients: o.generate, Today: o.today}
+		opts := synth.Options{Seed: o.seed, Patients: o.generate, Today: o.today, History: o.history}
 		parts = append(parts, func(yield func(job) bool) error {
 			for i := range opts.Patients {
 				b, err := synth.Patient(opts, i)

@@ -70,6 +70,9 @@ func (g *gen) bundle(n int) *Bundle {
 	for _, a := range g.appts {
 		add(a.uuid, "Appointment", g.renderAppt(a), SystemRecord+"|"+a.rid)
 	}
+	for _, e := range g.hist {
+		add(e.uuid, e.typ, e.res, e.ident)
+	}
 	b.Entries = len(entries)
 	bundle := obj{
 		{"resourceType", "Bundle"},

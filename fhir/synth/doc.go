@@ -4,6 +4,14 @@
 // coordination situations (a drug-allergy conflict, overlapping appointments, an overdue follow-up, a
 // coverage gap, …) and labelled with the situations actually present (Bundle.Situations, Manifest).
 //
+// With Options.History, each bundle also carries the patient's clinical history (history.go): the care
+// team and its directory (Organization, Location, Practitioner, PractitionerRole, RelatedPerson, CareTeam),
+// conditions, encounters (every fulfilled appointment, and for some patients a recent hospital stay with
+// its discharge), vital signs and laboratory results with UCUM quantities, procedures, immunizations,
+// prescriptions next to the medication statements, referrals, outreach and family history. It is drawn from
+// a random stream of its own, so the coordination records, their bytes and their situations are the same
+// with and without it.
+//
 // # Determinism
 //
 // Output depends only on Options.Seed, Options.Today and the patient's index: each patient has its own

@@ -21,6 +21,11 @@ type Options struct {
 	// periods, ages). Only its calendar date, in its own location, is used. The generator never reads the
 	// clock: pass the date explicitly.
 	Today time.Time
+	// History adds each patient's clinical history (history.go): care team and directory, conditions,
+	// encounters and a recent hospital stay, vital signs and laboratory results, procedures, immunizations,
+	// prescriptions, referrals, outreach and family history. The coordination records stay byte for byte
+	// the same with and without it.
+	History bool
 }
 
 func (o Options) check() error {
@@ -54,6 +59,8 @@ type gen struct {
 	usedDays map[int]bool
 	// noCoverage: the scenario wants a patient without any Coverage.
 	noCoverage bool
+	// hist is the clinical history (Options.History), rendered.
+	hist []hentry
 }
 
 func newGen(o Options, idx int, sc *scenario) *gen {
@@ -587,6 +594,9 @@ func (g *gen) background() {
 
 // ---- generation
 
+// historyStream separates the history's random stream from the coordination records' ("history" in ASCII).
+const historyStream = 0x686973746f7279
+
 // Generate returns o.Patients bundles.
 func Generate(o Options) ([]*Bundle, error) {
 	if err := o.check(); err != nil {
@@ -617,5 +627,10 @@ func Patient(o Options, i int) (*Bundle, error) {
 	g.patient(sc.minAge, sc.maxAge)
 	sc.build(g)
 	g.background()
+	if o.History {
+		// A stream of its own, so that the coordination records (and what rendering them draws) are the
+		// same with and without the history.
+		g.hist = g.buildHistory(rand.New(rand.NewPCG(o.Seed^historyStream, uint64(i)*0x9e3779b97f4a7c15+1)))
+	}
 	return g.bundle(o.Patients), nil
 }
