@@ -10,7 +10,7 @@ import (
 )
 
 // TestAuditEventParameters: AuditEvent's registry holds only the parameters careflow indexes for the access
-// log (plus those of every resource); every other type keeps all of its official parameters.
+// log (plus those of every resource); every other type keeps all of its official parameters that careflow indexes.
 func TestAuditEventParameters(t *testing.T) {
 	d, err := r4.Load()
 	if err != nil {
@@ -54,8 +54,9 @@ func TestAuditEventParameters(t *testing.T) {
 		if typ == "AuditEvent" {
 			continue
 		}
-		if got, want := len(codes(typ)), len(official[typ])+len(common); got != want {
-			t.Errorf("%s: %d parameters, want all %d official ones", typ, got, want)
+		// Every official parameter, less those of kinds not indexed yet (NotIndexedParams, pinned elsewhere).
+		if got, want := len(codes(typ)), len(official[typ])+len(common)-len(d.Registry.NotIndexedParams(typ)); got != want {
+			t.Errorf("%s: %d parameters, want all %d official ones that are indexed", typ, got, want)
 		}
 	}
 }

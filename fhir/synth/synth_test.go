@@ -123,7 +123,7 @@ func TestEveryResourceValidates(t *testing.T) {
 					t.Fatal(err)
 				}
 				typ, _ := res["resourceType"].(string)
-				if !o.History && !slices.Contains(definitions.ResourceTypes, typ) {
+				if !slices.Contains(definitions.ResourceTypes, typ) {
 					t.Errorf("%s entry %d: type %q is not served", b.File, i, typ)
 				}
 				if _, err := v.Validate(typ, e.Resource); err != nil {
