@@ -1,8 +1,12 @@
 package rest_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/careflow/careflow/fhir/synth"
 )
 
 func TestPatientEverything(t *testing.T) {
@@ -99,4 +103,102 @@ func TestMultiTypeTransactionEverything(t *testing.T) {
 		t.Errorf("Condition by chains: %d %s", r.status, r.body)
 	}
 	expectOutcome(t, c.do("GET", "/Observation?value-quantity=gt8", ""), 400, "not-supported", "value-quantity")
+}
+
+// TestGeneratedHistoryLoadsAndEverythingReturnsIt: a data set of the generator with the clinical history
+// (fhir/synth, Options.History: 16 more resource types) loads as transaction Bundles, the directory
+// resources shared by the bundles (Organization, Location, Practitioner, PractitionerRole) are created once,
+// and each patient's $everything returns every resource of the patient's bundle in the Patient compartment
+// — and nothing of another patient.
+func TestGeneratedHistoryLoadsAndEverythingReturnsIt(t *testing.T) {
+	c := server(t)
+	o := synth.Options{Seed: 5, Patients: 100, Today: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC), History: true}
+	if testing.Short() {
+		o.Patients = 20
+	}
+	directory := map[string]bool{"Organization": true, "Location": true, "Practitioner": true, "PractitionerRole": true}
+	shared := map[string]string{} // type/id of a directory resource → the ifNoneExist it was created for
+	for i := range o.Patients {
+		b, err := synth.Patient(o, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := c.do("POST", "", string(b.JSON))
+		if r.status != 200 {
+			t.Fatalf("%s: %d %s", b.File, r.status, r.body)
+		}
+		var in struct {
+			Entry []struct {
+				Resource struct {
+					ResourceType string `json:"resourceType"`
+				} `json:"resource"`
+				Request struct {
+					IfNoneExist string `json:"ifNoneExist"`
+				} `json:"request"`
+			} `json:"entry"`
+		}
+		if err := json.Unmarshal(b.JSON, &in); err != nil {
+			t.Fatal(err)
+		}
+		out := asSlice(r.json(t)["entry"])
+		if len(out) != len(in.Entry) {
+			t.Fatalf("%s: %d response entries for %d entries", b.File, len(out), len(in.Entry))
+		}
+		want := map[string]bool{}
+		patient := ""
+		for k, e := range out {
+			loc := at(e, "response", "location").(string)
+			parts := strings.Split(loc, "/")
+			key := parts[len(parts)-4] + "/" + parts[len(parts)-3]
+			typ := in.Entry[k].Resource.ResourceType
+			if typ == "Patient" {
+				patient = parts[len(parts)-3]
+			}
+			if directory[typ] {
+				if prev, ok := shared[key]; ok && prev != in.Entry[k].Request.IfNoneExist {
+					t.Errorf("%s: %s matched for %s and %s", b.File, key, prev, in.Entry[k].Request.IfNoneExist)
+				}
+				shared[key] = in.Entry[k].Request.IfNoneExist
+				continue
+			}
+			want[key] = true
+		}
+		got := map[string]bool{}
+		next := "/Patient/" + patient + "/$everything?_count=1000"
+		for next != "" {
+			page := c.do("GET", next, "")
+			if page.status != 200 {
+				t.Fatalf("%s: %d %s", next, page.status, page.body)
+			}
+			body := page.json(t)
+			for _, e := range asSlice(body["entry"]) {
+				res := e.(map[string]any)["resource"].(map[string]any)
+				got[res["resourceType"].(string)+"/"+res["id"].(string)] = true
+			}
+			next = strings.TrimPrefix(link(body, "next"), c.base)
+		}
+		for k := range want {
+			if !got[k] {
+				t.Errorf("%s: $everything lacks %s", b.File, k)
+			}
+		}
+		for k := range got {
+			if !want[k] && !directory[strings.Split(k, "/")[0]] {
+				t.Errorf("%s: $everything returns %s, not in the patient's bundle", b.File, k)
+			}
+		}
+	}
+	// Each directory resource was created once however many bundles name it.
+	ident := map[string]int{}
+	for _, v := range shared {
+		ident[v]++
+	}
+	for v, n := range ident {
+		if n != 1 {
+			t.Errorf("%s created %d times", v, n)
+		}
+	}
+	if len(shared) < 10 {
+		t.Errorf("only %d directory resources", len(shared))
+	}
 }
