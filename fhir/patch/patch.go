@@ -25,8 +25,17 @@ func ApplyJSON(resource, doc []byte) ([]byte, error) {
 		return nil, outcome.New(http.StatusBadRequest, outcome.CodeStructure, "the JSON Patch document is malformed: %v", err)
 	}
 	for i, op := range p {
-		if k := op.Kind(); k == "unknown" {
+		k := op.Kind()
+		if k == "unknown" {
 			return nil, outcome.At(http.StatusBadRequest, outcome.CodeStructure, "["+strconv.Itoa(i)+"]", "JSON Patch operation %d has no valid \"op\"", i)
+		}
+		// RFC 6902 §4: every operation has "path"; add, replace and test have "value"; move and copy "from".
+		// A missing member makes the document malformed (and the library would dereference nil on it); so
+		// does a null one, which FHIR JSON never holds.
+		for _, m := range requiredMembers[k] {
+			if v, ok := op[m]; !ok || v == nil {
+				return nil, outcome.At(http.StatusBadRequest, outcome.CodeStructure, "["+strconv.Itoa(i)+"]", "JSON Patch operation %d (%s) has no %q member", i, k, m)
+			}
 		}
 	}
 	out, err := p.ApplyWithOptions(resource, &jsonpatch.ApplyOptions{
@@ -40,6 +49,12 @@ func ApplyJSON(resource, doc []byte) ([]byte, error) {
 		return nil, outcome.New(http.StatusUnprocessableEntity, code, "the JSON Patch cannot be applied: %v", err)
 	}
 	return out, nil
+}
+
+// requiredMembers are the members each JSON Patch operation must have (RFC 6902 §4.1–4.6).
+var requiredMembers = map[string][]string{
+	"add": {"path", "value"}, "remove": {"path"}, "replace": {"path", "value"},
+	"move": {"from", "path"}, "copy": {"from", "path"}, "test": {"path", "value"},
 }
 
 // maxCopyBytes bounds how much "copy" operations may grow a resource (a patch bomb guard).
