@@ -101,3 +101,21 @@ type Ignored struct {
 	Name   string
 	Reason string
 }
+
+// ChainTypes lists the types a criterion's chains and _has go through (a chain without a type: every target
+// of its parameter).
+func (c Criterion) ChainTypes() []string {
+	var out []string
+	if c.Chain != nil {
+		if c.Chain.Type != "" {
+			out = append(out, c.Chain.Type)
+		} else if c.Param != nil {
+			out = append(out, c.Param.Target...)
+		}
+		out = append(out, c.Chain.Criterion.ChainTypes()...)
+	}
+	if c.Has != nil {
+		out = append(append(out, c.Has.Type), c.Has.Criterion.ChainTypes()...)
+	}
+	return out
+}

@@ -144,7 +144,7 @@ func (s *Service) authorizeSearch(ctx context.Context, call Call, q *search.Quer
 	}
 	var chained []string
 	for _, c := range q.Criteria {
-		chained = append(chained, chainTypes(c)...)
+		chained = append(chained, c.ChainTypes()...)
 	}
 	check := func(name string, types []string) error {
 		if len(types) == 0 {
@@ -188,23 +188,6 @@ func (s *Service) includeTargets(inc search.Include) []string {
 		return s.cfg.Types
 	}
 	return inc.Param.Target
-}
-
-// chainTypes lists the types a criterion's chains and _has go through.
-func chainTypes(c search.Criterion) []string {
-	var out []string
-	if c.Chain != nil {
-		if c.Chain.Type != "" {
-			out = append(out, c.Chain.Type)
-		} else if c.Param != nil {
-			out = append(out, c.Param.Target...)
-		}
-		out = append(out, chainTypes(c.Chain.Criterion)...)
-	}
-	if c.Has != nil {
-		out = append(append(out, c.Has.Type), chainTypes(c.Has.Criterion)...)
-	}
-	return out
 }
 
 // authorizeEntry authorizes a write entry of a transaction as the interaction it is (reads run later,

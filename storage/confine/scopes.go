@@ -120,7 +120,7 @@ func (s *Store) versionMatches(ctx context.Context, conj [][][]search.Criterion,
 // type. It returns q itself when nothing applies.
 func scopedSearch(sc Scopes, q *search.Query) (*search.Query, error) {
 	for _, c := range q.Criteria {
-		for _, t := range chainTypes(c) {
+		for _, t := range c.ChainTypes() {
 			if _, ok := sc[t]; ok {
 				return nil, &ScopeError{Type: t, Reason: "is restricted by granular scopes: chained parameters and _has through it need a scope without search parameters"}
 			}
@@ -163,23 +163,6 @@ func mergeAlternatives(alts [][]search.Criterion) (search.Criterion, bool) {
 		out.Values = append(out.Values, c.Values...)
 	}
 	return out, true
-}
-
-// chainTypes lists the types a criterion's chains and _has go through.
-func chainTypes(c search.Criterion) []string {
-	var out []string
-	if c.Chain != nil {
-		if c.Chain.Type != "" {
-			out = append(out, c.Chain.Type)
-		} else if c.Param != nil {
-			out = append(out, c.Param.Target...)
-		}
-		out = append(out, chainTypes(c.Chain.Criterion)...)
-	}
-	if c.Has != nil {
-		out = append(append(out, c.Has.Type), chainTypes(c.Has.Criterion)...)
-	}
-	return out
 }
 
 // checkScopedRead refuses version v when it is outside the granular scopes.
