@@ -91,7 +91,7 @@ func scenarioFor(seed uint64, idx int) *scenario {
 func (g *gen) intn(n int) int            { return g.r.IntN(n) }
 func (g *gen) chance(p float64) bool     { return g.r.Float64() < p }
 func (g *gen) between(lo, hi int) int    { return lo + g.r.IntN(hi-lo+1) }
-func pick[T any](g *gen, xs []T) T       { return xs[g.r.IntN(len(xs))] }
+func pick[T any](g *gen, xs []T) T       { return pickFrom(g.r, xs) }
 func ptr[T any](v T) *T                  { return &v }
 func (g *gen) day(off int) time.Time     { return g.today.AddDate(0, 0, off) }
 func (g *gen) dayPtr(off int) *time.Time { return ptr(g.day(off)) }
@@ -110,10 +110,16 @@ func pow10(n int) int64 {
 func (g *gen) practitioner(sp specialty) *practitioner { return pick(g, practitionerBySpecialty(sp)) }
 
 // uuid returns a random (version 4 layout) UUID drawn from the patient's generator.
-func (g *gen) uuid() string {
+func (g *gen) uuid() string { return newUUID(g.r) }
+
+// pickFrom returns a random element of xs drawn from r.
+func pickFrom[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
+
+// newUUID returns a random (version 4 layout) UUID drawn from r.
+func newUUID(r *rand.Rand) string {
 	var b [16]byte
 	for i := 0; i < 16; i += 8 {
-		v := g.r.Uint64()
+		v := r.Uint64()
 		for j := range 8 {
 			b[i+j] = byte(v >> (56 - 8*j))
 		}

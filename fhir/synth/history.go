@@ -158,12 +158,7 @@ func (h *history) intn(n int) int         { return h.r.IntN(n) }
 func (h *history) chance(p float64) bool  { return h.r.Float64() < p }
 func (h *history) between(lo, hi int) int { return lo + h.r.IntN(hi-lo+1) }
 
-func (h *history) uuid() string {
-	saved := h.g.r
-	h.g.r = h.r
-	defer func() { h.g.r = saved }()
-	return h.g.uuid()
-}
+func (h *history) uuid() string { return newUUID(h.r) }
 
 func (h *history) add(typ, ident string, res obj) string {
 	u := h.uuid()
@@ -295,7 +290,7 @@ func splitName(s string) (given []string, family string) {
 // buildHistory builds the history of g's patient from the coordination records, drawing from r.
 func (g *gen) buildHistory(r *rand.Rand) []hentry {
 	h := &history{g: g, r: r, shared: map[string]string{}, conds: map[string]string{}}
-	pcp := pick2(h, practitionerBySpecialty(spGP))
+	pcp := pickFrom(h.r, practitionerBySpecialty(spGP))
 	if g.p.age < 18 {
 		pcp = practitionerBySpecialty(spPeds)[0]
 	}
@@ -400,16 +395,16 @@ func (h *history) caregiverAndTeam(pcp *practitioner) {
 	var rel coding
 	switch {
 	case p.age < 18:
-		rel = pick2(h, []coding{{sysRoleCode, "MTH", "mother"}, {sysRoleCode, "FTH", "father"}})
+		rel = pickFrom(h.r, []coding{{sysRoleCode, "MTH", "mother"}, {sysRoleCode, "FTH", "father"}})
 	case p.age >= 70:
-		rel = pick2(h, []coding{{sysRoleCode, "DAU", "natural daughter"}, {sysRoleCode, "SON", "natural son"}, {sysRoleCode, "SPS", "spouse"}})
+		rel = pickFrom(h.r, []coding{{sysRoleCode, "DAU", "natural daughter"}, {sysRoleCode, "SON", "natural son"}, {sysRoleCode, "SPS", "spouse"}})
 	default:
 		rel = coding{sysRoleCode, "SPS", "spouse"}
 	}
-	given := pick2(h, append(append([]string{}, givenFemale...), givenMale...))
+	given := pickFrom(h.r, append(append([]string{}, givenFemale...), givenMale...))
 	fam := p.family
 	if rel.code == "SPS" && h.chance(0.3) {
-		fam = pick2(h, family)
+		fam = pickFrom(h.r, family)
 	}
 	name := given + " " + fam
 	u := h.record("RelatedPerson", "RP", func(o *obj) {
@@ -426,7 +421,7 @@ func (h *history) caregiverAndTeam(pcp *practitioner) {
 	h.carer = caregiver{uuid: u, name: name, rel: rel}
 
 	pcpU := h.practitioner(pcp)
-	coord := pick2(h, careCoordinators)
+	coord := pickFrom(h.r, careCoordinators)
 	coordU := h.coordinator(coord)
 	members := []any{
 		obj{{"role", []any{concept(coding{sysSNOMED, "446050000", "Primary care physician (occupation)"}, "")}}, {"member", ref(pcpU, pcp.name)}},
@@ -459,8 +454,6 @@ func (h *history) caregiverAndTeam(pcp *practitioner) {
 	})
 	h.coord, h.coordName = coordU, coord
 }
-
-func pick2[T any](h *history, xs []T) T { return xs[h.r.IntN(len(xs))] }
 
 // encounters records an ambulatory Encounter for every fulfilled appointment, with vital signs and, for
 // the visits of plans that monitor a laboratory value, the result taken before the visit.
