@@ -39,10 +39,12 @@ func TaskStatuses() []string {
 // storedTask is the part of a stored Task the worklist merges.
 type storedTask struct {
 	fhirread.Head
-	Status      string              `json:"status"`
-	Priority    string              `json:"priority"`
-	Owner       *fhirread.Reference `json:"owner"`
-	Restriction struct {
+	Status         string                     `json:"status"`
+	Priority       string                     `json:"priority"`
+	Owner          *fhirread.Reference        `json:"owner"`
+	BusinessStatus *fhirread.CodeableConcept  `json:"businessStatus"`
+	PerformerType  []fhirread.CodeableConcept `json:"performerType"`
+	Restriction    struct {
 		Period fhirread.Period `json:"period"`
 	} `json:"restriction"`
 }
@@ -74,6 +76,14 @@ func (b *run) merge(ctx context.Context, tasks []Task, loc *time.Location) error
 		}
 		t.Stored, t.Resource, t.Status = true, body, st.Status
 		t.Owner = st.Owner.Key()
+		t.PerformerTypes = performerTypeKeys(st.PerformerType)
+		if st.BusinessStatus != nil {
+			for _, cd := range st.BusinessStatus.Coding {
+				if cd.System == BusinessStatusURL {
+					t.BusinessStatus = cd.Code
+				}
+			}
+		}
 		if st.Priority != "" {
 			t.Priority = st.Priority
 		}

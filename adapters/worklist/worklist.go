@@ -195,6 +195,10 @@ type Options struct {
 	// Statuses keeps only the Tasks with these statuses (stored status, else requested); OpenStatuses
 	// when empty.
 	Statuses []string
+	// Unassigned keeps only the Tasks nobody has taken: no owner, or a pool, and not claimed (team.go).
+	Unassigned bool
+	// Escalate raises the priority of the items not yet stored that are past due (team.go).
+	Escalate bool
 }
 
 // Task is one worklist item.
@@ -211,6 +215,11 @@ type Task struct {
 	Description string
 	// Status is Task.status: the stored Task's, requested when the item has not been stored.
 	Status string
+	// BusinessStatus is the code of the stored Task's businessStatus in BusinessStatusURL ("claimed",
+	// "released"), "" when none.
+	BusinessStatus string
+	// PerformerTypes are the stored Task's performerType codes (system|code).
+	PerformerTypes []string
 	// Stored reports that a coordinator has stored this Task (Resource is then the stored version).
 	Stored bool
 	// Resource is the Task resource (JSON).
@@ -443,12 +452,27 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 	if len(statuses) == 0 {
 		statuses = OpenStatuses()
 	}
-	ownerFilter := fhirread.RefKey(opt.Owner)
+	var owners *pools
+	if opt.Owner != "" {
+		var err error
+		if owners, err = b.poolsOf(ctx, opt.Owner); err != nil {
+			return nil, err
+		}
+	}
 	var out []Task
 	for _, t := range derived {
-		if !slices.Contains(statuses, t.Status) || (ownerFilter != "" && t.Owner != ownerFilter) ||
+		if !slices.Contains(statuses, t.Status) || (owners != nil && !owners.accepts(&t)) || (opt.Unassigned && !unassigned(&t)) ||
 			(!opt.DueFrom.IsZero() && t.Due.Before(opt.DueFrom)) || (!opt.DueTo.IsZero() && !t.Due.Before(opt.DueTo)) {
 			continue
+		}
+		if opt.Escalate && !t.Stored {
+			if p := escalate(t.Priority, t.Due, now); p != t.Priority {
+				body, err := withPriority(t.Resource, p)
+				if err != nil {
+					return nil, err
+				}
+				t.Priority, t.Resource = p, body
+			}
 		}
 		out = append(out, t)
 	}
@@ -585,18 +609,17 @@ func TaskID(code, focus, detail string, date time.Time, dated bool) string {
 	return "wl-" + hex.EncodeToString(h.Sum(nil))[:40]
 }
 
-// render builds the Task resource of an item.
-func render(it item, now time.Time) (Task, error) {
-	id := TaskID(it.code, it.focus, it.detail, it.due, it.dated)
-	type ref struct {
+type (
+	ref struct {
 		Reference string `json:"reference"`
 	}
-	type coding struct {
+	coding struct {
 		System  string `json:"system"`
 		Code    string `json:"code"`
 		Display string `json:"display"`
 	}
-	task := struct {
+	// taskResource is the JSON of a derived Task (field order is the JSON order).
+	taskResource struct {
 		ResourceType string `json:"resourceType"`
 		ID           string `json:"id"`
 		Text         struct {
@@ -620,7 +643,13 @@ func render(it item, now time.Time) (Task, error) {
 				End string `json:"end"`
 			} `json:"period"`
 		} `json:"restriction"`
-	}{ResourceType: "Task", ID: id, Status: "requested", Intent: "order", Priority: it.priority,
+	}
+)
+
+// render builds the Task resource of an item.
+func render(it item, now time.Time) (Task, error) {
+	id := TaskID(it.code, it.focus, it.detail, it.due, it.dated)
+	task := taskResource{ResourceType: "Task", ID: id, Status: "requested", Intent: "order", Priority: it.priority,
 		Description: it.description, Focus: ref{it.focus}, For: ref{it.patient}, AuthoredOn: now.Format(time.RFC3339Nano)}
 	task.Text.Status = "generated"
 	task.Text.Div = `<div xmlns="http://www.w3.org/1999/xhtml"><p>` + esc(display(it.code)+": "+it.description) + `</p></div>`
