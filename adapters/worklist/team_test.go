@@ -213,7 +213,9 @@ func TestWorklistViews(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		var bd struct{ Entry []struct{ Resource map[string]any } }
+		var bd struct {
+			Entry []struct{ Resource map[string]any }
+		}
 		if err := json.Unmarshal(data, &bd); err != nil {
 			t.Fatal(err)
 		}
