@@ -39,8 +39,8 @@ import (
 
 // Timelines, in days.
 const (
-	SchedulingDays       = 7
-	UrgentSchedulingDays = 2
+	SchedulingDays       = 14
+	UrgentSchedulingDays = 3
 	ResultGraceDays      = 7
 )
 

@@ -66,11 +66,11 @@ func TestReferrals(t *testing.T) {
 		"inprogress due 2026-11-08 scheduled=true visit=Appointment/a-inprogress linked=false notScheduled=false resultMissing=true",
 		"documented due 2026-11-17 scheduled=true visit=Encounter/e-documented linked=true notScheduled=false resultMissing=false",
 		"reported due 2026-11-22 scheduled=true visit=Appointment/a-reported linked=true notScheduled=false resultMissing=false",
-		"unscheduled due 2026-11-27 scheduled=false visit= linked=false notScheduled=true resultMissing=false",
 		"noresult due 2026-11-27 scheduled=true visit=Appointment/a-noresult linked=false notScheduled=false resultMissing=true",
-		"cancelledvisit due 2026-12-02 scheduled=false visit= linked=false notScheduled=true resultMissing=false",
-		"urgent due 2026-12-02 scheduled=false visit= linked=false notScheduled=true resultMissing=false",
+		"urgent due 2026-12-03 scheduled=false visit= linked=false notScheduled=true resultMissing=false",
+		"unscheduled due 2026-12-04 scheduled=false visit= linked=false notScheduled=true resultMissing=false",
 		"recent due 2026-12-06 scheduled=true visit=Appointment/a-recent linked=false notScheduled=false resultMissing=false",
+		"cancelledvisit due 2026-12-09 scheduled=false visit= linked=false notScheduled=true resultMissing=false",
 	}, "\n")
 	// Sorted by due date, then id.
 	if g := strings.Join(got, "\n"); g != want {

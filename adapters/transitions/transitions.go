@@ -9,8 +9,10 @@
 //
 // A discharge is an Encounter whose class is inpatient or emergency (v3 ActCode IMP, ACUTE, NONAC, EMER,
 // OBSENC), whose status is finished and whose period ends (the discharge) in the lookback window
-// (DischargeLookback, 30 days) before the reference time. Encounters of other classes, unfinished ones,
-// and ones without a period end are not discharges. A patient discharged several times is followed up for
+// (DischargeLookback, 30 days) before the reference time, and that no other stay of the patient continues:
+// an emergency visit that led to an admission (a stay starting within ContinuedWithin of its end and
+// ending later, or still going on) is followed up at the end of the admission, not twice. Encounters of
+// other classes, unfinished ones, and ones without a period end are not discharges. A patient discharged several times is followed up for
 // each discharge; a later stay does not close an earlier one.
 //
 // # Contact within two business days
@@ -66,6 +68,9 @@ const (
 	ContactBusinessDays = 2
 	// VisitWithin is the window after the discharge the follow-up visit is due in.
 	VisitWithin = 7 * 24 * time.Hour
+	// ContinuedWithin is how soon after a stay another stay must start to continue it (a transfer, or an
+	// admission from the emergency department).
+	ContinuedWithin = 6 * time.Hour
 )
 
 // stayClasses are the ActCode encounter classes of an inpatient or emergency stay.
@@ -258,7 +263,7 @@ func (s *Service) Discharges(ctx context.Context, patient string, now time.Time)
 func (s *Service) stays(ctx context.Context, patient string, now time.Time) ([]Discharge, error) {
 	loc := now.Location()
 	from := now.Add(-DischargeLookback)
-	q := url.Values{"class": {"IMP,ACUTE,NONAC,EMER,OBSENC"}, "status": {"finished"}, "date": {"ge" + from.UTC().Format(time.RFC3339)}}
+	q := url.Values{"class": {"IMP,ACUTE,NONAC,EMER,OBSENC"}, "date": {"ge" + from.UTC().Format(time.RFC3339)}}
 	if patient != "" {
 		q.Set("subject", fhirread.PatientRef(patient))
 	}
@@ -266,17 +271,44 @@ func (s *Service) stays(ctx context.Context, patient string, now time.Time) ([]D
 	if err != nil {
 		return nil, fmt.Errorf("transitions: discharges: %w", err)
 	}
-	var out []Discharge
-	for _, v := range vs {
-		var e encounter
-		if err := fhirread.Decode(v.Body, "Encounter", &e); err != nil {
+	// Every stay of the window, to find those another continues.
+	type span struct {
+		start, end time.Time
+		open       bool
+	}
+	spans := map[string][]span{}
+	decoded := make([]encounter, len(vs))
+	for i, v := range vs {
+		e := &decoded[i]
+		if err := fhirread.Decode(v.Body, "Encounter", e); err != nil {
 			return nil, fmt.Errorf("transitions: Encounter/%s: %w", v.ID, err)
 		}
+		if e.Period == nil || e.Status == "cancelled" || e.Status == "entered-in-error" || e.Status == "planned" {
+			continue
+		}
+		start, _, ok := search.ParseDateTime(e.Period.Start, loc)
+		if !ok {
+			continue
+		}
+		end, _, hasEnd := search.ParseDateTime(e.Period.End, loc)
+		spans[e.Subject.Key()] = append(spans[e.Subject.Key()], span{start, end, !hasEnd})
+	}
+	continued := func(patient string, end time.Time) bool {
+		for _, sp := range spans[patient] {
+			if !sp.start.Before(end) && sp.start.Sub(end) <= ContinuedWithin && (sp.open || sp.end.After(end)) {
+				return true
+			}
+		}
+		return false
+	}
+	var out []Discharge
+	for i, v := range vs {
+		e := &decoded[i]
 		if !stayClasses[e.Class.Code] || e.Status != "finished" || e.Period == nil || fhirread.RefType(e.Subject.Key()) != "Patient" {
 			continue
 		}
 		end, _, ok := search.ParseDateTime(e.Period.End, loc)
-		if !ok || end.Before(from) || end.After(now) {
+		if !ok || end.Before(from) || end.After(now) || continued(e.Subject.Key(), end) {
 			continue
 		}
 		start, _, _ := search.ParseDateTime(e.Period.Start, loc)

@@ -42,6 +42,8 @@ func fixture(t *testing.T) *adaptertest.Env {
 	e.Put("Communication", "c2", `{"status":"completed","subject":{"reference":"Patient/p2"},"sent":"2026-11-23T10:00:00Z"}`)
 	e.Put("Appointment", "a2", appt("p2", "booked", "2026-12-10T09:00:00Z"))
 	e.Put("Appointment", "a2x", appt("p2", "cancelled", "2026-11-24T09:00:00Z"))
+	// p5's emergency visit led to the admission it is still in: no discharge to follow up yet.
+	e.Put("Encounter", "s5er", enc("p5", "EMER", "finished", "2026-11-29T02:00:00Z", "2026-11-29T08:00:00Z"))
 	// p3: discharged too long ago; p4: an office visit; p5: still in hospital.
 	e.Put("Encounter", "s3", enc("p3", "IMP", "finished", "2026-09-20T08:00:00Z", "2026-10-01T08:00:00Z"))
 	e.Put("Encounter", "s4", enc("p4", "AMB", "finished", "2026-11-30T08:00:00Z", "2026-11-30T09:00:00Z"))
