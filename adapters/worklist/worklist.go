@@ -63,7 +63,11 @@ import (
 	"github.com/careflow/careflow/adapters/internal/fhirread"
 	"github.com/careflow/careflow/adapters/internal/workflows"
 	"github.com/careflow/careflow/adapters/medication"
+	"github.com/careflow/careflow/adapters/outreach"
+	"github.com/careflow/careflow/adapters/priorauth"
+	"github.com/careflow/careflow/adapters/referral"
 	"github.com/careflow/careflow/adapters/scheduling"
+	"github.com/careflow/careflow/adapters/transitions"
 	"github.com/careflow/careflow/fhir/search"
 )
 
@@ -83,6 +87,13 @@ const (
 	CarePlanOverdueActivity    = "careplan-overdue-activity"
 	CarePlanActivityNotStarted = "careplan-activity-not-started"
 	CarePlanPeriodEnded        = "careplan-period-ended"
+	PostDischargeFollowUp      = "post-discharge-follow-up"
+	DischargeMedication        = "discharge-medication-reconciliation"
+	ReferralNotScheduled       = "referral-not-scheduled"
+	ReferralResultMissing      = "referral-result-missing"
+	OutreachDue                = "outreach-due"
+	PriorAuthPending           = "prior-authorization-pending"
+	PriorAuthDenied            = "prior-authorization-denied"
 )
 
 // Item describes one code of the CodeSystem.
@@ -104,6 +115,13 @@ func Items() []Item {
 		{CarePlanOverdueActivity, "Care plan activity overdue", "A care plan activity's scheduled window has ended and the activity is not completed."},
 		{CarePlanActivityNotStarted, "Care plan activity not started", "A care plan activity has not started although its scheduled start has passed."},
 		{CarePlanPeriodEnded, "Care plan period ended", "A care plan is still active although its period has ended."},
+		{PostDischargeFollowUp, "Post-discharge follow-up", "A patient discharged from a hospital or emergency stay in the last 30 days has had no contact since (due by the end of the second business day), or no follow-up visit within 7 days of the discharge."},
+		{DischargeMedication, "Medication reconciliation after discharge", "A medication started during a recent stay is not reflected by the patient's active medication list."},
+		{ReferralNotScheduled, "Referral not scheduled", "An active referral has no appointment 14 days after it was written (3 days when urgent)."},
+		{ReferralResultMissing, "Referral result missing", "The visit of an active referral took place 7 days ago or more and no result has been linked back to the referral."},
+		{OutreachDue, "Outreach due", "A planned message or call to the patient or a family member is due and has not been made."},
+		{PriorAuthPending, "Prior authorization pending", "The payer has not decided a prior authorization request by its deadline (72 hours when urgent, 7 days otherwise)."},
+		{PriorAuthDenied, "Prior authorization denied", "The payer denied a prior authorization request and no other request has been made since."},
 	}
 }
 
@@ -279,6 +297,11 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 		checks    []coverage.AppointmentCheck
 		endings   []coverage.Ending
 		plans     []careplan.Plan
+		stays     []transitions.Discharge
+		unrecon   []transitions.Unreconciled
+		referrals []referral.Referral
+		outreachs []outreach.Request
+		preauths  []priorauth.Request
 	)
 	var all tasks
 	var followUps, active, checked *task // nil when not run
@@ -299,6 +322,24 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 	}
 	if want(CoverageGap, ApprovalRequired) {
 		checked = all.run(func() (err error) { checks, err = b.Cov.CheckAppointments(ctx, patient, now, until); return })
+	}
+	if want(PostDischargeFollowUp, DischargeMedication) {
+		all.run(func() (err error) {
+			if stays, err = b.Transitions.Discharges(ctx, patient, now); err != nil || !want(DischargeMedication) {
+				return err
+			}
+			unrecon, err = b.Transitions.Unreconciled(ctx, stays)
+			return err
+		})
+	}
+	if want(ReferralNotScheduled, ReferralResultMissing) {
+		all.run(func() (err error) { referrals, err = b.Referrals.Referrals(ctx, patient, now); return })
+	}
+	if want(OutreachDue) {
+		all.run(func() (err error) { outreachs, err = b.Outreach.Due(ctx, patient, now); return })
+	}
+	if want(PriorAuthPending, PriorAuthDenied) {
+		all.run(func() (err error) { preauths, err = b.PriorAuth.Requests(ctx, patient, now); return })
 	}
 	// Then those that read the active care plans again (from the memo), or need other findings.
 	if want(CarePlanOverdueActivity, CarePlanActivityNotStarted) {
@@ -432,6 +473,7 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 		items = append(items, item{code: CoverageGap, priority: "routine", patient: p, focus: p, owner: gps[p], due: now,
 			description: "The patient is in care but no coverage is in force: record or arrange coverage."})
 	}
+	items = append(items, secondGeneration(stays, unrecon, referrals, outreachs, preauths, now)...)
 
 	var derived []Task
 	for _, it := range items {
