@@ -34,20 +34,20 @@ func secondGeneration(stays []transitions.Discharge, unrecon []transitions.Unrec
 	for _, d := range stays {
 		if !d.Contacted {
 			items = append(items, item{code: PostDischargeFollowUp, priority: "urgent", patient: d.Patient, focus: d.Encounter,
-				detail: "contact", due: d.ContactDue, dated: true,
+				detail: "contact", due: d.ContactDue, dated: true, topic: d.Label,
 				description: fmt.Sprintf("Contact the patient after the %s that ended %s: no call, message or visit since the discharge (due within 2 business days).",
 					d.Label, clock(d.Discharge, loc))})
 		}
 		if !d.Visited {
 			items = append(items, item{code: PostDischargeFollowUp, priority: "urgent", patient: d.Patient, focus: d.Encounter,
-				detail: "visit", due: d.VisitDue, dated: true,
+				detail: "visit", due: d.VisitDue, dated: true, topic: d.Label,
 				description: fmt.Sprintf("Book a follow-up visit within 7 days of the %s that ended %s (by %s): none is booked.",
 					d.Label, clock(d.Discharge, loc), day(d.VisitDue, loc))})
 		}
 	}
 	for _, u := range unrecon {
 		items = append(items, item{code: DischargeMedication, priority: "urgent", patient: u.Patient, focus: "MedicationRequest/" + u.Resource.ID,
-			reason: u.Encounter, detail: u.Encounter, due: u.Due, dated: true,
+			reason: u.Encounter, detail: u.Encounter, due: u.Due, dated: true, topic: u.Name,
 			description: fmt.Sprintf("%s was started during the hospital stay and is not on the medication list: reconcile the patient's medications.", u.Name)})
 	}
 	for _, r := range refs {
@@ -66,11 +66,11 @@ func secondGeneration(stays []transitions.Discharge, unrecon []transitions.Unrec
 				written = day(r.Authored, loc)
 			}
 			items = append(items, item{code: ReferralNotScheduled, priority: prio, patient: r.Patient, focus: "ServiceRequest/" + r.ID,
-				owner: owner, detail: "schedule", due: r.Due, dated: !r.Authored.IsZero(),
+				owner: owner, detail: "schedule", due: r.Due, dated: !r.Authored.IsZero(), topic: r.Label,
 				description: fmt.Sprintf("Schedule the referral %q written %s: no appointment is based on it.", r.Label, written)})
 		case r.ResultMissing(now):
 			items = append(items, item{code: ReferralResultMissing, priority: "routine", patient: r.Patient, focus: "ServiceRequest/" + r.ID,
-				reason: r.VisitRef, owner: owner, detail: r.VisitRef, due: r.Due, dated: !r.Visit.IsZero(),
+				reason: r.VisitRef, owner: owner, detail: r.VisitRef, due: r.Due, dated: !r.Visit.IsZero(), topic: r.Label,
 				description: fmt.Sprintf("Obtain the result of the referral %q: the visit was %s and nothing has come back.", r.Label, visitDay(r.Visit, loc))})
 		}
 	}
@@ -86,7 +86,7 @@ func secondGeneration(stays []transitions.Discharge, unrecon []transitions.Unrec
 			}
 		}
 		items = append(items, item{code: OutreachDue, priority: prio, patient: o.Patient, focus: "CommunicationRequest/" + o.ID,
-			detail: "outreach", due: o.Due, dated: o.Dated,
+			detail: "outreach", due: o.Due, dated: o.Dated, topic: o.Text,
 			description: fmt.Sprintf("Reach %s: %q was planned for %s and has not been done.", to, o.Text, day(o.Due, loc))})
 	}
 	for _, a := range auths {
@@ -97,12 +97,12 @@ func secondGeneration(stays []transitions.Discharge, unrecon []transitions.Unrec
 				prio, how = "urgent", "urgent, 72 hours"
 			}
 			items = append(items, item{code: PriorAuthPending, priority: prio, patient: a.Patient, focus: "Claim/" + a.ID,
-				detail: "pending", due: a.Deadline, dated: true,
+				detail: "pending", due: a.Deadline, dated: true, topic: a.Label,
 				description: fmt.Sprintf("Chase the payer: the prior authorization for %q requested %s has no decision (%s deadline passed %s).",
 					a.Label, day(a.Created, loc), how, clock(a.Deadline, loc))})
 		case a.NeedsAlternative():
 			items = append(items, item{code: PriorAuthDenied, priority: "urgent", patient: a.Patient, focus: "Claim/" + a.ID,
-				reason: a.Response, detail: a.Response, due: a.DecidedAt, dated: true,
+				reason: a.Response, detail: a.Response, due: a.DecidedAt, dated: true, topic: a.Label,
 				description: fmt.Sprintf("The payer denied the prior authorization for %q on %s: plan an alternative or appeal.", a.Label, day(a.DecidedAt, loc))})
 		}
 	}

@@ -231,6 +231,9 @@ type Task struct {
 	Due      time.Time // Task.restriction.period.end
 	// Description is Task.description.
 	Description string
+	// Topic names what the item is about in words a patient understands (the follow-up's activity, the
+	// missed appointment, the stay, the referral, the planned message); "" when the item has none.
+	Topic string
 	// Status is Task.status: the stored Task's, requested when the item has not been stored.
 	Status string
 	// BusinessStatus is the code of the stored Task's businessStatus in BusinessStatusURL ("claimed",
@@ -249,6 +252,7 @@ const defaultHorizon = 30 * 24 * time.Hour
 // item is a Task before rendering.
 type item struct {
 	code, patient, focus, reason, owner, priority, detail, description string
+	topic                                                              string // what the item is about, for a message to the patient
 	due                                                                time.Time
 	dated                                                              bool // the due date identifies the item
 }
@@ -381,7 +385,7 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 	if want(FollowUpDue, FollowUpOverdue) {
 		for _, f := range fus {
 			it := item{code: FollowUpDue, priority: "routine", patient: f.Patient, focus: "CarePlan/" + f.Plan,
-				owner: first(f.Performers, f.Author), detail: activityKey(f.ActivityID, f.Activity), due: f.Due, dated: true,
+				owner: first(f.Performers, f.Author), detail: activityKey(f.ActivityID, f.Activity), due: f.Due, dated: true, topic: f.Label,
 				description: fmt.Sprintf("Book the follow-up %q of care plan %q, due %s.", f.Label, f.PlanName, day(f.Due, loc))}
 			if f.Overdue {
 				it.code, it.priority = FollowUpOverdue, "urgent"
@@ -418,7 +422,7 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 			what = "missed"
 		}
 		items = append(items, item{code: RebookAppointment, priority: "routine", patient: r.Patient, focus: "Appointment/" + r.Appointment.ID,
-			owner: first(r.Appointment.Practitioners, ""), detail: r.Patient, due: r.Appointment.Start, dated: true,
+			owner: first(r.Appointment.Practitioners, ""), detail: r.Patient, due: r.Appointment.Start, dated: true, topic: r.Appointment.Description,
 			description: fmt.Sprintf("Rebook the %s appointment %q of %s.", what, r.Appointment.Description, clock(r.Appointment.Start, loc))})
 	}
 	for _, o := range overlaps {
@@ -708,7 +712,7 @@ func render(it item, now time.Time) (Task, error) {
 		return Task{}, fmt.Errorf("worklist: %w", err)
 	}
 	return Task{ID: id, Code: it.code, Patient: it.patient, Focus: it.focus, Reason: it.reason, Owner: it.owner,
-		Priority: it.priority, Due: it.due, Description: it.description, Resource: data}, nil
+		Priority: it.priority, Due: it.due, Description: it.description, Topic: it.topic, Resource: data}, nil
 }
 
 func esc(s string) string {

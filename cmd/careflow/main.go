@@ -21,6 +21,7 @@ import (
 
 	"github.com/careflow/careflow/adapters/careplan"
 	"github.com/careflow/careflow/adapters/dashboard"
+	"github.com/careflow/careflow/adapters/message"
 	"github.com/careflow/careflow/adapters/summary"
 	"github.com/careflow/careflow/adapters/worklist"
 	"github.com/careflow/careflow/fhir/definitions"
@@ -227,12 +228,14 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	worklists := worklist.New(store, registry) // one builder: $worklist and $draft-message share its kept build
 	icfg := interaction.Config{
 		DefaultCount: int(*defCount), MaxCount: int(*maxCount), MaxBundleEntries: int(*maxEntries),
 		Version: version, Types: definitions.ResourceTypes,
 		Operations: []interaction.Operation{
 			summary.Operation(summary.New(store, registry)),
-			worklist.Operation(worklist.New(store, registry)),
+			worklist.Operation(worklists),
+			message.Operation(message.New(worklists, store, registry)),
 		},
 	}
 	icfg.ReadOnly = []string{"AuditEvent"} // the server writes the access log itself
