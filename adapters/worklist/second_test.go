@@ -49,6 +49,15 @@ func secondFixture(t *testing.T) *adaptertest.Env {
 		e.Put("ClaimResponse", id, `{"status":"active","type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/claim-type","code":"professional"}]},"use":"preauthorization",
 		  "patient":{"reference":"Patient/a2"},"created":"`+created+`","insurer":{"reference":"Organization/payer"},"outcome":"`+outcome+`","request":{"reference":"Claim/`+claimID+`"}}`)
 	}
+	// a1 is allergic to penicillin: a prescription of amoxicillin conflicts; one the medication list reflects
+	// (its statement conflicts instead) and a proposal do not raise a prescription item.
+	e.Put("AllergyIntolerance", "pen", `{"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]},
+	  "criticality":"high","code":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"7980"}],"text":"Penicillin G"},"patient":{"reference":"Patient/a1"}}`)
+	amox := `"medicationCodeableConcept":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"723"}],"text":"Amoxicillin 500 mg"}`
+	e.Put("MedicationRequest", "rx-amox", `{"status":"active","intent":"order","subject":{"reference":"Patient/a1"},"requester":{"reference":"Practitioner/gp"},`+amox+`}`)
+	e.Put("MedicationRequest", "rx-listed", `{"status":"active","intent":"order","subject":{"reference":"Patient/a1"},"medicationCodeableConcept":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"733"}],"text":"Ampicillin"}}`)
+	e.Put("MedicationStatement", "ms-listed", `{"status":"active","basedOn":[{"reference":"MedicationRequest/rx-listed"}],"subject":{"reference":"Patient/a1"},"medicationCodeableConcept":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"733"}],"text":"Ampicillin"}}`)
+	e.Put("MedicationRequest", "rx-proposal", `{"status":"active","intent":"proposal","subject":{"reference":"Patient/a1"},`+amox+`}`)
 	claim("pa1", "a1", "stat", "2026-11-27T10:00:00Z")
 	claim("pa2", "a2", "normal", "2026-11-01T10:00:00Z")
 	response("deny2", "pa2", "error", "2026-11-05T10:00:00Z")
@@ -63,7 +72,7 @@ func TestSecondGenerationItems(t *testing.T) {
 	e := secondFixture(t)
 	got, err := worklist.New(e.Store, e.Registry).WithPageSize(2).Build(context.Background(), now, worklist.Options{Codes: []string{
 		worklist.PostDischargeFollowUp, worklist.DischargeMedication, worklist.ReferralNotScheduled, worklist.ReferralResultMissing,
-		worklist.OutreachDue, worklist.PriorAuthPending, worklist.PriorAuthDenied}})
+		worklist.OutreachDue, worklist.PriorAuthPending, worklist.PriorAuthDenied, worklist.AllergyConflict}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +90,8 @@ func TestSecondGenerationItems(t *testing.T) {
 		"discharge-medication-reconciliation Patient/d1 MedicationRequest/rx1 reason=Encounter/stay1 owner= due=2026-12-02T00:00:00Z urgent",
 		"post-discharge-follow-up Patient/d1 Encounter/stay1 reason= owner= due=2026-12-04T15:00:00Z urgent",
 		"referral-not-scheduled Patient/r1 ServiceRequest/ref1 reason= owner=Practitioner/cardio due=2026-11-25T00:00:00Z routine",
+		"allergy-conflict Patient/a1 MedicationRequest/rx-amox reason=AllergyIntolerance/pen owner=Practitioner/gp due=2026-12-01T12:00:00Z urgent",
+		"allergy-conflict Patient/a1 MedicationStatement/ms-listed reason=AllergyIntolerance/pen owner= due=2026-12-01T12:00:00Z urgent",
 	}, "\n")
 	// Ordered by due date, then priority, then id.
 	sortedWant := strings.Join(sortByDue(strings.Split(want, "\n")), "\n")

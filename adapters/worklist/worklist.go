@@ -292,20 +292,21 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 	// another's findings (or reads what another reads first) starts as soon as that one has finished, not
 	// when every other has: the allergy conflicts, the longest, overlap with the rest.
 	var (
-		fus       []scheduling.FollowUp
-		issues    []careplan.ActivityIssue
-		ended     []careplan.Plan
-		rebooks   []scheduling.Rebook
-		overlaps  []scheduling.Overlap
-		conflicts []medication.Conflict
-		checks    []coverage.AppointmentCheck
-		endings   []coverage.Ending
-		plans     []careplan.Plan
-		stays     []transitions.Discharge
-		unrecon   []transitions.Unreconciled
-		referrals []referral.Referral
-		outreachs []outreach.Request
-		preauths  []priorauth.Request
+		fus         []scheduling.FollowUp
+		issues      []careplan.ActivityIssue
+		ended       []careplan.Plan
+		rebooks     []scheduling.Rebook
+		overlaps    []scheduling.Overlap
+		conflicts   []medication.Conflict
+		checks      []coverage.AppointmentCheck
+		endings     []coverage.Ending
+		plans       []careplan.Plan
+		rxConflicts []medication.Conflict
+		stays       []transitions.Discharge
+		unrecon     []transitions.Unreconciled
+		referrals   []referral.Referral
+		outreachs   []outreach.Request
+		preauths    []priorauth.Request
 	)
 	var all tasks
 	var followUps, active, checked *task // nil when not run
@@ -323,6 +324,7 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 	}
 	if want(AllergyConflict) {
 		all.run(func() (err error) { conflicts, err = b.Meds.Conflicts(ctx, patient); return })
+		all.run(func() (err error) { rxConflicts, err = b.Meds.PrescriptionConflicts(ctx, patient); return })
 	}
 	if want(CoverageGap, ApprovalRequired) {
 		checked = all.run(func() (err error) { checks, err = b.Cov.CheckAppointments(ctx, patient, now, until); return })
@@ -432,7 +434,7 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 			description: fmt.Sprintf("Appointments %q at %s and %q at %s overlap: keep one.", o.First.Description, clock(o.First.Start, loc),
 				o.Second.Description, clock(o.Second.Start, loc))})
 	}
-	for _, c := range conflicts {
+	for _, c := range append(conflicts, rxConflicts...) {
 		prio := "urgent"
 		if c.Criticality == "low" {
 			prio = "routine"
@@ -445,7 +447,7 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 		if t := fhirread.RefType(c.Medication.Informant); t == "Practitioner" || t == "PractitionerRole" {
 			owner = c.Medication.Informant
 		}
-		items = append(items, item{code: AllergyConflict, priority: prio, patient: c.Patient, focus: "MedicationStatement/" + c.Medication.ID,
+		items = append(items, item{code: AllergyConflict, priority: prio, patient: c.Patient, focus: c.Medication.Type + "/" + c.Medication.ID,
 			reason: "AllergyIntolerance/" + c.Allergy.ID, owner: owner, detail: c.Allergy.ID, due: now,
 			description: fmt.Sprintf("%s conflicts with the recorded allergy to %s (%s, criticality %s): ask the prescriber to review.",
 				c.Medication.Name, c.Allergy.Label, how, firstNonEmpty(c.Criticality, "not recorded"))})
