@@ -83,6 +83,9 @@ func historyFixture(t *testing.T) *adaptertest.Env {
 	e.Put("MedicationRequest", "rx-based", `{"status":"active","intent":"order","medicationCodeableConcept":{"text":"Atorvastatin 20 mg"},`+sub+`}`)
 	e.Put("MedicationRequest", "rx-prop", `{"status":"active","intent":"proposal","medicationCodeableConcept":{"text":"Aspirin"},`+sub+`}`)
 	e.Put("MedicationRequest", "rx-stop", `{"status":"stopped","intent":"order","medicationCodeableConcept":{"text":"Old pill"},`+sub+`}`)
+	e.Put("AllergyIntolerance", "pen", `{"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]},
+	  "criticality":"high","code":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"7980"}],"text":"Penicillin G"},"patient":{"reference":"Patient/p3"}}`)
+	e.Put("MedicationRequest", "rx-amox", `{"status":"active","intent":"order","medicationCodeableConcept":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"723"}],"text":"Amoxicillin 500 mg"},`+sub+`,"authoredOn":"2026-11-30"}`)
 	e.Put("MedicationStatement", "ms-met", `{"status":"active",`+metformin+`,`+sub+`}`)
 	e.Put("MedicationStatement", "ms-ator", `{"status":"active","basedOn":[{"reference":"MedicationRequest/rx-based"}],"medicationCodeableConcept":{"text":"Atorvastatin"},`+sub+`}`)
 	return e
@@ -113,8 +116,8 @@ func TestSummaryHealthHistory(t *testing.T) {
 		got = append(got, s.Code.Coding[0].Code+" "+strings.Join(refs, ","))
 	}
 	want := strings.Join([]string{
-		"48765-2 ",
-		"10160-0 MedicationStatement/ms-ator,MedicationStatement/ms-met,MedicationRequest/rx-lis",
+		"48765-2 AllergyIntolerance/pen",
+		"10160-0 MedicationStatement/ms-ator,MedicationStatement/ms-met,MedicationRequest/rx-amox,MedicationRequest/rx-lis",
 		"11450-4 Condition/dm,Condition/htn,CarePlan/plan",
 		"11348-0 Condition/flu",
 		"11369-6 Immunization/tdap,Immunization/flu25",
@@ -138,7 +141,8 @@ func TestSummaryHealthHistory(t *testing.T) {
 		t.Error("another patient's data is in the summary")
 	}
 	checkNarratives(t, comp, map[string]string{
-		"10160-0": "<td>Lisinopril 10 mg</td><td>prescribed</td><td>Take one tablet every morning</td>",
+		"10160-0": "<td>Lisinopril 10 mg</td><td>prescribed</td><td>Take one tablet every morning</td>" +
+			"</tr></tbody></table><p><b>Allergy warnings</b></p><ul><li>Amoxicillin 500 mg conflicts with the allergy to Penicillin G (drug class penicillins; criticality high)</li></ul>",
 		"11450-4": "<tr><td>Type 2 diabetes</td><td>2019-04-02</td><td>active</td><td>moderate</td><td>Diabetes care</td></tr>" +
 			"<tr><td>Hypertension</td><td>—</td><td>active</td><td>—</td><td>Blood pressure plan</td></tr></tbody></table>" +
 			"<p>Also stated by the care plans:</p><ul><li>Obesity <i>(addressed by care plan Diabetes care)</i></li></ul>",

@@ -397,6 +397,11 @@ func (b *run) medicationSection(ctx context.Context, d *doc, ref string, loc *ti
 	if err != nil {
 		return s, fmt.Errorf("summary: %w", err)
 	}
+	rxConflicts, err := b.Meds.PrescriptionConflicts(ctx, ref)
+	if err != nil {
+		return s, fmt.Errorf("summary: %w", err)
+	}
+	conflicts = append(conflicts, rxConflicts...)
 	rows := table("Medication", "Status", "Instructions")
 	for _, m := range meds {
 		s.Entry = append(s.Entry, reference{Reference: d.add(m.Resource)})
