@@ -79,7 +79,7 @@ func TestSchedulesAndSlots(t *testing.T) {
 			p := parse(t, b.JSON)
 			free := 0
 			busy := map[string][][2]time.Time{} // schedule fullUrl → busy intervals
-			var pairs []string // urn:uuid → the identifier it stands for, to compare directory resources across bundles
+			var pairs []string                  // urn:uuid → the identifier it stands for, to compare directory resources across bundles
 			for url, ident := range p.ident {
 				pairs = append(pairs, url, ident)
 			}
