@@ -191,7 +191,7 @@ func TestHistoryIsCoherent(t *testing.T) {
 	}
 	for _, typ := range []string{"Organization", "Location", "Practitioner", "PractitionerRole", "RelatedPerson", "CareTeam",
 		"Condition", "Encounter", "Observation", "Procedure", "Immunization", "MedicationRequest", "ServiceRequest",
-		"CommunicationRequest", "Communication", "FamilyMemberHistory"} {
+		"CommunicationRequest", "Communication", "FamilyMemberHistory", "Schedule", "Slot", "Claim", "ClaimResponse"} {
 		if types[typ] == 0 {
 			t.Errorf("no %s in any data set", typ)
 		}
