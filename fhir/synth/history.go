@@ -158,7 +158,7 @@ type history struct {
 	encs     []*encRec
 	mrs      []*mrRec
 	srs      []*srRec
-	results  map[string]bool // ServiceRequest uuid → a Procedure or Observation is basedOn it
+	results  map[string]bool // ServiceRequest uuid → a Procedure is basedOn it (the result linked back)
 	crs      []*crRec
 	comms    []*commRec
 	claims   []*claimRec
