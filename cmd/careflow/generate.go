@@ -16,7 +16,7 @@ import (
 
 // generate writes synthetic coordinated-care patients, one FHIR R4 transaction Bundle each:
 //
-//	careflow generate --seed 1 --patients 20 --today 2026-11-25 --out testdata/bundles
+//	careflow generate --seed 1 --patients 20 --today 2026-11-25 --history --out testdata/bundles
 //	careflow generate --patients 1000 | careflow load --base http://127.0.0.1:8080/fhir -
 func generate(args []string) error { return runGenerate(args, os.Stdout, os.Stderr) }
 

@@ -110,7 +110,12 @@ func Manifest(o Options, bundles []*Bundle) []byte {
 		for t := range b.Counts {
 			types = append(types, t)
 		}
-		sort.Slice(types, func(i, j int) bool { return typeOrder(types[i]) < typeOrder(types[j]) })
+		sort.Slice(types, func(i, j int) bool {
+			if a, b := typeOrder(types[i]), typeOrder(types[j]); a != b {
+				return a < b
+			}
+			return types[i] < types[j]
+		})
 		for _, t := range types {
 			counts.set(t, b.Counts[t])
 		}
@@ -147,14 +152,19 @@ func Manifest(o Options, bundles []*Bundle) []byte {
 				}
 			}
 		}
-		legend = append(legend, obj{{"code", s.Code}, {"patients", n}, {"description", s.Description}})
+		item := obj{{"code", s.Code}, {"patients", n}, {"description", s.Description}}
+		if s.History {
+			item.set("history", true)
+		}
+		legend = append(legend, item)
 	}
 	m := obj{
 		{"generator", "careflow synth (fhir/synth)"},
 		{"seed", strconv.FormatUint(o.Seed, 10)},
 		{"patients", len(bundles)},
 		{"today", date(o.Today)},
-		{"regenerate", fmt.Sprintf("go run ./cmd/careflow generate --seed %d --patients %d --today %s --out <dir>", o.Seed, len(bundles), date(o.Today))},
+		{"history", o.History},
+		{"regenerate", fmt.Sprintf("go run ./cmd/careflow generate --seed %d --patients %d --today %s%s --out <dir>", o.Seed, len(bundles), date(o.Today), map[bool]string{true: " --history"}[o.History])},
 		{"situations", legend},
 		{"bundles", nonNil(items)},
 	}

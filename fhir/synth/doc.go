@@ -8,9 +8,14 @@
 // team and its directory (Organization, Location, Practitioner, PractitionerRole, RelatedPerson, CareTeam),
 // conditions, encounters (every fulfilled appointment, and for some patients a recent hospital stay with
 // its discharge), vital signs and laboratory results with UCUM quantities, procedures, immunizations,
-// prescriptions next to the medication statements, referrals, outreach and family history. It is drawn from
-// a random stream of its own, so the coordination records, their bytes and their situations are the same
-// with and without it.
+// prescriptions next to the medication statements, referrals and the referral loop, outreach, family
+// history, the practitioners' Schedules with a Slot for every appointment (Appointment.slot) and bookable
+// slots (schedule.go), and prior authorization (Claim and ClaimResponse, priorauth.go). It is drawn from a
+// random stream of its own, so the coordination records, their bytes and their situations are the same
+// with and without it, except that each Appointment gains its Appointment.slot. The history's own
+// situations (post-discharge follow-up, discharge reconciliation, referral loop, outreach, prior
+// authorization) are detected from its records (hsituations.go) and listed in Situations after the
+// coordination situations, marked History.
 //
 // # Determinism
 //
@@ -18,8 +23,8 @@
 // math/rand/v2 PCG stream seeded with (Seed, index), the generator never reads the clock (every date is
 // relative to Options.Today) nor the machine's time zone database (US daylight saving time is computed),
 // and JSON is written member by member in FHIR element order. Patient i is the same whether 5 or 5000
-// patients are generated. testdata/bundles is the set for seed 1, 20 patients, today 2026-11-25; a test
-// regenerates it and compares bytes.
+// patients are generated. testdata/bundles is the set for seed 1, 20 patients, today 2026-11-25, with the
+// history; a test regenerates it and compares bytes.
 //
 // # Bundles
 //

@@ -59,8 +59,9 @@ type gen struct {
 	usedDays map[int]bool
 	// noCoverage: the scenario wants a patient without any Coverage.
 	noCoverage bool
-	// hist is the clinical history (Options.History), rendered.
+	// hist is the clinical history (Options.History), rendered, and h what it was built from.
 	hist []hentry
+	h    *history
 }
 
 func newGen(o Options, idx int, sc *scenario) *gen {

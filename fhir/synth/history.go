@@ -63,8 +63,9 @@ var (
 	interpHigh   = coding{sysInterpretation, "H", "High"}
 	interpNormal = coding{sysInterpretation, "N", "Normal"}
 
-	catReferral = coding{sysSNOMED, "3457005", "Patient referral (procedure)"}
-	catLabProc  = coding{sysSNOMED, "108252007", "Laboratory procedure (procedure)"}
+	catReferral   = coding{sysSNOMED, "3457005", "Patient referral (procedure)"}
+	catLabProc    = coding{sysSNOMED, "108252007", "Laboratory procedure (procedure)"}
+	catEvaluation = coding{sysSNOMED, "386053000", "Evaluation procedure (procedure)"}
 )
 
 // A laboratory test the history records for a condition, with its normal range.
@@ -147,6 +148,21 @@ type history struct {
 	carer     caregiver         // the family caregiver (RelatedPerson)
 	coord     string            // the care coordinator's Practitioner uuid
 	coordName string
+	schedules map[string]string // NPI → Schedule uuid
+	offered   map[string]bool   // NPI → the schedule's free slots are in the bundle
+	refs      map[string]ResourceRef
+	pcp       *practitioner
+
+	// What the history's situations are detected from (hsituations.go).
+	appts    []*apptRec // appointments of the history (referral visits, the visit after a hospital stay)
+	encs     []*encRec
+	mrs      []*mrRec
+	srs      []*srRec
+	results  map[string]bool // ServiceRequest uuid → a Procedure is basedOn it (the result linked back)
+	crs      []*crRec
+	comms    []*commRec
+	claims   []*claimRec
+	claimRes []*claimResRec
 }
 
 type caregiver struct {
@@ -163,6 +179,7 @@ func (h *history) uuid() string { return newUUID(h.r) }
 func (h *history) add(typ, ident string, res obj) string {
 	u := h.uuid()
 	h.entries = append(h.entries, hentry{u, typ, ident, res})
+	h.refs[u] = ResourceRef{typ, "urn:uuid:" + u, ident}
 	return u
 }
 
@@ -249,7 +266,7 @@ func (h *history) practitioner(p *practitioner) string {
 		o.set("qualification", []any{obj{{"code", concept(coding{"http://terminology.hl7.org/CodeSystem/v2-0360/2.7", "MD", "Doctor of Medicine"}, "")}}})
 	})
 	org, site := h.clinic(), h.clinicSite()
-	h.directory("PractitionerRole", SystemStaff, "ROLE-"+p.npi+"-"+h.g.p.city.zip, func(o *obj) {
+	role := h.directory("PractitionerRole", SystemStaff, "ROLE-"+p.npi+"-"+h.g.p.city.zip, func(o *obj) {
 		o.set("active", true)
 		o.set("practitioner", ref(u, p.name))
 		o.set("organization", ref(org, "Careflow Community Health Network"))
@@ -257,6 +274,9 @@ func (h *history) practitioner(p *practitioner) string {
 		o.set("specialty", []any{concept(p.specialty.code, p.specialty.text)})
 		o.set("location", []any{ref(site, "Careflow Community Health, "+h.g.p.city.name)})
 	})
+	if _, ok := h.schedules[p.npi]; !ok {
+		h.schedule(p, u, role, site)
+	}
 	return u
 }
 
@@ -289,20 +309,26 @@ func splitName(s string) (given []string, family string) {
 
 // buildHistory builds the history of g's patient from the coordination records, drawing from r.
 func (g *gen) buildHistory(r *rand.Rand) []hentry {
-	h := &history{g: g, r: r, shared: map[string]string{}, conds: map[string]string{}}
+	h := &history{g: g, r: r, shared: map[string]string{}, conds: map[string]string{}, schedules: map[string]string{},
+		offered: map[string]bool{}, refs: map[string]ResourceRef{}, results: map[string]bool{}}
+	g.h = h
 	pcp := pickFrom(h.r, practitionerBySpecialty(spGP))
 	if g.p.age < 18 {
 		pcp = practitionerBySpecialty(spPeds)[0]
 	}
+	h.pcp = pcp
 	h.conditions()
 	h.caregiverAndTeam(pcp)
 	h.encounters()
 	h.stay()
+	h.emergencyVisit()
 	h.prescriptions(pcp)
 	h.referrals()
 	h.immunizations()
 	h.familyHistory()
 	h.outreach()
+	h.bookings()
+	h.priorAuthorizations()
 	return h.entries
 }
 
@@ -628,7 +654,7 @@ func (h *history) stay() {
 			o.set("recordedDate", date(admit))
 		}), c.text)}
 	}
-	h.record("Encounter", "ENC", func(o *obj) {
+	ed := h.record("Encounter", "ENC", func(o *obj) {
 		o.set("status", "finished")
 		o.set("class", codingObj(encEmergency))
 		o.set("subject", g.patientRef())
@@ -651,6 +677,8 @@ func (h *history) stay() {
 		o.set("location", []any{obj{{"location", ref(ward, "Riverside General Hospital, ward 4 West (medicine)")}, {"status", "completed"}, {"period", obj{{"start", dateTime(admitAt)}, {"end", dateTime(dischargeAt)}}}}})
 		o.set("serviceProvider", ref(hosp, "Riverside General Hospital"))
 	})
+	h.encs = append(h.encs, &encRec{uuid: ed, class: encEmergency, start: admitAt.Add(-3 * time.Hour), end: admitAt},
+		&encRec{uuid: enc, class: encInpatient, start: admitAt, end: dischargeAt})
 	proc := coding{sysSNOMED, "399208008", "Plain chest X-ray (procedure)"}
 	if c.key == "heart-failure" {
 		proc = coding{sysSNOMED, "40701008", "Echocardiography (procedure)"}
@@ -665,12 +693,68 @@ func (h *history) stay() {
 		o.set("location", ref(ward, ""))
 		o.set("reasonReference", diag)
 	})
+	// The prescription at discharge: a drug started in hospital, which the medication statements do not
+	// show (a reconciliation must catch it), or sometimes a home medicine continued (nothing to reconcile).
+	var home []*medRec
+	for _, m := range g.meds {
+		if m.status == "active" {
+			home = append(home, m)
+		}
+	}
 	if d := dischargeDrugs[c.key]; d != nil {
+		if len(home) > 0 && h.chance(0.3) {
+			d = pickFrom(h.r, home).d
+		}
 		h.medRequest(d, "active", dischargeAt, hu, hospitalist.name, diag, enc, nil)
 	}
-	// The transitional-care call, due two days after discharge; sometimes made.
+	h.transition(enc, "Hospital stay", discharge, c, "Post-discharge call: symptoms, medications started in hospital, follow-up visit within 7 days.")
+}
+
+// emergencyVisit records, for some patients who had no hospital stay, a recent visit to the emergency
+// department that ended at home (treat and release), with the transitional care that follows.
+func (h *history) emergencyVisit() {
+	g := h.g
+	if len(h.encs) > 0 || !h.chance(0.25) {
+		return
+	}
+	c := conditions["uti"]
+	for _, k := range []string{"asthma", "copd", "afib", "diabetes"} {
+		if h.conds[k] != "" {
+			c = conditions[k]
+			break
+		}
+	}
+	hosp := h.hospital()
+	day := g.today.AddDate(0, 0, -h.between(1, 20))
+	start := time.Date(day.Year(), day.Month(), day.Day(), h.between(0, 20), h.intn(60), 0, 0, g.zone(day))
+	end := start.Add(time.Duration(2+h.intn(4)) * time.Hour)
+	enc := h.record("Encounter", "ENC", func(o *obj) {
+		o.set("status", "finished")
+		o.set("class", codingObj(encEmergency))
+		o.set("subject", g.patientRef())
+		o.set("period", obj{{"start", dateTime(start)}, {"end", dateTime(end)}})
+		o.set("reasonCode", []any{concept(c.code, c.text)})
+		o.set("hospitalization", obj{{"dischargeDisposition", concept(coding{sysDischarge, "home", "Home"}, "")}})
+		o.set("serviceProvider", ref(hosp, "Riverside General Hospital"))
+	})
+	h.encs = append(h.encs, &encRec{uuid: enc, class: encEmergency, start: start, end: end})
+	h.transition(enc, "Emergency visit", dateOf(end), c, "Call after the emergency visit: symptoms, new medicines, follow-up visit within 7 days.")
+}
+
+// transition records the transitional care after a discharge: the coordinator's call, due two days after
+// it (sometimes made, sometimes late), and for some patients a follow-up visit within a week (when it is
+// already past).
+func (h *history) transition(enc, about string, discharge time.Time, c *condition, text string) {
+	g := h.g
+	if h.chance(0.5) {
+		off := g.clinicDay(int(discharge.Sub(g.today).Hours()/24) + h.between(2, 6))
+		if off < 0 && !g.usedDays[off] {
+			g.usedDays[off] = true
+			at := g.at(off, h.between(8, 15), 15*h.intn(4))
+			h.visit(h.pcp, "fulfilled", at, 30, apptFollowUp, "Follow-up visit after the "+strings.ToLower(about), "", c)
+		}
+	}
 	due := discharge.AddDate(0, 0, 2)
-	text := "Post-discharge call: symptoms, medications started in hospital, follow-up visit within 7 days."
 	made := due.Before(g.today) && h.chance(0.5)
 	status := "active"
 	if made {
@@ -681,25 +765,33 @@ func (h *history) stay() {
 		o.set("category", []any{concept(coding{sysCommCategory, "instruction", "Instruction"}, "")})
 		o.set("priority", "urgent")
 		o.set("subject", g.patientRef())
-		o.set("about", []any{ref(enc, "Hospital stay")})
+		o.set("about", []any{ref(enc, about)})
 		o.set("payload", []any{obj{{"contentString", text}}})
 		o.set("occurrenceDateTime", date(due))
 		o.set("authoredOn", date(discharge))
 		o.set("requester", ref(h.coord, h.coordName))
 		o.set("recipient", []any{g.patientRef()})
 	})
+	h.crs = append(h.crs, &crRec{uuid: cr, status: status, occurrence: due})
 	if made {
-		h.record("Communication", "COM", func(o *obj) {
+		// Sometimes made late, after the two business days.
+		sent := due
+		if h.chance(0.3) {
+			sent = min2(addBusinessDays(discharge, 2+h.between(1, 3)), g.today.AddDate(0, 0, -1))
+		}
+		sentAt := time.Date(sent.Year(), sent.Month(), sent.Day(), h.between(9, 16), h.intn(60), 0, 0, g.zone(sent))
+		com := h.record("Communication", "COM", func(o *obj) {
 			o.set("basedOn", []any{ref(cr, "")})
 			o.set("status", "completed")
 			o.set("category", []any{concept(coding{sysCommCategory, "instruction", "Instruction"}, "")})
 			o.set("subject", g.patientRef())
-			o.set("about", []any{ref(enc, "Hospital stay")})
-			o.set("sent", dateTime(time.Date(due.Year(), due.Month(), due.Day(), h.between(9, 16), h.intn(60), 0, 0, g.zone(due))))
+			o.set("about", []any{ref(enc, about)})
+			o.set("sent", dateTime(sentAt))
 			o.set("recipient", []any{g.patientRef()})
 			o.set("sender", ref(h.coord, h.coordName))
 			o.set("payload", []any{obj{{"contentString", text}}})
 		})
+		h.comms = append(h.comms, &commRec{uuid: com, basedOn: cr, sent: sentAt})
 	}
 }
 
@@ -729,7 +821,7 @@ func (h *history) prescriptions(pcp *practitioner) {
 
 func (h *history) medRequest(d *drug, status string, authored time.Time, prescriber, prescriberName string, reason any, enc string, basedOn any) {
 	g := h.g
-	h.record("MedicationRequest", "MR", func(o *obj) {
+	u := h.record("MedicationRequest", "MR", func(o *obj) {
 		o.set("basedOn", basedOn)
 		o.set("status", status)
 		o.set("intent", "order")
@@ -751,10 +843,15 @@ func (h *history) medRequest(d *drug, status string, authored time.Time, prescri
 			{"expectedSupplyDuration", obj{{"value", dec(strconv.Itoa(days))}, {"unit", "days"}, {"system", sysUCUM}, {"code", "d"}}},
 		})
 	})
+	h.mrs = append(h.mrs, &mrRec{uuid: u, d: d, status: status, authored: authored, enc: enc})
 }
 
 // referrals records the ServiceRequest behind every test and referral activity of the care plans, and a
-// Procedure for the completed ones.
+// Procedure for the completed ones. A one-off referral (category SNOMED 3457005, "Patient referral") that
+// is still open is in one of the states of a referral loop (IHE 360X / BSeR): sent recently, not scheduled
+// for weeks, seen by the specialist with the result returned (the loop closes: the request is completed and
+// a Procedure is basedOn it), or seen with no result back yet. Recurring tests are standing orders
+// (laboratory, or evaluation procedures such as spirometry), not referrals.
 func (h *history) referrals() {
 	g := h.g
 	for _, p := range g.plans {
@@ -770,8 +867,11 @@ func (h *history) referrals() {
 				continue
 			}
 			cat := catReferral
-			if a.t.code != nil && a.t.code.system == sysLOINC {
+			switch {
+			case a.t.code != nil && a.t.code.system == sysLOINC:
 				cat = catLabProc
+			case a.t.everyMonths > 0:
+				cat = catEvaluation
 			}
 			perf := a.performer
 			if perf == nil {
@@ -788,6 +888,22 @@ func (h *history) referrals() {
 			} else {
 				code = textConcept(a.t.text)
 			}
+			// The state of an open referral.
+			loop := -1
+			if status == "active" && cat == catReferral {
+				loop = h.intn(4)
+				switch loop {
+				case 0: // sent recently
+					authored = g.today.AddDate(0, 0, -h.between(2, 10))
+				case 1: // not scheduled for weeks
+					authored = g.today.AddDate(0, 0, -h.between(referralDays+6, 60))
+				default: // seen by the specialist
+					authored = g.today.AddDate(0, 0, -h.between(30, 70))
+				}
+				if loop == 2 {
+					status = "completed"
+				}
+			}
 			sr := h.record("ServiceRequest", "SR", func(o *obj) {
 				o.set("basedOn", []any{ref(p.uuid, p.title)})
 				o.set("status", status)
@@ -796,7 +912,7 @@ func (h *history) referrals() {
 				o.set("priority", "routine")
 				o.set("code", code)
 				o.set("subject", g.patientRef())
-				if a.schedKind == "period" && a.end != nil {
+				if a.schedKind == "period" && a.end != nil && loop < 2 {
 					o.set("occurrencePeriod", period(a.start, a.end))
 				}
 				o.set("authoredOn", date(authored))
@@ -804,6 +920,29 @@ func (h *history) referrals() {
 				o.set("reasonReference", h.condRef(p.cond))
 				o.set("patientInstruction", a.t.description)
 			})
+			h.srs = append(h.srs, &srRec{uuid: sr, status: status, referral: cat == catReferral, authored: authored, text: a.t.text, prac: perf, cond: p.cond})
+			if loop >= 2 {
+				// The specialist visit, based on the referral, on a free clinic day before today.
+				off := g.freeDay(int(authored.Sub(g.today).Hours()/24)+h.between(7, 20), 1)
+				if off >= 0 {
+					off = g.freeDay(-2, -1)
+				}
+				at := g.at(off, h.between(8, 15), 15*h.intn(4))
+				h.visit(perf, "fulfilled", at, 40, apptRoutine, a.t.description, sr, p.cond)
+				if loop == 2 {
+					h.record("Procedure", "PRC", func(o *obj) {
+						o.set("basedOn", []any{ref(sr, a.t.text)})
+						o.set("status", "completed")
+						o.set("code", code)
+						o.set("subject", g.patientRef())
+						o.set("performedDateTime", dateTime(at))
+						o.set("performer", []any{obj{{"actor", ref(pu, perf.name)}}})
+						o.set("reasonReference", h.condRef(p.cond))
+					})
+					h.results[sr] = true
+				}
+				continue
+			}
 			if status == "completed" && cat == catReferral && a.t.code != nil {
 				done := authored.AddDate(0, 0, h.between(7, 30))
 				if done.After(g.today) {
@@ -817,9 +956,23 @@ func (h *history) referrals() {
 					o.set("performedDateTime", date(done))
 					o.set("reasonReference", h.condRef(p.cond))
 				})
+				h.results[sr] = true
 			}
 		}
 	}
+}
+
+// visit adds an appointment of the history (a referral visit, the visit after a hospital stay) with its
+// Slot, and returns it.
+func (h *history) visit(p *practitioner, status string, start time.Time, minutes int, typ coding, desc, basedOn string, reason *condition) *apptRec {
+	g := h.g
+	a := &apptRec{rid: g.rid("AP"), status: status, start: start, end: start.Add(time.Duration(minutes) * time.Minute),
+		prac: p, typ: typ, specialty: p.specialty, reason: reason, description: desc, basedOn: basedOn, pracUUID: h.practitioner(p)}
+	a.created = start.AddDate(0, 0, -h.between(3, 20))
+	a.slot = h.slotFor(p, a.specialty, typ, status, a.start, a.end)
+	a.uuid = h.add("Appointment", SystemRecord+"|"+a.rid, g.renderAppt(a))
+	h.appts = append(h.appts, a)
+	return a
 }
 
 // immunizations records the vaccines due for the patient's age, on past dates.
@@ -921,9 +1074,10 @@ func (h *history) outreach() {
 			o.set("requester", ref(h.coord, h.coordName))
 			o.set("recipient", []any{recipient})
 		})
+		h.crs = append(h.crs, &crRec{uuid: cr, status: status, occurrence: when})
 		if answered {
 			sent := time.Date(when.Year(), when.Month(), when.Day(), h.between(9, 16), h.intn(60), 0, 0, g.zone(when))
-			h.record("Communication", "COM", func(o *obj) {
+			com := h.record("Communication", "COM", func(o *obj) {
 				o.set("basedOn", []any{ref(cr, "")})
 				o.set("status", "completed")
 				o.set("category", []any{concept(coding{sysCommCategory, "reminder", "Reminder"}, "")})
@@ -934,6 +1088,7 @@ func (h *history) outreach() {
 				o.set("sender", ref(h.coord, h.coordName))
 				o.set("payload", []any{obj{{"contentString", text}}})
 			})
+			h.comms = append(h.comms, &commRec{uuid: com, basedOn: cr, sent: sent})
 		}
 	}
 }

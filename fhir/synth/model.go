@@ -147,6 +147,10 @@ type apptRec struct {
 	description  string
 	comment      string
 	instruction  string
+	// Set by the history (Options.History) only, so the coordination records stay the same without it.
+	slot     string // uuid of the appointment's Slot
+	basedOn  string // uuid of the ServiceRequest a referral visit is based on (history appointments)
+	pracUUID string // uuid of the Practitioner (history appointments)
 }
 
 var (

@@ -475,14 +475,24 @@ func (g *gen) renderAppt(a *apptRec) obj {
 	o.set("start", dateTime(a.start))
 	o.set("end", dateTime(a.end))
 	o.set("minutesDuration", int(a.end.Sub(a.start).Minutes()))
+	if a.slot != "" {
+		o.set("slot", []any{uuidRef(a.slot, "")})
+	}
 	o.set("created", dateTime(a.created))
 	o.set("comment", a.comment)
 	o.set("patientInstruction", a.instruction)
+	if a.basedOn != "" {
+		o.set("basedOn", []any{uuidRef(a.basedOn, "")})
+	}
 	pstatus := map[string]string{"booked": "accepted", "fulfilled": "accepted", "noshow": "accepted", "cancelled": "declined"}[a.status]
+	prac := practitionerRef(a.prac, a.pracForm)
+	if a.pracUUID != "" {
+		prac = uuidRef(a.pracUUID, a.prac.name)
+	}
 	o.set("participant", []any{
 		obj{{"actor", g.patientRef()}, {"required", "required"}, {"status", pstatus}},
 		obj{{"type", []any{concept(coding{"http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "PPRF", "primary performer"}, "")}},
-			{"actor", practitionerRef(a.prac, a.pracForm)}, {"required", "required"}, {"status", "accepted"}},
+			{"actor", prac}, {"required", "required"}, {"status", "accepted"}},
 	})
 	return o
 }

@@ -37,32 +37,37 @@ const (
 type SituationInfo struct {
 	Code        string `json:"code"`
 	Description string `json:"description"`
+	// History: only a bundle with the clinical history (Options.History) can exercise it.
+	History bool `json:"history,omitempty"`
 }
 
-// Situations lists every situation code with its exact definition, in manifest order.
-var Situations = []SituationInfo{
-	{SitDrugAllergyConflict, "An active MedicationStatement is for a drug of the class (penicillin, sulfonamide antibiotic, NSAID) of an active, not refuted AllergyIntolerance."},
-	{SitUnconfirmedHighCriticality, "An active AllergyIntolerance is unconfirmed but of high criticality: it needs confirming before the next prescription."},
-	{SitNegativeControl, "The patient has an allergy and a medicine of the same class, but the allergy is refuted or no longer active, or the medicine is no longer taken: a correct checker raises no alert for that class."},
-	{SitStoppedForReaction, "A MedicationStatement was stopped with a reason, and an allergy to its drug class is now recorded."},
-	{SitNSAIDDuplication, "Two or more NSAID pain relievers are active at the same time (therapeutic duplication)."},
-	{SitAnticoagulantNSAID, "An anticoagulant (warfarin) and an NSAID are active at the same time (bleeding risk)."},
-	{SitPolypharmacy, "Five or more medicines are active."},
-	{SitOverlappingAppointments, "Two booked appointments of the patient overlap in time."},
-	{SitOverdueFollowUp, "An active CarePlan has a follow-up visit activity (kind Appointment) that is not started or scheduled, whose scheduledPeriod ended before today, and no booked or fulfilled Appointment of that plan since the period began."},
-	{SitMissedNotRebooked, "A no-show Appointment has no booked Appointment after today for the same care plan (or, without a plan, at all)."},
-	{SitStaleBooked, "An Appointment that ended before today is still booked (neither fulfilled, no-show nor cancelled)."},
-	{SitCancelledRebooked, "A cancelled Appointment has been replaced by a booked one for the same care plan."},
-	{SitUninsuredUpcoming, "The patient has no Coverage at all and a booked Appointment after today."},
-	{SitCoverageLapsed, "The patient has Coverage records, none in force today (cancelled or ended), and a booked Appointment after today."},
-	{SitCoverageEndsBeforeFollowUp, "A Coverage in force today ends before a booked Appointment, and no other Coverage is in force on the appointment day."},
-	{SitCoverageExpiredActive, "A Coverage has status active although its period ended before today."},
-	{SitPriorAuthorization, "A Coverage in force today requires prior authorization (extension " + ExtPriorAuthorization + ") and the patient has a booked specialist Appointment."},
-	{SitDependentMinor, "The patient is under 18 and covered as a dependent (Coverage.relationship child, someone else is the subscriber)."},
-	{SitPlanEndedActive, "A CarePlan still has status active although its period ended before today."},
-	{SitDraftPlan, "A CarePlan is a draft awaiting review."},
-	{SitCompletedPlanOpenActivities, "A completed CarePlan still has activities not started, scheduled or in progress."},
-	{SitMultipleActivePlans, "The patient has two or more active CarePlans to coordinate."},
+// Situations lists every situation code with its exact definition, in manifest order: the coordination
+// situations, then those of the clinical history (hsituations.go).
+var Situations = append(coordinationSituations, historySituations...)
+
+var coordinationSituations = []SituationInfo{
+	{Code: SitDrugAllergyConflict, Description: "An active MedicationStatement is for a drug of the class (penicillin, sulfonamide antibiotic, NSAID) of an active, not refuted AllergyIntolerance."},
+	{Code: SitUnconfirmedHighCriticality, Description: "An active AllergyIntolerance is unconfirmed but of high criticality: it needs confirming before the next prescription."},
+	{Code: SitNegativeControl, Description: "The patient has an allergy and a medicine of the same class, but the allergy is refuted or no longer active, or the medicine is no longer taken: a correct checker raises no alert for that class."},
+	{Code: SitStoppedForReaction, Description: "A MedicationStatement was stopped with a reason, and an allergy to its drug class is now recorded."},
+	{Code: SitNSAIDDuplication, Description: "Two or more NSAID pain relievers are active at the same time (therapeutic duplication)."},
+	{Code: SitAnticoagulantNSAID, Description: "An anticoagulant (warfarin) and an NSAID are active at the same time (bleeding risk)."},
+	{Code: SitPolypharmacy, Description: "Five or more medicines are active."},
+	{Code: SitOverlappingAppointments, Description: "Two booked appointments of the patient overlap in time."},
+	{Code: SitOverdueFollowUp, Description: "An active CarePlan has a follow-up visit activity (kind Appointment) that is not started or scheduled, whose scheduledPeriod ended before today, and no booked or fulfilled Appointment of that plan since the period began."},
+	{Code: SitMissedNotRebooked, Description: "A no-show Appointment has no booked Appointment after today for the same care plan (or, without a plan, at all)."},
+	{Code: SitStaleBooked, Description: "An Appointment that ended before today is still booked (neither fulfilled, no-show nor cancelled)."},
+	{Code: SitCancelledRebooked, Description: "A cancelled Appointment has been replaced by a booked one for the same care plan."},
+	{Code: SitUninsuredUpcoming, Description: "The patient has no Coverage at all and a booked Appointment after today."},
+	{Code: SitCoverageLapsed, Description: "The patient has Coverage records, none in force today (cancelled or ended), and a booked Appointment after today."},
+	{Code: SitCoverageEndsBeforeFollowUp, Description: "A Coverage in force today ends before a booked Appointment, and no other Coverage is in force on the appointment day."},
+	{Code: SitCoverageExpiredActive, Description: "A Coverage has status active although its period ended before today."},
+	{Code: SitPriorAuthorization, Description: "A Coverage in force today requires prior authorization (extension " + ExtPriorAuthorization + ") and the patient has a booked specialist Appointment."},
+	{Code: SitDependentMinor, Description: "The patient is under 18 and covered as a dependent (Coverage.relationship child, someone else is the subscriber)."},
+	{Code: SitPlanEndedActive, Description: "A CarePlan still has status active although its period ended before today."},
+	{Code: SitDraftPlan, Description: "A CarePlan is a draft awaiting review."},
+	{Code: SitCompletedPlanOpenActivities, Description: "A completed CarePlan still has activities not started, scheduled or in progress."},
+	{Code: SitMultipleActivePlans, Description: "The patient has two or more active CarePlans to coordinate."},
 }
 
 // Situation is one occurrence of a situation in a patient's bundle.
@@ -374,6 +379,9 @@ func (g *gen) detect() []Situation {
 			titles = append(titles, p.(*planRec).title)
 		}
 		out = append(out, g.sit(SitMultipleActivePlans, strings.Join(titles, " + "), activePlans...))
+	}
+	if g.h != nil {
+		out = append(out, g.h.detect()...)
 	}
 	return out
 }

@@ -17,8 +17,11 @@ import (
 	"github.com/careflow/careflow/fhir/synth"
 )
 
-// The checked-in set (testdata/bundles).
-var checkedIn = synth.Options{Seed: 1, Patients: 20, Today: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
+// The checked-in set (testdata/bundles), with the clinical history.
+var checkedIn = synth.Options{Seed: 1, Patients: 20, Today: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC), History: true}
+
+// coordinationOnly is the checked-in set's seed, size and date without the history.
+var coordinationOnly = synth.Options{Seed: 1, Patients: 20, Today: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
 
 func day(s string) time.Time {
 	t, err := time.Parse("2006-01-02", s)
@@ -31,7 +34,7 @@ func day(s string) time.Time {
 // seeds are the data sets every test checks: the checked-in one and others, some with more patients than
 // scenarios (the scenarios cycle) and with other reference dates (across daylight saving time and a leap day).
 var seeds = []synth.Options{
-	checkedIn,
+	coordinationOnly,
 	{Seed: 2, Patients: 20, Today: day("2026-11-25")},
 	{Seed: 3, Patients: 45, Today: day("2027-03-14")},
 	{Seed: 42, Patients: 25, Today: day("2028-02-29")},
@@ -192,7 +195,7 @@ func TestSituations(t *testing.T) {
 			}
 		}
 		for _, info := range synth.Situations {
-			if seen[info.Code] == 0 {
+			if seen[info.Code] == 0 && !info.History {
 				t.Errorf("seed %d: no patient exercises %s", o.Seed, info.Code)
 			}
 		}
@@ -249,7 +252,7 @@ func TestDeterministic(t *testing.T) {
 // TestCheckedInBundles: testdata/bundles is exactly what the generator produces for seed 1, 20 patients,
 // today 2026-11-25. Regenerate with:
 //
-//	go run ./cmd/careflow generate --seed 1 --patients 20 --today 2026-11-25 --out testdata/bundles
+//	go run ./cmd/careflow generate --seed 1 --patients 20 --today 2026-11-25 --history --out testdata/bundles
 func TestCheckedInBundles(t *testing.T) {
 	const dir = "../../testdata/bundles"
 	bundles, err := synth.Generate(checkedIn)
@@ -262,7 +265,7 @@ func TestCheckedInBundles(t *testing.T) {
 	}
 	files, err := os.ReadDir(dir)
 	if err != nil {
-		t.Fatalf("%v: regenerate with go run ./cmd/careflow generate --seed 1 --patients 20 --today 2026-11-25 --out testdata/bundles", err)
+		t.Fatalf("%v: regenerate with go run ./cmd/careflow generate --seed 1 --patients 20 --today 2026-11-25 --history --out testdata/bundles", err)
 	}
 	var names []string
 	for _, f := range files {
@@ -283,7 +286,7 @@ func TestCheckedInBundles(t *testing.T) {
 			continue
 		}
 		if !bytes.Equal(got, data) {
-			t.Errorf("testdata/bundles/%s is out of date: regenerate with go run ./cmd/careflow generate --seed 1 --patients 20 --today 2026-11-25 --out testdata/bundles", name)
+			t.Errorf("testdata/bundles/%s is out of date: regenerate with go run ./cmd/careflow generate --seed 1 --patients 20 --today 2026-11-25 --history --out testdata/bundles", name)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package rest_test
 
 import (
 	"encoding/json"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -107,17 +108,20 @@ func TestMultiTypeTransactionEverything(t *testing.T) {
 
 // TestGeneratedHistoryLoadsAndEverythingReturnsIt: a data set of the generator with the clinical history
 // (fhir/synth, Options.History: 16 more resource types) loads as transaction Bundles, the directory
-// resources shared by the bundles (Organization, Location, Practitioner, PractitionerRole) are created once,
-// and each patient's $everything returns every resource of the patient's bundle in the Patient compartment
-// — and nothing of another patient.
+// resources shared by the bundles (Organization, Location, Practitioner, PractitionerRole, Schedule and the
+// bookable Slots) are created once, each patient's $everything returns every resource of the patient's
+// bundle in the Patient compartment — and nothing of another patient —, and the Slots of the patient's
+// appointments (not in the compartment) are stored, busy, and what the stored Appointments refer to.
 func TestGeneratedHistoryLoadsAndEverythingReturnsIt(t *testing.T) {
 	c := server(t)
 	o := synth.Options{Seed: 5, Patients: 100, Today: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC), History: true}
 	if testing.Short() {
 		o.Patients = 20
 	}
-	directory := map[string]bool{"Organization": true, "Location": true, "Practitioner": true, "PractitionerRole": true}
-	shared := map[string]string{} // type/id of a directory resource → the ifNoneExist it was created for
+	directory := map[string]bool{"Organization": true, "Location": true, "Practitioner": true, "PractitionerRole": true, "Schedule": true}
+	outside := map[string]bool{"Slot": true} // not in the Patient compartment
+	shared := map[string]string{}            // type/id of a directory resource → the ifNoneExist it was created for
+	booked := 0
 	for i := range o.Patients {
 		b, err := synth.Patient(o, i)
 		if err != nil {
@@ -145,6 +149,7 @@ func TestGeneratedHistoryLoadsAndEverythingReturnsIt(t *testing.T) {
 			t.Fatalf("%s: %d response entries for %d entries", b.File, len(out), len(in.Entry))
 		}
 		want := map[string]bool{}
+		slots := map[string]bool{} // the Slots of the patient's appointments
 		patient := ""
 		for k, e := range out {
 			loc := at(e, "response", "location").(string)
@@ -154,7 +159,11 @@ func TestGeneratedHistoryLoadsAndEverythingReturnsIt(t *testing.T) {
 			if typ == "Patient" {
 				patient = parts[len(parts)-3]
 			}
-			if directory[typ] {
+			if outside[typ] && !strings.Contains(in.Entry[k].Request.IfNoneExist, synth.SystemStaff) {
+				slots[key] = true
+				continue
+			}
+			if directory[typ] || outside[typ] {
 				if prev, ok := shared[key]; ok && prev != in.Entry[k].Request.IfNoneExist {
 					t.Errorf("%s: %s matched for %s and %s", b.File, key, prev, in.Entry[k].Request.IfNoneExist)
 				}
@@ -187,6 +196,28 @@ func TestGeneratedHistoryLoadsAndEverythingReturnsIt(t *testing.T) {
 				t.Errorf("%s: $everything returns %s, not in the patient's bundle", b.File, k)
 			}
 		}
+		// Every stored Appointment refers to one of the patient's Slots, busy unless the appointment was
+		// cancelled.
+		for k := range got {
+			if !strings.HasPrefix(k, "Appointment/") {
+				continue
+			}
+			appt := c.do("GET", "/"+k, "").json(t)
+			ref, _ := at(appt, "slot", 0, "reference").(string)
+			if !slots[ref] {
+				t.Errorf("%s: %s refers to slot %q, not one of the patient's", b.File, k, ref)
+				continue
+			}
+			slot := c.do("GET", "/"+ref, "").json(t)
+			want := "busy"
+			if appt["status"] == "cancelled" {
+				want = "free"
+			}
+			if slot["status"] != want || slot["start"] != appt["start"] {
+				t.Errorf("%s: %s %s at %v has slot %s %v", b.File, k, appt["status"], appt["start"], slot["status"], slot["start"])
+			}
+			booked++
+		}
 	}
 	// Each directory resource was created once however many bundles name it.
 	ident := map[string]int{}
@@ -200,5 +231,10 @@ func TestGeneratedHistoryLoadsAndEverythingReturnsIt(t *testing.T) {
 	}
 	if len(shared) < 10 {
 		t.Errorf("only %d directory resources", len(shared))
+	}
+	// The schedules offer free slots to book.
+	r := c.do("GET", "/Slot?status=free&identifier="+url.QueryEscape(synth.SystemStaff+"|")+"&_summary=count", "")
+	if n, _ := r.json(t)["total"].(json.Number).Int64(); r.status != 200 || n < 10 || booked == 0 {
+		t.Errorf("free bookable slots: %d %s; %d appointments with their slots", r.status, r.body, booked)
 	}
 }
