@@ -450,10 +450,7 @@ func (s *Store) criterion(ctx context.Context, typ string, c search.Criterion) (
 	if c.Modifier == "missing" {
 		var parts bson.A
 		for _, v := range c.Values {
-			probe := field
-			if p.Type == search.TypeDate && field != fLastUpdated {
-				probe = field + search.SuffixLow
-			}
+			probe := presenceField(p, field)
 			parts = append(parts, bson.D{{Key: probe, Value: bson.D{{Key: "$exists", Value: !v.Missing}}}})
 		}
 		return anyOf(parts), nil
@@ -462,10 +459,7 @@ func (s *Store) criterion(ctx context.Context, typ string, c search.Criterion) (
 		return s.chain(ctx, field, c)
 	}
 	if c.OrMissing {
-		probe := field
-		if p.Type == search.TypeDate && field != fLastUpdated {
-			probe = field + search.SuffixLow
-		}
+		probe := presenceField(p, field)
 		c.OrMissing = false
 		f, err := s.criterion(ctx, typ, c)
 		if err != nil {
@@ -487,6 +481,8 @@ func (s *Store) criterion(ctx context.Context, typ string, c search.Criterion) (
 			return pointDateFilter(field, c), nil
 		}
 		return dateFilter(field, c), nil
+	case search.TypeNumber, search.TypeQuantity:
+		return numericFilter(field, c), nil
 	}
 	return nil, fmt.Errorf("mongo: search parameter type %s is not supported", p.Type)
 }

@@ -1,0 +1,104 @@
+package mongo
+
+import (
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/careflow/careflow/fhir/search"
+)
+
+// Number and quantity values (search.NumKey: a unit key and a value's closed range [lo, hi]) are stored in
+// the document as two arrays of strings, field_q+"l" with unit key·lo and field_q+"h" with unit key·hi,
+// each number rendered by search.NumSortKey (fixed width, ordered as the numbers) after the unit key and a
+// separator no unit key holds (parse refuses control characters): every comparison is a string range
+// within one unit key, $elemMatch on one array, indexed by one single-field index per array. (FerretDB v1
+// has no $elemMatch on the fields of subdocuments, so a {u, lo, hi} subdocument could not be queried.)
+//
+// A condition on both ends (eq, ap) asks for some lo and some hi in range: exact for numbers and
+// Quantities (lo = hi) and for one Range, and the one approximation of the embedded store's exact
+// per-row test: a resource with several Ranges in one unit could match with the low of one and the high of
+// another (only useContext Ranges of definitional resources have Ranges).
+const (
+	suffixNumLow  = search.SuffixNumeric + "l"
+	suffixNumHigh = search.SuffixNumeric + "h"
+	numSep        = "\x1f"
+)
+
+// numericIndexes are the indexes of a number or quantity parameter.
+func numericIndexes(field string) []index {
+	lo, hi := field+suffixNumLow, field+suffixNumHigh
+	return []index{{lo, bson.D{{Key: lo, Value: 1}}}, {hi, bson.D{{Key: hi, Value: 1}}}}
+}
+
+// indexFields are the document fields of one index field: itself, but for a number or quantity field the
+// two arrays above.
+func indexFields(k string, v any) []bson.E {
+	nums, ok := v.([]search.NumKey)
+	if !ok || !strings.HasSuffix(k, search.SuffixNumeric) {
+		return []bson.E{{Key: k, Value: v}}
+	}
+	base := strings.TrimSuffix(k, search.SuffixNumeric)
+	lo, hi := make([]string, len(nums)), make([]string, len(nums))
+	for i, n := range nums {
+		lo[i], hi[i] = numKey(n.U, n.Lo), numKey(n.U, n.Hi)
+	}
+	return []bson.E{{Key: base + suffixNumLow, Value: lo}, {Key: base + suffixNumHigh, Value: hi}}
+}
+
+func numKey(u string, f float64) string { return u + numSep + search.NumSortKey(f) }
+
+// presenceField is the field whose presence means a resource has a value for p (:missing).
+func presenceField(p *search.Param, field string) string {
+	switch {
+	case p.Type == search.TypeDate && field != fLastUpdated:
+		return field + search.SuffixLow
+	case p.Type == search.TypeNumber || p.Type == search.TypeQuantity:
+		return field + suffixNumLow
+	}
+	return field
+}
+
+// numericFilter matches a resource with a value meeting one of the criterion's values (search.NumCond
+// spells the comparisons).
+func numericFilter(field string, c search.Criterion) bson.D {
+	lo, hi := field+suffixNumLow, field+suffixNumHigh
+	var parts bson.A
+	for _, n := range search.NumConds(c) {
+		for _, u := range n.Units {
+			// Bounds within unit key u: [first, last) holds every value.
+			first, last := u+numSep, u+numSep+"~"
+			at := func(f float64) string { return numKey(u, f) }
+			// after(f) is the least key above f's: f's key then anything ("~" follows the hex digits).
+			after := func(f float64) string { return numKey(u, f) + "~" }
+			rng := func(field, from, to string) bson.D {
+				return bson.D{{Key: field, Value: bson.D{{Key: "$elemMatch", Value: bson.D{{Key: "$gte", Value: from}, {Key: "$lt", Value: to}}}}}}
+			}
+			both := func(a, b bson.D) bson.D { return bson.D{{Key: "$and", Value: bson.A{a, b}}} }
+			switch n.Prefix {
+			case "ne":
+				parts = append(parts, rng(lo, first, at(n.L)), rng(hi, at(n.H), last))
+			case "gt":
+				parts = append(parts, rng(hi, after(n.V), last))
+			case "ge":
+				parts = append(parts, rng(hi, at(n.V), last))
+			case "lt":
+				parts = append(parts, rng(lo, first, at(n.V)))
+			case "le":
+				parts = append(parts, rng(lo, first, after(n.V)))
+			case "sa":
+				parts = append(parts, rng(lo, at(n.H), last))
+			case "eb":
+				parts = append(parts, rng(hi, first, at(n.L)))
+			case "ap":
+				parts = append(parts, both(rng(lo, first, after(n.ApHi)), rng(hi, at(n.ApLo), last)))
+			default:
+				parts = append(parts, both(rng(lo, at(n.L), at(n.H)), rng(hi, at(n.L), at(n.H))))
+			}
+		}
+	}
+	if len(parts) == 0 {
+		return never
+	}
+	return anyOf(parts)
+}
