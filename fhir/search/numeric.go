@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/big"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/careflow/careflow/fhir/fhirpath"
@@ -195,6 +196,23 @@ func NumSortKey(f float64) string {
 		b >>= 4
 	}
 	return string(out)
+}
+
+// ParseNumSortKey inverts NumSortKey.
+func ParseNumSortKey(k string) (float64, bool) {
+	if len(k) != 16 {
+		return 0, false
+	}
+	b, err := strconv.ParseUint(k, 16, 64)
+	if err != nil {
+		return 0, false
+	}
+	if b&(1<<63) != 0 {
+		b &^= 1 << 63
+	} else {
+		b = ^b
+	}
+	return math.Float64frombits(b), true
 }
 
 // NumCond is what one number or quantity search value matches: an index row (NumKey) with U in Units

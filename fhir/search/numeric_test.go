@@ -106,6 +106,11 @@ func TestNumSortKey(t *testing.T) {
 			t.Errorf("NumSortKey(%v) = %s >= NumSortKey(%v) = %s", nums[i-1], a, nums[i], b)
 		}
 	}
+	for _, f := range nums {
+		if g, ok := ParseNumSortKey(NumSortKey(f)); !ok || g != f {
+			t.Errorf("ParseNumSortKey(NumSortKey(%v)) = %v, %v", f, g, ok)
+		}
+	}
 }
 
 // TestHalfUnit: the precision a written decimal denotes.

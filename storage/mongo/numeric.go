@@ -1,9 +1,12 @@
 package mongo
 
 import (
+	"context"
+	"fmt"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/careflow/careflow/fhir/search"
 )
@@ -15,10 +18,8 @@ import (
 // within one unit key, $elemMatch on one array, indexed by one single-field index per array. (FerretDB v1
 // has no $elemMatch on the fields of subdocuments, so a {u, lo, hi} subdocument could not be queried.)
 //
-// A condition on both ends (eq, ap) asks for some lo and some hi in range: exact for numbers and
-// Quantities (lo = hi) and for one Range, and the one approximation of the embedded store's exact
-// per-row test: a resource with several Ranges in one unit could match with the low of one and the high of
-// another (only useContext Ranges of definitional resources have Ranges).
+// The filter selects candidates; every candidate is then checked value by value (numericMatches), so the
+// results are exactly the embedded store's (see numericExact).
 const (
 	suffixNumLow  = search.SuffixNumeric + "l"
 	suffixNumHigh = search.SuffixNumeric + "h"
@@ -101,4 +102,85 @@ func numericFilter(field string, c search.Criterion) bson.D {
 		return never
 	}
 	return anyOf(parts)
+}
+
+// numericExact reports whether c is a number or quantity criterion whose candidates the store checks one
+// by one (exactDates): FerretDB v1 evaluates the comparisons of an $elemMatch on an array of strings each
+// on any element, not all on one, so the filter may select resources where a value of another unit key
+// (or another value) meets one bound and a third the other. The filter is exact on MongoDB, and the check
+// makes both the same.
+func numericExact(c search.Criterion) bool {
+	return c.Param != nil && (c.Param.Type == search.TypeNumber || c.Param.Type == search.TypeQuantity) &&
+		c.Chain == nil && c.Has == nil && c.Modifier != "missing"
+}
+
+// numeric reports whether e holds a number or quantity criterion.
+func (e exactDates) numeric() bool {
+	for _, c := range e {
+		if numericExact(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// numericMatches checks a candidate's stored values (the two arrays, pairwise) against c's conditions.
+func numericMatches(raw bson.Raw, c search.Criterion) bool {
+	los, ok1 := raw.Lookup(c.Param.Field + suffixNumLow).ArrayOK()
+	his, ok2 := raw.Lookup(c.Param.Field + suffixNumHigh).ArrayOK()
+	if !ok1 || !ok2 {
+		return false
+	}
+	lv, _ := los.Values()
+	hv, _ := his.Values()
+	if len(lv) != len(hv) {
+		return false
+	}
+	conds := search.NumConds(c)
+	for i := range lv {
+		ls, _ := lv[i].StringValueOK()
+		hs, _ := hv[i].StringValueOK()
+		u, lo, okL := parseNumKey(ls)
+		_, hi, okH := parseNumKey(hs)
+		if !okL || !okH {
+			continue
+		}
+		for _, n := range conds {
+			for _, nu := range n.Units {
+				if nu == u && n.Matches(lo, hi) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// parseNumKey inverts numKey.
+func parseNumKey(k string) (unit string, f float64, ok bool) {
+	i := strings.LastIndex(k, numSep)
+	if i < 0 {
+		return "", 0, false
+	}
+	f, ok = search.ParseNumSortKey(k[i+len(numSep):])
+	return k[:i], f, ok
+}
+
+// countChecked counts the candidates of filter that exact.matches keeps.
+func (s *Store) countChecked(ctx context.Context, typ string, filter bson.D, exact exactDates) (int, error) {
+	cur, err := s.db.Collection(typ).Find(ctx, filter, options.Find().SetProjection(exact.projection()))
+	if err != nil {
+		return 0, fmt.Errorf("mongo: count %s: %w", typ, err)
+	}
+	defer cur.Close(ctx)
+	n := 0
+	for cur.Next(ctx) {
+		if exact.matches(cur.Current) {
+			n++
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return 0, fmt.Errorf("mongo: count %s: %w", typ, err)
+	}
+	return n, nil
 }

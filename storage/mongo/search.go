@@ -658,7 +658,7 @@ func exactDatesOf(criteria []search.Criterion) exactDates {
 	var out exactDates
 	for _, c := range criteria {
 		if c.Param != nil && c.Param.Type == search.TypeDate && c.Param.Code != "_lastUpdated" &&
-			c.Chain == nil && c.Has == nil && c.Modifier != "missing" {
+			c.Chain == nil && c.Has == nil && c.Modifier != "missing" || numericExact(c) {
 			out = append(out, c)
 		}
 	}
@@ -669,6 +669,10 @@ func exactDatesOf(criteria []search.Criterion) exactDates {
 func (e exactDates) projection() bson.D {
 	var out bson.D
 	for _, c := range e {
+		if numericExact(c) {
+			out = append(out, bson.E{Key: c.Param.Field + suffixNumLow, Value: 1}, bson.E{Key: c.Param.Field + suffixNumHigh, Value: 1})
+			continue
+		}
 		out = append(out, bson.E{Key: c.Param.Field + search.SuffixRanges, Value: 1})
 	}
 	return out
@@ -679,6 +683,12 @@ func (e exactDates) projection() bson.D {
 func (e exactDates) matches(raw bson.Raw) bool {
 	now := time.Now()
 	for _, c := range e {
+		if numericExact(c) {
+			if !numericMatches(raw, c) {
+				return false
+			}
+			continue
+		}
 		arr, ok := raw.Lookup(c.Param.Field + search.SuffixRanges).ArrayOK()
 		if !ok {
 			continue // one value: the filter was exact
@@ -706,6 +716,10 @@ func (e exactDates) matches(raw bson.Raw) bool {
 
 // count counts the matches of filter; candidates with several dates are checked one by one.
 func (s *Store) count(ctx context.Context, typ string, filter bson.D, exact exactDates) (int, error) {
+	if len(exact) > 0 && exact.numeric() {
+		// Every candidate of a number or quantity criterion is checked (numeric.go).
+		return s.countChecked(ctx, typ, filter, exact)
+	}
 	if len(exact) == 0 {
 		n, err := s.countDocs(ctx, typ, filter)
 		if err != nil {
