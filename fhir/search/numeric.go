@@ -249,9 +249,13 @@ func NumConds(c Criterion) []NumCond {
 		apLo, apHi := new(big.Rat).Sub(r, pad), new(big.Rat).Add(r, pad)
 		units := []string{unitAny}
 		if c.Param.Type == TypeQuantity && v.HasSystem && (v.System != "" || v.Code != "") {
+			var canon ucum.Value
+			canonical := false
+			if v.System == ucum.System {
+				canon, canonical = ucum.Canonical(v.Code)
+			}
 			switch {
-			case v.System == ucum.System && canonicalOK(v.Code):
-				canon, _ := ucum.Canonical(v.Code)
+			case canonical:
 				for _, x := range []*big.Rat{r, lo, hi, apLo, apHi} {
 					x.Mul(x, canon.Mag)
 				}
@@ -273,11 +277,6 @@ func NumConds(c Criterion) []NumCond {
 			ApLo: ratFloat(apLo), ApHi: ratFloat(apHi)})
 	}
 	return out
-}
-
-func canonicalOK(code string) bool {
-	_, ok := ucum.Canonical(code)
-	return ok
 }
 
 // Matches reports whether an index row's range [lo, hi] meets the condition (as the stores' queries).

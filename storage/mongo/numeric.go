@@ -47,6 +47,10 @@ func indexFields(k string, v any) []bson.E {
 	return []bson.E{{Key: base + suffixNumLow, Value: lo}, {Key: base + suffixNumHigh, Value: hi}}
 }
 
+// maxNumericTerms is the most values a number or quantity criterion is filtered by one by one; beyond, by
+// unit key only (numericFilter).
+const maxNumericTerms = 32
+
 func numKey(u string, f float64) string { return u + numSep + search.NumSortKey(f) }
 
 // presenceField is the field whose presence means a resource has a value for p (:missing).
@@ -65,7 +69,23 @@ func presenceField(p *search.Param, field string) string {
 func numericFilter(field string, c search.Criterion) bson.D {
 	lo, hi := field+suffixNumLow, field+suffixNumHigh
 	var parts bson.A
-	for _, n := range search.NumConds(c) {
+	conds := search.NumConds(c)
+	if len(conds) > maxNumericTerms {
+		// Many values: FerretDB evaluates an $or of a thousand $elemMatch on every document (minutes for
+		// the many-values suite). Candidates are checked value by value anyway (numericMatches), so select
+		// those with any value in one of the unit keys: one index range per unit key.
+		seen := map[string]bool{}
+		for _, n := range conds {
+			for _, u := range n.Units {
+				if !seen[u] {
+					seen[u] = true
+					parts = append(parts, bson.D{{Key: lo, Value: bson.D{{Key: "$elemMatch", Value: bson.D{{Key: "$gte", Value: u + numSep}, {Key: "$lt", Value: u + numSep + "~"}}}}}})
+				}
+			}
+		}
+		return anyOf(parts)
+	}
+	for _, n := range conds {
 		for _, u := range n.Units {
 			// Bounds within unit key u: [first, last) holds every value.
 			first, last := u+numSep, u+numSep+"~"
@@ -117,17 +137,18 @@ func numericExact(c search.Criterion) bool {
 // numeric reports whether e holds a number or quantity criterion.
 func (e exactDates) numeric() bool {
 	for _, c := range e {
-		if numericExact(c) {
+		if numericExact(c.Criterion) {
 			return true
 		}
 	}
 	return false
 }
 
-// numericMatches checks a candidate's stored values (the two arrays, pairwise) against c's conditions.
-func numericMatches(raw bson.Raw, c search.Criterion) bool {
-	los, ok1 := raw.Lookup(c.Param.Field + suffixNumLow).ArrayOK()
-	his, ok2 := raw.Lookup(c.Param.Field + suffixNumHigh).ArrayOK()
+// numericMatches checks a candidate's stored values of field (the two arrays, pairwise) against a
+// criterion's conditions.
+func numericMatches(raw bson.Raw, field string, conds []search.NumCond) bool {
+	los, ok1 := raw.Lookup(field + suffixNumLow).ArrayOK()
+	his, ok2 := raw.Lookup(field + suffixNumHigh).ArrayOK()
 	if !ok1 || !ok2 {
 		return false
 	}
@@ -136,7 +157,6 @@ func numericMatches(raw bson.Raw, c search.Criterion) bool {
 	if len(lv) != len(hv) {
 		return false
 	}
-	conds := search.NumConds(c)
 	for i := range lv {
 		ls, _ := lv[i].StringValueOK()
 		hs, _ := hv[i].StringValueOK()

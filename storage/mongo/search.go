@@ -652,14 +652,23 @@ func dateFilter(field string, c search.Criterion) bson.D {
 
 // exactDates are the date criteria whose candidates with several values must be checked one range at a
 // time (see dateFilter).
-type exactDates []search.Criterion
+// Number and quantity criteria are checked too (numericExact), with their conditions computed once.
+type exactDates []exactCriterion
+
+type exactCriterion struct {
+	search.Criterion
+	nums []search.NumCond // a number or quantity criterion's conditions
+}
 
 func exactDatesOf(criteria []search.Criterion) exactDates {
 	var out exactDates
 	for _, c := range criteria {
-		if c.Param != nil && c.Param.Type == search.TypeDate && c.Param.Code != "_lastUpdated" &&
-			c.Chain == nil && c.Has == nil && c.Modifier != "missing" || numericExact(c) {
-			out = append(out, c)
+		switch {
+		case numericExact(c):
+			out = append(out, exactCriterion{Criterion: c, nums: search.NumConds(c)})
+		case c.Param != nil && c.Param.Type == search.TypeDate && c.Param.Code != "_lastUpdated" &&
+			c.Chain == nil && c.Has == nil && c.Modifier != "missing":
+			out = append(out, exactCriterion{Criterion: c})
 		}
 	}
 	return out
@@ -669,7 +678,7 @@ func exactDatesOf(criteria []search.Criterion) exactDates {
 func (e exactDates) projection() bson.D {
 	var out bson.D
 	for _, c := range e {
-		if numericExact(c) {
+		if numericExact(c.Criterion) {
 			out = append(out, bson.E{Key: c.Param.Field + suffixNumLow, Value: 1}, bson.E{Key: c.Param.Field + suffixNumHigh, Value: 1})
 			continue
 		}
@@ -683,8 +692,8 @@ func (e exactDates) projection() bson.D {
 func (e exactDates) matches(raw bson.Raw) bool {
 	now := time.Now()
 	for _, c := range e {
-		if numericExact(c) {
-			if !numericMatches(raw, c) {
+		if numericExact(c.Criterion) {
+			if !numericMatches(raw, c.Param.Field, c.nums) {
 				return false
 			}
 			continue
