@@ -58,6 +58,8 @@ type wholeDay struct {
 	since     time.Time // the feed position the Tasks hold every change before
 	byPatient map[string][]Task
 	patients  []string // keys of byPatient, sorted
+
+	wholeBuilds, updates int // how many builds were made from scratch and brought up to date (tests)
 }
 
 func newWholeDay(f changeFeed) *wholeDay {
@@ -97,6 +99,7 @@ func (d *wholeDay) derived(ctx context.Context, b *Builder, now time.Time, opt O
 			return nil, err
 		}
 		if ok {
+			d.updates++
 			return d.tasks(), nil
 		}
 	}
@@ -117,6 +120,7 @@ func (d *wholeDay) derived(ctx context.Context, b *Builder, now time.Time, opt O
 	}
 	d.index()
 	d.valid, d.key, d.since = true, key, page.Horizon
+	d.wholeBuilds++
 	return d.tasks(), nil
 }
 
