@@ -253,8 +253,17 @@ func testIncremental(t *testing.T, e incrementalEnv, exact bool) {
 	}
 	scratch, updated := worklist.WholeBuilds(w)
 	t.Logf("%d whole builds from scratch, %d brought up to date", scratch, updated)
-	if exact && (scratch != 1 || updated < n) {
+	if !exact {
+		return
+	}
+	if scratch != 1 || updated < n {
 		t.Errorf("%d whole builds from scratch and %d updates, want 1 and at least %d", scratch, updated, n)
+	}
+	// A version that names no patient cannot be attributed: the next build is from scratch.
+	e.Put("CarePlan", "group-plan", `{"status":"active","intent":"plan","subject":{"reference":"Group/g1"},"period":{"end":"2026-11-01"}}`)
+	check("a care plan of a group")
+	if s, _ := worklist.WholeBuilds(w); s != 2 {
+		t.Errorf("after a care plan naming no patient, %d whole builds from scratch, want 2", s)
 	}
 }
 

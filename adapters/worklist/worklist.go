@@ -342,7 +342,9 @@ func (b *run) derive(ctx context.Context, now time.Time, opt Options) ([]Task, e
 				inCare = append(inCare, c.Patient)
 			}
 			for _, p := range plans {
-				inCare = append(inCare, p.Patient)
+				if fhirread.RefType(p.Patient) == "Patient" { // not a plan of a Group: no coverage of its own
+					inCare = append(inCare, p.Patient)
+				}
 			}
 			if len(inCare) == 0 {
 				return nil
