@@ -44,7 +44,7 @@ const (
 	maxChanges = 2000
 	// maxPatients is the most patients an incremental build derives again one by one (each costs a few
 	// searches); beyond, a whole build is cheaper.
-	maxPatients = 64
+	maxPatients = 128
 )
 
 // wholeDay is the last whole build of a Builder. Its fields are guarded by slot: whole builds run one at
@@ -105,8 +105,10 @@ func (d *wholeDay) derived(ctx context.Context, b *Builder, now time.Time, opt O
 	}
 	d.valid = false
 	// The position is taken before the build reads anything: a version the build does not see becomes
-	// visible after it, so the feed lists it from there.
-	page, err := d.feed.History(ctx, storage.HistoryQuery{Count: 1})
+	// visible after it, so the feed lists it from there. (Read from the last position, when there is one,
+	// which spares the store a look at the whole feed: the horizon is the store's current one, or that
+	// position when it is later.)
+	page, err := d.feed.History(ctx, storage.HistoryQuery{Since: d.since, Count: 1})
 	if err != nil {
 		return nil, fmt.Errorf("worklist: change feed: %w", err)
 	}
