@@ -253,7 +253,7 @@ func (d *wholeDay) affected(ctx context.Context, changed []*storage.Version) ([]
 		if ps, ok := planPatients[plan]; ok {
 			return ps, nil
 		}
-		ps := map[string]bool{}
+		ps := map[string]bool{} // nil for a plan that names no patient
 		v, err := d.feed.Read(ctx, "CarePlan", strings.TrimPrefix(plan, "CarePlan/"))
 		var gone *storage.GoneError
 		switch {
@@ -264,6 +264,9 @@ func (d *wholeDay) affected(ctx context.Context, changed []*storage.Version) ([]
 		default:
 			if err := references(v.Body, ps, map[string]bool{}); err != nil {
 				return nil, fmt.Errorf("worklist: %s: %w", plan, err)
+			}
+			if len(ps) == 0 {
+				ps = nil
 			}
 		}
 		planPatients[plan] = ps
@@ -301,6 +304,9 @@ func (d *wholeDay) affected(ctx context.Context, changed []*storage.Version) ([]
 			ps, err := patientsOf(p)
 			if err != nil {
 				return nil, false, err
+			}
+			if ps == nil {
+				return nil, false, nil // a plan of no patient (a Group's): its items are not attributed
 			}
 			for pt := range ps {
 				found[pt] = true

@@ -260,10 +260,18 @@ func testIncremental(t *testing.T, e incrementalEnv, exact bool) {
 		t.Errorf("%d whole builds from scratch and %d updates, want 1 and at least %d", scratch, updated, n)
 	}
 	// A version that names no patient cannot be attributed: the next build is from scratch.
-	e.Put("CarePlan", "group-plan", `{"status":"active","intent":"plan","subject":{"reference":"Group/g1"},"period":{"end":"2026-11-01"}}`)
-	check("a care plan of a group")
+	e.Put("CarePlan", "group-plan", `{"status":"active","intent":"plan","subject":{"reference":"Group/g1"},"period":{"end":"2026-11-01"},"activity":[{"detail":{"kind":"Appointment","status":"scheduled","description":"Group session","scheduledPeriod":{"start":"2026-12-03"}}}]}`)
+	before = check("a care plan of a group")
 	if s, _ := worklist.WholeBuilds(w); s != 2 {
 		t.Errorf("after a care plan naming no patient, %d whole builds from scratch, want 2", s)
+	}
+	// Nor can a version that changes the items of such a plan: a patient's appointment linked to it.
+	e.Put("Appointment", "group-appt", `{"status":"booked","start":"2026-12-03T10:00:00Z","end":"2026-12-03T10:30:00Z","supportingInformation":[{"reference":"CarePlan/group-plan"}],"participant":[{"actor":{"reference":"`+insured+`"},"status":"accepted"}]}`)
+	if check("an appointment linked to the group's plan") == before {
+		t.Error("an appointment linked to the group's plan did not change the worklist: the step tests nothing")
+	}
+	if s, _ := worklist.WholeBuilds(w); s != 3 {
+		t.Errorf("after an appointment linked to a plan naming no patient, %d whole builds from scratch, want 3", s)
 	}
 }
 
