@@ -21,6 +21,7 @@ import (
 
 	"github.com/careflow/careflow/adapters/careplan"
 	"github.com/careflow/careflow/adapters/dashboard"
+	"github.com/careflow/careflow/adapters/scheduling"
 	"github.com/careflow/careflow/adapters/summary"
 	"github.com/careflow/careflow/adapters/worklist"
 	"github.com/careflow/careflow/fhir/definitions"
@@ -227,12 +228,18 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	// Booking ($hold, $book) writes through the service's own transaction pipeline (operation.Request.Transact).
+	scheduler := scheduling.New(store, registry)
+	booker := scheduling.NewBooker(scheduler, scheduling.DefaultHold)
 	icfg := interaction.Config{
 		DefaultCount: int(*defCount), MaxCount: int(*maxCount), MaxBundleEntries: int(*maxEntries),
 		Version: version, Types: definitions.ResourceTypes,
 		Operations: []interaction.Operation{
 			summary.Operation(summary.New(store, registry)),
 			worklist.Operation(worklist.New(store, registry)),
+			scheduling.FindOperation(scheduler),
+			scheduling.HoldOperation(booker),
+			scheduling.BookOperation(booker),
 		},
 	}
 	icfg.ReadOnly = []string{"AuditEvent"} // the server writes the access log itself
