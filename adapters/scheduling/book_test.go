@@ -19,6 +19,7 @@ import (
 	"github.com/careflow/careflow/server/interaction"
 	"github.com/careflow/careflow/storage"
 	"github.com/careflow/careflow/storage/mongo/mongotest"
+	"github.com/careflow/careflow/storage/rules"
 	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
 )
 
@@ -49,8 +50,15 @@ func newBookEnv(t *testing.T, store storage.Store) *bookEnv {
 	s := scheduling.New(store, reg)
 	e.booker = scheduling.NewBooker(s, 10*time.Minute)
 	e.find, e.hold, e.book = scheduling.FindOperation(s), scheduling.HoldOperation(e.booker), scheduling.BookOperation(e.booker)
+	// As cmd/careflow decorates the store: an Appointment cancelled frees its slots.
+	v := r4test.Validator(t)
+	prepare := func(typ string, body []byte) (storage.Write, error) {
+		w, _, err := interaction.Pipeline{Validator: v, Registry: reg}.Prepare(typ, body)
+		return w, err
+	}
+	decorated := rules.New(store, nil).WithEffects(map[string][]rules.Effect{"Appointment": {scheduling.FreeSlotsEffect(prepare)}})
 	svc, err := interaction.New(interaction.Config{Types: definitions.ResourceTypes, Operations: []interaction.Operation{e.find, e.hold, e.book},
-		Now: e.clock}, store, r4test.Validator(t), reg)
+		Now: e.clock}, decorated, v, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,6 +495,69 @@ func TestBookClosesTask(t *testing.T) {
 		out, _ := json.Marshal(stored["output"])
 		if stored["status"] != "completed" || !strings.Contains(string(out), `"valueReference":{"reference":"Appointment/`+booked.ID+`"}`) {
 			t.Errorf("task after booking: %v", stored)
+		}
+	})
+}
+
+// TestCancelFreesSlots: an Appointment updated to cancelled by any write — PUT, PATCH, a transaction
+// entry — frees the slots it booked or held in the same transaction; other updates, overbooked slots
+// and slots held for another appointment are left alone.
+func TestCancelFreesSlots(t *testing.T) {
+	onBothStores(t, func(t *testing.T, e *bookEnv) {
+		ctx := context.Background()
+		call := interaction.Call{Base: bookBase}
+		as, err := e.findQ("practitioner=Practitioner/dr-a&patient-reference=Patient/p1&duration=30&start=2026-12-02&end=2026-12-02")
+		if err != nil || len(as) != 2 || slotsOf(as)[0] != "a1+a2" {
+			t.Fatal(slotsOf(as), err)
+		}
+		booked, err := e.invoke(e.book, resourceParam(as[0].raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// a2 marked overbooked meanwhile: it stays busy.
+		e.put("Slot", "a2", slotBody("s1", "2026-12-02T09:15:00Z", "2026-12-02T09:30:00Z", "busy", `,"overbooked":true`))
+		// A change that does not cancel frees nothing.
+		desc := strings.Replace(string(booked.raw), `"status":"booked"`, `"status":"booked","description":"Review"`, 1)
+		if _, err := e.svc.Update(ctx, call, "Appointment", booked.ID, []byte(desc), ""); err != nil {
+			t.Fatal(err)
+		}
+		if e.read("Slot", "a1")["status"] != "busy" {
+			t.Fatal("an update that does not cancel freed a slot")
+		}
+		cancelled := strings.Replace(desc, `"status":"booked"`, `"status":"cancelled"`, 1)
+		if _, err := e.svc.Update(ctx, call, "Appointment", booked.ID, []byte(cancelled), ""); err != nil {
+			t.Fatal(err)
+		}
+		if a1, a2 := e.read("Slot", "a1")["status"], e.read("Slot", "a2")["status"]; a1 != "free" || a2 != "busy" {
+			t.Errorf("after PUT cancelled: a1 %v (want free), a2 %v (overbooked: want busy)", a1, a2)
+		}
+
+		// PATCH, and a transaction entry, on held slots: a4+a5 held, the hold's Appointment cancelled.
+		held, err := e.invoke(e.hold, resourceParam(as[1].raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		patch := `[{"op":"replace","path":"/status","value":"cancelled"}]`
+		if _, err := e.svc.Patch(ctx, call, "Appointment", held.ID, "application/json-patch+json", []byte(patch), ""); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{"a4", "a5"} {
+			if s := e.read("Slot", id); s["status"] != "free" || s["extension"] != nil {
+				t.Errorf("after PATCH cancelled: %s is %v", id, s)
+			}
+		}
+		again, err := e.invoke(e.book, resourceParam(as[1].raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx := `{"resourceType":"Bundle","type":"transaction","entry":[{"resource":` +
+			strings.Replace(string(again.raw), `"status":"booked"`, `"status":"entered-in-error"`, 1) +
+			`,"request":{"method":"PUT","url":"Appointment/` + again.ID + `"}},{"resource":{"resourceType":"Patient","id":"p1"},"request":{"method":"PUT","url":"Patient/p1"}}]}`
+		if _, err := e.svc.Bundle(ctx, call, []byte(tx)); err != nil {
+			t.Fatal(err)
+		}
+		if a4, a5 := e.read("Slot", "a4")["status"], e.read("Slot", "a5")["status"]; a4 != "free" || a5 != "free" {
+			t.Errorf("after a transaction marking it entered-in-error: a4 %v, a5 %v", a4, a5)
 		}
 	})
 }

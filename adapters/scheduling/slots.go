@@ -48,6 +48,7 @@ type Slot struct {
 	ServiceType     []fhirread.CodeableConcept `json:"serviceType,omitempty"`
 	Specialty       []fhirread.CodeableConcept `json:"specialty,omitempty"`
 	AppointmentType *fhirread.CodeableConcept  `json:"appointmentType,omitempty"`
+	Overbooked      bool                       `json:"overbooked,omitempty"`
 	Extension       []slotExtension            `json:"extension,omitempty"`
 
 	start, end time.Time
