@@ -3,6 +3,10 @@
 // again) — whatever interaction makes it: PUT, conditional update, PATCH, or a write entry of a
 // transaction. The check and the write are one step: the previous version a rule saw is the version the
 // write replaces (compare-and-set), so a concurrent update can never slip a forbidden transition through.
+//
+// Effects (WithEffects) go further: an effect derives, from an update, other writes that must be stored
+// with it (an Appointment cancelled frees its slots); the update and those writes are one transaction,
+// pinned to the versions the effect read.
 package rules
 
 import (
