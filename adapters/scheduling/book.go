@@ -150,7 +150,26 @@ func (b *Booker) Book(ctx context.Context, tx Transactor, req BookRequest, base 
 	return b.take(ctx, tx, req, base, now, false)
 }
 
+// abortedAttempts bounds how often a booking whose transaction the store aborted (it waited too long for
+// concurrent writers of its slots: 503 transient) is checked and sent again; a retry then finds the slot
+// taken (409) or books it.
+const abortedAttempts = 5
+
+func retryAborted(f func() ([]byte, error)) ([]byte, error) {
+	for attempt := 1; ; attempt++ {
+		out, err := f()
+		if errors.Is(err, storage.ErrTxAborted) && attempt < abortedAttempts {
+			continue
+		}
+		return out, err
+	}
+}
+
 func (b *Booker) take(ctx context.Context, tx Transactor, req BookRequest, base string, now time.Time, hold bool) ([]byte, error) {
+	return retryAborted(func() ([]byte, error) { return b.takeOnce(ctx, tx, req, base, now, hold) })
+}
+
+func (b *Booker) takeOnce(ctx context.Context, tx Transactor, req BookRequest, base string, now time.Time, hold bool) ([]byte, error) {
 	body, stored, err := b.proposal(ctx, req, base)
 	if err != nil {
 		return nil, err
@@ -272,6 +291,10 @@ func (b *Booker) proposal(ctx context.Context, req BookRequest, base string) ([]
 // transaction (ifMatch on every version read). update, when not nil, is the client's cancelled
 // Appointment: its cancelationReason is kept.
 func (b *Booker) Cancel(ctx context.Context, tx Transactor, ref string, update []byte, base string) ([]byte, error) {
+	return retryAborted(func() ([]byte, error) { return b.cancelOnce(ctx, tx, ref, update, base) })
+}
+
+func (b *Booker) cancelOnce(ctx context.Context, tx Transactor, ref string, update []byte, base string) ([]byte, error) {
 	id := localID(ref, "Appointment", base)
 	if id == "" {
 		return nil, outcome.At(http.StatusBadRequest, outcome.CodeValue, "appointment-reference", "%q is not an Appointment of this server", ref)

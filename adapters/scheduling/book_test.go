@@ -561,3 +561,34 @@ func TestCancelFreesSlots(t *testing.T) {
 		}
 	})
 }
+
+// TestBookRetriesAbortedTransaction: a booking whose transaction the store aborted (503 transient: it
+// waited too long for concurrent writers) is checked and sent again, and books the slot.
+func TestBookRetriesAbortedTransaction(t *testing.T) {
+	e := newBookEnv(t, sqlitetest.Open(t))
+	as, err := e.findQ("practitioner=Practitioner/dr-a&patient-reference=Patient/p1&start=2026-12-02&end=2026-12-02&_count=1")
+	if err != nil || len(as) != 1 {
+		t.Fatal(as, err)
+	}
+	calls := 0
+	aborting := func(ctx context.Context, bundle []byte) ([]byte, error) {
+		calls++
+		if calls == 1 {
+			e := outcome.New(http.StatusServiceUnavailable, outcome.CodeTransient, "aborted")
+			e.Cause = storage.ErrTxAborted
+			return nil, e
+		}
+		res, err := e.svc.Bundle(ctx, interaction.Call{Base: bookBase}, bundle)
+		if err != nil {
+			return nil, err
+		}
+		return res.Body, nil
+	}
+	out, err := e.booker.Book(context.Background(), aborting, scheduling.BookRequest{Resource: as[0].raw}, bookBase, e.clock())
+	if err != nil || calls != 2 || !strings.Contains(string(out), `"status":"booked"`) {
+		t.Fatalf("%d calls, %v %s", calls, err, out)
+	}
+	if e.read("Slot", "a1")["status"] != "busy" {
+		t.Error("the retried booking did not take the slot")
+	}
+}
