@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/server/rest"
 	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
 )
@@ -58,8 +59,12 @@ func TestBookingOverHTTP(t *testing.T) {
 		if !strings.Contains(caps, `"name":"`+op+`","definition":"http://careflow.example/fhir/OperationDefinition/Appointment-`+op+`"`) {
 			t.Errorf("the CapabilityStatement does not list $%s", op)
 		}
-		if st, def := do("GET", "/OperationDefinition/Appointment-"+op, ""); st != 200 || !strings.Contains(def, `"type":true`) {
+		st, def := do("GET", "/OperationDefinition/Appointment-"+op, "")
+		if st != 200 || !strings.Contains(def, `"type":true`) {
 			t.Errorf("OperationDefinition/Appointment-%s: %d %s", op, st, def)
+		}
+		if _, verr := r4test.Validator(t).Validate("OperationDefinition", []byte(def)); verr != nil {
+			t.Errorf("OperationDefinition/Appointment-%s does not validate: %v", op, verr)
 		}
 	}
 }
