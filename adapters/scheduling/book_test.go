@@ -18,6 +18,7 @@ import (
 	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/server/interaction"
 	"github.com/careflow/careflow/storage"
+	"github.com/careflow/careflow/storage/mongo"
 	"github.com/careflow/careflow/storage/mongo/mongotest"
 	"github.com/careflow/careflow/storage/rules"
 	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
@@ -45,6 +46,13 @@ func onBothStores(t *testing.T, f func(t *testing.T, e *bookEnv)) {
 }
 
 func newBookEnv(t *testing.T, store storage.Store) *bookEnv {
+	e := newBookService(t, store)
+	e.fixtures()
+	return e
+}
+
+// newBookService is newBookEnv without the fixtures (a second instance on the same database).
+func newBookService(t *testing.T, store storage.Store) *bookEnv {
 	reg := r4test.Load(t).Registry
 	e := &bookEnv{t: t, now: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
 	s := scheduling.New(store, reg)
@@ -63,7 +71,6 @@ func newBookEnv(t *testing.T, store storage.Store) *bookEnv {
 		t.Fatal(err)
 	}
 	e.svc = svc
-	e.fixtures()
 	return e
 }
 
@@ -402,6 +409,52 @@ func TestConcurrentBookings(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestConcurrentBookingsTwoInstances: two careflow instances on one MongoDB database, each booking the
+// same slot from several goroutines: exactly one booking succeeds in all.
+func TestConcurrentBookingsTwoInstances(t *testing.T) {
+	mongotest.Require(t)
+	reg := r4test.Load(t).Registry
+	first := mongotest.Open(t, definitions.ResourceTypes, reg)
+	a := newBookEnv(t, first)
+	b := newBookService(t, mongotest.Reopen(t, first.Database().Name(), mongo.Options{Types: definitions.ResourceTypes, Registry: reg}))
+	ps, err := a.findQ("practitioner=Practitioner/dr-a&patient-reference=Patient/p1&start=2026-12-02T09:00:00Z&end=2026-12-02T09:01:00Z")
+	if err != nil || len(ps) != 1 {
+		t.Fatal(ps, err)
+	}
+	const n = 8
+	var wg sync.WaitGroup
+	results := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e := a
+			if i%2 == 1 {
+				e = b
+			}
+			_, err := e.invoke(e.book, resourceParam(ps[0].raw))
+			results <- err
+		}()
+	}
+	wg.Wait()
+	close(results)
+	wins := 0
+	for err := range results {
+		switch {
+		case err == nil:
+			wins++
+		case status(err) != http.StatusConflict:
+			t.Errorf("losing booking: %v, want a 409", err)
+		}
+	}
+	if wins != 1 {
+		t.Errorf("%d bookings succeeded across two instances, want exactly 1", wins)
+	}
+	if b.read("Slot", "a1")["status"] != "busy" {
+		t.Error("slot a1 is not busy")
+	}
 }
 
 // TestHold: a hold takes the slot for the hold time (busy-tentative, pending Appointment); others cannot
