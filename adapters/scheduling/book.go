@@ -219,6 +219,9 @@ func (b *Booker) takeOnce(ctx context.Context, tx Transactor, req BookRequest, b
 		if !sl.availableTo(holder, now) {
 			return nil, conflict("Slot/%s is %s: it is no longer available; run $find again", id, sl.Status)
 		}
+		if sl.start.Before(now) {
+			return nil, conflict("Slot/%s started at %s: it can no longer be booked; run $find again", id, sl.Start)
+		}
 		nb, err := slotWith(v.Body, hold, "Appointment/"+a.ID, now.Add(b.hold))
 		if err != nil {
 			return nil, fmt.Errorf("scheduling: Slot/%s: %w", id, err)

@@ -344,6 +344,11 @@ func TestBookAndCancel(t *testing.T) {
 		if _, err := e.invoke(e.book, resourceParam(json.RawMessage(cancel))); status(err) != http.StatusConflict {
 			t.Errorf("cancelling twice: %v, want a 409", err)
 		}
+		// A slot that has started can no longer be booked.
+		e.setClock(time.Date(2026, 12, 2, 9, 16, 0, 0, time.UTC))
+		if _, err := e.invoke(e.book, resourceParam(as[0].raw)); status(err) != http.StatusConflict || !strings.Contains(err.Error(), "started") {
+			t.Errorf("booking a slot that has started: %v, want a 409", err)
+		}
 		// Booking is POST only.
 		if _, err := e.svc.InvokeOperation(context.Background(), interaction.Call{Base: bookBase}, e.book, "Appointment", "", url.Values{}, nil); status(err) != http.StatusMethodNotAllowed {
 			t.Errorf("GET $book: %v, want a 405", err)
