@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -64,10 +65,12 @@ func BenchmarkFind(b *testing.B) {
 		name     string
 		duration time.Duration
 		want     int
-	}{{"slots", 0, 589}, {"30min", 30 * time.Minute, 428}} {
+		count    int
+	}{{"slots", 0, 589, 0}, {"30min", 30 * time.Minute, 428, 0}, {"count10", 0, 10, 10}} {
 		b.Run(c.name, func(b *testing.B) {
 			req := scheduling.FindRequest{Start: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC),
-				Actors: [][]string{{"Practitioner/dr000"}}, Duration: c.duration}
+				Actors: [][]string{{"Practitioner/dr000"}}, Duration: c.duration, Count: c.count}
+			cpu0 := cpuTime(b)
 			for b.Loop() {
 				ps, err := s.Find(context.Background(), req, now)
 				if err != nil {
@@ -77,6 +80,17 @@ func BenchmarkFind(b *testing.B) {
 					b.Fatalf("%d proposals, want %d", len(ps), c.want)
 				}
 			}
+			// CPU per call (user + system of the process): the machine is shared, wall time is noisy.
+			b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
+}
+
+// cpuTime is the process's user + system CPU time.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

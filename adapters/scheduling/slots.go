@@ -264,7 +264,7 @@ func (s *Scheduler) Find(ctx context.Context, req FindRequest, now time.Time) ([
 			if run[len(run)-1].end.Sub(run[0].start) < req.Duration {
 				continue
 			}
-			out = append(out, proposal(schedules[key], run, req.Patient))
+			out = append(out, Proposal{ID: ProposalID(slotIDs(run)), Start: run[0].start, End: run[len(run)-1].end, Schedule: schedules[key], Slots: run})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -280,7 +280,18 @@ func (s *Scheduler) Find(ctx context.Context, req FindRequest, now time.Time) ([
 	if req.Count > 0 && len(out) > req.Count {
 		out = out[:req.Count]
 	}
+	for i := range out {
+		out[i].Resource = proposedBody(out[i], req.Patient) // only for the proposals returned
+	}
 	return out, nil
+}
+
+func slotIDs(run []*Slot) []string {
+	ids := make([]string, len(run))
+	for i, sl := range run {
+		ids[i] = sl.ID
+	}
+	return ids
 }
 
 // orSchedule returns the slot's codes, or the schedule's when the slot has none.
@@ -313,20 +324,20 @@ type participant struct {
 	Status   string             `json:"status"`
 }
 
-func proposal(sc *Schedule, run []*Slot, patient string) Proposal {
-	ids := make([]string, len(run))
+// proposedBody is the proposed Appointment of p.
+func proposedBody(p Proposal, patient string) []byte {
+	sc, run := p.Schedule, p.Slots
 	refs := make([]fhirread.Reference, len(run))
 	for i, sl := range run {
-		ids[i] = sl.ID
 		refs[i] = fhirread.Reference{Reference: "Slot/" + sl.ID}
 	}
 	first, last := run[0], run[len(run)-1]
-	a := proposedAppointment{ResourceType: "Appointment", ID: ProposalID(ids), Status: "proposed",
+	a := proposedAppointment{ResourceType: "Appointment", ID: p.ID, Status: "proposed",
 		ServiceCategory: orSchedule(first.ServiceCategory, sc.ServiceCategory),
 		ServiceType:     orSchedule(first.ServiceType, sc.ServiceType),
 		Specialty:       orSchedule(first.Specialty, sc.Specialty),
 		AppointmentType: first.AppointmentType,
-		Start:           first.Start, End: last.End, MinutesDuration: int(last.end.Sub(first.start) / time.Minute), Slot: refs}
+		Start:           first.Start, End: last.End, MinutesDuration: int(p.End.Sub(p.Start) / time.Minute), Slot: refs}
 	if patient != "" {
 		a.Participant = append(a.Participant, participant{Actor: fhirread.Reference{Reference: patient}, Required: "required", Status: "needs-action"})
 	}
@@ -337,5 +348,5 @@ func proposal(sc *Schedule, run []*Slot, patient string) Proposal {
 		a.Participant = append(a.Participant, participant{Actor: fhirread.Reference{Reference: act.Reference, Display: act.Display}, Required: "required", Status: "needs-action"})
 	}
 	body, _ := json.Marshal(a) // strings, ints and slices of them: cannot fail
-	return Proposal{ID: a.ID, Start: first.start, End: last.end, Schedule: sc, Slots: run, Resource: body}
+	return body
 }
