@@ -372,7 +372,8 @@ func (s *Service) EndingBeforeFollowUps(ctx context.Context, patient string, now
 func (s *Service) EndingBefore(ctx context.Context, fus []scheduling.FollowUp, now time.Time) ([]Ending, error) {
 	var patients []string
 	for _, f := range fus {
-		if !f.Overdue {
+		// A plan of a Group has no coverage of its own (a beneficiary is a Patient): no policy ends.
+		if !f.Overdue && fhirread.RefType(f.Patient) == "Patient" {
 			patients = append(patients, f.Patient)
 		}
 	}

@@ -47,6 +47,15 @@
 // A cancelled or noshow appointment needs rebooking for one of its patients when that patient has no other
 // appointment with a booked status, which the patient has not declined, starting after the cancelled one's
 // start. Any appointment counts: the data does not say which service a replacement is for.
+//
+// # Booking (IHE ITI Scheduling $find, $hold, $book)
+//
+// Find proposes free Slots of active Schedules as Appointments (status proposed, deterministic ids);
+// the Booker holds and books them — and, unlike the rest of the package, writes: through the transaction
+// runner the operation layer passes (operation.Request.Transact), so that a booking's slots (with ifMatch
+// on the versions read), Appointment and Task are one transaction. FreeSlotsEffect frees an Appointment's
+// slots when any update cancels it. docs/ARCHITECTURE.md, "Booking", documents the parameters, statuses
+// and conventions.
 package scheduling
 
 import (

@@ -58,7 +58,7 @@ func TestHistorySituationsRaiseItems(t *testing.T) {
 	} {
 		labelled := 0
 		for _, b := range bundles {
-			patient := patientOf(t, b)
+			patient := bundlePatient(t, b)
 			has := false
 			for _, s := range b.Situations {
 				has = has || s.Code == c.situation
@@ -79,7 +79,7 @@ func TestHistorySituationsRaiseItems(t *testing.T) {
 	}
 	// referral-result-missing: an item implies the generator's label (whose rule has no grace period).
 	for _, b := range bundles {
-		patient := patientOf(t, b)
+		patient := bundlePatient(t, b)
 		if !items[patient][worklist.ReferralResultMissing] {
 			continue
 		}
@@ -94,8 +94,8 @@ func TestHistorySituationsRaiseItems(t *testing.T) {
 	}
 }
 
-// patientOf returns the stored reference of a generated bundle's patient.
-func patientOf(t *testing.T, b *synth.Bundle) string {
+// bundlePatient returns the stored reference of a generated bundle's patient.
+func bundlePatient(t *testing.T, b *synth.Bundle) string {
 	t.Helper()
 	var bundle struct {
 		Entry []struct {

@@ -166,16 +166,31 @@ func display(code string) string {
 	return code
 }
 
-// Builder derives worklists from a store. It is immutable and safe for concurrent use.
+// Builder derives worklists from a store. It is safe for concurrent use.
 type Builder struct {
 	store    fetch.Searcher
 	registry *search.Registry
 	pageSize int
+	// day keeps the last whole build (see incremental.go); nil when the store has no change feed.
+	day *wholeDay
 }
 
-// New returns a Builder that searches s, building queries with registry.
+// New returns a Builder that searches s, building queries with registry. When s also has the change feed
+// of a storage.Store, a whole build (every patient, every code) is kept and brought up to date from the
+// feed on the next one with the same reference time and horizon.
 func New(s fetch.Searcher, registry *search.Registry) *Builder {
-	return &Builder{store: s, registry: registry}
+	b := &Builder{store: s, registry: registry}
+	if f, ok := s.(changeFeed); ok {
+		b.day = newWholeDay(f)
+	}
+	return b
+}
+
+// Uncached returns a copy of the Builder that derives every worklist from scratch.
+func (b *Builder) Uncached() *Builder {
+	c := *b
+	c.day = nil
+	return &c
 }
 
 // WithPageSize returns a copy of the Builder that reads n resources per search page.
@@ -259,10 +274,27 @@ type item struct {
 
 // Build returns the worklist at now, ordered by due date, then priority (most urgent first), then id.
 func (b *Builder) Build(ctx context.Context, now time.Time, opt Options) ([]Task, error) {
-	return b.newRun().build(ctx, now, opt)
+	if b.day == nil || !cacheable(opt) {
+		return b.newRun().build(ctx, now, opt)
+	}
+	derived, err := b.day.derived(ctx, b, now, opt)
+	if err != nil {
+		return nil, err // with its context
+	}
+	return b.newRun().finish(ctx, derived, now, opt)
 }
 
 func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, error) {
+	derived, err := b.derive(ctx, now, opt)
+	if err != nil {
+		return nil, err
+	}
+	return b.finish(ctx, derived, now, opt)
+}
+
+// derive returns the Tasks the workflows raise at now (with opt's horizon, patient and codes), rendered
+// and not yet merged with the stored ones, in the order of the workflows.
+func (b *run) derive(ctx context.Context, now time.Time, opt Options) ([]Task, error) {
 	since, until := opt.Since, opt.Until
 	if since.IsZero() {
 		since = now.Add(-defaultHorizon)
@@ -366,7 +398,9 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 				inCare = append(inCare, c.Patient)
 			}
 			for _, p := range plans {
-				inCare = append(inCare, p.Patient)
+				if fhirread.RefType(p.Patient) == "Patient" { // not a plan of a Group: no coverage of its own
+					inCare = append(inCare, p.Patient)
+				}
 			}
 			if len(inCare) == 0 {
 				return nil
@@ -492,6 +526,13 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 		}
 		derived = append(derived, t)
 	}
+	return derived, nil
+}
+
+// finish merges the derived Tasks with the stored ones, keeps those opt selects and orders them. It
+// changes the elements of derived.
+func (b *run) finish(ctx context.Context, derived []Task, now time.Time, opt Options) ([]Task, error) {
+	loc := now.Location()
 	// The stored state (status, owner, priority, due date) decides what is shown.
 	if err := b.merge(ctx, derived, loc); err != nil {
 		return nil, err

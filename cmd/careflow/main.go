@@ -22,6 +22,7 @@ import (
 	"github.com/careflow/careflow/adapters/careplan"
 	"github.com/careflow/careflow/adapters/dashboard"
 	"github.com/careflow/careflow/adapters/message"
+	"github.com/careflow/careflow/adapters/scheduling"
 	"github.com/careflow/careflow/adapters/summary"
 	"github.com/careflow/careflow/adapters/worklist"
 	"github.com/careflow/careflow/fhir/definitions"
@@ -133,9 +134,15 @@ func envDuration(key string, def time.Duration) (time.Duration, error) {
 // patient-compartment confinement (with authorization) → referential integrity (when on) → the workflows'
 // update rules → the store, which serve has already guarded (storage/guard: every call bounded, 503 when the
 // database does not answer; hardening.go). The workflows' own reads go to the guarded store itself.
-func decorate(store storage.Store, defs *r4.R4, referentialIntegrity, authorization bool) storage.Store {
-	// Updates obey the workflow rules whatever interaction makes them (PUT, PATCH, transactions).
-	out := storage.Store(rules.New(store, map[string][]rules.Rule{"CarePlan": {careplan.UpdateRule}}))
+func decorate(store storage.Store, defs *r4.R4, v interaction.Validator, referentialIntegrity, authorization bool) storage.Store {
+	// Updates obey the workflow rules whatever interaction makes them (PUT, PATCH, transactions), and an
+	// Appointment cancelled frees its slots in the same transaction.
+	prepare := func(typ string, body []byte) (storage.Write, error) {
+		w, _, err := interaction.Pipeline{Validator: v, Registry: defs.Registry}.Prepare(typ, body)
+		return w, err
+	}
+	out := storage.Store(rules.New(store, map[string][]rules.Rule{"CarePlan": {careplan.UpdateRule}}).
+		WithEffects(map[string][]rules.Effect{"Appointment": {scheduling.FreeSlotsEffect(prepare)}}))
 	if referentialIntegrity {
 		out = refint.New(out, definitions.ResourceTypes)
 	}
@@ -229,6 +236,9 @@ func serve(args []string) error {
 		return err
 	}
 	worklists := worklist.New(store, registry) // one builder: $worklist and $draft-message share its kept build
+	// Booking ($hold, $book) writes through the service's own transaction pipeline (operation.Request.Transact).
+	scheduler := scheduling.New(store, registry)
+	booker := scheduling.NewBooker(scheduler, scheduling.DefaultHold)
 	icfg := interaction.Config{
 		DefaultCount: int(*defCount), MaxCount: int(*maxCount), MaxBundleEntries: int(*maxEntries),
 		Version: version, Types: definitions.ResourceTypes,
@@ -236,6 +246,9 @@ func serve(args []string) error {
 			summary.Operation(summary.New(store, registry)),
 			worklist.Operation(worklists),
 			message.Operation(message.New(worklists, store, registry)),
+			scheduling.FindOperation(scheduler),
+			scheduling.HoldOperation(booker),
+			scheduling.BookOperation(booker),
 		},
 	}
 	icfg.ReadOnly = []string{"AuditEvent"} // the server writes the access log itself
@@ -259,7 +272,7 @@ func serve(args []string) error {
 		hcfg.Auth, hcfg.SMARTConfiguration = authz.verifier, authz.smart
 		hcfg.App = dashboard.HandlerWith(authz.dashboard)
 	}
-	svc, err := interaction.New(icfg, decorate(store, defs, *refInt, authz != nil), v, registry)
+	svc, err := interaction.New(icfg, decorate(store, defs, v, *refInt, authz != nil), v, registry)
 	if err != nil {
 		return err
 	}

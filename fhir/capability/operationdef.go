@@ -29,8 +29,11 @@ type OperationDefinition struct {
 	Name, Title, Description string
 	// Code is the operation's name without "$".
 	Code string
-	// Resource is the type of an instance-level operation; empty for a system-level one.
+	// Resource is the type of an instance-level (or, with TypeLevel, type-level) operation; empty for a
+	// system-level one.
 	Resource string
+	// TypeLevel marks an operation invoked on its Resource type ([base]/[type]/$code), not an instance.
+	TypeLevel bool
 	// AffectsState reports that the operation changes data (then it cannot be invoked with GET).
 	AffectsState bool
 	Parameters   []OperationParameter
@@ -62,7 +65,7 @@ func (d OperationDefinition) JSON() []byte {
 		Parameter    []OperationParameter `json:"parameter,omitempty"`
 	}{ResourceType: "OperationDefinition", ID: d.ID(), URL: d.URL, Name: d.Name, Title: d.Title, Status: "active",
 		Kind: "operation", Publisher: "careflow", Description: d.Description, AffectsState: d.AffectsState, Code: d.Code,
-		System: d.Resource == "", Instance: d.Resource != "", Parameter: d.Parameters}
+		System: d.Resource == "", Type: d.Resource != "" && d.TypeLevel, Instance: d.Resource != "" && !d.TypeLevel, Parameter: d.Parameters}
 	if d.Resource != "" {
 		doc.Resource = []string{d.Resource}
 	}

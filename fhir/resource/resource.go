@@ -235,6 +235,16 @@ func Elements(data []byte, keep map[string]bool) ([]byte, error) {
 	return out.encode(), nil
 }
 
+// Set returns data with the top-level element key set to value: in place when it is present, else after
+// the last present of after (first when none is). Every other element is kept in order and byte for byte.
+func Set(data []byte, key string, value json.RawMessage, after ...string) ([]byte, error) {
+	obj, err := parseObject(data)
+	if err != nil {
+		return nil, err
+	}
+	return obj.set(key, value, after...).encode(), nil
+}
+
 // Without returns data without the named top-level element.
 func Without(data []byte, key string) ([]byte, error) {
 	obj, err := parseObject(data)

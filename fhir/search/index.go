@@ -20,6 +20,7 @@ import (
 //	string:    f = normalised values (Normalize), f+"_e" = exact values (for :exact)
 //	reference: f = "Type/id" or absolute URLs, f+"_i" = token keys of Reference.identifier (for :identifier)
 //	uri:       f = values
+//	number, quantity: f+"_q" = []NumKey, each value's range under its unit keys (numeric.go)
 //	date:      f+"_lo" / f+"_hi" = the earliest start / latest end over all values, as time.Time (the
 //	           envelope), and when a resource has several values (AllergyIntolerance reaction onsets,
 //	           CarePlan activity dates) f+"_r" = each value's range as RangeKey: queries use the envelope
@@ -251,6 +252,9 @@ type extracted struct {
 	hasDate                    bool
 	ranges                     []string // every date value as RangeKey, for exact matching when there are several
 	sortKey                    string
+	nums                       []NumKey // number and quantity values (numeric.go)
+	numLeast                   float64  // the least of them, the sort key
+	hasNum                     bool
 }
 
 func (x *extracted) addKey(ks ...string) { x.keys = append(x.keys, ks...) }
@@ -298,6 +302,10 @@ func (x *extracted) add(ptype string, n fhirpath.Node) {
 		}
 	case TypeDate:
 		x.addDate(n)
+	case TypeNumber:
+		x.addNumber(n)
+	case TypeQuantity:
+		x.addQuantity(n)
 	}
 }
 
@@ -526,6 +534,10 @@ func (x *extracted) store(field string, out map[string]any) {
 	}
 	if x.sortKey != "" {
 		out[field+SuffixSort] = x.sortKey
+	}
+	if len(x.nums) > 0 {
+		out[field+SuffixNumeric] = dedupeNums(x.nums)
+		out[field+SuffixSort] = NumSortKey(x.numLeast)
 	}
 }
 

@@ -440,7 +440,7 @@ func (p *parser) value(prm *Param, mod, seg string) (Value, *failure) {
 		v.Low, v.High = lo, hi
 	case TypeNumber:
 		v.Prefix, v.Text = splitPrefix(raw)
-		if !isDecimal(v.Text) {
+		if !numberOK(v.Text) {
 			return v, fail(outcome.CodeInvalid, "invalid number %s", clip(v.Raw))
 		}
 	case TypeQuantity:
@@ -449,7 +449,7 @@ func (p *parser) value(prm *Param, mod, seg string) (Value, *failure) {
 			return v, fail(outcome.CodeInvalid, "invalid quantity %s: expected [prefix]number[|system|code]", clip(raw))
 		}
 		v.Prefix, v.Text = splitPrefix(unescape(parts[0]))
-		if !isDecimal(v.Text) {
+		if !numberOK(v.Text) {
 			return v, fail(outcome.CodeInvalid, "invalid quantity %s: expected [prefix]number[|system|code]", clip(raw))
 		}
 		if len(parts) == 3 {

@@ -669,11 +669,13 @@ func TestParseErrors(t *testing.T) {
 		{"Parameters", "code=x", false, ns, "Parameters", "not supported"},
 		// Official parameters of kinds careflow does not index yet: 400 even when lenient, since ignoring
 		// a known filter would answer more than was asked for.
-		{"Observation", "value-quantity=5.4", false, ns, "value-quantity", "quantity parameters are not indexed yet"},
-		{"RiskAssessment", "probability=gt0.5", false, ns, "probability", "number parameters are not indexed yet"},
+		{"Observation", "value-quantity=5.4|http://unitsofmeasure.org", false, inv, "value-quantity", "invalid quantity"},
+		{"Observation", "value-quantity=1e999999|http://unitsofmeasure.org|mg", false, inv, "value-quantity", "invalid quantity"},
+		{"RiskAssessment", "probability=gtx", false, inv, "probability", "invalid number"},
+		{"RiskAssessment", "probability=1e5000", false, inv, "probability", "invalid number"},
 		{"Observation", "code-value-quantity=http://loinc.org|8480-6$gt150", false, ns, "code-value-quantity", "composite parameters are not indexed yet"},
 		{"Location", "near=42.25|-83.69|10|km", false, ns, "near", "special parameters are not indexed yet"},
-		{"Observation", "_sort=value-quantity", false, ns, "_sort", "cannot sort by value-quantity"},
+		{"Observation", "_sort=code-value-quantity", false, ns, "_sort", "cannot sort by code-value-quantity"},
 	})
 }
 

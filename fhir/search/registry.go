@@ -47,12 +47,12 @@ type Registry struct {
 	notIndexed map[string]map[string]string
 }
 
-// Indexable reports whether careflow indexes parameters of type ptype: string, token, reference, date and
-// uri. number, quantity, composite and special (Location near) are the next slice (docs/ARCHITECTURE.md,
-// "Resource types").
+// Indexable reports whether careflow indexes parameters of type ptype: string, token, reference, date,
+// uri, number and quantity. composite and special (Location near) are the next slice
+// (docs/ARCHITECTURE.md, "Resource types").
 func Indexable(ptype string) bool {
 	switch ptype {
-	case TypeString, TypeToken, TypeReference, TypeDate, TypeURI:
+	case TypeString, TypeToken, TypeReference, TypeDate, TypeURI, TypeNumber, TypeQuantity:
 		return true
 	}
 	return false

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/careflow/careflow/fhir/capability"
 	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/operation"
 	"github.com/careflow/careflow/fhir/outcome"
@@ -197,5 +198,62 @@ func TestInvokeOperationWithParameters(t *testing.T) {
 	}
 	if _, err := svc.InvokeOperation(ctx, interaction.Call{Base: base}, op, "Practitioner", "x", nil, nil); status(err) != http.StatusNotFound {
 		t.Errorf("operation on another type: %v", err)
+	}
+}
+
+// TestInvokeOperationChangingData: an operation that changes data (AffectsState) is POST only (405 for
+// GET); it gets its resource-valued parameters and a Transact that runs a transaction Bundle through the
+// write pipeline, reading back the representation whatever the client's Prefer: return. An operation that
+// declares no resource parameter still refuses one (400); a valueReference reaches it as its reference.
+// Its OperationDefinition is type-level.
+func TestInvokeOperationChangingData(t *testing.T) {
+	ctx := context.Background()
+	write := operation.Func{Name: "write", URL: "http://example.org/OperationDefinition/Patient-write", Type: "Patient", TypeLevel: true, AffectsState: true,
+		Parameters: []capability.OperationParameter{{Name: "patient", Use: "in", Min: 1, Max: "1", Type: "Patient"}},
+		Run: func(ctx context.Context, r operation.Request) ([]byte, error) {
+			p := r.Resources["patient"]
+			if len(p) != 1 || r.Transact == nil {
+				return nil, outcome.New(http.StatusBadRequest, outcome.CodeRequired, "no patient (%d) or no Transact", len(p))
+			}
+			return r.Transact(ctx, []byte(`{"resourceType":"Bundle","type":"transaction","entry":[{"resource":`+string(p[0])+
+				`,"request":{"method":"PUT","url":"Patient/`+r.Params.Get("id")+`"}}]}`))
+		}}
+	echo := operation.Func{Name: "echo", URL: "http://example.org/OperationDefinition/echo", Type: "Patient",
+		Run: func(_ context.Context, r operation.Request) ([]byte, error) {
+			return json.Marshal(map[string]any{"resourceType": "Parameters", "parameter": []map[string]string{{"name": "x", "valueString": r.Params.Get("x")}}})
+		}}
+	svc, err := interaction.New(interaction.Config{Types: definitions.ResourceTypes, Operations: []interaction.Operation{write, echo}},
+		sqlitetest.Open(t), r4test.Validator(t), r4test.Load(t).Registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := interaction.Call{Base: base, Return: "minimal"}
+	if _, err := svc.InvokeOperation(ctx, call, write, "Patient", "", url.Values{"id": {"w1"}}, nil); status(err) != http.StatusMethodNotAllowed {
+		t.Errorf("GET of an operation changing data: %v, want a 405", err)
+	}
+	res, err := svc.InvokeOperation(ctx, call, write, "Patient", "", url.Values{"id": {"w1"}},
+		[]byte(`{"resourceType":"Parameters","parameter":[{"name":"patient","resource":{"resourceType":"Patient","id":"w1","active":true}}]}`))
+	if err != nil || !strings.Contains(string(res.Body), `"transaction-response"`) || !strings.Contains(string(res.Body), `"active":true`) {
+		t.Fatalf("write: %v %s", err, res.Body)
+	}
+	if r, err := svc.Read(ctx, call, "Patient", "w1", interaction.ReadCondition{}); err != nil || r.Version.VersionID != 1 {
+		t.Errorf("the operation's transaction did not store Patient/w1: %v", err)
+	}
+	if _, err := svc.InvokeOperation(ctx, call, write, "Patient", "", nil,
+		[]byte(`{"resourceType":"Parameters","parameter":[{"name":"patient","resource":{"resourceType":"Patient","active":"no"}}]}`)); status(err) != http.StatusBadRequest {
+		t.Errorf("an invalid resource in the operation's transaction: %v, want a 400", err)
+	}
+	if _, err := svc.InvokeOperation(ctx, call, echo, "Patient", "p1", nil,
+		[]byte(`{"resourceType":"Parameters","parameter":[{"name":"x","resource":{"resourceType":"Patient"}}]}`)); status(err) != http.StatusBadRequest {
+		t.Errorf("a resource parameter the operation does not declare: %v, want a 400", err)
+	}
+	res, err = svc.InvokeOperation(ctx, call, echo, "Patient", "p1", nil,
+		[]byte(`{"resourceType":"Parameters","parameter":[{"name":"x","valueReference":{"reference":"Patient/p2"}}]}`))
+	if err != nil || !strings.Contains(string(res.Body), `"valueString":"Patient/p2"`) {
+		t.Errorf("valueReference: %v %s", err, res.Body)
+	}
+	def, err := svc.OperationDefinition("Patient-write")
+	if err != nil || !strings.Contains(string(def), `"affectsState":true`) || !strings.Contains(string(def), `"type":true,"instance":false`) {
+		t.Errorf("definition: %v %s", err, def)
 	}
 }

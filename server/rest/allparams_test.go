@@ -91,6 +91,35 @@ func searchValue(p *search.Param, n fhirpath.Node) string {
 		if n.Type == "Period" && str(m, "start") != "" {
 			return "ge" + str(m, "start")
 		}
+	case search.TypeNumber:
+		if !isObj && n.Value != nil {
+			return fmt.Sprint(n.Value) // eq at the value's own precision
+		}
+	case search.TypeQuantity:
+		num := func(q map[string]any) string {
+			if q == nil || q["value"] == nil {
+				return ""
+			}
+			return fmt.Sprint(q["value"])
+		}
+		switch {
+		case !isObj:
+		case n.Type == "Range":
+			low, _ := m["low"].(map[string]any)
+			high, _ := m["high"].(map[string]any)
+			if v := num(low); v != "" {
+				return "ge" + v
+			}
+			if v := num(high); v != "" {
+				return "le" + v
+			}
+		case num(m) != "":
+			// With its unit when it has one: system|code (compared in canonical units for UCUM).
+			if sys, code := str(m, "system"), fmt.Sprint(m["code"]); sys != "" && m["code"] != nil {
+				return num(m) + "|" + sys + "|" + code
+			}
+			return num(m)
+		}
 	}
 	return ""
 }
@@ -160,6 +189,9 @@ func TestEveryParameterFindsItsExample(t *testing.T) {
 		`{"resourceType":"Coverage","id":"meta-cov","meta":{"profile":["http://example.org/StructureDefinition/cov"],"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActReason","code":"HTEST"}],"source":"http://ehr.example.org/feed","tag":[{"system":"http://example.org/tags","code":"cov"}]},"status":"active","beneficiary":{"reference":"Patient/meta-1"},"payor":[{"display":"Acme"}]}`,
 		`{"resourceType":"AuditEvent","id":"meta-audit","meta":{"profile":["http://example.org/StructureDefinition/audit"],"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActReason","code":"HTEST"}],"source":"http://ehr.example.org/feed","tag":[{"system":"http://example.org/tags","code":"audit"}]},"type":{"system":"http://terminology.hl7.org/CodeSystem/audit-event-type","code":"rest"},"recorded":"2026-12-01T10:00:00Z","agent":[{"role":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/extra-security-role-type","code":"humanuser"}]}],"who":{"reference":"Practitioner/pr-1"},"requestor":true}],"source":{"observer":{"reference":"Device/careflow"}}}`,
 		`{"resourceType":"Task","id":"meta-task","meta":{"profile":["http://example.org/StructureDefinition/task"],"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActReason","code":"HTEST"}],"source":"http://ehr.example.org/feed","tag":[{"system":"http://example.org/tags","code":"task"}]},"basedOn":[{"reference":"CarePlan/links-1"}],"status":"in-progress","businessStatus":{"coding":[{"system":"http://example.org/task-business-status","code":"waiting-for-payer"}]},"intent":"order","for":{"reference":"Patient/meta-1"}}`,
+		// useContext quantities: no official example of these types has one (a Range, and a UCUM Quantity).
+		`{"resourceType":"Questionnaire","id":"ctx-range","status":"active","useContext":[{"code":{"system":"http://terminology.hl7.org/CodeSystem/usage-context-type","code":"age"},"valueRange":{"low":{"value":18,"unit":"a","system":"http://unitsofmeasure.org","code":"a"},"high":{"value":65,"unit":"a","system":"http://unitsofmeasure.org","code":"a"}}}]}`,
+		`{"resourceType":"ValueSet","id":"ctx-quantity","status":"active","useContext":[{"code":{"system":"http://terminology.hl7.org/CodeSystem/usage-context-type","code":"age"},"valueQuantity":{"value":12,"unit":"mo","system":"http://unitsofmeasure.org","code":"mo"}}]}`,
 	}
 	for _, body := range extra {
 		dec := json.NewDecoder(strings.NewReader(body))

@@ -47,6 +47,13 @@ func filler(p *search.Param, i int) string {
 		// Years 0100–0899: no stored date is near them, whatever the prefix (ap pads by a tenth of the
 		// distance from now).
 		return fmt.Sprintf("%s0%03d", [...]string{"eq", "lt", "le", "eb", "ap"}[i%5], 100+i%800)
+	case search.TypeNumber:
+		// Far beyond any stored value, whatever the prefix (a Range's open end is ±MaxFloat64, never
+		// at or beyond ±1e300 by sa/eb).
+		return fmt.Sprintf([...]string{"-%d.5e250", "sa%d.5e300", "eb-%d.5e300"}[i%3], i)
+	case search.TypeQuantity:
+		return fmt.Sprintf([...]string{"-%d.5e250", "sa%d.5e300", "eb-%d.5e300", "-%d.5e250|http://unitsofmeasure.org|mg",
+			"%d.5||zz", "%d.5|http://zz.example/units|zz"}[i%6], i)
 	}
 	return fmt.Sprintf("zz%d", i)
 }

@@ -603,9 +603,14 @@ func TestCapabilityStatementSearchDetails(t *testing.T) {
 			t.Errorf("CapabilityStatement lacks %s", typ)
 		}
 	}
-	for _, p := range []struct{ typ, code string }{{"Observation", "value-quantity"}, {"Location", "near"}, {"RiskAssessment", "probability"}} {
+	for _, p := range []struct{ typ, code string }{{"Location", "near"}, {"Observation", "code-value-quantity"}} {
 		if _, ok := reg.Lookup(p.typ, p.code); ok {
 			t.Errorf("%s.%s is listed, but careflow does not index it", p.typ, p.code)
+		}
+	}
+	for _, p := range []struct{ typ, code string }{{"Observation", "value-quantity"}, {"RiskAssessment", "probability"}} {
+		if _, ok := reg.Lookup(p.typ, p.code); !ok {
+			t.Errorf("%s.%s is not listed, but careflow indexes it", p.typ, p.code)
 		}
 	}
 }

@@ -136,10 +136,14 @@ func (s *Server) routes() *gin.Engine {
 	f.POST("/:type/:id/_history/:vid/$meta-add", s.withType(s.metaVersionEdit))
 	f.POST("/:type/:id/_history/:vid/$meta-delete", s.withType(s.metaVersionEdit))
 	for _, op := range s.svc.Operations() {
-		if d := op.Definition(); d.Resource == "" {
+		switch d := op.Definition(); {
+		case d.Resource == "":
 			f.GET("/$"+d.Code, s.operation(op))
 			f.POST("/$"+d.Code, s.operation(op))
-		} else {
+		case d.TypeLevel:
+			f.GET("/:type/$"+d.Code, s.withType(s.operation(op)))
+			f.POST("/:type/$"+d.Code, s.withType(s.operation(op)))
+		default:
 			f.GET("/:type/:id/$"+d.Code, s.withType(s.operation(op)))
 			f.POST("/:type/:id/$"+d.Code, s.withType(s.operation(op)))
 		}

@@ -30,6 +30,10 @@ func sampleValue(p *search.Param) string {
 		return "http://example.org/x"
 	case search.TypeToken:
 		return "http://example.org|x"
+	case search.TypeNumber:
+		return "gt5.4"
+	case search.TypeQuantity:
+		return "5.4|http://unitsofmeasure.org|mg"
 	}
 	return "x"
 }

@@ -423,8 +423,12 @@ func (s *Store) searchParamIndexes(typ string) []index {
 			continue
 		}
 		fields := []string{p.Field}
-		if p.Type == search.TypeDate {
+		switch p.Type {
+		case search.TypeDate:
 			fields = []string{p.Field + search.SuffixLow, p.Field + search.SuffixHigh}
+		case search.TypeNumber, search.TypeQuantity:
+			out = append(out, numericIndexes(p.Field)...)
+			continue
 		}
 		for _, f := range fields {
 			out = append(out, index{f, bson.D{{Key: f, Value: 1}}})
@@ -497,7 +501,7 @@ func currentDoc(w storage.Write, id string, vid int64, lu time.Time, vis *time.T
 		}
 		d = append(d, bson.E{Key: fBody, Value: string(body)})
 		for k, v := range w.Index {
-			d = append(d, bson.E{Key: k, Value: v})
+			d = append(d, indexFields(k, v)...)
 		}
 	}
 	return d, body, nil

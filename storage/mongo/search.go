@@ -450,10 +450,7 @@ func (s *Store) criterion(ctx context.Context, typ string, c search.Criterion) (
 	if c.Modifier == "missing" {
 		var parts bson.A
 		for _, v := range c.Values {
-			probe := field
-			if p.Type == search.TypeDate && field != fLastUpdated {
-				probe = field + search.SuffixLow
-			}
+			probe := presenceField(p, field)
 			parts = append(parts, bson.D{{Key: probe, Value: bson.D{{Key: "$exists", Value: !v.Missing}}}})
 		}
 		return anyOf(parts), nil
@@ -462,10 +459,7 @@ func (s *Store) criterion(ctx context.Context, typ string, c search.Criterion) (
 		return s.chain(ctx, field, c)
 	}
 	if c.OrMissing {
-		probe := field
-		if p.Type == search.TypeDate && field != fLastUpdated {
-			probe = field + search.SuffixLow
-		}
+		probe := presenceField(p, field)
 		c.OrMissing = false
 		f, err := s.criterion(ctx, typ, c)
 		if err != nil {
@@ -487,6 +481,8 @@ func (s *Store) criterion(ctx context.Context, typ string, c search.Criterion) (
 			return pointDateFilter(field, c), nil
 		}
 		return dateFilter(field, c), nil
+	case search.TypeNumber, search.TypeQuantity:
+		return numericFilter(field, c), nil
 	}
 	return nil, fmt.Errorf("mongo: search parameter type %s is not supported", p.Type)
 }
@@ -656,14 +652,23 @@ func dateFilter(field string, c search.Criterion) bson.D {
 
 // exactDates are the date criteria whose candidates with several values must be checked one range at a
 // time (see dateFilter).
-type exactDates []search.Criterion
+// Number and quantity criteria are checked too (numericExact), with their conditions computed once.
+type exactDates []exactCriterion
+
+type exactCriterion struct {
+	search.Criterion
+	nums []search.NumCond // a number or quantity criterion's conditions
+}
 
 func exactDatesOf(criteria []search.Criterion) exactDates {
 	var out exactDates
 	for _, c := range criteria {
-		if c.Param != nil && c.Param.Type == search.TypeDate && c.Param.Code != "_lastUpdated" &&
-			c.Chain == nil && c.Has == nil && c.Modifier != "missing" {
-			out = append(out, c)
+		switch {
+		case numericExact(c):
+			out = append(out, exactCriterion{Criterion: c, nums: search.NumConds(c)})
+		case c.Param != nil && c.Param.Type == search.TypeDate && c.Param.Code != "_lastUpdated" &&
+			c.Chain == nil && c.Has == nil && c.Modifier != "missing":
+			out = append(out, exactCriterion{Criterion: c})
 		}
 	}
 	return out
@@ -673,6 +678,10 @@ func exactDatesOf(criteria []search.Criterion) exactDates {
 func (e exactDates) projection() bson.D {
 	var out bson.D
 	for _, c := range e {
+		if numericExact(c.Criterion) {
+			out = append(out, bson.E{Key: c.Param.Field + suffixNumLow, Value: 1}, bson.E{Key: c.Param.Field + suffixNumHigh, Value: 1})
+			continue
+		}
 		out = append(out, bson.E{Key: c.Param.Field + search.SuffixRanges, Value: 1})
 	}
 	return out
@@ -683,6 +692,12 @@ func (e exactDates) projection() bson.D {
 func (e exactDates) matches(raw bson.Raw) bool {
 	now := time.Now()
 	for _, c := range e {
+		if numericExact(c.Criterion) {
+			if !numericMatches(raw, c.Param.Field, c.nums) {
+				return false
+			}
+			continue
+		}
 		arr, ok := raw.Lookup(c.Param.Field + search.SuffixRanges).ArrayOK()
 		if !ok {
 			continue // one value: the filter was exact
@@ -710,6 +725,10 @@ func (e exactDates) matches(raw bson.Raw) bool {
 
 // count counts the matches of filter; candidates with several dates are checked one by one.
 func (s *Store) count(ctx context.Context, typ string, filter bson.D, exact exactDates) (int, error) {
+	if len(exact) > 0 && exact.numeric() {
+		// Every candidate of a number or quantity criterion is checked (numeric.go).
+		return s.countChecked(ctx, typ, filter, exact)
+	}
 	if len(exact) == 0 {
 		n, err := s.countDocs(ctx, typ, filter)
 		if err != nil {

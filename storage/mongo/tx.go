@@ -538,9 +538,9 @@ func claimDoc(t *tx, o *txOp) bson.D {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		idx := make(bson.D, len(keys))
-		for n, k := range keys {
-			idx[n] = bson.E{Key: k, Value: o.op.Write.Index[k]}
+		idx := make(bson.D, 0, len(keys))
+		for _, k := range keys {
+			idx = append(idx, indexFields(k, o.op.Write.Index[k])...)
 		}
 		h = append(h, bson.E{Key: fIndex, Value: idx})
 	}

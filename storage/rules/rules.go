@@ -3,6 +3,10 @@
 // again) — whatever interaction makes it: PUT, conditional update, PATCH, or a write entry of a
 // transaction. The check and the write are one step: the previous version a rule saw is the version the
 // write replaces (compare-and-set), so a concurrent update can never slip a forbidden transition through.
+//
+// Effects (WithEffects) go further: an effect derives, from an update, other writes that must be stored
+// with it (an Appointment cancelled frees its slots); the update and those writes are one transaction,
+// pinned to the versions the effect read.
 package rules
 
 import (
@@ -18,6 +22,12 @@ import (
 // for a forbidden change).
 type Rule func(previous, proposed []byte) error
 
+// Effect derives, from an update of a resource from previous (nil when it creates) to proposed, the other
+// writes that must be stored atomically with it (an Appointment cancelled frees its slots). It reads
+// through r, and returns each op with the precondition of the version it read (the whole step is retried
+// when another write came first); nil when the update needs none. An error is reported as is.
+type Effect func(ctx context.Context, r storage.Store, previous, proposed []byte) ([]storage.TxOp, error)
+
 // maxAttempts bounds how often an update without a client precondition is retried after a concurrent
 // update replaced the version its rule checked.
 const maxAttempts = 32
@@ -25,7 +35,34 @@ const maxAttempts = 32
 // Store is a storage.Store whose updates obey per-type rules. Other calls pass through.
 type Store struct {
 	storage.Store
-	rules map[string][]Rule
+	rules   map[string][]Rule
+	effects map[string][]Effect
+}
+
+// WithEffects returns the Store with per-type effects: every update of a resource of the type (PUT,
+// conditional update, PATCH, transaction entries) stores the writes its effects derive in one transaction
+// with it. A write the same transaction already makes to a resource wins over an effect's.
+func (s *Store) WithEffects(effects map[string][]Effect) *Store {
+	c := *s
+	c.effects = effects
+	return &c
+}
+
+// effectOps runs the effects of typ on an update replacing cur (nil: creating) with proposed.
+func (s *Store) effectOps(ctx context.Context, typ string, cur *storage.Version, proposed []byte) ([]storage.TxOp, error) {
+	var prev []byte
+	if cur != nil && !cur.Deleted {
+		prev = cur.Body
+	}
+	var out []storage.TxOp
+	for _, e := range s.effects[typ] {
+		ops, err := e(ctx, s.Store, prev, proposed)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ops...)
+	}
+	return out, nil
 }
 
 // New wraps s; rules maps a resource type to the rules of its updates.
@@ -66,7 +103,7 @@ func (s *Store) current(ctx context.Context, typ, id string) (*storage.Version, 
 // precondition, the write expects the version the rules saw and the whole step is retried if another
 // update came first; a client precondition (If-Match) is honoured as given.
 func (s *Store) Update(ctx context.Context, w storage.Write, pre storage.Precondition) (*storage.Version, bool, error) {
-	if len(s.rules[w.Type]) == 0 {
+	if len(s.rules[w.Type]) == 0 && len(s.effects[w.Type]) == 0 {
 		return s.Store.Update(ctx, w, pre)
 	}
 	for attempt := 0; ; attempt++ {
@@ -80,6 +117,34 @@ func (s *Store) Update(ctx context.Context, w storage.Write, pre storage.Precond
 		}
 		if err := s.check(w.Type, cur, w.Body); err != nil {
 			return nil, false, err
+		}
+		more, err := s.effectOps(ctx, w.Type, cur, w.Body)
+		if err != nil {
+			return nil, false, err
+		}
+		if len(more) > 0 {
+			// The update and its effects' writes: one transaction, pinned to the versions read.
+			op := storage.TxOp{Kind: storage.TxUpdate, Write: w, Precondition: pre}
+			switch {
+			case cur == nil:
+				op = storage.TxOp{Kind: storage.TxCreate, Write: asCreate(w)}
+			case !cur.Deleted && pre.VersionID == 0:
+				op.Precondition = storage.Precondition{VersionID: cur.VersionID}
+			}
+			res, err := s.Store.Transact(ctx, append([]storage.TxOp{op}, more...))
+			var txErr *storage.TxError
+			var conflict *storage.VersionConflictError
+			if errors.As(err, &txErr) && (txErr.Index > 0 || pre.VersionID == 0) &&
+				(errors.As(txErr.Err, &conflict) || errors.Is(txErr.Err, storage.ErrExists)) && attempt < maxAttempts {
+				continue
+			}
+			if errors.As(err, &txErr) && txErr.Index == 0 {
+				return nil, false, txErr.Err // as Update reports it
+			}
+			if err != nil {
+				return nil, false, err
+			}
+			return res[0].Version, res[0].Created, nil
 		}
 		if cur == nil {
 			// Nothing to check against: create it, unless someone else just did (then check against
@@ -110,7 +175,7 @@ func (s *Store) Update(ctx context.Context, w storage.Write, pre storage.Precond
 func (s *Store) Transact(ctx context.Context, ops []storage.TxOp) ([]storage.TxResult, error) {
 	guarded := false
 	for _, op := range ops {
-		if op.Kind == storage.TxUpdate && len(s.rules[op.Write.Type]) > 0 {
+		if op.Kind == storage.TxUpdate && (len(s.rules[op.Write.Type]) > 0 || len(s.effects[op.Write.Type]) > 0) {
 			guarded = true
 		}
 	}
@@ -121,8 +186,14 @@ func (s *Store) Transact(ctx context.Context, ops []storage.TxOp) ([]storage.TxR
 		checked := make([]storage.TxOp, len(ops))
 		copy(checked, ops)
 		pinned := map[int]bool{} // ops whose precondition the rules added
+		targets := map[string]bool{}
+		for _, op := range ops {
+			targets[op.Write.Type+"/"+op.Write.ID] = true
+		}
+		var derived []storage.TxOp // the effects' writes, after ops
+		derivedFrom := map[int]int{}
 		for i, op := range ops {
-			if op.Kind != storage.TxUpdate || len(s.rules[op.Write.Type]) == 0 {
+			if op.Kind != storage.TxUpdate || len(s.rules[op.Write.Type]) == 0 && len(s.effects[op.Write.Type]) == 0 {
 				continue
 			}
 			cur, err := s.current(ctx, op.Write.Type, op.Write.ID)
@@ -143,15 +214,34 @@ func (s *Store) Transact(ctx context.Context, ops []storage.TxOp) ([]storage.TxR
 				checked[i].Precondition = storage.Precondition{VersionID: cur.VersionID}
 				pinned[i] = true
 			}
+			more, err := s.effectOps(ctx, op.Write.Type, cur, op.Write.Body)
+			if err != nil {
+				return nil, &storage.TxError{Index: i, Type: op.Write.Type, ID: op.Write.ID, Err: err}
+			}
+			for _, d := range more {
+				if key := d.Write.Type + "/" + d.Write.ID; !targets[key] {
+					targets[key] = true
+					derivedFrom[len(ops)+len(derived)] = i
+					derived = append(derived, d)
+				}
+			}
 		}
-		res, err := s.Store.Transact(ctx, checked)
+		res, err := s.Store.Transact(ctx, append(checked, derived...))
 		var txErr *storage.TxError
 		var conflict *storage.VersionConflictError
-		if errors.As(err, &txErr) && pinned[txErr.Index] && (errors.As(txErr.Err, &conflict) || errors.Is(txErr.Err, storage.ErrExists)) &&
-			attempt < maxAttempts {
+		if errors.As(err, &txErr) && (pinned[txErr.Index] || txErr.Index >= len(ops)) &&
+			(errors.As(txErr.Err, &conflict) || errors.Is(txErr.Err, storage.ErrExists)) && attempt < maxAttempts {
 			continue
 		}
-		return res, err
+		if errors.As(err, &txErr) && txErr.Index >= len(ops) {
+			// An effect's write failed otherwise: reported at the op that caused it.
+			i := derivedFrom[txErr.Index]
+			return nil, &storage.TxError{Index: i, Type: ops[i].Write.Type, ID: ops[i].Write.ID, Err: txErr}
+		}
+		if err != nil {
+			return nil, err
+		}
+		return res[:len(ops)], nil
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 
@@ -165,5 +166,63 @@ func TestConcurrentTransitions(t *testing.T) {
 		if !done {
 			t.Errorf("round %d: nobody completed the task", round)
 		}
+	}
+}
+
+// TestEffects: an update's effects are stored in one transaction with it; when a write the effect read
+// is replaced before the transaction, the whole step is derived and applied again; a transaction's own
+// write to a resource wins over an effect's; an update that derives nothing is a plain update.
+func TestEffects(t *testing.T) {
+	ctx := context.Background()
+	raw := sqlitetest.Open(t)
+	flag := func(text string) storage.Write {
+		return storage.Write{Type: "Flag", ID: "f1", Body: []byte(fmt.Sprintf(`{"resourceType":"Flag","status":"active","code":{"text":%q}}`, text))}
+	}
+	if _, _, err := raw.Update(ctx, flag("start"), storage.Precondition{}); err != nil {
+		t.Fatal(err)
+	}
+	attempts, interfere := 0, true
+	logDone := func(ctx context.Context, r storage.Store, previous, proposed []byte) ([]storage.TxOp, error) {
+		var p struct{ Status string }
+		if err := json.Unmarshal(proposed, &p); err != nil || p.Status != "completed" {
+			return nil, err
+		}
+		attempts++
+		v, err := r.Read(ctx, "Flag", "f1")
+		if err != nil {
+			return nil, err
+		}
+		if interfere { // another writer replaces the version read, once
+			interfere = false
+			if _, _, err := raw.Update(ctx, flag("meanwhile"), storage.Precondition{}); err != nil {
+				return nil, err
+			}
+		}
+		return []storage.TxOp{{Kind: storage.TxUpdate, Write: flag("done"), Precondition: storage.Precondition{VersionID: v.VersionID}}}, nil
+	}
+	s := rules.New(raw, nil).WithEffects(map[string][]rules.Effect{"Task": {logDone}})
+	if _, _, err := s.Update(ctx, task("t1", "requested"), storage.Precondition{}); err != nil || attempts != 0 {
+		t.Fatalf("an update deriving nothing: %v, %d attempts", err, attempts)
+	}
+	v, _, err := s.Update(ctx, task("t1", "completed"), storage.Precondition{})
+	if err != nil || v.VersionID != 2 || attempts != 2 {
+		t.Fatalf("update with an effect: %v %v, %d attempts (want 2: the first met a conflict)", v, err, attempts)
+	}
+	f, err := raw.Read(ctx, "Flag", "f1")
+	if err != nil || f.VersionID != 3 || !strings.Contains(string(f.Body), `"done"`) {
+		t.Errorf("the effect's write: %v %s", err, f.Body)
+	}
+	// In a transaction that writes the Flag itself, the transaction's write wins; results are the ops'.
+	res, err := s.Transact(ctx, []storage.TxOp{{Kind: storage.TxUpdate, Write: task("t2", "completed")}, {Kind: storage.TxUpdate, Write: flag("mine")}})
+	if err != nil || len(res) != 2 {
+		t.Fatalf("transaction: %v %d", err, len(res))
+	}
+	if f, _ := raw.Read(ctx, "Flag", "f1"); !strings.Contains(string(f.Body), `"mine"`) {
+		t.Errorf("the transaction's own write lost to the effect's: %s", f.Body)
+	}
+	// A client's failed precondition is reported as Update reports it.
+	var conflict *storage.VersionConflictError
+	if _, _, err := s.Update(ctx, task("t1", "completed"), storage.Precondition{VersionID: 1}); !errors.As(err, &conflict) {
+		t.Errorf("stale If-Match: %v", err)
 	}
 }

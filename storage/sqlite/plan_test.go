@@ -155,6 +155,16 @@ func planQueries(reg *search.Registry, typ string) []string {
 				out = append(out, c+"="+prefix+"2020-05")
 			}
 			out = append(out, c+":missing=true", c+"=ge2020&"+c+"=lt2021")
+		case search.TypeNumber, search.TypeQuantity:
+			// Every form on every type: there are few (39 parameters).
+			for _, prefix := range []string{"", "eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"} {
+				out = append(out, c+"="+prefix+"5.4")
+			}
+			out = append(out, c+":missing=true", c+":missing=false", c+"=gt1&"+c+"=lt2", c+"=1,2e3")
+			if p.Type == search.TypeQuantity {
+				out = append(out, c+"=5.4|http://unitsofmeasure.org|mg", c+"=gt5.4|http://unitsofmeasure.org|mg,lt1|http://unitsofmeasure.org|g",
+					c+"=5.4||mg", c+"=5.4|http://example.org/units|mg", c+"=37|http://unitsofmeasure.org|Cel")
+			}
 		case search.TypeReference:
 			if len(p.Target) == 0 {
 				continue
@@ -168,10 +178,11 @@ func planQueries(reg *search.Registry, typ string) []string {
 				}
 			}
 		}
-		if c != "_id" && (p.Type == search.TypeString || p.Type == search.TypeToken || p.Type == search.TypeDate || p.Type == search.TypeReference || p.Type == search.TypeURI) {
+		numeric := p.Type == search.TypeNumber || p.Type == search.TypeQuantity
+		if c != "_id" && (p.Type == search.TypeString || p.Type == search.TypeToken || p.Type == search.TypeDate || p.Type == search.TypeReference || p.Type == search.TypeURI || numeric) {
 			out = append(out, "_sort="+c, "_sort=-"+c, "_sort="+c+"&_count=10&_cursor="+deep, "_sort=-"+c+"&_cursor="+deepBack)
 		}
-		if !full && len(out) > first+1 {
+		if !full && !numeric && len(out) > first+1 {
 			out = out[:first+1]
 		}
 	}

@@ -11,7 +11,7 @@ import (
 )
 
 // schemaVersion is the layout this code reads and writes; PRAGMA user_version holds the file's.
-const schemaVersion = 3
+const schemaVersion = 4
 
 // schema creates the tables (see the package comment). Times are integers: lu and vis Unix milliseconds,
 // ixd bounds Unix microseconds. Index tables are WITHOUT ROWID and clustered by resource (rid first), so
@@ -75,7 +75,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	switch v {
 	case schemaVersion:
 		return nil
-	case 1, 2:
+	case 1, 2, 3:
 		return upgrade(ctx, db, v)
 	case 0:
 	default:
@@ -89,6 +89,13 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	for _, stmt := range schema {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("sqlite: create the schema: %s: %w", stmt, err)
+		}
+	}
+	for v := 1; v < schemaVersion; v++ {
+		if step := upgradeSteps[v]; step != nil {
+			if err := step(ctx, tx); err != nil {
+				return fmt.Errorf("sqlite: create the schema: %w", err)
+			}
 		}
 	}
 	if _, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(schemaVersion)); err != nil {
@@ -118,6 +125,13 @@ var upgrades = map[int][]string{
 	2: {`DELETE FROM srt WHERE w IS NULL`},
 }
 
+// upgradeSteps are the schema steps written as functions, run after upgrades[v]: each is self-contained
+// (it only adds its own tables), so a new file runs them all too. Version 4 adds the number and quantity
+// index, ixq (numeric.go).
+var upgradeSteps = map[int]func(ctx context.Context, tx *sql.Tx) error{
+	3: addNumericTables,
+}
+
 // upgrade takes a file of version from to schemaVersion in place, in one transaction.
 func upgrade(ctx context.Context, db *sql.DB, from int) error {
 	tx, err := db.BeginTx(ctx, nil)
@@ -129,6 +143,11 @@ func upgrade(ctx context.Context, db *sql.DB, from int) error {
 		for _, stmt := range upgrades[v] {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("sqlite: upgrade the schema from version %d: %s: %w", v, stmt, err)
+			}
+		}
+		if step := upgradeSteps[v]; step != nil {
+			if err := step(ctx, tx); err != nil {
+				return fmt.Errorf("sqlite: upgrade the schema from version %d: %w", v, err)
 			}
 		}
 	}

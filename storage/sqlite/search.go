@@ -329,7 +329,7 @@ func probe(cond string) string {
 	if !strings.HasSuffix(rest, ")") || !balanced(rest[:len(rest)-1]) {
 		return cond
 	}
-	for _, table := range []string{"ixk", "ixd"} {
+	for _, table := range []string{"ixk", "ixd", "ixq"} {
 		if body, ok := strings.CutPrefix(rest[:len(rest)-1], "SELECT rid FROM "+table+" WHERE "); ok {
 			return neg + "EXISTS (SELECT 1 FROM " + table + " WHERE rid = r0.rid AND " + body + ")"
 		}
@@ -611,6 +611,8 @@ func (b *builder) criterion(a, typ string, tid int64, c search.Criterion) (strin
 		return b.uri(a, tid, c), nil
 	case search.TypeDate:
 		return b.date(a, tid, c), nil
+	case search.TypeNumber, search.TypeQuantity:
+		return b.numeric(a, tid, c), nil
 	}
 	return "", fmt.Errorf("sqlite: search parameter type %s is not supported", p.Type)
 }
@@ -622,8 +624,11 @@ func (b *builder) present(a string, tid int64, p *search.Param, want bool) strin
 		return boolSQL(want)
 	}
 	table := "ixk"
-	if p.Type == search.TypeDate {
+	switch p.Type {
+	case search.TypeDate:
 		table = "ixd"
+	case search.TypeNumber, search.TypeQuantity:
+		table = "ixq"
 	}
 	f, ok := b.field(tid, p.Field)
 	if !ok {
@@ -890,7 +895,7 @@ func (b *builder) sortKeys(a string, tid int64, keys []search.SortKey) sortSpec 
 			out.exprs, out.desc = append(out.exprs, a+".lu"), append(out.desc, k.Descending)
 			continue
 		}
-		if k.Param.Type != search.TypeDate && k.Param.Type != search.TypeString {
+		if !walkable(k.Param.Type) {
 			out.exprs, out.desc = append(out.exprs, b.leastKey(a, tid, k.Param)), append(out.desc, k.Descending)
 			continue
 		}
@@ -902,7 +907,7 @@ func (b *builder) sortKeys(a string, tid int64, keys []search.SortKey) sortSpec 
 		s := "s" + strconv.Itoa(i)
 		join := " LEFT JOIN srt " + s + " ON " + s + ".rid = " + a + ".rid AND " + s + ".f = " + f
 		out.joins += join
-		if i == 0 && (k.Param.Type == search.TypeDate || k.Param.Type == search.TypeString) {
+		if i == 0 {
 			out.walkFID, _ = b.s.names.fieldID(tid, k.Param.Field+search.SuffixSort)
 		} else {
 			out.otherJoins += join
@@ -911,6 +916,16 @@ func (b *builder) sortKeys(a string, tid int64, keys []search.SortKey) sortSpec 
 	}
 	out.exprs, out.desc = append(out.exprs, a+".id"), append(out.desc, false)
 	return out
+}
+
+// walkable reports whether a parameter type's sort keys are in srt (and its walk): date, string, number and
+// quantity.
+func walkable(ptype string) bool {
+	switch ptype {
+	case search.TypeDate, search.TypeString, search.TypeNumber, search.TypeQuantity:
+		return true
+	}
+	return false
 }
 
 // leastKey is the sort key of a token, reference or uri parameter, which srt does not hold: the least of

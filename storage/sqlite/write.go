@@ -442,7 +442,7 @@ func (t *wtx) delete(typ, id string, pre storage.Precondition) (*storage.Version
 
 // unindex removes a resource's search values.
 func (t *wtx) unindex(rid int64) error {
-	for _, q := range []string{"DELETE FROM ixk WHERE rid = ?", "DELETE FROM ixd WHERE rid = ?", "DELETE FROM srt WHERE rid = ?"} {
+	for _, q := range []string{"DELETE FROM ixk WHERE rid = ?", "DELETE FROM ixd WHERE rid = ?", "DELETE FROM srt WHERE rid = ?", deleteNumeric} {
 		if _, err := t.exec(q, rid); err != nil {
 			return fmt.Errorf("sqlite: remove index values: %w", err)
 		}
@@ -456,16 +456,24 @@ func (t *wtx) unindex(rid int64) error {
 // parameter to srt (the others' sort keys are read from ixk). Rows are
 // inserted with multi-row statements (one per table and up to rowsPerInsert rows).
 func (t *wtx) index(rid, tid int64, idx map[string]any) error {
-	var keys, dates, sorts []any
+	var keys, dates, sorts, nums []any
 	for name, val := range idx {
 		switch {
+		case strings.HasSuffix(name, search.SuffixNumeric):
+			fid, err := t.fieldID(tid, strings.TrimSuffix(name, search.SuffixNumeric))
+			if err != nil {
+				return err
+			}
+			if nums, err = numericRows(nums, rid, fid, name, val); err != nil {
+				return err
+			}
 		case strings.HasSuffix(name, search.SuffixSort):
 			// Only date and string parameters' keys are stored, in the ordered walk (srt_walk): a
 			// parameter of either type has, with every sort key, its date range (field_lo) or its :exact
 			// values (field_e). The sort key of a token, reference or uri parameter is the least of its
 			// values in ixk, which searches read there (search.go, sortKeys).
 			base := strings.TrimSuffix(name, search.SuffixSort)
-			if idx[base+search.SuffixLow] == nil && idx[base+search.SuffixExact] == nil {
+			if idx[base+search.SuffixLow] == nil && idx[base+search.SuffixExact] == nil && idx[base+search.SuffixNumeric] == nil {
 				continue
 			}
 			s, ok := val.(string)
@@ -518,6 +526,9 @@ func (t *wtx) index(rid, tid int64, idx map[string]any) error {
 		return err
 	}
 	if err := t.insertRows("INSERT OR IGNORE INTO ixd(rid, f, lo, hi) VALUES ", 4, dates); err != nil {
+		return err
+	}
+	if err := t.insertRows(insertNumeric, 5, nums); err != nil {
 		return err
 	}
 	return t.insertRows("INSERT INTO srt(rid, f, v, w) VALUES ", 4, sorts)

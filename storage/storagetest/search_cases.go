@@ -3,6 +3,66 @@ package storagetest
 // searchGroups are the table-driven search cases on the fixture (search_fixture.go). Without _sort the
 // order is by id. Section references are to http://hl7.org/fhir/R4/search.html.
 var searchGroups = []searchGroup{
+	{"Quantity", []searchCase{
+		// A number alone matches any unit, to the precision written: 5.4 is [5.35, 5.45).
+		{"Observation", "value-quantity=5.4", "o1 o5"},
+		{"Observation", "value-quantity=5.40", "o1 o5"},
+		{"Observation", "value-quantity=5.41", ""},
+		// UCUM: compared in canonical units (5400 mg is 5.4 g; 100 mg/dL is 1 g/L).
+		{"Observation", "value-quantity=5.4|http://unitsofmeasure.org|g", "o1 o2"},
+		{"Observation", "value-quantity=5400|http://unitsofmeasure.org|mg", "o1 o2"},
+		{"Observation", "value-quantity=0.0054|http://unitsofmeasure.org|kg", "o1 o2"},
+		{"Observation", "value-quantity=5|http://unitsofmeasure.org|g", "o1 o2"},
+		{"Observation", "value-quantity=gt5|http://unitsofmeasure.org|g", "o1 o2"},
+		{"Observation", "value-quantity=1|http://unitsofmeasure.org|g/L", "o3"},
+		{"Observation", "value-quantity=1000|http://unitsofmeasure.org|mg/L", "o3"},
+		{"Observation", "value-quantity=5.4|http://unitsofmeasure.org|mg", ""},
+		// A special unit (non-ratio: Celsius) has no canonical form: it matches by system|code only.
+		{"Observation", "value-quantity=37.5|http://unitsofmeasure.org|Cel", "o4"},
+		{"Observation", "value-quantity=310.65|http://unitsofmeasure.org|K", ""},
+		// ||code: the code or the human unit.
+		{"Observation", "value-quantity=5.4||mg", "o5"},
+		{"Observation", "value-quantity=5400||mg", "o2"},
+		{"Observation", "value-quantity=5.4||g", "o1"},
+		// Another system: system|code exactly.
+		{"Observation", "value-quantity=5.4|http://example.org/units|g", ""},
+		// Prefixes.
+		{"Observation", "value-quantity=lt10", "o1 o5"},
+		{"Observation", "value-quantity=ge100", "o2 o3"},
+		{"Observation", "value-quantity=le5.4", "o1 o5"},
+		{"Observation", "value-quantity=gt100", "o2"},
+		{"Observation", "value-quantity=ne5.4", "o2 o3 o4"},
+		{"Observation", "value-quantity=ap5", "o1 o5"},
+		{"Observation", "value-quantity=sa5.45", "o2 o3 o4"},
+		{"Observation", "value-quantity=eb37.5", "o1 o5"},
+		{"Observation", "value-quantity=lt10,ge5000", "o1 o2 o5"},
+		{"Observation", "value-quantity=gt5&value-quantity=lt6", "o1 o5"},
+		// :missing.
+		{"Observation", "value-quantity:missing=true", "o6 o7"},
+		{"Observation", "value-quantity:missing=false", "o1 o2 o3 o4 o5"},
+		// Components, and combo (value or component value).
+		{"Observation", "component-value-quantity=gt100", "o6"},
+		{"Observation", "component-value-quantity=120|http://unitsofmeasure.org|mm[Hg]", "o6"},
+		{"Observation", "component-value-quantity=16|http://unitsofmeasure.org|kPa", "o6"},
+		{"Observation", "combo-value-quantity=80", "o6"},
+		{"Observation", "combo-value-quantity=5.4|http://unitsofmeasure.org|g", "o1 o2"},
+		// _sort: by the least value as written (resources without one first ascending, last descending).
+		{"Observation", "_sort=value-quantity", "o6 o7 o1 o5 o4 o3 o2"},
+		{"Observation", "_sort=-value-quantity", "o2 o3 o4 o1 o5 o6 o7"},
+	}},
+	{"Number", []searchCase{
+		{"RiskAssessment", "probability=0.9", "ra1"},
+		{"RiskAssessment", "probability=0.30", "ra1"},
+		{"RiskAssessment", "probability=1", "ra1 ra2"},
+		{"RiskAssessment", "probability=gt0.8", "ra1"},
+		{"RiskAssessment", "probability=lt0.4", "ra1"},
+		{"RiskAssessment", "probability=ge0.5", "ra1 ra2"},
+		{"RiskAssessment", "probability=ne0.5", "ra1"},
+		{"RiskAssessment", "probability=5e-1", "ra2"},
+		{"RiskAssessment", "probability:missing=true", "ra3"},
+		{"RiskAssessment", "_sort=probability", "ra3 ra1 ra2"},
+		{"RiskAssessment", "_sort=-probability", "ra2 ra1 ra3"},
+	}},
 	{"Token", []searchCase{
 		// code (search.html#token): code alone matches any system.
 		{"Patient", "gender=male", "p1 p4 p6"},

@@ -190,4 +190,28 @@ var fixtureResources = []string{
 	`{"resourceType":"Task","id":"t3","status":"cancelled","intent":"order",
 	  "focus":{"reference":"Appointment/ap3"},
 	  "for":{"reference":"Patient/p3"}}`,
+	// Number and quantity (search.html#number, #quantity). Observations without a subject, so that no
+	// compartment or reference case sees them:
+	//
+	//	o1  5.4 g (UCUM)          o2  5400 mg (UCUM: 5.4 g)     o3  100 mg/dL (UCUM: 1 g/L)
+	//	o4  37.5 Cel (UCUM, special: no canonical form)          o5  5.4 "mg" (human unit only)
+	//	o6  blood pressure components 120 and 80 mm[Hg]          o7  no value
+	//	ra1 probabilities 0.9 and 0.3   ra2 0.5   ra3 none
+	`{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"mass"},
+	  "valueQuantity":{"value":5.4,"unit":"g","system":"http://unitsofmeasure.org","code":"g"}}`,
+	`{"resourceType":"Observation","id":"o2","status":"final","code":{"text":"mass"},
+	  "valueQuantity":{"value":5400,"unit":"mg","system":"http://unitsofmeasure.org","code":"mg"}}`,
+	`{"resourceType":"Observation","id":"o3","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]},
+	  "valueQuantity":{"value":100,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}}`,
+	`{"resourceType":"Observation","id":"o4","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8310-5"}]},
+	  "valueQuantity":{"value":37.5,"unit":"°C","system":"http://unitsofmeasure.org","code":"Cel"}}`,
+	`{"resourceType":"Observation","id":"o5","status":"final","code":{"text":"mass"},"valueQuantity":{"value":5.4,"unit":"mg"}}`,
+	`{"resourceType":"Observation","id":"o6","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"85354-9"}]},
+	  "component":[
+	    {"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":120,"unit":"mmHg","system":"http://unitsofmeasure.org","code":"mm[Hg]"}},
+	    {"code":{"coding":[{"system":"http://loinc.org","code":"8462-4"}]},"valueQuantity":{"value":80,"unit":"mmHg","system":"http://unitsofmeasure.org","code":"mm[Hg]"}}]}`,
+	`{"resourceType":"Observation","id":"o7","status":"registered","code":{"text":"pending"}}`,
+	`{"resourceType":"RiskAssessment","id":"ra1","status":"final","prediction":[{"probabilityDecimal":0.9},{"probabilityDecimal":0.3}]}`,
+	`{"resourceType":"RiskAssessment","id":"ra2","status":"final","prediction":[{"probabilityDecimal":0.5}]}`,
+	`{"resourceType":"RiskAssessment","id":"ra3","status":"final"}`,
 }

@@ -1,0 +1,100 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/careflow/careflow/fhir/search"
+)
+
+// Number and quantity search values (search.NumKey) live in ixq: one row per value and unit key, the
+// value's closed range [lo, hi] as REAL (a Quantity's lo = hi; a Range's bounds, ±MaxFloat64 when open),
+// clustered by resource like the other index tables, and found through ixq_fu by (field, unit key, lo):
+// every number or quantity search names its unit keys (search.NumConds; "" for any unit), so every lookup
+// seeks (f, u) and ranges on lo.
+var numericSchema = []string{
+	`CREATE TABLE IF NOT EXISTS ixq(rid INTEGER NOT NULL, f INTEGER NOT NULL, u TEXT NOT NULL, lo REAL NOT NULL, hi REAL NOT NULL, PRIMARY KEY(rid, f, u, lo, hi)) WITHOUT ROWID`,
+	`CREATE INDEX IF NOT EXISTS ixq_fu ON ixq(f, u, lo, hi)`,
+}
+
+const (
+	insertNumeric = "INSERT OR IGNORE INTO ixq(rid, f, u, lo, hi) VALUES "
+	deleteNumeric = "DELETE FROM ixq WHERE rid = ?"
+)
+
+// addNumericTables is the schema step that adds ixq to a file written before it: it creates the table and
+// its index (if absent: the step is self-contained and may run on any later layout). Resources stored
+// before it get their number and quantity rows when they are next written; `careflow copy` to a new file
+// recomputes every search value at once. (The store does not hold the search registry that would let the
+// step re-index the stored bodies itself.)
+func addNumericTables(ctx context.Context, tx *sql.Tx) error {
+	for _, stmt := range numericSchema {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("sqlite: add the number and quantity index: %s: %w", stmt, err)
+		}
+	}
+	return nil
+}
+
+// numericRows appends the ixq rows (rid, f, u, lo, hi) of one number or quantity field.
+func numericRows(rows []any, rid, fid int64, name string, val any) ([]any, error) {
+	keys, ok := val.([]search.NumKey)
+	if !ok {
+		return nil, fmt.Errorf("sqlite: index field %s: values of type %T", name, val)
+	}
+	for _, k := range keys {
+		rows = append(rows, rid, fid, k.U, k.Lo, k.Hi)
+	}
+	return rows, nil
+}
+
+// numeric is the condition "a has a number or quantity value matching one of the criterion's values"
+// (search.NumCond spells the comparisons).
+func (b *builder) numeric(a string, tid int64, c search.Criterion) string {
+	f, ok := b.field(tid, c.Param.Field)
+	if !ok {
+		return "0"
+	}
+	// Grouped by unit key, so that each unit is one seek of ixq_fu with its comparisons OR-ed: a search
+	// of many values in one unit is one term per value, not two.
+	var units []string
+	byUnit := map[string][]string{}
+	for _, n := range search.NumConds(c) {
+		var cmp string
+		switch n.Prefix {
+		case "ne":
+			cmp = "(lo < " + b.arg(n.L) + " OR hi >= " + b.arg(n.H) + ")"
+		case "gt":
+			cmp = "hi > " + b.arg(n.V)
+		case "ge":
+			cmp = "hi >= " + b.arg(n.V)
+		case "lt":
+			cmp = "lo < " + b.arg(n.V)
+		case "le":
+			cmp = "lo <= " + b.arg(n.V)
+		case "sa":
+			cmp = "lo >= " + b.arg(n.H)
+		case "eb":
+			cmp = "hi < " + b.arg(n.L)
+		case "ap":
+			cmp = "(lo <= " + b.arg(n.ApHi) + " AND hi >= " + b.arg(n.ApLo) + ")"
+		default:
+			cmp = "(lo >= " + b.arg(n.L) + " AND hi < " + b.arg(n.H) + ")"
+		}
+		for _, u := range n.Units {
+			if _, seen := byUnit[u]; !seen {
+				units = append(units, u)
+			}
+			byUnit[u] = append(byUnit[u], cmp)
+		}
+	}
+	var conds []string
+	for _, u := range units {
+		conds = append(conds, "(u = "+b.arg(u)+" AND "+or(byUnit[u])+")")
+	}
+	if len(conds) == 0 {
+		return "0"
+	}
+	return a + ".rid IN (SELECT rid FROM ixq WHERE f = " + f + " AND " + or(conds) + ")"
+}
