@@ -32,6 +32,7 @@ var expected = map[string][2]string{
 	"$validate-type": {"", ""}, "$validate-instance": {"r", ""},
 	"$meta-system": {"", "s"}, "$meta-type": {"s", ""}, "$meta-instance": {"r", ""}, "$meta-add": {"u", ""}, "$meta-delete": {"u", ""},
 	"$everything": {"r", "s"}, "$summary": {"r", "s"}, "$worklist": {"", "s"}, "$draft-message": {"r", "s"},
+	"$find": {"s", "s"}, "$hold": {"cu", "u"}, "$book": {"cu", "u"},
 }
 
 func TestInteractionTableAsDecided(t *testing.T) {
