@@ -15,8 +15,8 @@ func TestCompartmentsAndCareDates(t *testing.T) {
 	}
 	for _, c := range []struct {
 		compartment, typ string
-		params       int
-		self         bool
+		params           int
+		self             bool
 	}{
 		{"Patient", "Observation", 2, false}, // subject, performer
 		{"Practitioner", "Communication", 2, false},
