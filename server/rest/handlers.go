@@ -123,10 +123,6 @@ func (s *Server) batchOrTransaction(c *gin.Context) {
 	s.respond(c)(s.svc.Bundle(c.Request.Context(), s.call(c), body))
 }
 
-func (s *Server) metadata(c *gin.Context) {
-	s.writeJSON(c, http.StatusOK, s.svc.Capabilities(s.baseURL(c)))
-}
-
 // operationDefinition serves GET [base]/OperationDefinition/[id] for the operations the server defines.
 func (s *Server) operationDefinition(c *gin.Context) {
 	body, err := s.svc.OperationDefinition(c.Param("id"))
