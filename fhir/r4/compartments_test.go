@@ -31,6 +31,9 @@ func TestCompartmentsAndCareDates(t *testing.T) {
 			t.Errorf("%s compartment, %s: %+v %v", c.compartment, c.typ, cmp, ok)
 		}
 	}
+	if got := d.Compartments.URLs(); len(got) != 5 || got[1] != "http://hl7.org/fhir/CompartmentDefinition/practitioner" {
+		t.Errorf("compartment URLs: %v", got)
+	}
 	if got := len(d.Compartments.Members("Encounter", []string{"Patient", "Observation", "Condition", "Encounter", "Practitioner"})); got != 3 {
 		t.Errorf("Encounter compartment members: %d of 5, want 3", got)
 	}

@@ -3,6 +3,7 @@ package search
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 )
 
 // Compartment restricts a search to the resources in one compartment instance (Patient/123): those whose
@@ -21,6 +22,7 @@ type Compartment struct {
 type Compartments struct {
 	// byType maps compartment type → member resource type → parameter codes.
 	byType map[string]map[string][]string
+	urls   []string // the definitions' canonical URLs, in order
 	r      *Registry
 }
 
@@ -32,6 +34,7 @@ func (r *Registry) NewCompartments(definitions ...[]byte) (*Compartments, error)
 	c := &Compartments{byType: map[string]map[string][]string{}, r: r}
 	for _, data := range definitions {
 		var def struct {
+			URL      string `json:"url"`
 			Code     string `json:"code"`
 			Resource []struct {
 				Code  string   `json:"code"`
@@ -54,6 +57,7 @@ func (r *Registry) NewCompartments(definitions ...[]byte) (*Compartments, error)
 			members[res.Code] = res.Param
 		}
 		c.byType[def.Code] = members
+		c.urls = append(c.urls, def.URL)
 	}
 	return c, nil
 }
@@ -91,6 +95,9 @@ func (c *Compartments) Members(compartment string, types []string) []string {
 	}
 	return out
 }
+
+// URLs returns the canonical URLs of the CompartmentDefinitions, in the order they were loaded.
+func (c *Compartments) URLs() []string { return slices.Clone(c.urls) }
 
 // Has reports whether compartment is a known compartment type.
 func (c *Compartments) Has(compartment string) bool {

@@ -81,6 +81,7 @@ func (s *Service) Capabilities(base string) []byte {
 	}
 	doc := capability.Build(capability.Options{
 		SystemOperations:  system,
+		Compartments:      s.compartments.URLs(),
 		Software:          "careflow",
 		Version:           s.cfg.Version,
 		BaseURL:           base,

@@ -78,6 +78,22 @@ func TestOtherCompartments(t *testing.T) {
 	if r.status != 200 || !strings.Contains(string(r.body), `"id":"y"`) || !strings.Contains(string(r.body), `"mode":"include"`) {
 		t.Errorf("_include in the Practitioner compartment: %d %.400s", r.status, r.body)
 	}
+	// The CapabilityStatement declares the compartments and Encounter/$everything.
+	rest := asSlice(c.do("GET", "/metadata", "").json(t)["rest"])[0].(map[string]any)
+	if got := asSlice(rest["compartment"]); len(got) != 5 || got[3] != "http://hl7.org/fhir/CompartmentDefinition/encounter" {
+		t.Errorf("rest.compartment: %v", got)
+	}
+	everything := false
+	for _, r := range asSlice(rest["resource"]) {
+		if r := r.(map[string]any); r["type"] == "Encounter" {
+			for _, op := range asSlice(r["operation"]) {
+				everything = everything || op.(map[string]any)["definition"] == "http://hl7.org/fhir/OperationDefinition/Encounter-everything"
+			}
+		}
+	}
+	if !everything {
+		t.Error("the CapabilityStatement does not list Encounter/$everything")
+	}
 	expectOutcome(t, c.do("GET", "/Encounter/e-x/Patient", ""), 400, "not-supported", "")
 	expectOutcome(t, c.do("GET", "/Basic/b1/Observation", ""), 404, "not-supported", "")
 	expectOutcome(t, c.do("GET", "/Encounter/nobody/$everything", ""), 404, "not-found", "")
