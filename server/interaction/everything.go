@@ -30,7 +30,7 @@ type everythingCursor struct {
 
 // Everything serves GET [base]/Patient/[id]/$everything (patient-operation-everything.html): the patient
 // and every resource in its compartment, paged across types with a keyset cursor, restricted by _since
-// (lastUpdated), start/end (each type's care date, search.CareDate) and _type; and GET
+// (lastUpdated), start/end (each type's care date, Registry.CareDate) and _type; and GET
 // [base]/Encounter/[id]/$everything (encounter-operation-everything.html): the encounter and every resource
 // of its compartment, with _since and _type (R4 defines no start/end for it).
 func (s *Service) Everything(ctx context.Context, call Call, typ, id string, params url.Values) (*Result, error) {
