@@ -49,6 +49,9 @@ type Options struct {
 	Resources         []Resource
 	SystemInteraction []string // transaction, batch, search-system, history-system
 	SystemOperations  []Operation
+	// Compartments are the canonical URLs of the CompartmentDefinitions the server searches by
+	// (rest.compartment).
+	Compartments []string
 	// OAuth, when set, declares rest.security: the SMART-on-FHIR service with its OAuth endpoints (the
 	// oauth-uris extension of SMART App Launch; clients discover the same at
 	// [base]/.well-known/smart-configuration).
@@ -169,6 +172,9 @@ func Build(o Options) []byte {
 	}
 	if len(o.SystemOperations) == 0 {
 		delete(doc["rest"].([]map[string]any)[0], "operation")
+	}
+	if len(o.Compartments) > 0 {
+		doc["rest"].([]map[string]any)[0]["compartment"] = o.Compartments
 	}
 	if o.OAuth != nil {
 		doc["rest"].([]map[string]any)[0]["security"] = o.OAuth.security()

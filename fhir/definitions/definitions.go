@@ -1,6 +1,6 @@
 // Package definitions holds the official HL7 FHIR R4 definitions careflow needs, embedded in the binary:
 // the list of R4 resource types, the JSON schema (fhir.schema.json), the search parameters of careflow's
-// resource types and the patient CompartmentDefinition. The files are produced by ./gen from the published npm packages; never edit them.
+// resource types and the official CompartmentDefinitions. The files are produced by ./gen from the published npm packages; never edit them.
 package definitions
 
 import (
@@ -54,6 +54,23 @@ var SearchParameters []byte
 //
 //go:embed compartmentdefinition-patient.json
 var PatientCompartment []byte
+
+// The official CompartmentDefinitions of the Practitioner, RelatedPerson, Encounter and Device compartments.
+var (
+	//go:embed compartmentdefinition-practitioner.json
+	PractitionerCompartment []byte
+	//go:embed compartmentdefinition-relatedperson.json
+	RelatedPersonCompartment []byte
+	//go:embed compartmentdefinition-encounter.json
+	EncounterCompartment []byte
+	//go:embed compartmentdefinition-device.json
+	DeviceCompartment []byte
+)
+
+// Compartments are every official R4 CompartmentDefinition (compartmentdefinition.html lists these five).
+func Compartments() [][]byte {
+	return [][]byte{PatientCompartment, PractitionerCompartment, RelatedPersonCompartment, EncounterCompartment, DeviceCompartment}
+}
 
 // RequiredElements lists, one path per line, the mandatory elements of R4 resources and complex types that
 // the JSON schema cannot require (primitive and choice elements), from the official StructureDefinitions.

@@ -1,5 +1,5 @@
-// Package r4 loads careflow's FHIR R4 definitions — the element model, the search registry with the Patient
-// compartment, and the validator — once per process, for the server, the tools and the tests.
+// Package r4 loads careflow's FHIR R4 definitions — the element model, the search registry with the official
+// compartments, and the validator — once per process, for the server, the tools and the tests.
 //
 // It is a pure FHIR package: it imports fhir/definitions and the libraries built from them, never storage or
 // HTTP.
@@ -23,7 +23,8 @@ type R4 struct {
 	Model *model.Model
 	// Registry holds the search parameters of the served types.
 	Registry *search.Registry
-	// Compartments is the Patient compartment (definitions.PatientCompartment) over Registry.
+	// Compartments are the official compartments (definitions.Compartments: Patient, Practitioner,
+	// RelatedPerson, Encounter, Device) over Registry.
 	Compartments *search.Compartments
 
 	validator func() (*validate.Validator, error)
@@ -53,9 +54,9 @@ func build() (*R4, error) {
 	if err != nil {
 		return nil, fmt.Errorf("FHIR R4 search registry: %w", err)
 	}
-	comps, err := reg.NewCompartments(definitions.PatientCompartment)
+	comps, err := reg.NewCompartments(definitions.Compartments()...)
 	if err != nil {
-		return nil, fmt.Errorf("FHIR R4 Patient compartment: %w", err)
+		return nil, fmt.Errorf("FHIR R4 compartments: %w", err)
 	}
 	return &R4{
 		Model: m, Registry: reg, Compartments: comps,

@@ -47,8 +47,11 @@ func (s *Service) Capabilities(base string) []byte {
 			r.Operations = append(r.Operations, capability.Operation{Name: "meta-add", Definition: metaAddOperationURL},
 				capability.Operation{Name: "meta-delete", Definition: metaDeleteOperationURL})
 		}
-		if t == "Patient" {
+		switch t {
+		case "Patient":
 			r.Operations = append(r.Operations, capability.Operation{Name: "everything", Definition: everythingOperationURL})
+		case "Encounter":
+			r.Operations = append(r.Operations, capability.Operation{Name: "everything", Definition: encounterEverythingOperationURL})
 		}
 		for _, op := range s.cfg.Operations {
 			if d := op.Definition(); d.Resource == t {
@@ -78,6 +81,7 @@ func (s *Service) Capabilities(base string) []byte {
 	}
 	doc := capability.Build(capability.Options{
 		SystemOperations:  system,
+		Compartments:      s.compartments.URLs(),
 		Software:          "careflow",
 		Version:           s.cfg.Version,
 		BaseURL:           base,

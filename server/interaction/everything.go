@@ -15,13 +15,11 @@ import (
 	"github.com/careflow/careflow/storage"
 )
 
-// everythingOperationURL is the official definition of Patient/$everything.
-const everythingOperationURL = "http://hl7.org/fhir/OperationDefinition/Patient-everything"
-
-// everythingDate names, per type, the date parameter that start/end restrict (the resource's care date).
-var everythingDate = map[string]string{
-	"Appointment": "date", "CarePlan": "date", "AllergyIntolerance": "date", "MedicationStatement": "effective",
-}
+// The official definitions of Patient/$everything and Encounter/$everything (R4 defines both).
+const (
+	everythingOperationURL          = "http://hl7.org/fhir/OperationDefinition/Patient-everything"
+	encounterEverythingOperationURL = "http://hl7.org/fhir/OperationDefinition/Encounter-everything"
+)
 
 // everythingCursor is the position of paging across types ($everything, system search): a type (index into the served types) and the
 // search cursor inside it.
@@ -32,31 +30,41 @@ type everythingCursor struct {
 
 // Everything serves GET [base]/Patient/[id]/$everything (patient-operation-everything.html): the patient
 // and every resource in its compartment, paged across types with a keyset cursor, restricted by _since
-// (lastUpdated), start/end (each type's care date) and _type.
+// (lastUpdated), start/end (each type's care date, Registry.CareDate) and _type; and GET
+// [base]/Encounter/[id]/$everything (encounter-operation-everything.html): the encounter and every resource
+// of its compartment, with _since and _type (R4 defines no start/end for it).
 func (s *Service) Everything(ctx context.Context, call Call, typ, id string, params url.Values) (*Result, error) {
-	if typ != "Patient" {
-		return nil, outcome.New(http.StatusNotFound, outcome.CodeNotSupported, "$everything is defined on Patient")
+	if typ != "Patient" && typ != "Encounter" {
+		return nil, outcome.New(http.StatusNotFound, outcome.CodeNotSupported, "$everything is defined on Patient and Encounter")
+	}
+	if typ == "Encounter" {
+		for _, p := range []string{"start", "end"} {
+			if params.Has(p) {
+				return nil, outcome.At(http.StatusBadRequest, outcome.CodeNotSupported, p, "Encounter/$everything has no parameter %s (R4 defines _since, _type and _count)", p)
+			}
+		}
 	}
 	types, err := s.typeList(params)
 	if err != nil {
 		return nil, err
 	}
-	var members []string
-	for _, t := range types {
-		if _, ok := s.compartments.Lookup("Patient", id, t); ok {
-			members = append(members, t)
-		}
+	members := s.compartments.Members(typ, types)
+	req := auth.Request{Interaction: "$everything", Type: typ, ID: id, Types: members, Named: params.Has("_type")}
+	if typ == "Encounter" {
+		// Not the patient's own operation: authorized as the searches it is (s on each type), which the
+		// confine decorator keeps inside the patient's compartment under patient/ scopes.
+		req = auth.Request{Interaction: "search-system", Types: members, Named: params.Has("_type")}
 	}
-	ctx, dec, err := s.authorize(ctx, call, auth.Request{Interaction: "$everything", Type: typ, ID: id, Types: members, Named: params.Has("_type")})
+	ctx, dec, err := s.authorize(ctx, call, req)
 	if err != nil {
 		return nil, err
 	}
-	types = omitted(types, dec)
-	if _, err := s.store.Read(ctx, "Patient", id); err != nil {
-		return nil, storageError(err, "Patient", id)
+	types = omitted(members, dec)
+	if _, err := s.store.Read(ctx, typ, id); err != nil {
+		return nil, storageError(err, typ, id)
 	}
-	return s.pageAcrossTypes(ctx, call, "Patient/"+id+"/$everything", params, types, func(typ string) (*search.Query, error) {
-		cmp, ok := s.compartments.Lookup("Patient", id, typ)
+	return s.pageAcrossTypes(ctx, call, typ+"/"+id+"/$everything", params, types, func(member string) (*search.Query, error) {
+		cmp, ok := s.compartments.Lookup(typ, id, member)
 		if !ok {
 			return nil, nil
 		}
@@ -64,7 +72,8 @@ func (s *Service) Everything(ctx context.Context, call Call, typ, id string, par
 		if since := params.Get("_since"); since != "" {
 			criteria.Set("_lastUpdated", "ge"+since)
 		}
-		if dp, ok := everythingDate[typ]; ok {
+		dp := s.registry.CareDate(member)
+		if dp != "" {
 			if v := params.Get("start"); v != "" {
 				criteria.Add(dp, "ge"+v)
 			}
@@ -72,13 +81,13 @@ func (s *Service) Everything(ctx context.Context, call Call, typ, id string, par
 				criteria.Add(dp, "le"+v)
 			}
 		}
-		q, err := s.parseQuery(typ, criteria, true)
+		q, err := s.parseQuery(member, criteria, true)
 		if err != nil {
 			return nil, err
 		}
 		// Undated resources (an allergy without recordedDate) stay in the window.
 		for i := range q.Criteria {
-			if q.Criteria[i].Param.Code == everythingDate[typ] {
+			if dp != "" && q.Criteria[i].Param.Code == dp {
 				q.Criteria[i].OrMissing = true
 			}
 		}

@@ -35,14 +35,19 @@ func (s *Service) Search(ctx context.Context, call Call, typ string, params url.
 }
 
 // SearchCompartment serves GET [base]/[comp]/[id]/[type]?… (search.html#compartments) with the official
-// Patient CompartmentDefinition.
+// CompartmentDefinitions (Patient, Practitioner, RelatedPerson, Encounter, Device): the resources of type
+// that refer to comp/id through one of the compartment's parameters for the type (ORed), and the criteria.
+// type "*" searches every member type of the compartment (_type narrows them), paged across types.
 func (s *Service) SearchCompartment(ctx context.Context, call Call, comp, id, typ string, params url.Values) (*Result, error) {
+	if typ == "*" {
+		return s.searchCompartmentAll(ctx, call, comp, id, params)
+	}
 	ctx, _, err := s.authorize(ctx, call, auth.Request{Interaction: "search-compartment", Type: typ, ID: id})
 	if err != nil {
 		return nil, err
 	}
 	if !s.compartments.Has(comp) {
-		return nil, outcome.New(http.StatusNotFound, outcome.CodeNotSupported, "%s is not a compartment this server supports; try Patient/[id]/[type]", comp)
+		return nil, outcome.New(http.StatusNotFound, outcome.CodeNotSupported, "%s is not a compartment this server supports; the compartments are Patient, Practitioner, RelatedPerson, Encounter and Device", comp)
 	}
 	if !s.types[typ] {
 		return nil, outcome.At(http.StatusNotFound, outcome.CodeNotSupported, typ, "resource type %q is not supported by this server", typ)
@@ -52,6 +57,43 @@ func (s *Service) SearchCompartment(ctx context.Context, call Call, comp, id, ty
 		return nil, outcome.New(http.StatusBadRequest, outcome.CodeNotSupported, "%s resources are not in the %s compartment", typ, comp)
 	}
 	return s.search(ctx, call, typ, comp+"/"+id+"/"+typ, params, cmp)
+}
+
+// searchCompartmentAll serves GET [base]/[comp]/[id]/*?…: the criteria on each member type of the
+// compartment (a parameter must exist on each, as in a system search), paged across types in the order of
+// the served types. It is authorized as the system search it is: s on each type (those without are left
+// out unless _type names them), inside the patient's compartment under patient/ scopes.
+func (s *Service) searchCompartmentAll(ctx context.Context, call Call, comp, id string, params url.Values) (*Result, error) {
+	if !s.compartments.Has(comp) {
+		return nil, outcome.New(http.StatusNotFound, outcome.CodeNotSupported, "%s is not a compartment this server supports; the compartments are Patient, Practitioner, RelatedPerson, Encounter and Device", comp)
+	}
+	types, err := s.typeList(params)
+	if err != nil {
+		return nil, err
+	}
+	members := s.compartments.Members(comp, types)
+	ctx, dec, err := s.authorize(ctx, call, auth.Request{Interaction: "search-system", Types: members, Named: params.Has("_type")})
+	if err != nil {
+		return nil, err
+	}
+	members = omitted(members, dec)
+	criteria := url.Values{}
+	for k, vs := range params {
+		switch k {
+		case "_type", CursorParam, "_count":
+		default:
+			criteria[k] = vs
+		}
+	}
+	return s.pageAcrossTypes(ctx, call, comp+"/"+id+"/*", params, members, func(typ string) (*search.Query, error) {
+		cmp, _ := s.compartments.Lookup(comp, id, typ)
+		q, err := s.parseQuery(typ, criteria, true)
+		if err != nil {
+			return nil, err
+		}
+		q.Compartment = cmp
+		return q, nil
+	})
 }
 
 // search runs a search; path is where it was asked, relative to the base (for the self link).

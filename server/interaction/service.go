@@ -12,6 +12,7 @@ package interaction
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -69,7 +70,7 @@ type Service struct {
 	validator Validator
 	registry  *search.Registry
 	pipeline  Pipeline
-	// compartments are the official CompartmentDefinitions (Patient).
+	// compartments are the official CompartmentDefinitions (definitions.Compartments).
 	compartments *search.Compartments
 	// summary holds, per type, the top-level elements _summary=true returns (official isSummary flags).
 	summary  map[string]map[string]bool
@@ -111,9 +112,9 @@ func New(cfg Config, store storage.Store, v Validator, registry *search.Registry
 	for _, t := range cfg.Types {
 		s.types[t] = true
 	}
-	comps, err := registry.NewCompartments(definitions.PatientCompartment)
+	comps, err := registry.NewCompartments(definitions.Compartments()...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("interaction: compartments: %w", err)
 	}
 	s.compartments = comps
 	s.summary = s.summarySets()

@@ -15,6 +15,9 @@ import (
 
 func (s *Server) create(c *gin.Context) {
 	body, err := s.readBody(c)
+	if err == nil && c.GetBool(ctxRawBinary) {
+		body, err = rawBinaryResource(c, "", body)
+	}
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -22,16 +25,27 @@ func (s *Server) create(c *gin.Context) {
 	s.respond(c)(s.svc.Create(c.Request.Context(), s.call(c), c.Param("type"), body, c.GetHeader("If-None-Exist")))
 }
 
+// answer is how a read answers: the resource, or Binary's raw content (binary.go).
+func (s *Server) answer(c *gin.Context) func(*interaction.Result, error) {
+	if c.GetBool(ctxRawBinary) {
+		return s.respondRawBinary(c)
+	}
+	return s.respond(c)
+}
+
 func (s *Server) read(c *gin.Context) {
-	s.respond(c)(s.svc.Read(c.Request.Context(), s.call(c), c.Param("type"), c.Param("id"), readCondition(c)))
+	s.answer(c)(s.svc.Read(c.Request.Context(), s.call(c), c.Param("type"), c.Param("id"), readCondition(c)))
 }
 
 func (s *Server) vread(c *gin.Context) {
-	s.respond(c)(s.svc.VRead(c.Request.Context(), s.call(c), c.Param("type"), c.Param("id"), c.Param("vid")))
+	s.answer(c)(s.svc.VRead(c.Request.Context(), s.call(c), c.Param("type"), c.Param("id"), c.Param("vid")))
 }
 
 func (s *Server) update(c *gin.Context) {
 	body, err := s.readBody(c)
+	if err == nil && c.GetBool(ctxRawBinary) {
+		body, err = rawBinaryResource(c, c.Param("id"), body)
+	}
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -122,10 +136,6 @@ func (s *Server) batchOrTransaction(c *gin.Context) {
 		return
 	}
 	s.respond(c)(s.svc.Bundle(c.Request.Context(), s.call(c), body))
-}
-
-func (s *Server) metadata(c *gin.Context) {
-	s.writeJSON(c, http.StatusOK, s.svc.Capabilities(s.baseURL(c)))
 }
 
 // operationDefinition serves GET [base]/OperationDefinition/[id] for the operations the server defines.

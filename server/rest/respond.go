@@ -34,6 +34,15 @@ var formatAliases = map[string]string{"json": mimeFHIRJSON, mimeFHIRJSON: mimeFH
 // JSON is 406. It also checks the media type of request bodies (415).
 func (s *Server) negotiate(c *gin.Context) {
 	chosen := mimeFHIRJSON
+	if rawBinary(c) { // Binary's raw content (binary.go); errors and written resources are JSON
+		if m, ok := pickAccept(c.GetHeader("Accept")); ok {
+			chosen = m
+		}
+		c.Set(ctxMime, chosen)
+		c.Set(ctxRawBinary, true)
+		c.Next()
+		return
+	}
 	if f := c.Query("_format"); f != "" {
 		m, ok := formatAliases[strings.ToLower(strings.TrimSpace(strings.SplitN(f, ";", 2)[0]))]
 		if !ok {

@@ -67,6 +67,7 @@ type Server struct {
 	svc     *interaction.Service
 	log     *slog.Logger
 	limiter *limiter // nil: no rate limit
+	meta    metadataCache
 }
 
 // New returns the HTTP handler of the FHIR API (under /fhir) with /healthz and /readyz.

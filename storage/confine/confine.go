@@ -7,7 +7,9 @@
 //   - Search runs inside the compartment: the query gets the compartment of its type (a type outside the
 //     compartment finds nothing; a compartment search for another patient finds nothing). Chained criteria
 //     and _has, whose conditions are evaluated on other resources, are refused (storage.ErrConfined): their
-//     answer could tell something about a resource outside the compartment.
+//     answer could tell something about a resource outside the compartment. A search of another
+//     compartment (Practitioner/x/Observation) finds its members that are also in the patient's
+//     compartment (search.Compartment.Within).
 //   - Read, VRead and History return only versions in the compartment (each version judged by its own
 //     content); a resource outside it reads as ErrNotFound, so its existence is not revealed.
 //   - Create, Update, Delete and Transact refuse (*storage.ConfinementError) a write whose resource is
@@ -123,12 +125,18 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (*storage.SearchPag
 			return nil, errChain
 		}
 	}
-	if q.Compartment != nil && (q.Compartment.Type != "Patient" || q.Compartment.ID != patient) {
+	if q.Compartment != nil && q.Compartment.Type == "Patient" && q.Compartment.ID != patient {
 		return &storage.SearchPage{Total: 0}, nil
 	}
 	cmp, ok := s.compartment(patient, q.Type)
 	if !ok {
 		return &storage.SearchPage{Total: 0}, nil
+	}
+	if q.Compartment != nil && q.Compartment.Type != "Patient" {
+		// Another compartment (Practitioner/x/Observation): its members that are also the patient's.
+		other := *q.Compartment
+		other.Within = cmp
+		cmp = &other
 	}
 	confined := *q
 	confined.Compartment = cmp

@@ -95,7 +95,7 @@ func (s *Store) search(ctx context.Context, q *search.Query) (page *storage.Sear
 	if err != nil {
 		return nil, nil, false, err
 	}
-	if cmp := q.Compartment; cmp != nil {
+	for cmp := q.Compartment; cmp != nil; cmp = cmp.Within {
 		ref := cmp.Type + "/" + cmp.ID
 		var members bson.A
 		for _, p := range cmp.Params {

