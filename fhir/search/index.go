@@ -223,7 +223,7 @@ func ascii(s string) bool {
 func (r *Registry) Index(typ string, resource map[string]any) (map[string]any, error) {
 	out := map[string]any{}
 	for code, p := range r.byType[typ] {
-		if serverFields[code] {
+		if serverFields[code] || p.shared {
 			continue
 		}
 		nodes, err := p.Expression.Evaluate(r.model, resource)
@@ -243,6 +243,59 @@ func (r *Registry) Index(typ string, resource map[string]any) (map[string]any, e
 		out[RefsField] = refs
 	}
 	return out, nil
+}
+
+// shareFields gives the parameters of a type that select the same elements one index field: the field of
+// the one whose code sorts first. Values are extracted from the elements and the parameter's type only,
+// so such parameters always have identical values, and storing them once saves a copy of every key (a
+// Patient's phonetic keys were an eighth of its index rows). Searches, sorts and chains name the field
+// through Param.Field, in every store; a resource indexed before, with both fields, has the shared one
+// too, so it is still found. Parameters share when they have the same type (and targets) and their
+// expressions select the same paths on the type (sameElements): Patient, Person, Practitioner and
+// RelatedPerson phonetic as name; Coverage patient as beneficiary; a few R4 duplicates.
+func (r *Registry) shareFields() {
+	for typ, params := range r.byType {
+		codes := make([]string, 0, len(params))
+		for code := range params {
+			codes = append(codes, code)
+		}
+		sort.Strings(codes)
+		owner := map[string]*Param{}
+		for _, code := range codes {
+			p := params[code]
+			if serverFields[code] {
+				continue
+			}
+			k := p.Type + "\x00" + strings.Join(p.Target, ",") + "\x00" + sameElements(typ, p.expression)
+			if o, ok := owner[k]; ok {
+				p.Field, p.shared = o.Field, true
+				continue
+			}
+			owner[k] = p
+		}
+	}
+}
+
+// sameElements is a key of what expr selects on a resource of type typ: when expr is a union of paths that
+// each start with a type name ("Patient.name | Person.name"), the sorted paths of typ, Resource and
+// DomainResource written as typ's (a path of another type selects nothing on it); otherwise expr itself.
+func sameElements(typ, expr string) string {
+	parts := strings.Split(expr, " | ")
+	var mine []string
+	for _, part := range parts {
+		t, _, ok := strings.Cut(part, ".")
+		if !ok || !isTypeName(t) {
+			return expr
+		}
+		switch t {
+		case typ:
+			mine = append(mine, part)
+		case "Resource", "DomainResource":
+			mine = append(mine, typ+part[len(t):])
+		}
+	}
+	sort.Strings(mine)
+	return strings.Join(mine, " | ")
 }
 
 // extracted collects one parameter's values.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/careflow/careflow/fhir/definitions"
 	"github.com/careflow/careflow/fhir/r4/r4test"
 	"github.com/careflow/careflow/fhir/search"
 )
@@ -190,6 +191,88 @@ func TestTokenKeysWithoutSystem(t *testing.T) {
 	} {
 		if got := matches(c.keys, c.search); got != c.want {
 			t.Errorf("%v matched by %q: %v, want %v", c.keys, c.search, got, c.want)
+		}
+	}
+}
+
+// TestSharedFields: parameters of a type that select the same elements share one index field, stored
+// once (Patient phonetic as name), and on every official example of their type they do select the same
+// elements as the parameter whose field they use.
+func TestSharedFields(t *testing.T) {
+	r := r4test.Load(t).Registry
+	var shared []string
+	owners := map[string]map[string]*search.Param{} // type → field → the parameter named after it
+	for _, typ := range definitions.ResourceTypes {
+		owners[typ] = map[string]*search.Param{}
+		for _, p := range r.Params(typ) {
+			if p.Field == "s_"+strings.NewReplacer("-", "_", ".", "_").Replace(p.Code) {
+				owners[typ][p.Field] = p
+			}
+		}
+		for _, p := range r.Params(typ) {
+			if o := owners[typ][p.Field]; o != p {
+				if o == nil || o.Type != p.Type {
+					t.Fatalf("%s.%s: field %s has no parameter of type %s named after it", typ, p.Code, p.Field, p.Type)
+				}
+				shared = append(shared, typ+"."+p.Code+"="+o.Code)
+			}
+		}
+	}
+	slices.Sort(shared)
+	want := []string{"CapabilityStatement.version=fhirversion", "CodeSystem.url=system", "Coverage.patient=beneficiary",
+		"EnrollmentRequest.subject=patient", "Linkage.source=item", "Patient.phonetic=name", "Person.phonetic=name",
+		"Practitioner.phonetic=name", "RelatedPerson.phonetic=name", "ResearchSubject.patient=individual"}
+	if !slices.Equal(shared, want) {
+		t.Errorf("shared fields:\n%v\nwant\n%v", shared, want)
+	}
+	files, _ := filepath.Glob("../../testdata/examples/r4/*.json")
+	checked := map[string]int{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := json.NewDecoder(strings.NewReader(string(data)))
+		dec.UseNumber()
+		var res map[string]any
+		if err := dec.Decode(&res); err != nil {
+			t.Fatal(err)
+		}
+		typ, _ := res["resourceType"].(string)
+		for _, p := range r.Params(typ) {
+			o := owners[typ][p.Field]
+			if o == p || o == nil {
+				continue
+			}
+			a, err := p.Expression.Evaluate(r.Model(), res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := o.Expression.Evaluate(r.Model(), res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(a) != fmt.Sprint(b) {
+				t.Errorf("%s: %s selects %v, %s (same field) %v", filepath.Base(f), p.Code, a, o.Code, b)
+			}
+			checked[typ+"."+p.Code] += len(a)
+		}
+		if typ == "Patient" {
+			idx, err := r.Index(typ, res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := idx["s_phonetic"]; ok {
+				t.Errorf("%s: phonetic indexed on its own field", filepath.Base(f))
+			}
+			if _, ok := idx["s_name"]; !ok && res["name"] != nil {
+				t.Errorf("%s: name not indexed", filepath.Base(f))
+			}
+		}
+	}
+	for _, k := range []string{"Patient.phonetic", "Practitioner.phonetic", "Coverage.patient"} {
+		if checked[k] == 0 {
+			t.Errorf("no official example has a value of %s", k)
 		}
 	}
 }

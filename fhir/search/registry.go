@@ -33,9 +33,15 @@ type Param struct {
 	Type       string // TypeToken, TypeString, …
 	Target     []string
 	Expression *fhirpath.Expression
-	// Field is the name of the index field that holds this parameter's values, unique per resource type
-	// and safe as a database field name (letters, digits, underscore). It never comes from a client.
+	// Field is the name of the index field that holds this parameter's values, safe as a database field
+	// name (letters, digits, underscore). It never comes from a client. Parameters of a type that select
+	// the same elements share one field (sharedFields: Patient phonetic is stored as name).
 	Field string
+
+	// expression is the official expression's text; shared: Field belongs to another parameter of the
+	// type, whose values Index stores.
+	expression string
+	shared     bool
 }
 
 // Registry holds the search parameters of the served resource types. It is immutable after NewRegistry.
@@ -125,10 +131,11 @@ func NewRegistry(m *model.Model, bundle []byte, types []string) (*Registry, erro
 			}
 			r.byType[t][sp.Code] = &Param{
 				Code: sp.Code, URL: sp.URL, Type: sp.Type, Target: target, Expression: expr,
-				Field: fieldName(sp.Code),
+				Field: fieldName(sp.Code), expression: sp.Expression,
 			}
 		}
 	}
+	r.shareFields()
 	return r, nil
 }
 

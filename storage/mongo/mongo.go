@@ -417,11 +417,16 @@ func (s *Store) searchParamIndexes(typ string) []index {
 		return nil
 	}
 	var out []index
+	seen := map[string]bool{}
 	for _, p := range s.registry.Params(typ) {
 		switch p.Code {
 		case "_id", "_lastUpdated":
 			continue
 		}
+		if seen[p.Field] {
+			continue // a parameter sharing another's field (search.Param.Field): indexed once
+		}
+		seen[p.Field] = true
 		fields := []string{p.Field}
 		switch p.Type {
 		case search.TypeDate:
