@@ -74,9 +74,16 @@ func interactions() []Interaction {
 		c, r, u, d, s = scope.Create, scope.Read, scope.Update, scope.Delete, scope.Search
 	)
 	// summaryTypes are the types Patient/$summary reads and cites besides the Patient (adapters/summary).
-	summaryTypes := []string{"AllergyIntolerance", "MedicationStatement", "CarePlan", "Coverage", "Appointment"}
-	// worklistTypes are the types $worklist derives its Tasks from, and Task (adapters/worklist).
-	worklistTypes := []string{"Patient", "CarePlan", "Appointment", "AllergyIntolerance", "MedicationStatement", "Coverage", "Task"}
+	summaryTypes := []string{"AllergyIntolerance", "MedicationStatement", "MedicationRequest", "CarePlan", "Condition", "Immunization",
+		"Observation", "Procedure", "Encounter", "FamilyMemberHistory", "CareTeam", "Practitioner", "PractitionerRole", "RelatedPerson",
+		"Coverage", "Appointment"}
+	// worklistTypes are the types $worklist derives its Tasks from, and Task (adapters/worklist), and the
+	// Communications that complete them.
+	worklistTypes := []string{"Patient", "CarePlan", "Appointment", "AllergyIntolerance", "MedicationStatement", "Coverage", "Task",
+		"Encounter", "MedicationRequest", "ServiceRequest", "DiagnosticReport", "Observation", "Procedure", "DocumentReference",
+		"Communication", "CommunicationRequest", "Claim", "ClaimResponse", "PractitionerRole", "CareTeam"}
+	// draftTypes are the types $draft-message reads: the patient's worklist, and the people it may write to.
+	draftTypes := append(slices.Clone(worklistTypes), "RelatedPerson")
 	return []Interaction{
 		{Name: "capabilities", Request: "GET [base]/metadata", Public: true, Patient: PatientNone,
 			Note: "the CapabilityStatement: public, as SMART discovery requires"},
@@ -151,6 +158,14 @@ func interactions() []Interaction {
 			Note: "r on Patient; s on every type its sections cite (leaving one out would make the summary wrong, so it is refused instead)"},
 		{Name: "$worklist", Request: "GET|POST [base]/$worklist", Others: s, OthersOf: OthersListed, Listed: worklistTypes, Patient: PatientOwn,
 			Note: "s on every type it is derived from and on Task, which it answers; with patient/ scopes the patient parameter must be the token's patient"},
+		{Name: "$find", Request: "GET|POST [base]/Appointment/$find", Target: s, Others: s, OthersOf: OthersListed, Listed: []string{"Schedule", "Slot"}, Patient: PatientRefused,
+			Note: "IHE ITI Scheduling: s on Appointment (it answers proposed Appointments) and on the schedules and slots it reads; refused to patient/ scopes for now (slots are not in a patient's compartment)"},
+		{Name: "$hold", Request: "POST [base]/Appointment/$hold", Target: c | u, Others: u, OthersOf: OthersListed, Listed: []string{"Slot"}, Patient: PatientRefused,
+			Note: "stores a held Appointment and marks its slots busy-tentative: c and u on Appointment, u on Slot; each write of its transaction is authorized too"},
+		{Name: "$book", Request: "POST [base]/Appointment/$book", Target: c | u, Others: u, OthersOf: OthersListed, Listed: []string{"Slot", "Task"}, Patient: PatientRefused,
+			Note: "stores the booked Appointment, marks its slots busy and completes the Task it closes: c and u on Appointment, u on Slot and Task; each write of its transaction is authorized too"},
+		{Name: "$draft-message", Request: "GET|POST [base]/Patient/[id]/$draft-message", Target: r, Others: s, OthersOf: OthersListed, Listed: draftTypes, Patient: PatientOwn,
+			Note: "r on Patient; s on every type the patient's worklist is derived from and on RelatedPerson; it writes nothing (the client stores the draft, which needs c/u on Communication)"},
 	}
 }
 

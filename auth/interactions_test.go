@@ -31,7 +31,8 @@ var expected = map[string][2]string{
 	"batch": {"entries", ""}, "transaction": {"entries", ""}, "conditional-reference": {"s", ""},
 	"$validate-type": {"", ""}, "$validate-instance": {"r", ""},
 	"$meta-system": {"", "s"}, "$meta-type": {"s", ""}, "$meta-instance": {"r", ""}, "$meta-add": {"u", ""}, "$meta-delete": {"u", ""},
-	"$everything": {"r", "s"}, "$summary": {"r", "s"}, "$worklist": {"", "s"},
+	"$everything": {"r", "s"}, "$summary": {"r", "s"}, "$worklist": {"", "s"}, "$draft-message": {"r", "s"},
+	"$find": {"s", "s"}, "$hold": {"cu", "u"}, "$book": {"cu", "u"},
 }
 
 func TestInteractionTableAsDecided(t *testing.T) {
@@ -171,7 +172,7 @@ func TestAuthorizeEveryInteraction(t *testing.T) {
 		t.Run(in.Name, func(t *testing.T) {
 			req := auth.Request{Interaction: in.Name, ID: "p1"}
 			switch {
-			case in.Name == "$everything" || in.Name == "$summary":
+			case in.Name == "$everything" || in.Name == "$summary" || in.Name == "$draft-message":
 				req.Type = "Patient"
 			case in.Target != 0 || strings.Contains(in.Request, "[type]"):
 				req.Type = "CarePlan"

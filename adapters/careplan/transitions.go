@@ -164,7 +164,7 @@ func CheckUpdate(previous, proposed []byte) *outcome.Error {
 	}
 	var issues []outcome.Issue
 	fail := func(expr string, err error) {
-		issues = append(issues, outcome.Issue{Severity: outcome.SeverityErr, Code: "business-rule",
+		issues = append(issues, outcome.Issue{Severity: outcome.SeverityErr, Code: outcome.CodeBusinessRule,
 			Diagnostics: err.Error(), Expression: []string{expr}})
 	}
 	if err := CheckPlanStatus(old.Status, cur.Status); err != nil {

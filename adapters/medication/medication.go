@@ -31,6 +31,7 @@ package medication
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"sort"
@@ -66,8 +67,11 @@ func (s *Service) WithPageSize(n int) *Service {
 	return &c
 }
 
-// Medication is a MedicationStatement as the workflows see it.
+// Medication is a MedicationStatement — or a MedicationRequest, a prescription (Type) — as the workflows see
+// it.
 type Medication struct {
+	// Type is the resource type: MedicationStatement, or MedicationRequest for a prescription.
+	Type    string
 	ID      string
 	Status  string
 	Patient string // subject, "Patient/id"
@@ -89,21 +93,35 @@ func DecodeMedication(v *storage.Version) (Medication, error) {
 	if err := fhirread.Decode(v.Body, "MedicationStatement", &ms); err != nil {
 		return Medication{}, fmt.Errorf("medication: MedicationStatement/%s: %w", v.ID, err)
 	}
-	m := Medication{ID: v.ID, Status: ms.Status, Patient: ms.Subject.Key(), Resource: v}
+	m := Medication{Type: "MedicationStatement", ID: v.ID, Status: ms.Status, Patient: ms.Subject.Key(), Resource: v}
 	if ms.InformationSource != nil {
 		m.Informant = ms.InformationSource.Key()
 	}
+	if err := m.name(ms.MedicationCodeableConcept, ms.MedicationReference, ms.Contained); err != nil {
+		return Medication{}, fmt.Errorf("medication: MedicationStatement/%s: %w", v.ID, err)
+	}
+	for i := range ms.Dosage {
+		if s := instruction(&ms.Dosage[i]); s != "" {
+			m.Instructions = append(m.Instructions, s)
+		}
+	}
+	m.Instruction = Instruction(ms.Dosage)
+	return m, nil
+}
+
+// name sets the medication's Name and Codes from medication[x]: its code, or a contained Medication's
+// code and ingredients.
+func (m *Medication) name(code *fhirread.CodeableConcept, ref *fhirread.Reference, contained []json.RawMessage) error {
 	switch {
-	case ms.MedicationCodeableConcept != nil:
-		m.Name = ms.MedicationCodeableConcept.Label()
-		m.Codes = append(m.Codes, ms.MedicationCodeableConcept.Coding...)
-	case ms.MedicationReference != nil:
-		ref := ms.MedicationReference
+	case code != nil:
+		m.Name = code.Label()
+		m.Codes = append(m.Codes, code.Coding...)
+	case ref != nil:
 		m.Name = ref.Display
-		if raw, ok := fhirread.ContainedOf(ms.Contained, ref.Reference, "Medication"); ok && strings.HasPrefix(ref.Reference, "#") {
+		if raw, ok := fhirread.ContainedOf(contained, ref.Reference, "Medication"); ok && strings.HasPrefix(ref.Reference, "#") {
 			var med fhirread.Medication
 			if err := fhirread.Decode(raw, "Medication", &med); err != nil {
-				return Medication{}, fmt.Errorf("medication: MedicationStatement/%s: contained Medication: %w", v.ID, err)
+				return fmt.Errorf("contained Medication: %w", err)
 			}
 			if med.Code != nil {
 				m.Codes = append(m.Codes, med.Code.Coding...)
@@ -131,13 +149,7 @@ func DecodeMedication(v *storage.Version) (Medication, error) {
 	if m.Name == "" {
 		m.Name = "Unnamed medication"
 	}
-	for i := range ms.Dosage {
-		if s := instruction(&ms.Dosage[i]); s != "" {
-			m.Instructions = append(m.Instructions, s)
-		}
-	}
-	m.Instruction = Instruction(ms.Dosage)
-	return m, nil
+	return nil
 }
 
 // Active returns the active medication list of a patient (id or "Patient/id"), or of every patient when
@@ -287,36 +299,9 @@ type Conflict struct {
 // The allergies are read first, and only the medications of patients with a current allergy: most
 // patients have none, and their medications cannot conflict.
 func (s *Service) Conflicts(ctx context.Context, patient string) ([]Conflict, error) {
-	var all []Allergy
-	var err error
-	ok := false
-	if ref := fhirread.PatientRef(patient); ref != "" {
-		all, err = s.allergies(ctx, []string{ref})
-	} else if all, ok, err = s.indexedAllergies(ctx); err == nil && !ok {
-		var vs []*storage.Version
-		if vs, err = s.f.All(ctx, "AllergyIntolerance", nil); err != nil {
-			return nil, fmt.Errorf("medication: %w", err)
-		}
-		all, err = allergyList(vs)
-	}
-	if err != nil {
+	byPatient, patients, literal, err := s.currentAllergies(ctx, patient)
+	if err != nil || len(patients) == 0 {
 		return nil, err
-	}
-	byPatient := map[string][]Allergy{}
-	var patients []string
-	literal := true // every allergic patient is a "Patient/id" reference, which a subject search matches
-	for _, a := range all {
-		if !a.Current() {
-			continue
-		}
-		if _, seen := byPatient[a.Patient]; !seen {
-			patients = append(patients, a.Patient)
-			literal = literal && fhirread.RefType(a.Patient) == "Patient"
-		}
-		byPatient[a.Patient] = append(byPatient[a.Patient], a)
-	}
-	if len(patients) == 0 {
-		return nil, nil
 	}
 	if patient == "" && literal {
 		out, err := s.conflictsOf(ctx, patients, byPatient)
@@ -345,6 +330,39 @@ func (s *Service) Conflicts(ctx context.Context, patient string) ([]Conflict, er
 		return false // otherwise keep the medication-list order, then allergy id order
 	})
 	return out, nil
+}
+
+// currentAllergies returns the current allergies of a patient (every patient when patient is empty) by
+// patient, the patients in first-seen order, and whether every one is a "Patient/id" reference (which a
+// subject search matches).
+func (s *Service) currentAllergies(ctx context.Context, patient string) (byPatient map[string][]Allergy, patients []string, literal bool, err error) {
+	var all []Allergy
+	ok := false
+	if ref := fhirread.PatientRef(patient); ref != "" {
+		all, err = s.allergies(ctx, []string{ref})
+	} else if all, ok, err = s.indexedAllergies(ctx); err == nil && !ok {
+		var vs []*storage.Version
+		if vs, err = s.f.All(ctx, "AllergyIntolerance", nil); err != nil {
+			return nil, nil, false, fmt.Errorf("medication: %w", err)
+		}
+		all, err = allergyList(vs)
+	}
+	if err != nil {
+		return nil, nil, false, err
+	}
+	byPatient = map[string][]Allergy{}
+	literal = true
+	for _, a := range all {
+		if !a.Current() {
+			continue
+		}
+		if _, seen := byPatient[a.Patient]; !seen {
+			patients = append(patients, a.Patient)
+			literal = literal && fhirread.RefType(a.Patient) == "Patient"
+		}
+		byPatient[a.Patient] = append(byPatient[a.Patient], a)
+	}
+	return byPatient, patients, literal, nil
 }
 
 // conflictsOf is Conflicts for the active statements of patients ("Patient/id" references), checked

@@ -89,7 +89,7 @@ func (e *bookEnv) setClock(t time.Time) {
 func (e *bookEnv) put(typ, id, body string) {
 	e.t.Helper()
 	body = `{"resourceType":"` + typ + `","id":"` + id + `",` + body[1:]
-	if _, err := e.svc.Update(context.Background(), interaction.Call{Base: bookBase}, typ, id, []byte(body), ""); err != nil {
+	if _, err := e.svc.Update(context.Background(), interaction.Call{Base: bookBase}, typ, id, []byte(body), interaction.WriteCondition{}); err != nil {
 		e.t.Fatalf("put %s/%s: %v", typ, id, err)
 	}
 }
@@ -576,14 +576,14 @@ func TestCancelFreesSlots(t *testing.T) {
 		e.put("Slot", "a2", slotBody("s1", "2026-12-02T09:15:00Z", "2026-12-02T09:30:00Z", "busy", `,"overbooked":true`))
 		// A change that does not cancel frees nothing.
 		desc := strings.Replace(string(booked.raw), `"status":"booked"`, `"status":"booked","description":"Review"`, 1)
-		if _, err := e.svc.Update(ctx, call, "Appointment", booked.ID, []byte(desc), ""); err != nil {
+		if _, err := e.svc.Update(ctx, call, "Appointment", booked.ID, []byte(desc), interaction.WriteCondition{}); err != nil {
 			t.Fatal(err)
 		}
 		if e.read("Slot", "a1")["status"] != "busy" {
 			t.Fatal("an update that does not cancel freed a slot")
 		}
 		cancelled := strings.Replace(desc, `"status":"booked"`, `"status":"cancelled"`, 1)
-		if _, err := e.svc.Update(ctx, call, "Appointment", booked.ID, []byte(cancelled), ""); err != nil {
+		if _, err := e.svc.Update(ctx, call, "Appointment", booked.ID, []byte(cancelled), interaction.WriteCondition{}); err != nil {
 			t.Fatal(err)
 		}
 		if a1, a2 := e.read("Slot", "a1")["status"], e.read("Slot", "a2")["status"]; a1 != "free" || a2 != "busy" {

@@ -19,9 +19,11 @@ const OperationDefinitionURL = "http://careflow.example/fhir/OperationDefinition
 func Operation(b *Builder) operation.Func {
 	return operation.Func{Name: "summary", Type: "Patient", URL: OperationDefinitionURL,
 		Title: "Patient health history summary",
-		Description: "A FHIR document Bundle summarising the patient for care coordination, with the International Patient " +
-			"Summary section layout: allergies, medications (with plain-language instructions and allergy conflicts), " +
-			"active care plans and the conditions they address, coverage, and upcoming appointments.",
+		Description: "A FHIR document Bundle summarising the patient's whole health history for care coordination, with the " +
+			"International Patient Summary section layout: allergies, medications and prescriptions (with plain-language " +
+			"instructions and allergy conflicts), active and past problems with the care plans that address them, immunizations, " +
+			"latest results and vital signs, procedures, recent encounters and hospital stays, family history, the care team " +
+			"with contacts, care plans, coverage, and upcoming appointments.",
 		Parameters: []capability.OperationParameter{
 			{Name: "date", Use: "in", Min: 0, Max: "1", Type: "date", Documentation: "The day (YYYY-MM-DD) the summary is made as of (its start, UTC): what is active, upcoming or overdue then. Default: now."},
 			{Name: "until", Use: "in", Min: 0, Max: "1", Type: "date", Documentation: "Last day of the upcoming appointments listed (YYYY-MM-DD)."},

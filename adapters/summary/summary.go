@@ -3,15 +3,31 @@
 // subject is the patient and whose date is the reference time, followed by the patient and every
 // resource the sections cite, exactly as stored (byte for byte, with their meta).
 //
-// Sections, in order (LOINC codes as the IPS uses them):
+// Sections, in order (LOINC codes as the IPS uses them; the care team's as the C-CDA Care Teams section
+// uses it, the encounters' is LOINC's "History of Hospitalizations+Outpatient visits Narrative"):
 //
 //	48765-2 Allergies and adverse reactions   every AllergyIntolerance except entered-in-error ones
 //	10160-0 Medications                       the active medication list (medication.Service.Active) with
-//	                                          plain-language instructions and allergy-conflict warnings
-//	11450-4 Problems                          the conditions the active care plans address; careflow does
-//	                                          not store Condition, so the entries are the CarePlans that
-//	                                          state the problems (labels from addresses' display or a
-//	                                          contained Condition's code)
+//	                                          plain-language instructions and allergy-conflict warnings,
+//	                                          then the active prescriptions (MedicationRequest active or
+//	                                          on-hold, not a proposal) the list does not already reflect
+//	                                          (no statement basedOn the request or with a shared code)
+//	11450-4 Problems                          active Conditions (clinical status active, recurrence,
+//	                                          relapse; not refuted or entered-in-error) with the active
+//	                                          care plans that address them (by reference, or by the same
+//	                                          label for a problem a plan states itself); problems only a
+//	                                          plan states cite that plan
+//	11348-0 History of past illness           inactive, remission and resolved Conditions
+//	11369-6 Immunizations                     given and not-given immunizations, latest first
+//	30954-2 Results                           the latest laboratory Observation of each code at now
+//	8716-3  Vital signs                       the latest vital-signs Observation of each code at now
+//	47519-4 Procedures                        Procedures except preparation, not-done, entered-in-error
+//	46240-8 Encounters and hospital stays     encounters started in the last 365 days (and those still in
+//	                                          progress), with discharge disposition and place
+//	10157-6 Family history                    FamilyMemberHistory: relative, conditions, onset, death
+//	85847-2 Care team                         active CareTeams and their members (practitioners, roles,
+//	                                          family caregivers as RelatedPerson) with role and contact
+//	                                          points, phones first
 //	18776-5 Care plans                        active CarePlans with their open activities
 //	48768-6 Coverage and payers               active Coverages that have not ended at the reference time
 //	56446-8 Upcoming appointments             appointments with an upcoming status from the reference time
@@ -239,7 +255,7 @@ func (b *run) summary(ctx context.Context, patient string, now time.Time, opt Op
 		return nil, err
 	}
 	sections = append(sections, s)
-	if s, err = b.medicationSection(ctx, d, ref); err != nil {
+	if s, err = b.medicationSection(ctx, d, ref, now.Location()); err != nil {
 		return nil, err
 	}
 	sections = append(sections, s)
@@ -247,7 +263,32 @@ func (b *run) summary(ctx context.Context, patient string, now time.Time, opt Op
 	if err != nil {
 		return nil, fmt.Errorf("summary: %w", err)
 	}
-	sections = append(sections, problemSection(d, plans), planSection(d, plans, now))
+	problems, past, err := b.problemSections(ctx, d, ref, plans, now.Location())
+	if err != nil {
+		return nil, err
+	}
+	sections = append(sections, problems, past)
+	for _, build := range []func() (section, error){
+		func() (section, error) { return b.immunizationSection(ctx, d, ref, now.Location()) },
+		func() (section, error) {
+			return b.observationSection(ctx, d, ref, "laboratory", newSection("Results", CodeResults,
+				"Relevant diagnostic tests/laboratory data Narrative"), now, "No laboratory results are recorded in careflow.")
+		},
+		func() (section, error) {
+			return b.observationSection(ctx, d, ref, "vital-signs", newSection("Vital Signs", CodeVitalSigns,
+				"Vital signs"), now, "No vital signs are recorded in careflow.")
+		},
+		func() (section, error) { return b.procedureSection(ctx, d, ref, now.Location()) },
+		func() (section, error) { return b.encounterSection(ctx, d, ref, now) },
+		func() (section, error) { return b.familyHistorySection(ctx, d, ref, now.Location()) },
+		func() (section, error) { return b.careTeamSection(ctx, d, ref) },
+	} {
+		if s, err = build(); err != nil {
+			return nil, err
+		}
+		sections = append(sections, s)
+	}
+	sections = append(sections, planSection(d, plans, now))
 	if s, err = b.coverageSection(ctx, d, ref, now); err != nil {
 		return nil, err
 	}
@@ -346,7 +387,7 @@ func (b *run) allergySection(ctx context.Context, d *doc, ref string) (section, 
 	return s, nil
 }
 
-func (b *run) medicationSection(ctx context.Context, d *doc, ref string) (section, error) {
+func (b *run) medicationSection(ctx context.Context, d *doc, ref string, loc *time.Location) (section, error) {
 	s := newSection("Medication Summary", CodeMedications, "History of Medication use Narrative")
 	meds, err := b.Meds.Active(ctx, ref)
 	if err != nil {
@@ -356,10 +397,27 @@ func (b *run) medicationSection(ctx context.Context, d *doc, ref string) (sectio
 	if err != nil {
 		return s, fmt.Errorf("summary: %w", err)
 	}
+	rxConflicts, err := b.Meds.PrescriptionConflicts(ctx, ref)
+	if err != nil {
+		return s, fmt.Errorf("summary: %w", err)
+	}
+	conflicts = append(conflicts, rxConflicts...)
 	rows := table("Medication", "Status", "Instructions")
 	for _, m := range meds {
 		s.Entry = append(s.Entry, reference{Reference: d.add(m.Resource)})
 		rows.row(m.Name, m.Status, orDash(m.Instruction))
+	}
+	rx, err := b.prescriptions(ctx, ref, meds, loc)
+	if err != nil {
+		return s, err
+	}
+	for _, r := range rx {
+		s.Entry = append(s.Entry, reference{Reference: d.add(r.v)})
+		status := "prescribed"
+		if r.r.Status == "on-hold" {
+			status = "prescribed, on hold"
+		}
+		rows.row(orDash(requestConcept(&r.r).Label()), status, orDash(medication.Instruction(r.r.DosageInstruction)))
 	}
 	body := rows.html()
 	if len(conflicts) > 0 {
@@ -376,22 +434,6 @@ func (b *run) medicationSection(ctx context.Context, d *doc, ref string) (sectio
 	}
 	s.finish(body, "No active medications are recorded in careflow.")
 	return s, nil
-}
-
-func problemSection(d *doc, plans []careplan.Plan) section {
-	s := newSection("Problem List", CodeProblems, "Problem list - Reported")
-	var items []string
-	for _, p := range plans {
-		if len(p.Addresses) == 0 {
-			continue
-		}
-		s.Entry = append(s.Entry, reference{Reference: d.add(p.Resource)})
-		for _, pr := range p.Addresses {
-			items = append(items, "<li>"+esc(pr.Label)+" <i>(addressed by care plan "+esc(p.Name)+")</i></li>")
-		}
-	}
-	s.finish("<ul>"+strings.Join(items, "")+"</ul>", "No problems are stated by the active care plans.")
-	return s
 }
 
 func planSection(d *doc, plans []careplan.Plan, now time.Time) section {

@@ -176,6 +176,14 @@ func TestSummary(t *testing.T) {
 		"48765-2 AllergyIntolerance/al1,AllergyIntolerance/al3",
 		"10160-0 MedicationStatement/ms1",
 		"11450-4 CarePlan/cp1",
+		"11348-0  empty:unavailable",
+		"11369-6  empty:unavailable",
+		"30954-2  empty:unavailable",
+		"8716-3  empty:unavailable",
+		"47519-4  empty:unavailable",
+		"46240-8  empty:unavailable",
+		"10157-6  empty:unavailable",
+		"85847-2  empty:unavailable",
 		"18776-5 CarePlan/cp1,CarePlan/cp2",
 		"48768-6 Coverage/c1",
 		"56446-8 Appointment/a1",
@@ -187,22 +195,40 @@ func TestSummary(t *testing.T) {
 		t.Errorf("%d entries but %d cited", len(bd.Entry)-1, len(cited))
 	}
 	wellFormed(t, string(mustField(t, bd.Entry[0].Resource, "text", "div")))
-	for i, wantText := range []string{
-		"<td>Penicillin G</td><td>active</td><td>confirmed</td><td>high</td>",
-		"<td>Amoxicillin 500 mg</td><td>active</td><td>Take 1.50 capsules by mouth 3 times a day for 7 days</td>" +
+	checkNarratives(t, comp, map[string]string{
+		"48765-2": "<td>Penicillin G</td><td>active</td><td>confirmed</td><td>high</td>",
+		"10160-0": "<td>Amoxicillin 500 mg</td><td>active</td><td>Take 1.50 capsules by mouth 3 times a day for 7 days</td>" +
 			"</tr></tbody></table><p><b>Allergy warnings</b></p><ul><li>Amoxicillin 500 mg conflicts with the allergy to Penicillin G (drug class penicillins; criticality high)</li></ul>",
-		"<li>Type 2 diabetes <i>(addressed by care plan Diabetes care)</i></li>",
-		"<li>Diabetes care — active, 2026-01-01 to 2026-12-31<ul><li>Foot exam (not-started, from 2026-12-10)</li></ul></li><li>Walking programme — active</li>",
-		"<td>Health insurance</td><td>Organization/ins1</td><td>2026-01-01 to 2026-12-31</td><td>yes</td>",
-		"<td>2026-12-10 09:00 +00:00</td><td>Foot exam</td><td>booked</td><td>Practitioner/dr1</td>",
-	} {
-		if !strings.Contains(comp.Section[i].Text.Div, wantText) {
-			t.Errorf("section %d narrative lacks %q:\n%s", i, wantText, comp.Section[i].Text.Div)
-		}
-	}
+		"11450-4": "<li>Type 2 diabetes <i>(addressed by care plan Diabetes care)</i></li>",
+		"18776-5": "<li>Diabetes care — active, 2026-01-01 to 2026-12-31<ul><li>Foot exam (not-started, from 2026-12-10)</li></ul></li><li>Walking programme — active</li>",
+		"48768-6": "<td>Health insurance</td><td>Organization/ins1</td><td>2026-01-01 to 2026-12-31</td><td>yes</td>",
+		"56446-8": "<td>2026-12-10 09:00 +00:00</td><td>Foot exam</td><td>booked</td><td>Practitioner/dr1</td>",
+		"11369-6": "<p>No immunizations are recorded in careflow.</p>",
+		"46240-8": "<p>No encounters since 2025-12-01 are recorded in careflow.</p>",
+	})
 	// Stored resources are included byte for byte (the decimal 1.50 survives).
 	if !bytes.Contains(data, []byte(`"doseQuantity":{"value":1.50,"unit":"capsule"}`)) {
 		t.Error("MedicationStatement not included verbatim")
+	}
+}
+
+// checkNarratives checks that the narrative of the section with each LOINC code contains the text.
+func checkNarratives(t *testing.T, comp composition, want map[string]string) {
+	t.Helper()
+	for code, text := range want {
+		found := false
+		for _, s := range comp.Section {
+			if s.Code.Coding[0].Code != code {
+				continue
+			}
+			found = true
+			if !strings.Contains(s.Text.Div, text) {
+				t.Errorf("section %s narrative lacks %q:\n%s", code, text, s.Text.Div)
+			}
+		}
+		if !found {
+			t.Errorf("no section %s", code)
+		}
 	}
 }
 

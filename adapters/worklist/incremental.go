@@ -34,7 +34,9 @@ type changeFeed interface {
 // derivedTypes are the types the workflows read to derive Tasks (TestDerivedTypes checks the list against
 // the searches of a build). A version of another type changes no derived Task; Task versions change only
 // the merge, which reads the stored Tasks on every request.
-var derivedTypes = []string{"AllergyIntolerance", "Appointment", "CarePlan", "Coverage", "MedicationStatement", "Patient"}
+var derivedTypes = []string{"AllergyIntolerance", "Appointment", "CarePlan", "Claim", "ClaimResponse", "Communication",
+	"CommunicationRequest", "Coverage", "DiagnosticReport", "DocumentReference", "Encounter", "MedicationRequest",
+	"MedicationStatement", "Observation", "Patient", "Procedure", "ServiceRequest"}
 
 const (
 	// feedPage is the page size of the feed reads.

@@ -226,6 +226,20 @@ func testIncremental(t *testing.T, e incrementalEnv, exact bool) {
 				t.Fatal(err)
 			}
 		}, true, true},
+		{"a hospital discharge (second-generation items)", func() {
+			e.Put("Encounter", "stay-incremental", `{"status":"finished","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/`+patients[1].ID+`"},"period":{"start":"`+
+				incrementalToday.AddDate(0, 0, -4).Format(time.RFC3339)+`","end":"`+incrementalToday.AddDate(0, 0, -1).Format(time.RFC3339)+`"}}`)
+		}, true, true},
+		{"the call after the discharge", func() {
+			e.Put("Communication", "call-incremental", `{"status":"completed","subject":{"reference":"Patient/`+patients[1].ID+`"},"sent":"`+incrementalToday.Format(time.RFC3339)+`"}`)
+		}, true, false},
+		{"a prior authorization denied", func() {
+			e.Put("Claim", "pa-incremental", `{"status":"active","type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/claim-type","code":"professional"}]},"use":"preauthorization",
+			  "patient":{"reference":"Patient/`+patients[2].ID+`"},"created":"`+incrementalToday.AddDate(0, 0, -10).Format(time.RFC3339)+`","provider":{"reference":"Organization/clinic"},
+			  "priority":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/processpriority","code":"normal"}]},"insurance":[{"sequence":1,"focal":true,"coverage":{"reference":"Coverage/c"}}]}`)
+			e.Put("ClaimResponse", "deny-incremental", `{"status":"active","type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/claim-type","code":"professional"}]},"use":"preauthorization",
+			  "patient":{"reference":"Patient/`+patients[2].ID+`"},"created":"`+incrementalToday.AddDate(0, 0, -8).Format(time.RFC3339)+`","insurer":{"reference":"Organization/payer"},"outcome":"error","request":{"reference":"Claim/pa-incremental"}}`)
+		}, true, false},
 		{"the deleted care plan re-created", func() { e.Put("CarePlan", plan.ID, string(plan.Body)) }, true, false},
 		{"a patient deleted", func() { e.Delete("Patient", strings.TrimPrefix(uninsured, "Patient/")) }, false, true},
 		{"a coordinator's Task", func() {

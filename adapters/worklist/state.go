@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/careflow/careflow/adapters/internal/fhirread"
 	"github.com/careflow/careflow/fhir/search"
+	"github.com/careflow/careflow/storage"
 )
 
 // # Stored state
@@ -23,7 +25,8 @@ import (
 // (restriction.period.end) are the ones the filters and the ordering use. Items whose stored Task is
 // closed (completed, cancelled, rejected, failed or entered-in-error) are left out unless the statuses
 // asked for include them, so completed work is not recreated. A changed condition (a rescheduled
-// follow-up) has a new id and is a new item.
+// follow-up) has a new id and is a new item. A message sent for an item — a Communication with status
+// completed basedOn its Task (package message drafts one) — completes it too, stored or not.
 
 // OpenStatuses returns the Task statuses of items still to be done: the statuses $worklist returns by
 // default (a fresh slice on every call).
@@ -39,10 +42,12 @@ func TaskStatuses() []string {
 // storedTask is the part of a stored Task the worklist merges.
 type storedTask struct {
 	fhirread.Head
-	Status      string              `json:"status"`
-	Priority    string              `json:"priority"`
-	Owner       *fhirread.Reference `json:"owner"`
-	Restriction struct {
+	Status         string                     `json:"status"`
+	Priority       string                     `json:"priority"`
+	Owner          *fhirread.Reference        `json:"owner"`
+	BusinessStatus *fhirread.CodeableConcept  `json:"businessStatus"`
+	PerformerType  []fhirread.CodeableConcept `json:"performerType"`
+	Restriction    struct {
 		Period fhirread.Period `json:"period"`
 	} `json:"restriction"`
 }
@@ -61,11 +66,38 @@ func (b *run) merge(ctx context.Context, tasks []Task, loc *time.Location) error
 	for _, v := range stored {
 		byID[v.ID] = v.Body
 	}
+	// A message sent for an item (a completed Communication basedOn its Task, see package message) closes it.
+	refs := make([]string, len(ids))
+	for i, id := range ids {
+		refs[i] = "Task/" + id
+	}
+	answered := map[string]bool{}
+	err = b.F.InEach(ctx, "Communication", "based-on", refs, url.Values{"status": {"completed"}}, func(v *storage.Version) error {
+		var c struct {
+			fhirread.Head
+			BasedOn []fhirread.Reference `json:"basedOn"`
+		}
+		if err := fhirread.Decode(v.Body, "Communication", &c); err != nil {
+			return fmt.Errorf("worklist: Communication/%s: %w", v.ID, err)
+		}
+		for i := range c.BasedOn {
+			if k := c.BasedOn[i].Key(); fhirread.RefType(k) == "Task" {
+				answered[fhirread.RefID(k)] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("worklist: messages sent: %w", err)
+	}
 	for i := range tasks {
 		t := &tasks[i]
 		t.Status = "requested"
 		body, ok := byID[t.ID]
 		if !ok {
+			if answered[t.ID] {
+				t.Status = "completed"
+			}
 			continue
 		}
 		var st storedTask
@@ -74,11 +106,22 @@ func (b *run) merge(ctx context.Context, tasks []Task, loc *time.Location) error
 		}
 		t.Stored, t.Resource, t.Status = true, body, st.Status
 		t.Owner = st.Owner.Key()
+		t.PerformerTypes = performerTypeKeys(st.PerformerType)
+		if st.BusinessStatus != nil {
+			for _, cd := range st.BusinessStatus.Coding {
+				if cd.System == BusinessStatusURL {
+					t.BusinessStatus = cd.Code
+				}
+			}
+		}
 		if st.Priority != "" {
 			t.Priority = st.Priority
 		}
 		if due, ok := dueFrom(st.Restriction.Period.End, loc); ok {
 			t.Due = due
+		}
+		if answered[t.ID] && slices.Contains(OpenStatuses(), t.Status) {
+			t.Status = "completed"
 		}
 	}
 	return nil

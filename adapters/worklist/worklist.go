@@ -63,7 +63,11 @@ import (
 	"github.com/careflow/careflow/adapters/internal/fhirread"
 	"github.com/careflow/careflow/adapters/internal/workflows"
 	"github.com/careflow/careflow/adapters/medication"
+	"github.com/careflow/careflow/adapters/outreach"
+	"github.com/careflow/careflow/adapters/priorauth"
+	"github.com/careflow/careflow/adapters/referral"
 	"github.com/careflow/careflow/adapters/scheduling"
+	"github.com/careflow/careflow/adapters/transitions"
 	"github.com/careflow/careflow/fhir/search"
 )
 
@@ -83,6 +87,13 @@ const (
 	CarePlanOverdueActivity    = "careplan-overdue-activity"
 	CarePlanActivityNotStarted = "careplan-activity-not-started"
 	CarePlanPeriodEnded        = "careplan-period-ended"
+	PostDischargeFollowUp      = "post-discharge-follow-up"
+	DischargeMedication        = "discharge-medication-reconciliation"
+	ReferralNotScheduled       = "referral-not-scheduled"
+	ReferralResultMissing      = "referral-result-missing"
+	OutreachDue                = "outreach-due"
+	PriorAuthPending           = "prior-authorization-pending"
+	PriorAuthDenied            = "prior-authorization-denied"
 )
 
 // Item describes one code of the CodeSystem.
@@ -104,6 +115,13 @@ func Items() []Item {
 		{CarePlanOverdueActivity, "Care plan activity overdue", "A care plan activity's scheduled window has ended and the activity is not completed."},
 		{CarePlanActivityNotStarted, "Care plan activity not started", "A care plan activity has not started although its scheduled start has passed."},
 		{CarePlanPeriodEnded, "Care plan period ended", "A care plan is still active although its period has ended."},
+		{PostDischargeFollowUp, "Post-discharge follow-up", "A patient discharged from a hospital or emergency stay in the last 30 days has had no contact since (due by the end of the second business day), or no follow-up visit within 7 days of the discharge."},
+		{DischargeMedication, "Medication reconciliation after discharge", "A medication started during a recent stay is not reflected by the patient's active medication list."},
+		{ReferralNotScheduled, "Referral not scheduled", "An active referral has no appointment 14 days after it was written (3 days when urgent)."},
+		{ReferralResultMissing, "Referral result missing", "The visit of an active referral took place 7 days ago or more and no result has been linked back to the referral."},
+		{OutreachDue, "Outreach due", "A planned message or call to the patient or a family member is due and has not been made."},
+		{PriorAuthPending, "Prior authorization pending", "The payer has not decided a prior authorization request by its deadline (72 hours when urgent, 7 days otherwise)."},
+		{PriorAuthDenied, "Prior authorization denied", "The payer denied a prior authorization request and no other request has been made since."},
 	}
 }
 
@@ -210,6 +228,10 @@ type Options struct {
 	// Statuses keeps only the Tasks with these statuses (stored status, else requested); OpenStatuses
 	// when empty.
 	Statuses []string
+	// Unassigned keeps only the Tasks nobody has taken: no owner, or a pool, and not claimed (team.go).
+	Unassigned bool
+	// Escalate raises the priority of the items not yet stored that are past due (team.go).
+	Escalate bool
 }
 
 // Task is one worklist item.
@@ -224,8 +246,16 @@ type Task struct {
 	Due      time.Time // Task.restriction.period.end
 	// Description is Task.description.
 	Description string
+	// Topic names what the item is about in words a patient understands (the follow-up's activity, the
+	// missed appointment, the stay, the referral, the planned message); "" when the item has none.
+	Topic string
 	// Status is Task.status: the stored Task's, requested when the item has not been stored.
 	Status string
+	// BusinessStatus is the code of the stored Task's businessStatus in BusinessStatusURL ("claimed",
+	// "released"), "" when none.
+	BusinessStatus string
+	// PerformerTypes are the stored Task's performerType codes (system|code).
+	PerformerTypes []string
 	// Stored reports that a coordinator has stored this Task (Resource is then the stored version).
 	Stored bool
 	// Resource is the Task resource (JSON).
@@ -237,6 +267,7 @@ const defaultHorizon = 30 * 24 * time.Hour
 // item is a Task before rendering.
 type item struct {
 	code, patient, focus, reason, owner, priority, detail, description string
+	topic                                                              string // what the item is about, for a message to the patient
 	due                                                                time.Time
 	dated                                                              bool // the due date identifies the item
 }
@@ -250,7 +281,7 @@ func (b *Builder) Build(ctx context.Context, now time.Time, opt Options) ([]Task
 	if err != nil {
 		return nil, err // with its context
 	}
-	return b.newRun().finish(ctx, derived, now.Location(), opt)
+	return b.newRun().finish(ctx, derived, now, opt)
 }
 
 func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, error) {
@@ -258,7 +289,7 @@ func (b *run) build(ctx context.Context, now time.Time, opt Options) ([]Task, er
 	if err != nil {
 		return nil, err
 	}
-	return b.finish(ctx, derived, now.Location(), opt)
+	return b.finish(ctx, derived, now, opt)
 }
 
 // derive returns the Tasks the workflows raise at now (with opt's horizon, patient and codes), rendered
@@ -293,15 +324,21 @@ func (b *run) derive(ctx context.Context, now time.Time, opt Options) ([]Task, e
 	// another's findings (or reads what another reads first) starts as soon as that one has finished, not
 	// when every other has: the allergy conflicts, the longest, overlap with the rest.
 	var (
-		fus       []scheduling.FollowUp
-		issues    []careplan.ActivityIssue
-		ended     []careplan.Plan
-		rebooks   []scheduling.Rebook
-		overlaps  []scheduling.Overlap
-		conflicts []medication.Conflict
-		checks    []coverage.AppointmentCheck
-		endings   []coverage.Ending
-		plans     []careplan.Plan
+		fus         []scheduling.FollowUp
+		issues      []careplan.ActivityIssue
+		ended       []careplan.Plan
+		rebooks     []scheduling.Rebook
+		overlaps    []scheduling.Overlap
+		conflicts   []medication.Conflict
+		checks      []coverage.AppointmentCheck
+		endings     []coverage.Ending
+		plans       []careplan.Plan
+		rxConflicts []medication.Conflict
+		stays       []transitions.Discharge
+		unrecon     []transitions.Unreconciled
+		referrals   []referral.Referral
+		outreachs   []outreach.Request
+		preauths    []priorauth.Request
 	)
 	var all tasks
 	var followUps, active, checked *task // nil when not run
@@ -319,9 +356,28 @@ func (b *run) derive(ctx context.Context, now time.Time, opt Options) ([]Task, e
 	}
 	if want(AllergyConflict) {
 		all.run(func() (err error) { conflicts, err = b.Meds.Conflicts(ctx, patient); return })
+		all.run(func() (err error) { rxConflicts, err = b.Meds.PrescriptionConflicts(ctx, patient); return })
 	}
 	if want(CoverageGap, ApprovalRequired) {
 		checked = all.run(func() (err error) { checks, err = b.Cov.CheckAppointments(ctx, patient, now, until); return })
+	}
+	if want(PostDischargeFollowUp, DischargeMedication) {
+		all.run(func() (err error) {
+			if stays, err = b.Transitions.Discharges(ctx, patient, now); err != nil || !want(DischargeMedication) {
+				return err
+			}
+			unrecon, err = b.Transitions.Unreconciled(ctx, stays)
+			return err
+		})
+	}
+	if want(ReferralNotScheduled, ReferralResultMissing) {
+		all.run(func() (err error) { referrals, err = b.Referrals.Referrals(ctx, patient, now); return })
+	}
+	if want(OutreachDue) {
+		all.run(func() (err error) { outreachs, err = b.Outreach.Due(ctx, patient, now); return })
+	}
+	if want(PriorAuthPending, PriorAuthDenied) {
+		all.run(func() (err error) { preauths, err = b.PriorAuth.Requests(ctx, patient, now); return })
 	}
 	// Then those that read the active care plans again (from the memo), or need other findings.
 	if want(CarePlanOverdueActivity, CarePlanActivityNotStarted) {
@@ -365,7 +421,7 @@ func (b *run) derive(ctx context.Context, now time.Time, opt Options) ([]Task, e
 	if want(FollowUpDue, FollowUpOverdue) {
 		for _, f := range fus {
 			it := item{code: FollowUpDue, priority: "routine", patient: f.Patient, focus: "CarePlan/" + f.Plan,
-				owner: first(f.Performers, f.Author), detail: activityKey(f.ActivityID, f.Activity), due: f.Due, dated: true,
+				owner: first(f.Performers, f.Author), detail: activityKey(f.ActivityID, f.Activity), due: f.Due, dated: true, topic: f.Label,
 				description: fmt.Sprintf("Book the follow-up %q of care plan %q, due %s.", f.Label, f.PlanName, day(f.Due, loc))}
 			if f.Overdue {
 				it.code, it.priority = FollowUpOverdue, "urgent"
@@ -402,7 +458,7 @@ func (b *run) derive(ctx context.Context, now time.Time, opt Options) ([]Task, e
 			what = "missed"
 		}
 		items = append(items, item{code: RebookAppointment, priority: "routine", patient: r.Patient, focus: "Appointment/" + r.Appointment.ID,
-			owner: first(r.Appointment.Practitioners, ""), detail: r.Patient, due: r.Appointment.Start, dated: true,
+			owner: first(r.Appointment.Practitioners, ""), detail: r.Patient, due: r.Appointment.Start, dated: true, topic: r.Appointment.Description,
 			description: fmt.Sprintf("Rebook the %s appointment %q of %s.", what, r.Appointment.Description, clock(r.Appointment.Start, loc))})
 	}
 	for _, o := range overlaps {
@@ -412,7 +468,7 @@ func (b *run) derive(ctx context.Context, now time.Time, opt Options) ([]Task, e
 			description: fmt.Sprintf("Appointments %q at %s and %q at %s overlap: keep one.", o.First.Description, clock(o.First.Start, loc),
 				o.Second.Description, clock(o.Second.Start, loc))})
 	}
-	for _, c := range conflicts {
+	for _, c := range append(conflicts, rxConflicts...) {
 		prio := "urgent"
 		if c.Criticality == "low" {
 			prio = "routine"
@@ -425,7 +481,7 @@ func (b *run) derive(ctx context.Context, now time.Time, opt Options) ([]Task, e
 		if t := fhirread.RefType(c.Medication.Informant); t == "Practitioner" || t == "PractitionerRole" {
 			owner = c.Medication.Informant
 		}
-		items = append(items, item{code: AllergyConflict, priority: prio, patient: c.Patient, focus: "MedicationStatement/" + c.Medication.ID,
+		items = append(items, item{code: AllergyConflict, priority: prio, patient: c.Patient, focus: c.Medication.Type + "/" + c.Medication.ID,
 			reason: "AllergyIntolerance/" + c.Allergy.ID, owner: owner, detail: c.Allergy.ID, due: now,
 			description: fmt.Sprintf("%s conflicts with the recorded allergy to %s (%s, criticality %s): ask the prescriber to review.",
 				c.Medication.Name, c.Allergy.Label, how, firstNonEmpty(c.Criticality, "not recorded"))})
@@ -457,6 +513,7 @@ func (b *run) derive(ctx context.Context, now time.Time, opt Options) ([]Task, e
 		items = append(items, item{code: CoverageGap, priority: "routine", patient: p, focus: p, owner: gps[p], due: now,
 			description: "The patient is in care but no coverage is in force: record or arrange coverage."})
 	}
+	items = append(items, secondGeneration(stays, unrecon, referrals, outreachs, preauths, now)...)
 
 	var derived []Task
 	for _, it := range items {
@@ -474,7 +531,8 @@ func (b *run) derive(ctx context.Context, now time.Time, opt Options) ([]Task, e
 
 // finish merges the derived Tasks with the stored ones, keeps those opt selects and orders them. It
 // changes the elements of derived.
-func (b *run) finish(ctx context.Context, derived []Task, loc *time.Location, opt Options) ([]Task, error) {
+func (b *run) finish(ctx context.Context, derived []Task, now time.Time, opt Options) ([]Task, error) {
+	loc := now.Location()
 	// The stored state (status, owner, priority, due date) decides what is shown.
 	if err := b.merge(ctx, derived, loc); err != nil {
 		return nil, err
@@ -483,12 +541,27 @@ func (b *run) finish(ctx context.Context, derived []Task, loc *time.Location, op
 	if len(statuses) == 0 {
 		statuses = OpenStatuses()
 	}
-	ownerFilter := fhirread.RefKey(opt.Owner)
+	var owners *pools
+	if opt.Owner != "" {
+		var err error
+		if owners, err = b.poolsOf(ctx, opt.Owner); err != nil {
+			return nil, err
+		}
+	}
 	var out []Task
 	for _, t := range derived {
-		if !slices.Contains(statuses, t.Status) || (ownerFilter != "" && t.Owner != ownerFilter) ||
+		if !slices.Contains(statuses, t.Status) || (owners != nil && !owners.accepts(&t)) || (opt.Unassigned && !unassigned(&t)) ||
 			(!opt.DueFrom.IsZero() && t.Due.Before(opt.DueFrom)) || (!opt.DueTo.IsZero() && !t.Due.Before(opt.DueTo)) {
 			continue
+		}
+		if opt.Escalate && !t.Stored {
+			if p := escalate(t.Priority, t.Due, now); p != t.Priority {
+				body, err := withPriority(t.Resource, p)
+				if err != nil {
+					return nil, err
+				}
+				t.Priority, t.Resource = p, body
+			}
 		}
 		out = append(out, t)
 	}
@@ -625,18 +698,17 @@ func TaskID(code, focus, detail string, date time.Time, dated bool) string {
 	return "wl-" + hex.EncodeToString(h.Sum(nil))[:40]
 }
 
-// render builds the Task resource of an item.
-func render(it item, now time.Time) (Task, error) {
-	id := TaskID(it.code, it.focus, it.detail, it.due, it.dated)
-	type ref struct {
+type (
+	ref struct {
 		Reference string `json:"reference"`
 	}
-	type coding struct {
+	coding struct {
 		System  string `json:"system"`
 		Code    string `json:"code"`
 		Display string `json:"display"`
 	}
-	task := struct {
+	// taskResource is the JSON of a derived Task (field order is the JSON order).
+	taskResource struct {
 		ResourceType string `json:"resourceType"`
 		ID           string `json:"id"`
 		Text         struct {
@@ -660,7 +732,13 @@ func render(it item, now time.Time) (Task, error) {
 				End string `json:"end"`
 			} `json:"period"`
 		} `json:"restriction"`
-	}{ResourceType: "Task", ID: id, Status: "requested", Intent: "order", Priority: it.priority,
+	}
+)
+
+// render builds the Task resource of an item.
+func render(it item, now time.Time) (Task, error) {
+	id := TaskID(it.code, it.focus, it.detail, it.due, it.dated)
+	task := taskResource{ResourceType: "Task", ID: id, Status: "requested", Intent: "order", Priority: it.priority,
 		Description: it.description, Focus: ref{it.focus}, For: ref{it.patient}, AuthoredOn: now.Format(time.RFC3339Nano)}
 	task.Text.Status = "generated"
 	task.Text.Div = `<div xmlns="http://www.w3.org/1999/xhtml"><p>` + esc(display(it.code)+": "+it.description) + `</p></div>`
@@ -677,7 +755,7 @@ func render(it item, now time.Time) (Task, error) {
 		return Task{}, fmt.Errorf("worklist: %w", err)
 	}
 	return Task{ID: id, Code: it.code, Patient: it.patient, Focus: it.focus, Reason: it.reason, Owner: it.owner,
-		Priority: it.priority, Due: it.due, Description: it.description, Resource: data}, nil
+		Priority: it.priority, Due: it.due, Description: it.description, Topic: it.topic, Resource: data}, nil
 }
 
 func esc(s string) string {

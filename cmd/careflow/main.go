@@ -21,6 +21,7 @@ import (
 
 	"github.com/careflow/careflow/adapters/careplan"
 	"github.com/careflow/careflow/adapters/dashboard"
+	"github.com/careflow/careflow/adapters/message"
 	"github.com/careflow/careflow/adapters/scheduling"
 	"github.com/careflow/careflow/adapters/summary"
 	"github.com/careflow/careflow/adapters/worklist"
@@ -234,6 +235,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	worklists := worklist.New(store, registry) // one builder: $worklist and $draft-message share its kept build
 	// Booking ($hold, $book) writes through the service's own transaction pipeline (operation.Request.Transact).
 	scheduler := scheduling.New(store, registry)
 	booker := scheduling.NewBooker(scheduler, scheduling.DefaultHold)
@@ -242,7 +244,8 @@ func serve(args []string) error {
 		Version: version, Types: definitions.ResourceTypes,
 		Operations: []interaction.Operation{
 			summary.Operation(summary.New(store, registry)),
-			worklist.Operation(worklist.New(store, registry)),
+			worklist.Operation(worklists),
+			message.Operation(message.New(worklists, store, registry)),
 			scheduling.FindOperation(scheduler),
 			scheduling.HoldOperation(booker),
 			scheduling.BookOperation(booker),

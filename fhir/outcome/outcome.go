@@ -38,8 +38,9 @@ const (
 	CodeException     = "exception"
 	CodeInformational = "informational"
 	CodeTooCostly     = "too-costly"
-	CodeLogin         = "login"     // authentication required or failed (401)
-	CodeForbidden     = "forbidden" // not permitted (403)
+	CodeBusinessRule  = "business-rule" // a rule of the domain refuses the request (422)
+	CodeLogin         = "login"         // authentication required or failed (401)
+	CodeForbidden     = "forbidden"     // not permitted (403)
 )
 
 // Issue is one OperationOutcome.issue.

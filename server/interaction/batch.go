@@ -65,7 +65,7 @@ func (s *Service) Do(ctx context.Context, call Call, r Request) (*Result, error)
 	case http.MethodPut:
 		switch {
 		case len(segs) == 2:
-			return s.Update(ctx, call, segs[0], segs[1], r.Body, r.IfMatch)
+			return s.Update(ctx, call, segs[0], segs[1], r.Body, WriteCondition{IfMatch: r.IfMatch, IfNoneMatch: r.IfNoneMatch})
 		case len(segs) == 1:
 			return s.ConditionalUpdate(ctx, call, segs[0], r.Query, r.Body, r.IfMatch)
 		}

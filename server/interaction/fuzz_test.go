@@ -74,7 +74,7 @@ func FuzzBundle(f *testing.F) {
 	svc := fuzzService(f)
 	ctx := context.Background()
 	call := interaction.Call{Base: "https://fhir.example.org/fhir"}
-	if _, err := svc.Update(ctx, call, "Patient", "p1", []byte(`{"resourceType":"Patient","id":"p1","active":false}`), ""); err != nil {
+	if _, err := svc.Update(ctx, call, "Patient", "p1", []byte(`{"resourceType":"Patient","id":"p1","active":false}`), interaction.WriteCondition{}); err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -122,7 +122,7 @@ func FuzzPatch(f *testing.F) {
 	const patient = `{"resourceType":"Patient","id":"p1","active":true,"gender":"male","name":[{"family":"A","given":["X","Y"]},{"family":"Z"}],"birthDate":"1970","_birthDate":{"extension":[{"url":"http://x","valueString":"y"}]}}`
 	f.Fuzz(func(t *testing.T, doc []byte, jsonPatch bool) {
 		defer watchdog("Patch", doc)()
-		if _, err := svc.Update(ctx, call, "Patient", "p1", []byte(patient), ""); err != nil {
+		if _, err := svc.Update(ctx, call, "Patient", "p1", []byte(patient), interaction.WriteCondition{}); err != nil {
 			t.Fatal(err)
 		}
 		ct := "application/fhir+json"

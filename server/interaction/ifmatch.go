@@ -145,6 +145,78 @@ func (s *Service) precondition(ctx context.Context, m ifMatchCond, typ, id strin
 	return storage.Precondition{VersionID: neverMatches}, nil
 }
 
+// WriteCondition is the HTTP preconditions of an update: If-Match (http.html#concurrency) and
+// If-None-Match (RFC 9110 §13.1.2). "If-None-Match: *" makes the update a create that fails with 412 when
+// the resource is present or was deleted (its id is taken) — the race-free way to be the first to store a resource with a known id (two
+// coordinators claiming one derived worklist Task: exactly one creates it); a list of entity-tags fails
+// with 412 when the current version is one of them.
+type WriteCondition struct {
+	IfMatch, IfNoneMatch string
+}
+
+// ifNoneMatch parses an If-None-Match value of a write (field names it in the error).
+func ifNoneMatch(field, h string) (ifMatchCond, error) {
+	m, ok := parseIfMatch(h)
+	if !ok {
+		return m, outcome.New(http.StatusBadRequest, outcome.CodeInvalid, "%s", strings.Replace(malformedIfMatch(field, h), "If-Match", field, 1))
+	}
+	return m, nil
+}
+
+// updateIfNoneMatch stores w under the If-None-Match condition none (and the If-Match precondition p).
+func (s *Service) updateIfNoneMatch(ctx context.Context, w storage.Write, p storage.Precondition, none ifMatchCond) (*storage.Version, bool, error) {
+	create, p, err := s.noneMatchPlan(ctx, w, p, none)
+	if err != nil {
+		return nil, false, err
+	}
+	if create {
+		v, err := s.store.Create(ctx, w)
+		if errors.Is(err, storage.ErrExists) {
+			return nil, false, noneMatchFailed(w)
+		}
+		return v, err == nil, err
+	}
+	return s.store.Update(ctx, w, p)
+}
+
+// noneMatchPlan decides how a write of w under If-None-Match none (and If-Match precondition p) is stored:
+// with "*", as a create of w.ID, which fails when a concurrent write takes the id first; with entity-tags,
+// it fails now when the current version is one of them, and otherwise updates that version
+// (compared-and-set, so a concurrent change is a 412 too) or creates the resource when it is absent. A
+// deleted resource fails "*": its id stays taken (the store can compare-and-set against a current version
+// only, and a claim must never succeed twice), and the message says to PUT without the header to recreate
+// it.
+func (s *Service) noneMatchPlan(ctx context.Context, w storage.Write, p storage.Precondition, none ifMatchCond) (create bool, pre storage.Precondition, err error) {
+	cur, err := s.store.Read(ctx, w.Type, w.ID)
+	var gone *storage.GoneError
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		if p.VersionID != 0 {
+			return false, p, &storage.VersionConflictError{Expected: p.VersionID}
+		}
+		return true, p, nil
+	case errors.As(err, &gone):
+		if none.any {
+			return false, p, outcome.New(http.StatusPreconditionFailed, outcome.CodeConflict,
+				"%s/%s was deleted (version %d): its id is taken, so If-None-Match: * fails; PUT without If-None-Match to recreate it",
+				w.Type, w.ID, gone.Deleted.VersionID)
+		}
+		return false, p, nil // no current version, so none of the tags matches: an ordinary update
+	case err != nil:
+		return false, p, err
+	case none.any || slices.Contains(none.versions, cur.VersionID):
+		return false, p, noneMatchFailed(w)
+	}
+	if p.VersionID == 0 {
+		p.VersionID = cur.VersionID
+	}
+	return false, p, nil
+}
+
+func noneMatchFailed(w storage.Write) error {
+	return outcome.New(http.StatusPreconditionFailed, outcome.CodeConflict, "%s/%s is present: the If-None-Match condition failed and nothing was written", w.Type, w.ID)
+}
+
 // ReadCondition is a conditional read's If-None-Match and If-Modified-Since (http.html#cread).
 type ReadCondition struct {
 	IfNoneMatch, IfModifiedSince string

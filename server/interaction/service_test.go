@@ -72,10 +72,10 @@ func TestServiceWithoutHTTP(t *testing.T) {
 	if _, err := svc.Read(ctx, call, "Patient", "nope", interaction.ReadCondition{}); status(err) != http.StatusNotFound {
 		t.Errorf("read of an unknown id: %v", err)
 	}
-	if _, err := svc.Update(ctx, call, "Patient", id, []byte(`{"resourceType":"Patient","id":"`+id+`"}`), `W/"x"`); status(err) != http.StatusPreconditionFailed {
+	if _, err := svc.Update(ctx, call, "Patient", id, []byte(`{"resourceType":"Patient","id":"`+id+`"}`), interaction.WriteCondition{IfMatch: `W/"x"`}); status(err) != http.StatusPreconditionFailed {
 		t.Errorf("update with an If-Match naming no version: %v", err)
 	}
-	if _, err := svc.Update(ctx, call, "Patient", id, []byte(`{"resourceType":"Patient","id":"`+id+`"}`), `W/"1`); status(err) != http.StatusBadRequest {
+	if _, err := svc.Update(ctx, call, "Patient", id, []byte(`{"resourceType":"Patient","id":"`+id+`"}`), interaction.WriteCondition{IfMatch: `W/"1`}); status(err) != http.StatusBadRequest {
 		t.Errorf("update with a malformed If-Match: %v", err)
 	}
 	if _, err := svc.Create(ctx, call, "Patient", []byte(`{"resourceType":"Patient","gender":"cat"}`), ""); status(err) != http.StatusBadRequest {
@@ -145,7 +145,7 @@ func TestBatchEntriesWithoutSyntheticRequests(t *testing.T) {
 	ctx := context.Background()
 	svc := service(t)
 	call := interaction.Call{Base: base}
-	if _, err := svc.Update(ctx, call, "Patient", "b1", []byte(`{"resourceType":"Patient","id":"b1"}`), ""); err != nil {
+	if _, err := svc.Update(ctx, call, "Patient", "b1", []byte(`{"resourceType":"Patient","id":"b1"}`), interaction.WriteCondition{}); err != nil {
 		t.Fatal(err)
 	}
 	batch := `{"resourceType":"Bundle","type":"batch","entry":[

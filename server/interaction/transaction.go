@@ -383,6 +383,9 @@ func (s *Service) transaction(ctx context.Context, call Call, raws []json.RawMes
 		var txErr *storage.TxError
 		if errors.As(err, &txErr) && txErr.Index >= 0 && txErr.Index < len(owners) {
 			e := owners[txErr.Index]
+			if e.method == http.MethodPut && e.ifNoneMatch != "" && errors.Is(txErr.Err, storage.ErrExists) {
+				return nil, entryError(e.index, e.method, e.rawURL(), noneMatchFailed(e.write))
+			}
 			return nil, entryError(e.index, e.method, e.rawURL(), txError(txErr.Err, e.write.Type, e.write.ID))
 		}
 		return nil, txError(err, "", "")
@@ -482,6 +485,21 @@ func (s *Service) resolveTarget(ctx context.Context, e *txEntry) error {
 		var err error
 		if e.pre, err = s.precondition(ctx, m, e.write.Type, e.write.ID); err != nil {
 			return err
+		}
+		if e.method == http.MethodPut && e.ifNoneMatch != "" {
+			// If-None-Match on an update (WriteCondition): a create of the id, or a compare-and-set.
+			none, ok := parseIfMatch(e.ifNoneMatch)
+			if !ok {
+				return outcome.At(http.StatusBadRequest, outcome.CodeInvalid, e.where()+".request.ifNoneMatch", "%s",
+					strings.Replace(malformedIfMatch("ifNoneMatch", e.ifNoneMatch), "If-Match", "If-None-Match", 1))
+			}
+			create, pre, err := s.noneMatchPlan(ctx, e.write, e.pre, none)
+			if err != nil {
+				return storageError(err, e.write.Type, e.write.ID)
+			}
+			if e.pre = pre; create {
+				e.kind = storage.TxCreate
+			}
 		}
 	}
 	return nil

@@ -79,9 +79,9 @@ func (s *Service) create(ctx context.Context, call Call, w storage.Write) (*Resu
 	return written(call, http.StatusCreated, v, "created"), nil
 }
 
-// Update serves update (http.html#update), honouring ifMatch (the If-Match value, "" for none): the body
-// carries the id of the URL; an absent resource is created with it.
-func (s *Service) Update(ctx context.Context, call Call, typ, id string, body []byte, ifMatchValue string) (*Result, error) {
+// Update serves update (http.html#update), honouring the If-Match and If-None-Match values of cond ("" for
+// none; see WriteCondition): the body carries the id of the URL; an absent resource is created with it.
+func (s *Service) Update(ctx context.Context, call Call, typ, id string, body []byte, cond WriteCondition) (*Result, error) {
 	if err := s.writable(typ); err != nil {
 		return nil, err
 	}
@@ -89,7 +89,11 @@ func (s *Service) Update(ctx context.Context, call Call, typ, id string, body []
 	if err != nil {
 		return nil, err
 	}
-	pre, err := ifMatch("If-Match", ifMatchValue)
+	pre, err := ifMatch("If-Match", cond.IfMatch)
+	if err != nil {
+		return nil, err
+	}
+	none, err := ifNoneMatch("If-None-Match", cond.IfNoneMatch)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +113,13 @@ func (s *Service) Update(ctx context.Context, call Call, typ, id string, body []
 		return nil, err
 	}
 	w.ID = id
-	v, created, err := s.store.Update(ctx, w, p)
+	var v *storage.Version
+	created := false
+	if none.given {
+		v, created, err = s.updateIfNoneMatch(ctx, w, p, none)
+	} else {
+		v, created, err = s.store.Update(ctx, w, p)
+	}
 	if err != nil {
 		return nil, storageError(err, typ, id)
 	}

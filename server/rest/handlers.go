@@ -50,7 +50,8 @@ func (s *Server) update(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.respond(c)(s.svc.Update(c.Request.Context(), s.call(c), c.Param("type"), c.Param("id"), body, c.GetHeader("If-Match")))
+	s.respond(c)(s.svc.Update(c.Request.Context(), s.call(c), c.Param("type"), c.Param("id"), body,
+		interaction.WriteCondition{IfMatch: c.GetHeader("If-Match"), IfNoneMatch: c.GetHeader("If-None-Match")}))
 }
 
 // conditionalUpdate serves PUT [base]/[type]?criteria.

@@ -7,7 +7,11 @@ import (
 	"github.com/careflow/careflow/adapters/coverage"
 	"github.com/careflow/careflow/adapters/internal/fetch"
 	"github.com/careflow/careflow/adapters/medication"
+	"github.com/careflow/careflow/adapters/outreach"
+	"github.com/careflow/careflow/adapters/priorauth"
+	"github.com/careflow/careflow/adapters/referral"
 	"github.com/careflow/careflow/adapters/scheduling"
+	"github.com/careflow/careflow/adapters/transitions"
 	"github.com/careflow/careflow/fhir/search"
 )
 
@@ -23,6 +27,11 @@ type Set struct {
 	Plans *careplan.Service
 	Meds  *medication.Service
 	Cov   *coverage.Service
+	// The second generation: transitional care, referrals, outreach, prior authorization.
+	Transitions *transitions.Service
+	Referrals   *referral.Service
+	Outreach    *outreach.Service
+	PriorAuth   *priorauth.Service
 }
 
 // New returns a Set reading store through a fresh memo; pageSize > 0 overrides the page size; with keep,
@@ -35,10 +44,17 @@ func New(store fetch.Searcher, registry *search.Registry, pageSize int, keep ...
 		Plans: careplan.New(m, registry),
 		Meds:  medication.New(m, registry),
 		Cov:   coverage.New(m, registry),
+
+		Transitions: transitions.New(m, registry),
+		Referrals:   referral.New(m, registry),
+		Outreach:    outreach.New(m, registry),
+		PriorAuth:   priorauth.New(m, registry),
 	}
 	if pageSize > 0 {
 		s.Sched, s.Plans, s.Meds, s.Cov = s.Sched.WithPageSize(pageSize), s.Plans.WithPageSize(pageSize),
 			s.Meds.WithPageSize(pageSize), s.Cov.WithPageSize(pageSize)
+		s.Transitions, s.Referrals, s.Outreach, s.PriorAuth = s.Transitions.WithPageSize(pageSize),
+			s.Referrals.WithPageSize(pageSize), s.Outreach.WithPageSize(pageSize), s.PriorAuth.WithPageSize(pageSize)
 	}
 	return s
 }
