@@ -402,6 +402,13 @@ func (s *Service) conflictsOf(ctx context.Context, patients []string, byPatient 
 	if err != nil {
 		return nil, fmt.Errorf("medication: %w", err)
 	}
+	sortConflicts(out)
+	return out, nil
+}
+
+// sortConflicts orders conflicts by patient, medication name (case-insensitive), medication id, then
+// allergy id.
+func sortConflicts(out []Conflict) {
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if a.Patient != b.Patient {
@@ -415,7 +422,6 @@ func (s *Service) conflictsOf(ctx context.Context, patients []string, byPatient 
 		}
 		return a.Allergy.ID < b.Allergy.ID
 	})
-	return out, nil
 }
 
 // indexedAllergies returns every allergy as the store's index describes it, for finding conflicts: ID,

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"sort"
-	"strings"
 
 	"github.com/careflow/careflow/adapters/internal/fhirread"
 	"github.com/careflow/careflow/storage"
@@ -131,18 +129,6 @@ func (s *Service) PrescriptionConflicts(ctx context.Context, patient string) ([]
 			kept = append(kept, c)
 		}
 	}
-	sort.SliceStable(kept, func(i, j int) bool {
-		a, b := kept[i], kept[j]
-		if a.Patient != b.Patient {
-			return a.Patient < b.Patient
-		}
-		if an, bn := strings.ToLower(a.Medication.Name), strings.ToLower(b.Medication.Name); an != bn {
-			return an < bn
-		}
-		if a.Medication.ID != b.Medication.ID {
-			return a.Medication.ID < b.Medication.ID
-		}
-		return a.Allergy.ID < b.Allergy.ID
-	})
+	sortConflicts(kept)
 	return s.withAllergies(ctx, kept)
 }

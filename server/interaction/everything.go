@@ -108,14 +108,7 @@ func (s *Service) SearchSystem(ctx context.Context, call Call, params url.Values
 		return nil, err
 	}
 	types = omitted(types, dec)
-	criteria := url.Values{}
-	for k, vs := range params {
-		switch k {
-		case "_type", CursorParam, "_count":
-		default:
-			criteria[k] = vs
-		}
-	}
+	criteria := crossTypeCriteria(params)
 	return s.pageAcrossTypes(ctx, call, "", params, types, func(typ string) (*search.Query, error) {
 		return s.parseQuery(typ, criteria, true)
 	})
@@ -207,4 +200,18 @@ func (s *Service) pageAcrossTypes(ctx context.Context, call Call, path string, p
 func encodeEverything(c everythingCursor) string {
 	data, _ := json.Marshal(c)
 	return base64.RawURLEncoding.EncodeToString(data)
+}
+
+// crossTypeCriteria are the search criteria of a search across types: params without _type, the paging
+// cursor and _count, which the paging across types handles itself.
+func crossTypeCriteria(params url.Values) url.Values {
+	criteria := url.Values{}
+	for k, vs := range params {
+		switch k {
+		case "_type", CursorParam, "_count":
+		default:
+			criteria[k] = vs
+		}
+	}
+	return criteria
 }

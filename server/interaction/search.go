@@ -77,14 +77,7 @@ func (s *Service) searchCompartmentAll(ctx context.Context, call Call, comp, id 
 		return nil, err
 	}
 	members = omitted(members, dec)
-	criteria := url.Values{}
-	for k, vs := range params {
-		switch k {
-		case "_type", CursorParam, "_count":
-		default:
-			criteria[k] = vs
-		}
-	}
+	criteria := crossTypeCriteria(params)
 	return s.pageAcrossTypes(ctx, call, comp+"/"+id+"/*", params, members, func(typ string) (*search.Query, error) {
 		cmp, _ := s.compartments.Lookup(comp, id, typ)
 		q, err := s.parseQuery(typ, criteria, true)
