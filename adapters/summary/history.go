@@ -718,7 +718,7 @@ func (b *run) careTeamSection(ctx context.Context, d *doc, ref string) (section,
 	byType := map[string][]string{}
 	for _, t := range teams {
 		for _, p := range t.r.Participant {
-			if k := p.Member.Key(); fhirread.RefType(k) != "" {
+			if k := p.Member.Key(); memberTypes[fhirread.RefType(k)] {
 				byType[fhirread.RefType(k)] = append(byType[fhirread.RefType(k)], fhirread.RefID(k))
 			}
 		}
@@ -788,6 +788,10 @@ func (b *run) careTeamSection(ctx context.Context, d *doc, ref string) (section,
 	s.finish(rows.html(), "No active care team is recorded in careflow.")
 	return s, nil
 }
+
+// memberTypes are the types CareTeam.participant.member may reference (R4).
+var memberTypes = map[string]bool{"Practitioner": true, "PractitionerRole": true, "RelatedPerson": true, "Patient": true,
+	"Organization": true, "CareTeam": true}
 
 // memberName is a member's display name: a person's HumanName, an organization's or team's name, or a
 // PractitionerRole's practitioner.

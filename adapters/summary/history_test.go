@@ -73,7 +73,8 @@ func historyFixture(t *testing.T) *adaptertest.Env {
 	  {"role":[{"text":"Primary care physician"}],"member":{"reference":"Practitioner/gp"}},
 	  {"member":{"reference":"PractitionerRole/cardio-role"}},
 	  {"role":[{"text":"Family caregiver"}],"member":{"reference":"RelatedPerson/daughter"}},
-	  {"role":[{"text":"Pharmacist"}],"member":{"reference":"Practitioner/not-stored","display":"Pat Pharm"}}]}`)
+	  {"role":[{"text":"Pharmacist"}],"member":{"reference":"Practitioner/not-stored","display":"Pat Pharm"}},
+	  {"role":[{"text":"Volunteer"}],"member":{"reference":"Device/x","display":"Val"}}]}`)
 	e.Put("CareTeam", "old-team", `{"status":"inactive",`+sub+`,"participant":[{"member":{"reference":"Practitioner/gp"}}]}`)
 
 	metformin := `"medicationCodeableConcept":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"6809"}],"text":"Metformin 500 mg"}`
@@ -159,7 +160,8 @@ func TestSummaryHealthHistory(t *testing.T) {
 		"85847-2": "<tr><td>Ana&#39;s care team</td><td>Lee Wong</td><td>Primary care physician</td><td>phone 555-0100 (work), email wong@clinic.example</td></tr>" +
 			"<tr><td>Ana&#39;s care team</td><td>Mia Berg</td><td>Cardiologist</td><td>phone 555-0200</td></tr>" +
 			"<tr><td>Ana&#39;s care team</td><td>Rita Silva</td><td>Family caregiver (daughter)</td><td>phone 555-0300 (mobile)</td></tr>" +
-			"<tr><td>Ana&#39;s care team</td><td>Pat Pharm</td><td>Pharmacist</td><td>—</td></tr>",
+			"<tr><td>Ana&#39;s care team</td><td>Pat Pharm</td><td>Pharmacist</td><td>—</td></tr>" +
+			"<tr><td>Ana&#39;s care team</td><td>Val</td><td>Volunteer</td><td>—</td></tr>",
 	})
 }
 
