@@ -339,3 +339,13 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// ResultTypes returns the types the items of the expression's result can have, against m ("*" when the
+// checker cannot tell).
+func (e *Expression) ResultTypes(m *model.Model) ([]string, error) {
+	t, err := (&checker{m: m}).expr(e.root, anyType())
+	if err != nil {
+		return nil, fmt.Errorf("fhirpath: check %q: %w", e.src, err)
+	}
+	return []string(t), nil
+}

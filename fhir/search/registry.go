@@ -110,6 +110,10 @@ func NewRegistry(m *model.Model, bundle []byte, types []string) (*Registry, erro
 			why = sp.Type + " parameters are not indexed yet"
 		case err != nil:
 			why = "its expression is outside careflow's FHIRPath subset: " + err.Error()
+		case sp.Type == TypeReference && !selectsReferences(expr, m):
+			// Bundle composition and message select the Bundle's first entry, a resource and not a
+			// Reference: searching them means chaining into the Bundle's own content.
+			why = "its expression selects a resource, not a reference (a chain into the resource's own content), which careflow does not index; search that resource itself"
 		default:
 			if err := expr.Check(m); err != nil {
 				why = "its expression does not fit the R4 element model: " + err.Error()
@@ -189,3 +193,19 @@ func (r *Registry) Params(typ string) []*Param {
 
 // Model returns the element model the registry evaluates expressions with.
 func (r *Registry) Model() *model.Model { return r.model }
+
+// selectsReferences reports whether a reference parameter's expression can select something a reference
+// index holds: a Reference, canonical or uri (or a value whose type the checker cannot tell).
+func selectsReferences(expr *fhirpath.Expression, m *model.Model) bool {
+	types, err := expr.ResultTypes(m)
+	if err != nil {
+		return true // Check reports it
+	}
+	for _, t := range types {
+		switch t {
+		case "*", "Reference", "canonical", "uri", "url", "oid", "uuid", "string":
+			return true
+		}
+	}
+	return false
+}
