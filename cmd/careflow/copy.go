@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -574,13 +572,7 @@ func (c *copier) versions(ctx context.Context, typ, id string, listed *listedRes
 // index computes the search values of a stored body as the REST API does for a write: over the JSON
 // tree with exact numbers.
 func (c *copier) index(typ string, body []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var tree map[string]any
-	if err := dec.Decode(&tree); err != nil {
-		return nil, fmt.Errorf("decode the body: %w", err)
-	}
-	return c.registry.Index(typ, tree)
+	return c.registry.IndexBody(typ, body)
 }
 
 // print writes the counts by type of both stores and the checksums.

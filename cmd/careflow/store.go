@@ -58,7 +58,7 @@ func openStore(ctx context.Context, c storeConfig, registry *search.Registry, lo
 		if err != nil {
 			return nil, err
 		}
-		return sqlite.Open(ctx, sqlite.Options{Path: path, Logger: log, Synchronous: c.SQLiteSync})
+		return sqlite.Open(ctx, sqlite.Options{Path: path, Logger: log, Synchronous: c.SQLiteSync, Reindex: registry.IndexBody})
 	}
 	if strings.HasPrefix(c.Database, "mongodb://") || strings.HasPrefix(c.Database, "mongodb+srv://") {
 		log.Info("storage: MongoDB store", "uri", redact(c.Database))

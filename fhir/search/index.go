@@ -1,6 +1,7 @@
 package search
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -214,6 +215,17 @@ func ascii(s string) bool {
 		}
 	}
 	return true
+}
+
+// IndexBody is Index over a resource's JSON, decoded with exact numbers as the write path decodes it.
+func (r *Registry) IndexBody(typ string, body []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var tree map[string]any
+	if err := dec.Decode(&tree); err != nil {
+		return nil, fmt.Errorf("search: index %s: decode the body: %w", typ, err)
+	}
+	return r.Index(typ, tree)
 }
 
 // Index extracts the search-index fields of a resource of type typ: for every parameter of the type, its

@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/careflow/careflow/fhir/search"
 )
@@ -97,4 +99,102 @@ func (b *builder) numeric(a string, tid int64, c search.Criterion) string {
 		return "0"
 	}
 	return a + ".rid IN (SELECT rid FROM ixq WHERE f = " + f + " AND " + or(conds) + ")"
+}
+
+// reindexNumeric fills ixq, and the sort rows of number and quantity parameters, for every current
+// resource of a file upgraded to the layout that has them: the values are extracted from each stored body
+// with extract (search.Registry.Index, given in Options.Reindex), in the upgrade's transaction.
+func reindexNumeric(ctx context.Context, tx *sql.Tx, c *codec, extract func(typ string, body []byte) (map[string]any, error)) (int, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT r.rid, r.tid, t.name, v.body FROM res r
+		JOIN types t ON t.tid = r.tid JOIN ver v ON v.rid = r.rid AND v.vid = r.vid WHERE r.deleted = 0`)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: re-index numbers and quantities: %w", err)
+	}
+	type stored struct {
+		rid, tid int64
+		typ      string
+		body     []byte
+	}
+	var all []stored
+	for rows.Next() {
+		var s stored
+		if err := rows.Scan(&s.rid, &s.tid, &s.typ, &s.body); err != nil {
+			_ = rows.Close()
+			return 0, fmt.Errorf("sqlite: re-index numbers and quantities: %w", err)
+		}
+		all = append(all, s)
+	}
+	if err := rows.Close(); err != nil {
+		return 0, fmt.Errorf("sqlite: re-index numbers and quantities: %w", err)
+	}
+	fields := map[fieldKey]int64{}
+	fieldID := func(tid int64, name string) (int64, error) {
+		k := fieldKey{tid, name}
+		if id, ok := fields[k]; ok {
+			return id, nil
+		}
+		var id int64
+		err := tx.QueryRowContext(ctx, "SELECT fid FROM fields WHERE tid = ? AND name = ?", tid, name).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			res, ierr := tx.ExecContext(ctx, "INSERT INTO fields(tid, name) VALUES (?, ?)", tid, name)
+			if ierr != nil {
+				return 0, ierr
+			}
+			id, err = res.LastInsertId()
+		}
+		if err != nil {
+			return 0, fmt.Errorf("sqlite: field %s: %w", name, err)
+		}
+		fields[k] = id
+		return id, nil
+	}
+	indexed := 0
+	for _, s := range all {
+		body, err := c.unpack(s.body)
+		if err != nil {
+			return 0, err
+		}
+		idx, err := extract(s.typ, body)
+		if err != nil {
+			return 0, fmt.Errorf("sqlite: re-index %s (rid %d): %w", s.typ, s.rid, err)
+		}
+		var nums []any
+		for name, val := range idx {
+			base, ok := strings.CutSuffix(name, search.SuffixNumeric)
+			if !ok {
+				continue
+			}
+			fid, err := fieldID(s.tid, base)
+			if err != nil {
+				return 0, err
+			}
+			if nums, err = numericRows(nums, s.rid, fid, name, val); err != nil {
+				return 0, err
+			}
+			if key, ok := idx[base+search.SuffixSort].(string); ok {
+				sfid, err := fieldID(s.tid, base+search.SuffixSort)
+				if err != nil {
+					return 0, err
+				}
+				if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO srt(rid, f, v, w) VALUES (?, ?, ?, 1)", s.rid, sfid, key); err != nil {
+					return 0, fmt.Errorf("sqlite: re-index a sort key: %w", err)
+				}
+			}
+		}
+		for len(nums) > 0 {
+			n := len(nums)
+			if n > 5*rowsPerInsert {
+				n = 5 * rowsPerInsert
+			}
+			q := insertNumeric + strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?),", n/5), ",")
+			if _, err := tx.ExecContext(ctx, q, nums[:n]...); err != nil {
+				return 0, fmt.Errorf("sqlite: re-index numbers and quantities: %w", err)
+			}
+			nums = nums[n:]
+		}
+		if len(idx) > 0 {
+			indexed++
+		}
+	}
+	return indexed, nil
 }

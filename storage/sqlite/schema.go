@@ -66,8 +66,9 @@ const srtWalk = `CREATE INDEX srt_walk ON srt(f, v, w) WHERE w`
 // (all of res_id's minus these) without reading every row.
 const resDeleted = `CREATE INDEX res_deleted ON res(tid) WHERE deleted`
 
-// migrate creates the schema in a new file and refuses a file written by another layout.
-func migrate(ctx context.Context, db *sql.DB) error {
+// migrate creates the schema in a new file, upgrades a file of an earlier layout (reindexNumeric runs in
+// the upgrade that adds the number and quantity index) and refuses a file written by another layout.
+func migrate(ctx context.Context, db *sql.DB, reindexNumeric func(ctx context.Context, tx *sql.Tx) error) error {
 	var v int
 	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return fmt.Errorf("sqlite: read the schema version: %w", err)
@@ -76,7 +77,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	case schemaVersion:
 		return nil
 	case 1, 2, 3:
-		return upgrade(ctx, db, v)
+		return upgrade(ctx, db, v, reindexNumeric)
 	case 0:
 	default:
 		return fmt.Errorf("sqlite: the database has schema version %d; this careflow reads version %d", v, schemaVersion)
@@ -129,11 +130,14 @@ var upgrades = map[int][]string{
 // (it only adds its own tables), so a new file runs them all too. Version 4 adds the number and quantity
 // index, ixq (numeric.go).
 var upgradeSteps = map[int]func(ctx context.Context, tx *sql.Tx) error{
-	3: addNumericTables,
+	numericStep: addNumericTables,
 }
 
+// numericStep is the version whose upgrade adds the number and quantity index (to version 4).
+const numericStep = 3
+
 // upgrade takes a file of version from to schemaVersion in place, in one transaction.
-func upgrade(ctx context.Context, db *sql.DB, from int) error {
+func upgrade(ctx context.Context, db *sql.DB, from int, reindexNumeric func(ctx context.Context, tx *sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: upgrade the schema from version %d: %w", from, err)
@@ -149,6 +153,11 @@ func upgrade(ctx context.Context, db *sql.DB, from int) error {
 			if err := step(ctx, tx); err != nil {
 				return fmt.Errorf("sqlite: upgrade the schema from version %d: %w", v, err)
 			}
+		}
+	}
+	if from <= numericStep && reindexNumeric != nil {
+		if err := reindexNumeric(ctx, tx); err != nil {
+			return fmt.Errorf("sqlite: upgrade the schema from version %d: %w", from, err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(schemaVersion)); err != nil {

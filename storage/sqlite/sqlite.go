@@ -53,6 +53,11 @@ type Options struct {
 	// ReadCache is how many current versions the read cache keeps, decoded (cache.go): default 10,000
 	// (~20 MB of ~2 KB bodies); negative: no cache. Built without cgo the store has no cache.
 	ReadCache int
+	// Reindex extracts the search values of a stored resource (search.Registry.Index). When opening a file
+	// upgrades it to a layout that adds an index kind (number and quantity, schema 4), the values of that
+	// kind of every current resource are computed with it in the upgrade; nil leaves them to be filled in
+	// when each resource is next written (searches of that kind miss the others until then).
+	Reindex func(typ string, body []byte) (map[string]any, error)
 	// Clock replaces time.Now (tests).
 	Clock func() time.Time
 	// Hooks inject failures (tests); leave zero in production.
@@ -160,7 +165,17 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	s.write.SetMaxIdleConns(1)
 	s.write.SetConnMaxLifetime(0)
 	s.write.SetConnMaxIdleTime(0)
-	if err := migrate(ctx, s.write); err != nil {
+	if err := migrate(ctx, s.write, func(ctx context.Context, tx *sql.Tx) error {
+		if o.Reindex == nil {
+			log.Warn("storage: the data file gained the number and quantity index; resources stored before are found by those searches once rewritten (or after careflow copy)")
+			return nil
+		}
+		n, err := reindexNumeric(ctx, tx, codec, o.Reindex)
+		if err == nil {
+			log.Info("storage: number and quantity values indexed for the resources stored before", "resources", n)
+		}
+		return err
+	}); err != nil {
 		return fail(err)
 	}
 	readers := o.Readers
