@@ -103,7 +103,8 @@ func (s *Server) searchType(c *gin.Context) {
 	s.respond(c)(s.svc.Search(c.Request.Context(), s.call(c), c.Param("type"), params))
 }
 
-// compartmentSearch serves GET [base]/Patient/[id]/[type]?….
+// compartmentSearch serves GET [base]/[compartment]/[id]/[type]?… (Patient, Practitioner, RelatedPerson, Encounter,
+// Device).
 func (s *Server) compartmentSearch(c *gin.Context) {
 	s.respond(c)(s.svc.SearchCompartment(c.Request.Context(), s.call(c), c.Param("type"), c.Param("id"), c.Param("compartment"), c.Request.URL.Query()))
 }
