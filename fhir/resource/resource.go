@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // member is one top-level property with its raw (compacted) value.
@@ -26,6 +28,11 @@ func parseObject(data []byte) (object, error) {
 	if !json.Valid(data) {
 		return nil, errors.New("resource: invalid JSON")
 	}
+	return members(data)
+}
+
+// members is parseObject for data known to be valid JSON.
+func members(data []byte) (object, error) {
 	i := skipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
 		return nil, errors.New("resource: not a JSON object")
@@ -42,9 +49,9 @@ func parseObject(data []byte) (object, error) {
 			return nil, errors.New("resource: malformed object")
 		}
 		end := skipString(data, i)
-		var key string
-		if err := json.Unmarshal(data[i:end], &key); err != nil {
-			return nil, fmt.Errorf("resource: member name: %w", err)
+		key, err := memberName(data[i:end])
+		if err != nil {
+			return nil, err
 		}
 		i = skipSpace(data, end)
 		if i >= len(data) || data[i] != ':' {
@@ -62,6 +69,19 @@ func parseObject(data []byte) (object, error) {
 		return nil, errors.New("resource: trailing data after the JSON object")
 	}
 	return obj, nil
+}
+
+// memberName decodes a member name (a JSON string with its quotes); names without escapes, which is every
+// FHIR element name, are taken as they are.
+func memberName(quoted []byte) (string, error) {
+	if len(quoted) >= 2 && bytes.IndexByte(quoted, '\\') < 0 {
+		return string(quoted[1 : len(quoted)-1]), nil
+	}
+	var key string
+	if err := json.Unmarshal(quoted, &key); err != nil {
+		return "", fmt.Errorf("resource: member name: %w", err)
+	}
+	return key, nil
 }
 
 func skipSpace(data []byte, i int) int {
@@ -176,7 +196,46 @@ func (o object) encode() []byte {
 	return buf.Bytes()
 }
 
+// appendCompact appends the object to dst, its members' values being compact already.
+func (o object) appendCompact(dst []byte) []byte {
+	dst = append(dst, '{')
+	for i, m := range o {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendName(dst, m.key)
+		dst = append(dst, ':')
+		dst = append(dst, m.value...)
+	}
+	return append(dst, '}')
+}
+
+// appendName appends key as a JSON string: as it is when it is plain, as encoding/json writes it otherwise.
+func appendName(dst []byte, key string) []byte {
+	if !plain(key) {
+		k, _ := json.Marshal(key)
+		return append(dst, k...)
+	}
+	dst = append(dst, '"')
+	dst = append(dst, key...)
+	return append(dst, '"')
+}
+
+// plain reports whether s is written in JSON as it is between quotes: letters, digits and the characters
+// of element names, ids, versionIds and instants (_ - . : +), which encoding/json never escapes.
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' || c == ':' || c == '+') {
+			return false
+		}
+	}
+	return true
+}
+
 func quote(s string) json.RawMessage {
+	if plain(s) {
+		return append(append(append(make([]byte, 0, len(s)+2), '"'), s...), '"')
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -189,24 +248,44 @@ func FormatInstant(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
 }
 
+// compact returns a copy of data without insignificant white space (with room for extra more bytes),
+// or an error when data is not valid JSON. It accepts and produces exactly what encoding/json's Compact
+// does (TestCompactAgreesWithEncodingJSON) at about 5× its speed: jsontext, the tokenizer of the JSON v2
+// work by Go's maintainers (Go 1.26 ships it only behind GOEXPERIMENT=jsonv2), with the options of its
+// Compact — duplicate names and invalid UTF-8 allowed, strings and numbers kept as written.
+func compact(data []byte, extra int) ([]byte, error) {
+	v := jsontext.Value(append(make([]byte, 0, len(data)+extra), data...))
+	if err := v.Compact(); err != nil {
+		return nil, fmt.Errorf("resource: invalid JSON: %w", err)
+	}
+	return v, nil
+}
+
 // Stamp returns data (one resource) with id set and meta.versionId / meta.lastUpdated set by the server; every
 // other element, including the rest of meta, is kept in order and byte for byte. The result is compact JSON.
+//
+// The body is compacted (and checked) in one pass first, so that its members need no further checking or
+// compaction: one scan of the client's bytes instead of three (BenchmarkStamp).
 func Stamp(data []byte, id, versionID string, lastUpdated time.Time) ([]byte, error) {
-	obj, err := parseObject(data)
+	c, err := compact(data, 96)
+	if err != nil {
+		return nil, err
+	}
+	obj, err := members(c)
 	if err != nil {
 		return nil, err
 	}
 	obj = obj.set("id", quote(id), "resourceType")
 	var meta object
 	if raw, ok := obj.get("meta"); ok {
-		if meta, err = parseObject(raw); err != nil {
+		if meta, err = members(raw); err != nil {
 			return nil, fmt.Errorf("resource: meta: %w", err)
 		}
 	}
 	meta = meta.set("versionId", quote(versionID))
 	meta = meta.set("lastUpdated", quote(FormatInstant(lastUpdated)), "versionId")
-	obj = obj.set("meta", meta.encode(), "resourceType", "id")
-	return obj.encode(), nil
+	obj = obj.set("meta", meta.appendCompact(nil), "resourceType", "id")
+	return obj.appendCompact(make([]byte, 0, len(c)+96)), nil
 }
 
 // Get returns the raw JSON of a top-level element.
