@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/careflow/careflow/cmd/careflow/internal/gctune"
 	"log/slog"
 	"net/http"
 	"os"
@@ -203,6 +204,13 @@ func serve(args []string) error {
 		return fmt.Errorf("log level: %w", err)
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if os.Getenv("GOGC") == "" {
+		// The collector runs less often while the heap is small (internal/gctune); GOGC set by the
+		// operator wins.
+		tuner := gctune.Start(gctune.Default)
+		defer tuner.Stop()
+		log.Info("gc: tuning GOGC to the live heap", "ceiling_mib", gctune.Default.Ceiling>>20, "min", gctune.Default.Min, "max", gctune.Default.Max)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
