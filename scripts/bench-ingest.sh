@@ -11,7 +11,8 @@
 #
 # Environment (defaults):
 #   BENCH_STORES="sqlite mongodb"  the stores to measure, in this order
-#   BENCH_PATIENTS=1000      patients, one Bundle each (about 9.3 resources per Bundle)
+#   BENCH_PATIENTS=1000      patients, one Bundle each (about 9.3 resources per Bundle; about 68 with --history,
+#                            the multi-type clinical history, passed on to careflow-bench ingest)
 #   BENCH_CONCURRENCY=4      Bundles in flight at once
 #   BENCH_BUNDLE_TYPE=transaction   or batch: the same entries POSTed as a batch Bundle
 #   BENCH_SEED=1             seed of the generated data set

@@ -34,6 +34,7 @@ type ingestConfig struct {
 	mongoURI       string // MongoDB URI of the raw phases (its path is ignored); empty: no raw phases
 	patients       int
 	seed           uint64
+	history        bool // each patient with the generator's multi-type clinical history
 	today          time.Time
 	concurrency    int
 	bundleType     string // "transaction" or "batch"
@@ -66,6 +67,7 @@ func ingestMain(args []string) int {
 	fs.StringVar(&c.mongoURI, "mongodb-uri", "mongodb://127.0.0.1:27017/", "MongoDB URI for the raw phases (its path is ignored; empty: skip them)")
 	fs.IntVar(&c.patients, "patients", 1000, "generated patients, one Bundle each (about 9.3 resources per Bundle)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the generated data set")
+	fs.BoolVar(&c.history, "history", false, "generate each patient with its multi-type clinical history (care team, encounters, conditions,\nobservations with UCUM quantities, immunizations, prescriptions, referrals…: about 68 resources per Bundle)")
 	fs.StringVar(&today, "today", defaultToday, "reference date of the generated data")
 	fs.IntVar(&c.concurrency, "concurrency", 4, "Bundles in flight at once (careflow and raw phases alike)")
 	fs.StringVar(&c.bundleType, "bundle-type", "transaction", "Bundle.type to POST: transaction, or batch (the same entries; a batch does not resolve\nthe urn:uuid references between entries, so those stay as they are)")

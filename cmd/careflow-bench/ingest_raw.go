@@ -102,7 +102,7 @@ func rawResources(entries []bundleEntry, v *validate.Validator, reg *search.Regi
 
 // prepareIngest generates every patient's Bundle and raw documents, with as many workers as CPUs.
 func prepareIngest(ctx context.Context, c ingestConfig, v *validate.Validator, reg *search.Registry) (*ingestSet, error) {
-	o := synth.Options{Seed: c.seed, Patients: c.patients, Today: c.today}
+	o := synth.Options{Seed: c.seed, Patients: c.patients, Today: c.today, History: c.history}
 	lu := time.Now().UTC().Truncate(time.Millisecond)
 	set := &ingestSet{bundleType: c.bundleType, bundles: make([]ingestBundle, c.patients), byType: map[string]int{}}
 	ctx, cancel := context.WithCancelCause(ctx)
