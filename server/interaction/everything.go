@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"github.com/careflow/careflow/auth"
 	"net/http"
 	"net/url"
+	"slices"
+	"sort"
 	"strings"
 
+	"github.com/careflow/careflow/auth"
 	"github.com/careflow/careflow/fhir/bundle"
 	"github.com/careflow/careflow/fhir/outcome"
 	"github.com/careflow/careflow/fhir/search"
@@ -63,7 +65,7 @@ func (s *Service) Everything(ctx context.Context, call Call, typ, id string, par
 	if _, err := s.store.Read(ctx, typ, id); err != nil {
 		return nil, storageError(err, typ, id)
 	}
-	return s.pageAcrossTypes(ctx, call, typ+"/"+id+"/$everything", params, types, func(member string) (*search.Query, error) {
+	return s.pageAcrossTypes(ctx, call, typ+"/"+id+"/$everything", params, types, nil, func(member string) (*search.Query, error) {
 		cmp, ok := s.compartments.Lookup(typ, id, member)
 		if !ok {
 			return nil, nil
@@ -109,7 +111,11 @@ func (s *Service) SearchSystem(ctx context.Context, call Call, params url.Values
 	}
 	types = omitted(types, dec)
 	criteria := crossTypeCriteria(params)
-	return s.pageAcrossTypes(ctx, call, "", params, types, func(typ string) (*search.Query, error) {
+	incs, err := s.crossTypeIncludes(params, types)
+	if err != nil {
+		return nil, err
+	}
+	return s.pageAcrossTypes(ctx, call, "", params, types, incs, func(typ string) (*search.Query, error) {
 		return s.parseQuery(typ, criteria, true)
 	})
 }
@@ -132,7 +138,11 @@ func (s *Service) typeList(params url.Values) ([]string, error) {
 
 // pageAcrossTypes serves one searchset page drawn from several types in order: build returns each type's
 // query (nil to skip the type); the cursor holds the type reached and the keyset cursor inside it.
-func (s *Service) pageAcrossTypes(ctx context.Context, call Call, path string, params url.Values, types []string, build func(typ string) (*search.Query, error)) (*Result, error) {
+//
+// incs, when not nil, holds the _include and _revinclude directives (crossTypeIncludes): they are resolved
+// over the page's matches of every type, read consistently with them, and added in mode include. Each
+// type's query is authorized for what it reaches beyond its type (chains, _has) before anything is read.
+func (s *Service) pageAcrossTypes(ctx context.Context, call Call, path string, params url.Values, types []string, incs *search.Query, build func(typ string) (*search.Query, error)) (*Result, error) {
 	count, err := s.pageSize(params)
 	if err != nil {
 		return nil, err
@@ -149,16 +159,35 @@ func (s *Service) pageAcrossTypes(ctx context.Context, call Call, path string, p
 	}
 	base := call.Base
 	b := bundle.New("searchset", "", s.now())
+	queries := make([]*search.Query, len(types))
+	for ti := pos.Type; ti < len(types); ti++ {
+		if queries[ti], err = build(types[ti]); err != nil {
+			return nil, err
+		}
+		if queries[ti] != nil {
+			if ctx, _, err = s.authorizeSearch(ctx, call, queries[ti]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var omit map[string]bool
+	readTypes := types
+	if incs != nil {
+		if ctx, omit, err = s.authorizeSearch(ctx, call, incs); err != nil {
+			return nil, err
+		}
+		readTypes = append(slices.Clone(types), s.includeTypes(incs)...)
+		slices.Sort(readTypes)
+		readTypes = slices.Compact(readTypes)
+	}
 	// The page's searches are read as one (storage.ConsistentReader): a transaction that commits meanwhile
 	// is on the page whole or not at all. The store may run read more than once: it starts afresh.
 	next := ""
-	err = storage.ReadConsistent(ctx, s.store, types, func(ctx context.Context) error {
+	err = storage.ReadConsistent(ctx, s.store, readTypes, func(ctx context.Context) error {
 		b.Entry, next = nil, ""
+		var matches []*storage.Version
 		for ti := pos.Type; ti < len(types) && len(b.Entry) < count; ti++ {
-			q, err := build(types[ti])
-			if err != nil {
-				return err
-			}
+			q := queries[ti]
 			if q == nil {
 				continue
 			}
@@ -175,6 +204,7 @@ func (s *Service) pageAcrossTypes(ctx context.Context, call Call, path string, p
 			for _, v := range page.Versions {
 				b.Entry = append(b.Entry, bundle.Entry{FullURL: base + "/" + v.Type + "/" + v.ID, Resource: v.Body, Search: &bundle.Search{Mode: "match"}})
 			}
+			matches = append(matches, page.Versions...)
 			switch {
 			case page.Next != "":
 				next = encodeEverything(everythingCursor{Type: ti, Inner: page.Next})
@@ -183,6 +213,16 @@ func (s *Service) pageAcrossTypes(ctx context.Context, call Call, path string, p
 			default:
 				next = ""
 			}
+		}
+		if incs == nil {
+			return nil
+		}
+		included, err := s.includes(ctx, incs, matches, omit)
+		if err != nil {
+			return err
+		}
+		for _, v := range included {
+			b.Entry = append(b.Entry, bundle.Entry{FullURL: base + "/" + v.Type + "/" + v.ID, Resource: v.Body, Search: &bundle.Search{Mode: "include"}})
 		}
 		return nil
 	})
@@ -204,14 +244,73 @@ func encodeEverything(c everythingCursor) string {
 
 // crossTypeCriteria are the search criteria of a search across types: params without _type, the paging
 // cursor and _count, which the paging across types handles itself.
+// The include directives are parsed once for all types (crossTypeIncludes).
 func crossTypeCriteria(params url.Values) url.Values {
 	criteria := url.Values{}
 	for k, vs := range params {
-		switch k {
-		case "_type", CursorParam, "_count":
+		switch {
+		case k == "_type", k == CursorParam, k == "_count", isIncludeParam(k):
 		default:
 			criteria[k] = vs
 		}
 	}
 	return criteria
+}
+
+// isIncludeParam reports whether a parameter name is _include or _revinclude, with or without a modifier.
+func isIncludeParam(name string) bool {
+	base, _, _ := strings.Cut(name, ":")
+	return base == "_include" || base == "_revinclude"
+}
+
+// crossTypeIncludes parses the _include and _revinclude directives of a search across types (nil when there
+// are none). A directive is valid when it is valid on one of the searched types — _include=Observation:subject
+// when Observation is searched, _revinclude=Provenance:target when one searched type can be its target —
+// and applies to the matches of every type it fits (search.html#include: a directive applies to the
+// resources of its source type).
+func (s *Service) crossTypeIncludes(params url.Values, types []string) (*search.Query, error) {
+	var names []string
+	for k := range params {
+		if isIncludeParam(k) {
+			names = append(names, k)
+		}
+	}
+	if len(names) == 0 || len(types) == 0 {
+		return nil, nil
+	}
+	sort.Strings(names)
+	incs := &search.Query{Type: types[0]}
+	for _, name := range names {
+		for _, v := range params[name] {
+			// The directive's own source type first: its errors are the ones that explain.
+			candidates := types
+			if src, _, _ := strings.Cut(v, ":"); slices.Contains(types, src) {
+				candidates = append([]string{src}, types...)
+			} else if name == "_include" && src != "*" && s.types[src] {
+				return nil, outcome.At(http.StatusBadRequest, outcome.CodeNotSupported, name,
+					"%s=%s: %s is not among the searched types (use _type)", name, v, src)
+			}
+			var first error
+			for _, t := range candidates {
+				q, err := s.parseQuery(t, url.Values{name: {v}}, true)
+				if err != nil {
+					if first == nil {
+						first = err
+					}
+					continue
+				}
+				incs.Include = append(incs.Include, q.Include...)
+				incs.RevInclude = append(incs.RevInclude, q.RevInclude...)
+				first = nil
+				break
+			}
+			if first != nil {
+				return nil, first
+			}
+		}
+	}
+	if len(incs.Include)+len(incs.RevInclude) == 0 {
+		return nil, nil
+	}
+	return incs, nil
 }

@@ -78,7 +78,11 @@ func (s *Service) searchCompartmentAll(ctx context.Context, call Call, comp, id 
 	}
 	members = omitted(members, dec)
 	criteria := crossTypeCriteria(params)
-	return s.pageAcrossTypes(ctx, call, comp+"/"+id+"/*", params, members, func(typ string) (*search.Query, error) {
+	incs, err := s.crossTypeIncludes(params, members)
+	if err != nil {
+		return nil, err
+	}
+	return s.pageAcrossTypes(ctx, call, comp+"/"+id+"/*", params, members, incs, func(typ string) (*search.Query, error) {
 		cmp, _ := s.compartments.Lookup(comp, id, typ)
 		q, err := s.parseQuery(typ, criteria, true)
 		if err != nil {

@@ -126,7 +126,8 @@ func TestPatientScopesOtherCompartments(t *testing.T) {
 			t.Errorf("%s with patient/ scopes of A: got %s, want %s", tc.query, got, tc.want)
 		}
 	}
-	for _, q := range []string{"Practitioner/dr1/Observation?_include=Observation:subject", "Practitioner/dr1/*", "Encounter/e-B/*", "Encounter/e-B/$everything"} {
+	for _, q := range []string{"Practitioner/dr1/Observation?_include=Observation:subject", "Practitioner/dr1/*", "Encounter/e-B/*", "Encounter/e-B/$everything",
+		"Practitioner/dr1/*?_include=*&_revinclude=*", "Practitioner/dr1/*?_revinclude=Observation:performer&_revinclude=Condition:asserter"} {
 		if r := a.as(tok, "GET", "/"+q, ""); leak.Match(r.body) {
 			t.Errorf("%s leaks Patient B's data: %d %.400s", q, r.status, r.body)
 		}
@@ -134,4 +135,60 @@ func TestPatientScopesOtherCompartments(t *testing.T) {
 	if r := a.as(tok, "GET", "/Encounter/e-B/$everything", ""); r.status != http.StatusNotFound {
 		t.Errorf("Encounter/e-B/$everything with patient/ scopes of A: %d, want 404", r.status)
 	}
+}
+
+// TestCrossTypeIncludes: _include and _revinclude in searches across types — [compartment]/[id]/* and
+// [base]?_type=… — apply each directive to the page's matches of its source type, add what they reach once
+// in mode include, and refuse a directive that fits none of the searched types.
+func TestCrossTypeIncludes(t *testing.T) {
+	c := server(t)
+	putAll(t, c, clinicalData("x", "Practitioner/dr1"))
+	putAll(t, c, clinicalData("y", "Practitioner/dr2"))
+	putAll(t, c, map[string]string{
+		"Practitioner/dr1": `{"resourceType":"Practitioner","id":"dr1"}`,
+		"Practitioner/dr2": `{"resourceType":"Practitioner","id":"dr2"}`,
+	})
+	// page returns the ids of one page's matches and includes, in order.
+	page := func(query string) (string, string) {
+		t.Helper()
+		url := c.base + "/" + query
+		if strings.HasPrefix(query, "?") {
+			url = c.base + query
+		}
+		r := c.do("GET", url, "")
+		if r.status != 200 {
+			t.Fatalf("GET %s: %d %s", query, r.status, r.body)
+		}
+		var match, include []string
+		for _, e := range asSlice(r.json(t)["entry"]) {
+			e := e.(map[string]any)
+			id := e["resource"].(map[string]any)["id"].(string)
+			if e["search"].(map[string]any)["mode"] == "include" {
+				include = append(include, id)
+			} else {
+				match = append(match, id)
+			}
+		}
+		return strings.Join(match, ","), strings.Join(include, ",")
+	}
+	for _, tc := range []struct{ query, match, include string }{
+		// Only the Observation's subject: the Condition's is not followed.
+		{"Encounter/e-x/*?_include=Observation:subject", "c1-x,e-x,o1-x", "x"},
+		// Every reference of every match, each target once (e-x is a match, not an include).
+		{"Encounter/e-x/*?_include=*", "c1-x,e-x,o1-x", "x,dr1"},
+		{"Encounter/e-x/*?_type=Encounter&_revinclude=Observation:encounter", "e-x", "o1-x"},
+		// On a page of one, the directive follows that page's match only.
+		{"Encounter/e-x/*?_count=1&_include=Condition:asserter", "c1-x", "dr1"},
+		{"?_type=Condition,Observation&_id=c1-x,o1-y&_include=Observation:performer", "c1-x,o1-y", "dr2"},
+		{"?_type=Condition,Observation&_id=c1-x,o1-y&_include=Observation:performer&_include=Condition:asserter", "c1-x,o1-y", "dr1,dr2"},
+		{"?_type=Condition&_id=c1-x&_include=Condition:encounter&_include:iterate=Encounter:subject", "c1-x", "e-x,x"},
+	} {
+		match, include := page(tc.query)
+		if match != tc.match || include != tc.include {
+			t.Errorf("%s: matches %s, includes %s; want %s and %s", tc.query, match, include, tc.match, tc.include)
+		}
+	}
+	expectOutcome(t, c.do("GET", "?_type=Condition&_include=Observation:subject", ""), 400, "not-supported", "_include")
+	expectOutcome(t, c.do("GET", "/Encounter/e-x/*?_include=Observation:nothing", ""), 400, "not-supported", "")
+	expectOutcome(t, c.do("GET", "/Encounter/e-x/*?_include=Observation", ""), 400, "invalid", "")
 }
