@@ -15,6 +15,12 @@ import (
 // fill stores n Patients in transactions of 500.
 func fill(t testing.TB, s storage.Store, reg *search.Registry, n int) {
 	t.Helper()
+	fillRange(t, s, reg, 0, n)
+}
+
+// fillRange stores the Patients p<from> … p<to-1> of fill.
+func fillRange(t testing.TB, s storage.Store, reg *search.Registry, from, to int) {
+	t.Helper()
 	ctx := context.Background()
 	var ops []storage.TxOp
 	add := func(typ, id, body string) {
@@ -34,7 +40,7 @@ func fill(t testing.TB, s storage.Store, reg *search.Registry, n int) {
 			ops = nil
 		}
 	}
-	for i := 0; i < n; i++ {
+	for i := from; i < to; i++ {
 		add("Patient", fmt.Sprintf("p%d", i), fmt.Sprintf(`{"resourceType":"Patient","id":"p%d","name":[{"family":"Family%d","given":["Given%d"]}],"birthDate":"19%02d-01-01"}`, i, i, i, i%100))
 	}
 	if len(ops) > 0 {
