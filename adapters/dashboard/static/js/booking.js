@@ -45,10 +45,11 @@ export function bookingPanel(t, { date, patientName, practitioners, me, onBooked
   const ids = { from: uid('book-from'), to: uid('book-to'), who: uid('book-who'), results: uid('book-results') };
   const from = h('input', { type: 'date', id: ids.from, value: date, required: true });
   const to = h('input', { type: 'date', id: ids.to, value: addDays(date, WINDOW_DAYS), required: true });
-  const preferred = t.owner && practitioners.some((p) => p.reference === t.owner) ? t.owner : '';
+  // Any practitioner by default: the item's owner is whoever works it (often the coordinator), not the
+  // clinician to see.
   const who = h('select', { id: ids.who },
     h('option', { value: '' }, 'Any practitioner'),
-    practitioners.map((p) => h('option', { value: p.reference, selected: p.reference === preferred }, p.name)));
+    practitioners.map((p) => h('option', { value: p.reference }, p.name)));
   const results = h('div', { class: 'proposals', id: ids.results, 'aria-live': 'polite' });
   const form = h('form', { class: 'booking-form', 'aria-label': `Book a visit for ${patientName || `patient ${t.patientId}`}` },
     h('div', { class: 'field' }, h('label', { for: ids.from }, 'From'), from),
