@@ -26,14 +26,19 @@ function addDays(day, n) {
   return d.toISOString().slice(0, 10);
 }
 
-/** proposalText describes a proposed Appointment: when, and with whom (the schedule's actors). */
+/**
+ * proposalText describes a proposed Appointment: when, and with whom (the schedule's actors, the patient
+ * left out; a practitioner whose role is listed too — "Dr. A" and "Dr. A, Cardiology" — once).
+ */
 function proposalText(a) {
-  const who = (a.participant || [])
+  const who = [...new Set((a.participant || [])
     .map((p) => p.actor || {})
     .filter((r) => !String(r.reference || '').includes('Patient/'))
     .map((r) => r.display || r.reference)
-    .filter(Boolean);
-  return { when: dateTimeText(a.start), who: who.join(' · ') };
+    .filter(Boolean))];
+  const shown = who.filter((d) => !who.some((o) => o !== d && o.startsWith(`${d},`)));
+  const end = typeof a.end === 'string' && !Number.isNaN(Date.parse(a.end)) ? `–${new Date(a.end).toISOString().slice(11, 16)}` : '';
+  return { when: dateTimeText(a.start).replace(/ UTC$/, `${end} UTC`), who: shown.join(' · ') };
 }
 
 /**
@@ -73,7 +78,7 @@ export function bookingPanel(t, { date, patientName, practitioners, me, onBooked
     }
     results.removeAttribute('aria-busy');
     const proposals = (bundle.entry || []).map((e) => e.resource).filter((r) => r && r.resourceType === 'Appointment');
-    results.replaceChildren(
+    results.replaceChildren(...[
       note ? h('p', { class: 'notice warn', role: 'alert' }, note) : null,
       proposals.length === 0
         ? emptyState('No free slot in this window: widen it or choose another practitioner.')
@@ -83,7 +88,8 @@ export function bookingPanel(t, { date, patientName, practitioners, me, onBooked
           b.addEventListener('click', () => book(a, when, b));
           return h('li', { class: 'proposal', 'data-appointment-id': a.id, 'data-start': a.start },
             h('span', { class: 'proposal-when' }, when), ' ', h('span', { class: 'muted' }, with_), ' ', b);
-        })));
+        })),
+    ].filter(Boolean));
   }
 
   async function book(proposal, when, button) {
