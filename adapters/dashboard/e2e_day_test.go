@@ -134,6 +134,25 @@ func (b *tab) screenshot(name, dir string) {
 	checkScreenshot(b.t, name, shot, dir)
 }
 
+// accessible checks what the existing test checks of the worklist, on whatever is open now (the booking
+// and message forms included): one h1, every control labelled, every button named, images with alt.
+func (b *tab) accessible(when string) {
+	b.t.Helper()
+	var a11y struct {
+		H1        int      `json:"h1"`
+		Unlabeled []string `json:"unlabeled"`
+		Unnamed   int      `json:"unnamed"`
+		NoAlt     int      `json:"noAlt"`
+	}
+	b.eval("check accessibility "+when, `({h1: document.querySelectorAll('h1').length,
+		unlabeled: [...document.querySelectorAll('input, select, textarea')].filter(e => !e.labels || e.labels.length === 0).map(e => e.id || e.name || e.className),
+		unnamed: [...document.querySelectorAll('button')].filter(e => !(e.getAttribute('aria-label') || e.textContent.trim())).length,
+		noAlt: [...document.querySelectorAll('img')].filter(i => !i.hasAttribute('alt')).length})`, &a11y)
+	if a11y.H1 != 1 || len(a11y.Unlabeled) > 0 || a11y.Unnamed > 0 || a11y.NoAlt > 0 {
+		b.t.Errorf("%s: accessibility %s: %d h1, unlabelled controls %v, %d unnamed buttons, %d images without alt", b.name, when, a11y.H1, a11y.Unlabeled, a11y.Unnamed, a11y.NoAlt)
+	}
+}
+
 func (b *tab) noConsoleErrors(when string) {
 	b.t.Helper()
 	if p := b.console.take(); len(p) > 0 {
@@ -457,6 +476,7 @@ func TestDashboardCoordinatorDay(t *testing.T) {
 	if strings.Join(shownProposals, ",") != strings.Join(wantProposals, ",") {
 		t.Errorf("the booking form proposes %v, $find?%s answers %v", shownProposals, findQuery, wantProposals)
 	}
+	a.accessible("with the booking form open")
 	a.screenshot("day-booking", shots)
 	booked := proposals.Entry[0].Resource
 	a.run("book the first slot", chromedp.Click(chromedp.CSS(itemSel(claimID, ` .proposal[data-appointment-id="`+booked.ID+`"] .book-slot`))),
@@ -595,6 +615,7 @@ func TestDashboardCoordinatorDay(t *testing.T) {
 	}
 	const added = " We will call again on Friday."
 	a.run("edit the draft", chromedp.SendKeys(chromedp.CSS(cardItem+" textarea"), added))
+	a.accessible("with the message draft open")
 	a.screenshot("day-message", shots)
 	a.run("record it as sent", chromedp.Click(chromedp.CSS(cardItem+" .draft-record")),
 		chromedp.WaitNotPresent(chromedp.CSS(`#card-items li.task[data-task-id="`+outreachID+`"]`)),
@@ -620,6 +641,15 @@ func TestDashboardCoordinatorDay(t *testing.T) {
 	}
 	a.screenshot("day-summary", shots)
 	a.noConsoleErrors("in the summary")
+
+	// The summary on a phone-sized screen: nothing overflows sideways.
+	a.run("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Reload(), ready("summary"))
+	var overflow struct{ Scroll, Inner int }
+	a.eval("measure the page width", `({scroll: document.documentElement.scrollWidth, inner: window.innerWidth})`, &overflow)
+	if overflow.Scroll > overflow.Inner {
+		t.Errorf("on a 390px screen the summary is %dpx wide", overflow.Scroll)
+	}
+	a.run("desktop viewport", chromedp.EmulateReset())
 
 	// Recording the same message again (a second tab with the old draft) is refused, not stored twice.
 	var again struct{ ResourceType string }
