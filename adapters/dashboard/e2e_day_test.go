@@ -432,7 +432,9 @@ func TestDashboardCoordinatorDay(t *testing.T) {
 		a.run("reassign", chromedp.Click(chromedp.CSS(itemSel(reassignID, " .task-reassign"))),
 			a.choose(itemSel(reassignID, " .reassign-to"), colleague),
 			chromedp.Click(chromedp.CSS(itemSel(reassignID, " .task-assign"))),
-			chromedp.WaitVisible(chromedp.CSS(itemSel(reassignID, " .task-reassign"))))
+			// The reloaded page names the colleague as the owner.
+			chromedp.Poll[chromedp.Void](`(document.querySelector('`+itemSel(reassignID, " .task-owner")+`') || {textContent: ''}).textContent.includes(`+jsString(colleagueName)+`) || undefined`),
+			ready("worklist"))
 		if st := readTask(reassignID); st.Status != "requested" || st.Owner.Reference != colleague || st.Owner.Display != colleagueName || st.Meta.VersionID != "1" {
 			t.Errorf("Task/%s after reassigning it to %s: %+v", reassignID, colleagueName, st)
 		}
@@ -599,15 +601,32 @@ func TestDashboardCoordinatorDay(t *testing.T) {
 	if before := thread(); strings.Join(page.Thread, ",") != strings.Join(before, ",") {
 		t.Errorf("the message thread shows %v, Communication?subject=…&_sort=-sent answers %v", page.Thread, before)
 	}
-	var draft struct {
-		ID      string
-		Payload []struct{ ContentString string }
+	// The message goes to the family: the patient's first RelatedPerson.
+	var related struct {
+		Entry []struct{ Resource struct{ ID string } }
 	}
-	if code := getJSON(t, base+"/fhir/Patient/"+pt+"/$draft-message?task="+outreachID+"&date="+today, &draft); code != 200 || len(draft.Payload) == 0 {
-		t.Fatalf("$draft-message for %s: %d %+v", outreachID, code, draft)
+	if code := getJSON(t, base+"/fhir/RelatedPerson?patient=Patient/"+pt, &related); code != 200 || len(related.Entry) == 0 {
+		t.Fatalf("RelatedPerson?patient=Patient/%s: %d, %d found; the test data gives every patient a family caregiver", pt, code, len(related.Entry))
+	}
+	family := "RelatedPerson/" + related.Entry[0].Resource.ID
+	var draft struct {
+		ID        string
+		Recipient []ref
+		Payload   []struct{ ContentString string }
+	}
+	if code := getJSON(t, base+"/fhir/Patient/"+pt+"/$draft-message?task="+outreachID+"&date="+today+"&recipient="+family, &draft); code != 200 || len(draft.Payload) == 0 || draft.Recipient[0].Reference != family {
+		t.Fatalf("$draft-message for %s to %s: %d %+v", outreachID, family, code, draft)
 	}
 	cardItem := `main[data-ready="true"] #card-items li.task[data-task-id="` + outreachID + `"]`
 	a.run("draft the message", chromedp.Click(chromedp.CSS(cardItem+" .task-draft")), chromedp.WaitVisible(chromedp.CSS(cardItem+" textarea")))
+	var recipient string
+	a.eval("read the draft's recipient", `document.querySelector('`+cardItem+` .draft-recipient').value`, &recipient)
+	if recipient != "Patient/"+pt {
+		t.Errorf("the draft is addressed to %q, want the patient (careflow's choice for a reachable patient)", recipient)
+	}
+	a.run("address it to the family", a.choose(cardItem+" .draft-recipient", family),
+		chromedp.WaitVisible(chromedp.CSS(cardItem+` form[aria-label] textarea`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('`+cardItem+` .draft-recipient') && document.querySelector('`+cardItem+` .draft-recipient').value === `+jsString(family)+` || undefined`))
 	var text string
 	a.eval("read the draft", `document.querySelector('`+cardItem+` textarea').value`, &text)
 	if text != draft.Payload[0].ContentString {
@@ -621,13 +640,15 @@ func TestDashboardCoordinatorDay(t *testing.T) {
 		chromedp.WaitNotPresent(chromedp.CSS(`#card-items li.task[data-task-id="`+outreachID+`"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`main[data-ready="true"] #card-messages li.message[data-id="`+draft.ID+`"]`)))
 	var sent struct {
-		Status  string
-		Sent    string
-		BasedOn []ref
-		Sender  ref
-		Payload []struct{ ContentString string }
+		Status    string
+		Sent      string
+		BasedOn   []ref
+		Sender    ref
+		Recipient []ref
+		Payload   []struct{ ContentString string }
 	}
 	if code := getJSON(t, base+"/fhir/Communication/"+draft.ID, &sent); code != 200 || sent.Status != "completed" || sent.Sent == "" ||
+		len(sent.Recipient) != 1 || sent.Recipient[0].Reference != family ||
 		len(sent.BasedOn) != 1 || sent.BasedOn[0].Reference != "Task/"+outreachID || sent.Sender.Reference != me ||
 		len(sent.Payload) != 1 || sent.Payload[0].ContentString != strings.TrimSpace(text+added) {
 		t.Errorf("Communication/%s after recording: %d %+v", draft.ID, code, sent)

@@ -2,9 +2,12 @@
 //
 //   thread   GET Communication?subject=Patient/{id}&_sort=-sent&_count=50 — newest first; a message from
 //            the patient or a family member (sender Patient/RelatedPerson) is "received", any other "sent".
-//   draft    POST Patient/{id}/$draft-message (Parameters: task, date) — a Communication with status
-//            preparation that careflow does not store (adapters/message): recipient, medium, contact
-//            point and a plain-language text, shown editable.
+//   draft    POST Patient/{id}/$draft-message (Parameters: task, date[, recipient]) — a Communication
+//            with status preparation that careflow does not store (adapters/message): recipient, medium,
+//            contact point and a plain-language text, shown editable. The recipient is careflow's choice
+//            (the planned one, else the patient when reachable, else a family member) until the
+//            coordinator picks another among the patient and their RelatedPersons
+//            (GET RelatedPerson?patient=Patient/{id}&_elements=name,relationship): that drafts again.
 //   record   PUT Communication/{draft id} with status completed, sent = now, sender = the coordinator and
 //            the edited text, If-None-Match: * — the draft's id is derived from the item and the
 //            recipient, so recording twice (a double click, a second tab, a colleague) is refused with
@@ -12,7 +15,7 @@
 //            completes the item (adapters/worklist/state.go): it leaves the worklist.
 
 import { h, uid } from './dom.js';
-import { conceptText, fhirGet, fhirOperation, fhirPut } from './fhir.js';
+import { conceptText, fhirGet, fhirOperation, fhirPut, humanName } from './fhir.js';
 import { dateTimeText } from './format.js';
 import { isConflict } from './claim.js';
 import { emptyState, errorPanel } from './ui.js';
@@ -67,43 +70,66 @@ export function threadCard(result) {
 }
 
 /**
- * draftButton is the "Draft message" action of an item t (taskInfo) of patient: it asks careflow for the
- * draft, shows it editable, and records it as sent (onRecorded runs after, onConflict on a 412).
+ * draftButton is the "Draft message" action of an item t (taskInfo) of patient (named patientName): it
+ * asks careflow for the draft, shows it editable with the recipient to choose, and records it as sent
+ * (onRecorded runs after, onConflict on a 412).
  */
-export function draftButton(t, { patient, date, me, onRecorded, onConflict }) {
+export function draftButton(t, { patient, patientName, date, me, onRecorded, onConflict }) {
   const panel = h('div', { class: 'draft', hidden: true });
   const button = h('button', { type: 'button', class: 'small-button secondary task-draft', 'aria-expanded': 'false', 'aria-label': `Draft a message: ${t.display}` }, 'Draft message…');
-  button.addEventListener('click', async () => {
-    const open = panel.hidden;
-    panel.hidden = !open;
-    button.setAttribute('aria-expanded', String(open));
-    if (!open || panel.firstChild) return;
+  let people = null;
+  async function show(recipient) {
     panel.setAttribute('aria-busy', 'true');
-    panel.append(h('p', { class: 'loading' }, 'Drafting…'));
+    panel.replaceChildren(h('p', { class: 'loading' }, 'Drafting…'));
     let draft;
     try {
-      draft = await fhirOperation(`Patient/${encodeURIComponent(patient)}/$draft-message`, { task: t.id, date });
+      const [d, related] = await Promise.all([
+        fhirOperation(`Patient/${encodeURIComponent(patient)}/$draft-message`, { task: t.id, date, recipient }),
+        people ? null : fhirGet('RelatedPerson', { patient: `Patient/${patient}`, _elements: 'name,relationship', _count: 50 }),
+      ]);
+      draft = d;
+      if (related) {
+        people = [{ reference: `Patient/${patient}`, name: `${patientName || 'The patient'} (the patient)` },
+          ...(related.entry || []).map((e) => e.resource).filter((r) => r && r.resourceType === 'RelatedPerson').map((r) => {
+            const rel = (r.relationship || []).map(conceptText).filter(Boolean).join(', ');
+            return { reference: `RelatedPerson/${r.id}`, name: `${humanName(r) || `RelatedPerson ${r.id}`}${rel ? ` (${rel})` : ''}` };
+          })];
+      }
     } catch (err) {
       panel.replaceChildren(errorPanel(err, 'The message could not be drafted'));
       return;
     } finally {
       panel.removeAttribute('aria-busy');
     }
-    panel.replaceChildren(draftForm(draft, { me, onRecorded, onConflict }));
-    panel.querySelector('textarea').focus();
+    panel.replaceChildren(draftForm(draft, { people, me, onRecorded, onConflict, redraft: show }));
+    panel.querySelector(recipient ? '.draft-recipient' : 'textarea').focus();
+  }
+  button.addEventListener('click', () => {
+    const open = panel.hidden;
+    panel.hidden = !open;
+    button.setAttribute('aria-expanded', String(open));
+    if (open && !panel.firstChild) show('');
   });
   return [button, panel];
 }
 
-function draftForm(draft, { me, onRecorded, onConflict }) {
+function draftForm(draft, { people, me, onRecorded, onConflict, redraft }) {
   const tid = uid('draft-text');
+  const rid = uid('draft-to');
+  const current = ((draft.recipient || [])[0] || {}).reference || '';
   const to = (draft.recipient || []).map(personName).join(', ');
   const medium = (draft.medium || []).map(conceptText).filter(Boolean).join(', ');
+  const choices = [...people];
+  if (current && !choices.some((p) => p.reference === current)) choices.push({ reference: current, name: to || current });
+  const recipient = h('select', { id: rid, class: 'draft-recipient' },
+    choices.map((p) => h('option', { value: p.reference, selected: p.reference === current }, p.name)));
+  recipient.addEventListener('change', () => redraft(recipient.value));
   const text = h('textarea', { id: tid, rows: '5', class: 'draft-text' });
   text.value = payloadText(draft);
   const record = h('button', { type: 'submit', class: 'small-button draft-record' }, 'Record as sent');
   const form = h('form', { class: 'draft-form', 'aria-label': `Message to ${to || 'the patient'}` },
-    h('p', { class: 'draft-to' }, h('strong', {}, `To ${to || 'the patient'}`), medium ? ` · by ${medium}` : ''),
+    h('div', { class: 'field' }, h('label', { for: rid }, 'To'), recipient),
+    h('p', { class: 'draft-to' }, h('strong', {}, to || 'the patient'), medium ? ` · by ${medium}` : ''),
     (draft.note || []).map((n) => h('p', { class: 'muted small draft-note' }, n.text)),
     h('label', { for: tid }, 'Message'), text,
     h('div', { class: 'field actions' }, record));

@@ -227,7 +227,7 @@ export async function render({ root, params, signal, announce, reload }) {
       ? h('ol', { class: 'tasks compact' }, otherTasks.map((t) => taskItem(t, {
         date, showPatient: false,
         actions: draftable(t) ? draftButton(t, {
-          patient, date, me,
+          patient, patientName: name, date, me,
           onRecorded: (to) => {
             announce(`Message to ${to} recorded; ${t.display} is done.`);
             afterMessage(null);
