@@ -2,11 +2,18 @@
 // HTML, CSS and JavaScript modules, no build step) embedded in the binary and served under /app/ through
 // rest.Config.App. It talks to careflow only through the public FHIR API, like any other client:
 //
-//	GET ../fhir/$worklist?date=…            today's worklist (Tasks), coverage gaps, allergy conflicts
-//	GET ../fhir/Patient?_id=a,b,…           patient names for the worklist (one search)
-//	GET ../fhir/Patient?name=…              patient search
-//	GET ../fhir/Patient/{id}/$summary       a patient's summary document
-//	GET ../fhir/$worklist?date=…&patient=…  that patient's open items
+//	GET  ../fhir/$worklist?date=…[&view=…][&owner=…]  the day's worklist (Tasks), its views and an owner's
+//	GET  ../fhir/Patient?_id=a,b,…                    patient names for the worklist (one search)
+//	GET  ../fhir/Practitioner?_sort=family,given      who the coordinator is ("You are"), owners
+//	PUT  ../fhir/Task/{id}                            claim, release, reassign, done (If-None-Match / If-Match)
+//	GET  ../fhir/Appointment/$find?start=…&end=…      free slots for a follow-up or referral
+//	POST ../fhir/Appointment/$book                    book one, completing the item's Task
+//	GET  ../fhir/Patient?name=…                       patient search
+//	GET  ../fhir/Patient/{id}/$summary                a patient's summary document
+//	GET  ../fhir/$worklist?date=…&patient=…           that patient's open items
+//	GET  ../fhir/Communication?subject=…&_sort=-sent  the patient's message thread
+//	POST ../fhir/Patient/{id}/$draft-message          a draft message for an item
+//	PUT  ../fhir/Communication/{id}                   the message recorded as sent (completes the item)
 //
 // Every file is served with a strong ETag and Cache-Control: no-cache (revalidated, so a new binary's app
 // is picked up at once) and a Content-Security-Policy that allows only the app's own scripts, styles and
@@ -64,8 +71,10 @@ type Options struct {
 	ConnectOrigins []string
 }
 
-// DefaultScope is what the app asks for: it reads and searches every type, updates worklist Tasks.
-const DefaultScope = "openid fhirUser user/*.rs user/Task.cu"
+// DefaultScope is what the app asks for: it reads and searches every type; it creates and updates worklist
+// Tasks (claim, release, reassign, done) and Communications (a message recorded as sent), and books
+// appointments ($book: c and u on Appointment, u on Slot and Task; auth/interactions.go).
+const DefaultScope = "openid fhirUser user/*.rs user/Task.cu user/Communication.cu user/Appointment.cu user/Slot.u"
 
 // Handler serves the app without authorization (HandlerWith).
 func Handler() http.Handler { return HandlerWith(Options{}) }

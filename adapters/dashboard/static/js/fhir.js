@@ -1,6 +1,8 @@
 // The app's only way to the server: the public FHIR API next to the app (../fhir/) in
-// application/fhir+json — GET for everything it shows, PUT for the one thing a coordinator changes (a
-// worklist Task's status). Errors carry the OperationOutcome issues the server sent.
+// application/fhir+json — GET for everything it shows; PUT for what a coordinator changes (a worklist
+// Task's owner and status, a message recorded as sent), with If-Match / If-None-Match preconditions; POST
+// for the operations that change data (Appointment/$book) and for $draft-message. Errors carry the
+// OperationOutcome issues the server sent.
 
 import { bearer, forget, signIn } from './auth.js';
 
@@ -8,12 +10,13 @@ export const BASE = new URL('../fhir/', document.baseURI);
 
 /** FhirError is a failed request: the HTTP status (0: no answer) and the OperationOutcome issues. */
 export class FhirError extends Error {
-  constructor(status, issues, url) {
+  constructor(status, issues, url, method = 'GET') {
     super(issues.map((i) => i.diagnostics || i.details?.text || i.code).filter(Boolean).join('; ') || `HTTP ${status}`);
     this.name = 'FhirError';
     this.status = status;
     this.issues = issues;
     this.url = String(url);
+    this.method = method;
   }
 }
 
@@ -37,13 +40,43 @@ export async function fhirGet(pathOrUrl, params, signal) {
 
 /**
  * fhirPut updates (or creates) a resource with PUT [base]/[type]/[id]; with ifMatch (a versionId) the
- * server refuses the update if someone changed the resource meanwhile (412). Returns the stored resource.
+ * server refuses the update if someone changed the resource meanwhile (412); with ifNoneMatch it sends
+ * If-None-Match: * and the server refuses it (412) when the resource is already stored (RFC 9110 §13.1.2:
+ * of two clients creating one id, exactly one succeeds). Returns the stored resource.
  */
-export async function fhirPut(resource, { ifMatch, signal } = {}) {
+export async function fhirPut(resource, { ifMatch, ifNoneMatch, signal } = {}) {
   const url = fhirUrl(`${resource.resourceType}/${encodeURIComponent(resource.id)}`);
   const headers = { Accept: 'application/fhir+json', 'Content-Type': 'application/fhir+json', Prefer: 'return=representation' };
   if (ifMatch) headers['If-Match'] = `W/"${ifMatch}"`;
+  else if (ifNoneMatch) headers['If-None-Match'] = '*';
   return request(url, { method: 'PUT', headers, body: JSON.stringify(resource), signal, credentials: 'same-origin', cache: 'no-store' });
+}
+
+/**
+ * fhirOperation invokes an operation with POST and a Parameters resource (R4 operations.html#request):
+ * params maps names to a string (valueString), a {reference} (valueReference) or a resource (resource).
+ */
+export async function fhirOperation(path, params, signal) {
+  const parameter = [];
+  for (const [name, v] of Object.entries(params)) {
+    if (v === undefined || v === null || v === '') continue;
+    if (typeof v === 'string') parameter.push({ name, valueString: v });
+    else if (v.resourceType) parameter.push({ name, resource: v });
+    else parameter.push({ name, valueReference: v });
+  }
+  const headers = { Accept: 'application/fhir+json', 'Content-Type': 'application/fhir+json' };
+  return request(fhirUrl(path), { method: 'POST', headers, body: JSON.stringify({ resourceType: 'Parameters', parameter }), signal, credentials: 'same-origin', cache: 'no-store' });
+}
+
+/** withoutVersion returns a copy of a resource without meta.versionId and meta.lastUpdated (for a PUT). */
+export function withoutVersion(resource) {
+  const copy = { ...resource };
+  if (copy.meta) {
+    const { versionId, lastUpdated, ...meta } = copy.meta;
+    copy.meta = meta;
+    if (Object.keys(meta).length === 0) delete copy.meta;
+  }
+  return copy;
 }
 
 /** request sends one request and returns the FHIR resource answered, or throws a FhirError. */
@@ -55,7 +88,7 @@ async function request(url, init) {
     res = await fetch(url, init);
   } catch (e) {
     if (e.name === 'AbortError') throw e;
-    throw new FhirError(0, [{ severity: 'error', code: 'transient', diagnostics: `The FHIR server could not be reached (${e.message}).` }], url);
+    throw new FhirError(0, [{ severity: 'error', code: 'transient', diagnostics: `The FHIR server could not be reached (${e.message}).` }], url, init.method);
   }
   const text = await res.text();
   let body = null;
@@ -73,10 +106,10 @@ async function request(url, init) {
     const issues = body && body.resourceType === 'OperationOutcome' && Array.isArray(body.issue) && body.issue.length
       ? body.issue
       : [{ severity: 'error', code: 'exception', diagnostics: `HTTP ${res.status} ${res.statusText}`.trim() }];
-    throw new FhirError(res.status, issues, url);
+    throw new FhirError(res.status, issues, url, init.method);
   }
   if (!body || typeof body !== 'object' || typeof body.resourceType !== 'string') {
-    throw new FhirError(res.status, [{ severity: 'error', code: 'structure', diagnostics: 'The server did not answer with FHIR JSON.' }], url);
+    throw new FhirError(res.status, [{ severity: 'error', code: 'structure', diagnostics: 'The server did not answer with FHIR JSON.' }], url, init.method);
   }
   return body;
 }

@@ -73,14 +73,35 @@ export function priorityBadge(priority) {
   return h('span', { class: `badge priority-${PRIORITIES.includes(p) ? p : 'routine'}` }, p);
 }
 
-/** Worklist item codes (http://careflow.example/fhir/CodeSystem/worklist-item) grouped by kind. */
+/**
+ * Worklist item codes (http://careflow.example/fhir/CodeSystem/worklist-item, adapters/worklist:
+ * worklist.go and second.go) grouped by the panel that lists them.
+ */
 export const COVERAGE_CODES = ['coverage-gap', 'approval-required', 'coverage-ends-before-follow-up'];
 export const CONFLICT_CODES = ['allergy-conflict'];
+export const DISCHARGE_CODES = ['post-discharge-follow-up', 'discharge-medication-reconciliation'];
+export const REFERRAL_CODES = ['referral-not-scheduled', 'referral-result-missing'];
+export const OUTREACH_CODES = ['outreach-due'];
+export const APPROVAL_CODES = ['prior-authorization-pending', 'prior-authorization-denied'];
+export const FOLLOW_UP_CODES = ['follow-up-due', 'follow-up-overdue', 'rebook-appointment'];
 
-/** kindOf maps an item code to a visual kind: conflict, coverage, scheduling or careplan. */
+/** BOOKABLE_CODES are the items an appointment closes ($book with task=: a visit to book). */
+export const BOOKABLE_CODES = [...FOLLOW_UP_CODES, 'post-discharge-follow-up', 'referral-not-scheduled'];
+
+/**
+ * MESSAGE_CODES are the items $draft-message drafts a message for (adapters/message: the patient or the
+ * family can act on them; a coverage gap only when it is about the patient's own coverage).
+ */
+export const MESSAGE_CODES = [...FOLLOW_UP_CODES, 'post-discharge-follow-up', 'outreach-due', 'referral-not-scheduled', 'coverage-gap'];
+
+/** kindOf maps an item code to a visual kind. */
 export function kindOf(code) {
   if (CONFLICT_CODES.includes(code)) return 'conflict';
   if (COVERAGE_CODES.includes(code)) return 'coverage';
+  if (DISCHARGE_CODES.includes(code)) return 'discharge';
+  if (REFERRAL_CODES.includes(code)) return 'referral';
+  if (OUTREACH_CODES.includes(code)) return 'outreach';
+  if (APPROVAL_CODES.includes(code)) return 'approval';
   if (code && code.startsWith('careplan-')) return 'careplan';
   return 'scheduling';
 }
@@ -88,4 +109,11 @@ export function kindOf(code) {
 /** codeChip renders a worklist item's code with its display. */
 export function codeChip(code, display) {
   return h('span', { class: `chip kind-${kindOf(code)}`, 'data-code': code }, display || code);
+}
+
+/** dateTimeText renders an instant as "25 Nov 2026, 09:30 UTC" (the days are UTC everywhere in the app). */
+export function dateTimeText(value) {
+  const d = new Date(value);
+  if (typeof value !== 'string' || Number.isNaN(d.getTime())) return value || '—';
+  return `${dayFormat.format(d)}, ${d.toISOString().slice(11, 16)} UTC`;
 }

@@ -1,5 +1,5 @@
-// The app shell: reads the state from the URL (?date=YYYY-MM-DD&code=&owner= for the worklist,
-// &patient=ID for a summary, ?view=patients&q= for the search), renders the view, and handles in-app
+// The app shell: reads the state from the URL (?date=YYYY-MM-DD&view=due-today|overdue|unassigned&code=
+// &owner= for the worklist, &patient=ID for a summary, ?view=patients&q= for the search), renders the view, and handles in-app
 // links with the History API so that every state has a URL (reload, back, forward and bookmarks work).
 
 import { clear } from './dom.js';

@@ -5,6 +5,7 @@ import { codingOf, refId } from './fhir.js';
 import { codeChip, dayOf, formatDay, priorityBadge, relativeDay } from './format.js';
 
 export const WORKLIST_SYSTEM = 'http://careflow.example/fhir/CodeSystem/worklist-item';
+export const BUSINESS_STATUS_SYSTEM = 'http://careflow.example/fhir/CodeSystem/worklist-business-status';
 
 /** appHref builds an in-app link from query parameters (empty values dropped). */
 export function appHref(params) {
@@ -47,6 +48,7 @@ export function taskInfo(task) {
     reason: ((task.reasonReference && task.reasonReference.reference) || ''),
     status: task.status || '',
     version: (task.meta && task.meta.versionId) || '',
+    claimed: ((task.businessStatus && task.businessStatus.coding) || []).some((c) => c.system === BUSINESS_STATUS_SYSTEM && c.code === 'claimed') && Boolean(ownerRef),
     resource: task,
   };
 }
@@ -54,9 +56,9 @@ export function taskInfo(task) {
 /**
  * taskItem renders one Task as a list item: priority, kind, status when not just requested, description,
  * patient (a link to the summary unless showPatient is false), due date and owner; with onDone, a Done
- * button that calls it (an error is shown next to the button).
+ * button that calls it (an error is shown next to the button); actions (elements) go in a toolbar below.
  */
-export function taskItem(t, { date, patientName, showPatient = true, onDone }) {
+export function taskItem(t, { date, patientName, showPatient = true, onDone, actions }) {
   const rel = relativeDay(t.due, date);
   let done = null;
   if (onDone) {
@@ -82,8 +84,10 @@ export function taskItem(t, { date, patientName, showPatient = true, onDone }) {
         h('dd', {}, h('time', { datetime: t.due }, formatDay(t.due)), rel ? h('span', { class: rel.includes('overdue') ? 'rel overdue' : 'rel' }, ` (${rel})`) : null)),
       h('div', {},
         h('dt', {}, 'Owner'),
-        h('dd', {}, t.ownerLabel || h('span', { class: 'muted' }, 'unassigned'))),
-    ));
+        h('dd', { class: 'task-owner' }, t.ownerLabel || h('span', { class: 'muted' }, 'unassigned'),
+          t.claimed ? h('span', { class: 'badge claimed' }, 'claimed') : null)),
+    ),
+    actions && actions.length ? h('div', { class: 'task-actions', role: 'group', 'aria-label': `Actions: ${t.display}${patientName ? ` for ${patientName}` : ''}` }, actions) : null);
 }
 
 /** errorPanel shows a failed request: the OperationOutcome issues' diagnostics, severity and code. */
@@ -93,7 +97,7 @@ export function errorPanel(err, title) {
   if (err && err.url) {
     try {
       const u = new URL(err.url);
-      where = `GET ${decodeURIComponent(u.pathname)}${u.search}`;
+      where = `${err.method || 'GET'} ${decodeURIComponent(u.pathname)}${u.search}`;
     } catch {
       where = err.url;
     }
