@@ -71,9 +71,11 @@ func (t *Tuner) Stop() {
 
 // arm attaches a finalizer to a fresh unreachable object: the collector that frees it runs the finalizer,
 // which tunes and arms again — once per collection cycle.
+// The object is larger than the tiny allocator's 16 bytes, whose blocks are shared and whose finalizers
+// may never run.
 func (t *Tuner) arm() {
-	sentinel := new([16]byte)
-	runtime.SetFinalizer(sentinel, func(*[16]byte) {
+	sentinel := new([32]byte)
+	runtime.SetFinalizer(sentinel, func(*[32]byte) {
 		if t.stopped.Load() {
 			return
 		}

@@ -68,8 +68,8 @@ func TestTunerFollowsTheLiveHeap(t *testing.T) {
 // waitFinalizers returns once the finalizers queued so far have run: it queues one of its own and waits for it.
 func waitFinalizers() {
 	done := make(chan struct{})
-	o := new([16]byte)
-	runtime.SetFinalizer(o, func(*[16]byte) { close(done) })
+	o := new([32]byte)
+	runtime.SetFinalizer(o, func(*[32]byte) { close(done) })
 	o = nil
 	for {
 		runtime.GC()
