@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,17 +16,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/careflow/careflow/adapters/dashboard"
 	"github.com/careflow/careflow/adapters/internal/adaptertest"
-	"github.com/careflow/careflow/adapters/message"
-	"github.com/careflow/careflow/adapters/scheduling"
-	"github.com/careflow/careflow/adapters/summary"
 	"github.com/careflow/careflow/adapters/worklist"
-	"github.com/careflow/careflow/fhir/definitions"
-	"github.com/careflow/careflow/fhir/r4/r4test"
-	"github.com/careflow/careflow/server/interaction"
-	"github.com/careflow/careflow/server/rest"
-	"github.com/careflow/careflow/storage/sqlite/sqlitetest"
 )
 
 // dayNow is the server's clock in the coordinator's day: 08:00 UTC on the test data's day, so that
@@ -39,29 +28,7 @@ var dayNow = time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
 // coordinator's day uses ($summary, $worklist, $draft-message, $find, $hold, $book) and a fixed clock.
 func coordinatorServer(t *testing.T) (*httptest.Server, *adaptertest.Env) {
 	t.Helper()
-	v, reg := r4test.Validator(t), r4test.Load(t).Registry
-	store := sqlitetest.Open(t)
-	worklists := worklist.New(store, reg)
-	scheduler := scheduling.New(store, reg)
-	booker := scheduling.NewBooker(scheduler, scheduling.DefaultHold)
-	svc, err := interaction.New(interaction.Config{
-		Types: definitions.ResourceTypes,
-		Now:   func() time.Time { return dayNow },
-		Operations: []interaction.Operation{
-			summary.Operation(summary.New(store, reg)),
-			worklist.Operation(worklists),
-			message.Operation(message.New(worklists, store, reg)),
-			scheduling.FindOperation(scheduler),
-			scheduling.HoldOperation(booker),
-			scheduling.BookOperation(booker),
-		},
-	}, store, v, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(rest.New(rest.Config{App: dashboard.Handler()}, svc, slog.New(slog.NewTextHandler(io.Discard, nil))))
-	t.Cleanup(ts.Close)
-	return ts, &adaptertest.Env{T: t, Store: store, Registry: reg, Validator: v}
+	return serverAt(t, func() time.Time { return dayNow })
 }
 
 // tab is one browser tab driven by the test, with its console watched.

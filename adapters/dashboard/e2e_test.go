@@ -25,6 +25,8 @@ import (
 
 	"github.com/careflow/careflow/adapters/dashboard"
 	"github.com/careflow/careflow/adapters/internal/adaptertest"
+	"github.com/careflow/careflow/adapters/message"
+	"github.com/careflow/careflow/adapters/scheduling"
 	"github.com/careflow/careflow/adapters/summary"
 	"github.com/careflow/careflow/adapters/worklist"
 	"github.com/careflow/careflow/fhir/definitions"
@@ -68,16 +70,31 @@ func chromiumPath(t *testing.T) string {
 }
 
 // server starts careflow in process the way cmd/careflow wires it: the FHIR API on a fresh test database,
-// the $summary and $worklist operations, and the dashboard under /app/.
+// the coordination operations ($summary, $worklist, $draft-message, $find, $hold, $book), and the dashboard
+// under /app/.
 func server(t *testing.T) (*httptest.Server, *adaptertest.Env) {
+	t.Helper()
+	return serverAt(t, nil)
+}
+
+// serverAt is server with the server's clock (nil: the real one).
+func serverAt(t *testing.T, now func() time.Time) (*httptest.Server, *adaptertest.Env) {
 	t.Helper()
 	v, reg := r4test.Validator(t), r4test.Load(t).Registry
 	store := sqlitetest.Open(t)
+	worklists := worklist.New(store, reg)
+	scheduler := scheduling.New(store, reg)
+	booker := scheduling.NewBooker(scheduler, scheduling.DefaultHold)
 	svc, err := interaction.New(interaction.Config{
 		Types: definitions.ResourceTypes,
+		Now:   now,
 		Operations: []interaction.Operation{
 			summary.Operation(summary.New(store, reg)),
-			worklist.Operation(worklist.New(store, reg)),
+			worklist.Operation(worklists),
+			message.Operation(message.New(worklists, store, reg)),
+			scheduling.FindOperation(scheduler),
+			scheduling.HoldOperation(booker),
+			scheduling.BookOperation(booker),
 		},
 	}, store, v, reg)
 	if err != nil {
