@@ -245,6 +245,16 @@ func (r *Registry) Index(typ string, resource map[string]any) (map[string]any, e
 		if len(nodes) == 0 {
 			continue
 		}
+		switch p.Type {
+		case TypeComposite:
+			if err := r.indexComposite(p, resource, nodes, out); err != nil {
+				return nil, fmt.Errorf("search: index %s.%s: %w", typ, code, err)
+			}
+			continue
+		case TypeSpecial:
+			indexNear(p, nodes, out)
+			continue
+		}
 		var x extracted
 		for _, n := range nodes {
 			x.add(p.Type, n)
@@ -275,8 +285,8 @@ func (r *Registry) shareFields() {
 		owner := map[string]*Param{}
 		for _, code := range codes {
 			p := params[code]
-			if serverFields[code] {
-				continue
+			if serverFields[code] || p.Type == TypeComposite {
+				continue // a composite's values depend on its components too
 			}
 			k := p.Type + "\x00" + strings.Join(p.Target, ",") + "\x00" + sameElements(typ, p.expression)
 			if o, ok := owner[k]; ok {

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/careflow/careflow/fhir/fhirpath"
 	"github.com/careflow/careflow/fhir/ucum"
@@ -234,6 +235,9 @@ type NumCond struct {
 // 5.4 g); with another system, by system and code; with "||code", by code or human unit; without units,
 // any value.
 func NumConds(c Criterion) []NumCond {
+	if c.Param.Type == TypeComposite {
+		return compositeNumConds(c, time.Now())
+	}
 	var out []NumCond
 	for _, v := range c.Values {
 		r, ok := new(big.Rat).SetString(v.Text)

@@ -37,6 +37,9 @@ type Param struct {
 	// name (letters, digits, underscore). It never comes from a client. Parameters of a type that select
 	// the same elements share one field (sharedFields: Patient phonetic is stored as name).
 	Field string
+	// Components are a composite parameter's parts, in order (SearchParameter.component): a search value
+	// is one value per component, joined by "$" (composite.go).
+	Components []Component
 
 	// expression is the official expression's text; shared: Field belongs to another parameter of the
 	// type, whose values Index stores.
@@ -54,11 +57,11 @@ type Registry struct {
 }
 
 // Indexable reports whether careflow indexes parameters of type ptype: string, token, reference, date,
-// uri, number and quantity. composite and special (Location near) are the next slice
-// (docs/ARCHITECTURE.md, "Resource types").
+// uri, number, quantity and composite, and special (only Location near exists in R4: near.go). A
+// composite parameter is indexed when its components' kinds are ones compositeKinds handles.
 func Indexable(ptype string) bool {
 	switch ptype {
-	case TypeString, TypeToken, TypeReference, TypeDate, TypeURI, TypeNumber, TypeQuantity:
+	case TypeString, TypeToken, TypeReference, TypeDate, TypeURI, TypeNumber, TypeQuantity, TypeComposite, TypeSpecial:
 		return true
 	}
 	return false
@@ -76,6 +79,10 @@ func NewRegistry(m *model.Model, bundle []byte, types []string) (*Registry, erro
 				Base       []string `json:"base"`
 				Target     []string `json:"target"`
 				Expression string   `json:"expression"`
+				Component  []struct {
+					Definition string `json:"definition"`
+					Expression string `json:"expression"`
+				} `json:"component"`
 			} `json:"resource"`
 		} `json:"entry"`
 	}
@@ -83,6 +90,12 @@ func NewRegistry(m *model.Model, bundle []byte, types []string) (*Registry, erro
 		return nil, fmt.Errorf("search: parse SearchParameter bundle: %w", err)
 	}
 	r := &Registry{model: m, byType: map[string]map[string]*Param{}, notIndexed: map[string]map[string]string{}}
+	// Every definition by URL, whatever its base: a composite's components name theirs.
+	defs := map[string]componentDef{}
+	for _, e := range b.Entry {
+		sp := e.Resource
+		defs[sp.URL] = componentDef{code: sp.Code, url: sp.URL, typ: sp.Type, target: sp.Target}
+	}
 	served := map[string]bool{}
 	for _, t := range types {
 		served[t] = true
@@ -105,7 +118,23 @@ func NewRegistry(m *model.Model, bundle []byte, types []string) (*Registry, erro
 		}
 		why := ""
 		expr, err := fhirpath.Compile(sp.Expression)
+		var comps []Component
 		switch {
+		case sp.Type == TypeSpecial && sp.Code != "near":
+			why = "special parameters other than Location near are not indexed"
+		case sp.Type == TypeComposite:
+			var parts []compositePart
+			for _, c := range sp.Component {
+				parts = append(parts, compositePart{definition: c.Definition, expression: c.Expression})
+			}
+			if comps, why = compositeComponents(m, defs, parts, types); why == "" && err == nil {
+				if cerr := expr.Check(m); cerr != nil {
+					why = "its expression does not fit the R4 element model: " + cerr.Error()
+				}
+			}
+			if err != nil {
+				why = "its expression is outside careflow's FHIRPath subset: " + err.Error()
+			}
 		case !Indexable(sp.Type):
 			why = sp.Type + " parameters are not indexed yet"
 		case err != nil:
@@ -135,7 +164,7 @@ func NewRegistry(m *model.Model, bundle []byte, types []string) (*Registry, erro
 			}
 			r.byType[t][sp.Code] = &Param{
 				Code: sp.Code, URL: sp.URL, Type: sp.Type, Target: target, Expression: expr,
-				Field: fieldName(sp.Code), expression: sp.Expression,
+				Field: fieldName(sp.Code), expression: sp.Expression, Components: comps,
 			}
 		}
 	}
