@@ -99,30 +99,3 @@ func (e *Expression) Evaluate(m *model.Model, resource map[string]any) ([]Node, 
 	}
 	return out, nil
 }
-
-// EvaluateAt runs the expression with node as its focus ($this) inside resource (%resource): the
-// expression of a composite search parameter's component is relative to each element the composite's own
-// expression selects (SearchParameter.component.expression). node is one of the Nodes an Evaluate of the
-// same resource returned.
-func (e *Expression) EvaluateAt(m *model.Model, resource map[string]any, node Node) ([]Node, error) {
-	if m == nil {
-		return nil, errors.New("fhirpath: evaluate: nil model")
-	}
-	rt, _ := resource["resourceType"].(string)
-	if rt == "" || !m.IsResource(rt) {
-		return nil, fmt.Errorf("fhirpath: evaluate %q: resource type %q unknown", e.src, rt)
-	}
-	c := &evalCtx{m: m, root: item{Node: Node{Value: resource, Type: rt, Path: rt}}}
-	items, err := e.root.eval(c, []item{{Node: node}})
-	if err != nil {
-		return nil, fmt.Errorf("fhirpath: evaluate %q at %s: %w", e.src, node.Path, err)
-	}
-	if len(items) == 0 {
-		return nil, nil
-	}
-	out := make([]Node, len(items))
-	for i, it := range items {
-		out[i] = it.Node
-	}
-	return out, nil
-}

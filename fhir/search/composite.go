@@ -1,7 +1,6 @@
 package search
 
 import (
-	"math"
 	"strings"
 	"time"
 
@@ -10,10 +9,21 @@ import (
 )
 
 // Composite parameters (search.html#composite). A composite's expression selects elements (an
-// Observation, each Observation.component, each useContext…); each component's expression, relative to
-// such an element, selects that component's values. A search value is one value per component joined by
-// "$", each in its component's syntax, and it matches when one element has all of them — not when any
-// element has the first and another the second (that is the point of composites).
+// Observation, each Observation.component, each useContext…); each component selects values of such an
+// element. A search value is one value per component joined by "$", each in its component's syntax, and
+// it matches when one element has all of them — not when any element has the first and another the
+// second (that is the point of composites).
+//
+// A component's values are those of its definition (SearchParameter.component.definition, an official
+// parameter) that lie within the element: each value the definition's expression selects belongs to the
+// innermost selected element whose location (fhirpath.Node.Path) contains it — combo-code-value-quantity
+// selects the Observation and each Observation.component, and a component's code belongs to that
+// component, not to the Observation. The component's own expression (component.expression, relative to
+// the element) denotes the same values, but two R4 composites' relative expressions are wrong: Observation
+// code-value-date's value.as(DateTime) names the FHIRPath System type, which no FHIR dateTime is (FHIRPath
+// §Models), and DocumentReference relationship pairs each definition with the other's expression (code
+// with relatesto, target with relation). The definitions' expressions are the ones every simple
+// parameter already uses and tests.
 //
 // The index holds, for each selected element, every combination of its components' values, in the index
 // of the last component's kind, under a key made of the leading components' keys:
@@ -41,16 +51,18 @@ type Component struct {
 	// Param is the component's definition (SearchParameter.component.definition): its Code, URL, Type and
 	// Target, which its part of a search value is parsed with. Its Expression and Field are unset.
 	Param *Param
-	// Expression selects the component's values relative to an element the composite selects.
+	// Expression is the definition's expression: it selects the component's values in the whole resource,
+	// each assigned to the element that contains it.
 	Expression *fhirpath.Expression
 }
 
 // componentDef is what the registry keeps of any official definition for components to name.
 type componentDef struct {
-	code, url, typ string
-	target         []string
+	code, url, typ, expression string
+	target                     []string
 }
 
+// compositePart is a SearchParameter.component.
 type compositePart struct{ definition, expression string }
 
 // compositeComponents resolves a composite's components; why tells why it cannot be indexed.
@@ -88,7 +100,10 @@ func compositeComponents(m *model.Model, defs map[string]componentDef, parts []c
 		default:
 			return nil, "its component " + d.code + " is a " + d.typ + " parameter"
 		}
-		expr, err := fhirpath.Compile(part.expression)
+		if d.expression == "" {
+			return nil, "its component definition " + d.code + " has no expression"
+		}
+		expr, err := fhirpath.Compile(d.expression)
 		if err != nil {
 			return nil, "its component expression is outside careflow's FHIRPath subset: " + err.Error()
 		}
@@ -119,20 +134,30 @@ func (p *Param) Numeric() bool {
 	return false
 }
 
-// indexComposite extracts a composite's values: for every element its expression selects, the
+// indexComposite extracts a composite's values: for every element its expression selects (nodes), the
 // combinations of its components' keys (see the package comment above).
 func (r *Registry) indexComposite(p *Param, resource map[string]any, nodes []fhirpath.Node, out map[string]any) error {
+	// byElem[i][e] are component i's values within element e.
+	byElem := make([][][]fhirpath.Node, len(p.Components))
+	for i, c := range p.Components {
+		vals, err := c.Expression.Evaluate(r.model, resource)
+		if err != nil {
+			return err
+		}
+		byElem[i] = make([][]fhirpath.Node, len(nodes))
+		for _, v := range vals {
+			if e := innermost(nodes, v.Path); e >= 0 {
+				byElem[i][e] = append(byElem[i][e], v)
+			}
+		}
+	}
 	var keys []string
 	var nums []NumKey
-	last := p.Components[len(p.Components)-1]
-	for _, n := range nodes {
+	last := len(p.Components) - 1
+	for e := range nodes {
 		var leads []string
-		for i, c := range p.Components[:len(p.Components)-1] {
-			vals, err := c.Expression.EvaluateAt(r.model, resource, n)
-			if err != nil {
-				return err
-			}
-			leads = crossKeys(leads, componentKeys(c.Param.Type, vals), i == 0)
+		for i, c := range p.Components[:last] {
+			leads = crossKeys(leads, componentKeys(c.Param.Type, byElem[i][e]), i == 0)
 			if len(leads) == 0 {
 				break
 			}
@@ -140,19 +165,16 @@ func (r *Registry) indexComposite(p *Param, resource map[string]any, nodes []fhi
 		if len(leads) == 0 {
 			continue
 		}
-		vals, err := last.Expression.EvaluateAt(r.model, resource, n)
-		if err != nil {
-			return err
-		}
+		lt := p.Components[last].Param.Type
 		if p.Numeric() {
-			for _, k := range componentNums(last.Param.Type, vals) {
+			for _, k := range componentNums(lt, byElem[last][e]) {
 				for _, l := range leads {
 					nums = append(nums, NumKey{U: l + CompositeSep + k.U, Lo: k.Lo, Hi: k.Hi})
 				}
 			}
 			continue
 		}
-		keys = append(keys, crossKeys(leads, componentKeys(last.Param.Type, vals), false)...)
+		keys = append(keys, crossKeys(leads, componentKeys(lt, byElem[last][e]), false)...)
 	}
 	if k := dedupe(keys); len(k) > 0 {
 		out[p.Field] = k
@@ -161,6 +183,20 @@ func (r *Registry) indexComposite(p *Param, resource map[string]any, nodes []fhi
 		out[p.Field+SuffixNumeric] = dedupeNums(nums)
 	}
 	return nil
+}
+
+// innermost returns the index of the element whose location contains path most closely, -1 if none.
+func innermost(elems []fhirpath.Node, path string) int {
+	best, bestLen := -1, -1
+	for i, e := range elems {
+		if e.Path == "" || len(e.Path) <= bestLen {
+			continue
+		}
+		if path == e.Path || strings.HasPrefix(path, e.Path) && (path[len(e.Path)] == '.' || path[len(e.Path)] == '[') {
+			best, bestLen = i, len(e.Path)
+		}
+	}
+	return best
 }
 
 // crossKeys joins every lead with every key (first: the keys alone).
@@ -371,6 +407,3 @@ func dateNumConds(v Value, now time.Time) []NumCond {
 	}
 	return []NumCond{eq}
 }
-
-// finite reports whether f is a number a range can hold.
-func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }

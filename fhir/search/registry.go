@@ -94,7 +94,7 @@ func NewRegistry(m *model.Model, bundle []byte, types []string) (*Registry, erro
 	defs := map[string]componentDef{}
 	for _, e := range b.Entry {
 		sp := e.Resource
-		defs[sp.URL] = componentDef{code: sp.Code, url: sp.URL, typ: sp.Type, target: sp.Target}
+		defs[sp.URL] = componentDef{code: sp.Code, url: sp.URL, typ: sp.Type, target: sp.Target, expression: sp.Expression}
 	}
 	served := map[string]bool{}
 	for _, t := range types {

@@ -101,6 +101,31 @@ func (b *builder) numeric(a string, tid int64, c search.Criterion) string {
 	return a + ".rid IN (SELECT rid FROM ixq WHERE f = " + f + " AND " + or(conds) + ")"
 }
 
+// near is the condition "a's position is within the distance of one of the criterion's points"
+// (search.NearConds): the rows of unit key "g" in the box (a seek of ixq_fu on (f, "g") and a range on
+// the latitude), then, by the resource's clustered rows, the exact test on the unit vector in the rows
+// "v" and "w", computed as search.NearCond.Matches computes it.
+func (b *builder) near(a string, tid int64, c search.Criterion) string {
+	f, ok := b.field(tid, c.Param.Field)
+	if !ok {
+		return "0"
+	}
+	var conds []string
+	for _, n := range search.NearConds(c) {
+		var lons []string
+		for _, r := range n.Lon {
+			lons = append(lons, "(ng.hi >= "+b.arg(r[0])+" AND ng.hi <= "+b.arg(r[1])+")")
+		}
+		conds = append(conds, "(ng.lo >= "+b.arg(n.LatLo)+" AND ng.lo <= "+b.arg(n.LatHi)+" AND "+or(lons)+
+			" AND nv.lo * "+b.arg(n.X)+" + nv.hi * "+b.arg(n.Y)+" + nw.lo * "+b.arg(n.Z)+" >= "+b.arg(n.MinDot)+")")
+	}
+	u := search.NearUnits
+	return a + ".rid IN (SELECT ng.rid FROM ixq ng" +
+		" JOIN ixq nv ON nv.rid = ng.rid AND nv.f = ng.f AND nv.u = " + b.arg(u[1]) +
+		" JOIN ixq nw ON nw.rid = ng.rid AND nw.f = ng.f AND nw.u = " + b.arg(u[2]) +
+		" WHERE ng.f = " + f + " AND ng.u = " + b.arg(u[0]) + " AND " + or(conds) + ")"
+}
+
 // reindexNumeric fills ixq, and the sort rows of number and quantity parameters, for every current
 // resource of a file upgraded to the layout that has them: the values are extracted from each stored body
 // with extract (search.Registry.Index, given in Options.Reindex), in the upgrade's transaction.
