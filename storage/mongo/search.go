@@ -529,7 +529,10 @@ func tokenMatch(field string, m search.TokenMatch) bson.D {
 	if len(m.Prefixes) == 0 {
 		return in(field, m.Keys)
 	}
-	parts := bson.A{in(field, m.Keys)}
+	var parts bson.A
+	if len(m.Keys) > 0 {
+		parts = append(parts, in(field, m.Keys))
+	}
 	for _, p := range m.Prefixes {
 		parts = append(parts, regex(field, "^"+regexp.QuoteMeta(p)))
 	}

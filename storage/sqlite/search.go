@@ -692,7 +692,10 @@ func (b *builder) tokenMatch(a string, tid int64, field string, m search.TokenMa
 	if !ok {
 		return boolSQL(negate)
 	}
-	conds := []string{"v IN (" + b.list(m.Keys) + ")"}
+	var conds []string
+	if len(m.Keys) > 0 {
+		conds = append(conds, "v IN ("+b.list(m.Keys)+")")
+	}
 	for _, p := range m.Prefixes {
 		conds = append(conds, b.prefix(p))
 	}
