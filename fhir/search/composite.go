@@ -135,12 +135,13 @@ func (p *Param) Numeric() bool {
 }
 
 // indexComposite extracts a composite's values: for every element its expression selects (nodes), the
-// combinations of its components' keys (see the package comment above).
-func (r *Registry) indexComposite(p *Param, resource map[string]any, nodes []fhirpath.Node, out map[string]any) error {
+// combinations of its components' keys (see the package comment above). eval evaluates an expression on
+// the resource (Index memoises them).
+func (r *Registry) indexComposite(p *Param, eval func(*fhirpath.Expression) ([]fhirpath.Node, error), nodes []fhirpath.Node, out map[string]any) error {
 	// byElem[i][e] are component i's values within element e.
 	byElem := make([][][]fhirpath.Node, len(p.Components))
 	for i, c := range p.Components {
-		vals, err := c.Expression.Evaluate(r.model, resource)
+		vals, err := eval(c.Expression)
 		if err != nil {
 			return err
 		}
@@ -167,7 +168,7 @@ func (r *Registry) indexComposite(p *Param, resource map[string]any, nodes []fhi
 		}
 		lt := p.Components[last].Param.Type
 		if p.Numeric() {
-			for _, k := range componentNums(lt, byElem[last][e]) {
+			for _, k := range componentNums(r.units, lt, byElem[last][e]) {
 				for _, l := range leads {
 					nums = append(nums, NumKey{U: l + CompositeSep + k.U, Lo: k.Lo, Hi: k.Hi})
 				}
@@ -252,8 +253,8 @@ func componentKeys(ptype string, vals []fhirpath.Node) []string {
 
 // componentNums are the NumKeys of a number, quantity or date component's values; a date's as the closed
 // range of Unix milliseconds [lo, hi-1] of its range [lo, hi), under unit key "".
-func componentNums(ptype string, vals []fhirpath.Node) []NumKey {
-	var x extracted
+func componentNums(units *unitCache, ptype string, vals []fhirpath.Node) []NumKey {
+	x := extracted{units: units}
 	for _, n := range vals {
 		switch ptype {
 		case TypeNumber:

@@ -234,11 +234,31 @@ func (r *Registry) IndexBody(typ string, body []byte) (map[string]any, error) {
 // references to served types, whatever element holds them.
 func (r *Registry) Index(typ string, resource map[string]any) (map[string]any, error) {
 	out := map[string]any{}
+	// Each expression's result, by its text: a composite's components are other parameters' expressions
+	// (clinical-code is the code of four Observation composites and a parameter itself).
+	var evals map[string][]fhirpath.Node
+	shared := r.componentExprs[typ]
+	eval := func(e *fhirpath.Expression) ([]fhirpath.Node, error) {
+		if !shared[e.String()] {
+			return e.Evaluate(r.model, resource)
+		}
+		if nodes, ok := evals[e.String()]; ok {
+			return nodes, nil
+		}
+		nodes, err := e.Evaluate(r.model, resource)
+		if err == nil {
+			if evals == nil {
+				evals = map[string][]fhirpath.Node{}
+			}
+			evals[e.String()] = nodes
+		}
+		return nodes, err
+	}
 	for code, p := range r.byType[typ] {
 		if serverFields[code] || p.shared {
 			continue
 		}
-		nodes, err := p.Expression.Evaluate(r.model, resource)
+		nodes, err := eval(p.Expression)
 		if err != nil {
 			return nil, fmt.Errorf("search: index %s.%s: %w", typ, code, err)
 		}
@@ -247,7 +267,7 @@ func (r *Registry) Index(typ string, resource map[string]any) (map[string]any, e
 		}
 		switch p.Type {
 		case TypeComposite:
-			if err := r.indexComposite(p, resource, nodes, out); err != nil {
+			if err := r.indexComposite(p, eval, nodes, out); err != nil {
 				return nil, fmt.Errorf("search: index %s.%s: %w", typ, code, err)
 			}
 			continue
@@ -255,7 +275,7 @@ func (r *Registry) Index(typ string, resource map[string]any) (map[string]any, e
 			indexNear(p, nodes, out)
 			continue
 		}
-		var x extracted
+		x := extracted{units: r.units}
 		for _, n := range nodes {
 			x.add(p.Type, n)
 		}
@@ -330,6 +350,7 @@ type extracted struct {
 	nums                       []NumKey // number and quantity values (numeric.go)
 	numLeast                   float64  // the least of them, the sort key
 	hasNum                     bool
+	units                      *unitCache // the registry's (nil: units are parsed every time)
 }
 
 func (x *extracted) addKey(ks ...string) { x.keys = append(x.keys, ks...) }

@@ -57,12 +57,8 @@ func indexNear(p *Param, nodes []fhirpath.Node, out map[string]any) {
 }
 
 func coordinate(v any, limit float64) (float64, bool) {
-	r, _, ok := decimal(v)
-	if !ok {
-		return 0, false
-	}
-	f := ratFloat(r)
-	return f, f >= -limit && f <= limit
+	f, _, ok := decimal(v)
+	return f, ok && f >= -limit && f <= limit
 }
 
 func unitVector(lat, lon float64) (x, y, z float64) {

@@ -47,13 +47,19 @@ type Param struct {
 	shared     bool
 }
 
-// Registry holds the search parameters of the served resource types. It is immutable after NewRegistry.
+// Registry holds the search parameters of the served resource types. It is immutable after NewRegistry
+// but for a bounded cache of parsed units, safe for concurrent use.
 type Registry struct {
 	model  *model.Model
 	byType map[string]map[string]*Param
 	// notIndexed maps type → code → why the official parameter is not indexed (Indexable): such
 	// parameters are neither extracted at write time nor listed by Params, and searching by one is a 400.
 	notIndexed map[string]map[string]string
+	// units memoises UCUM unit parsing for Index (numeric.go).
+	units *unitCache
+	// componentExprs are, per type, the expressions of its composites' components, whose results Index
+	// keeps for the other composites and parameters that share them.
+	componentExprs map[string]map[string]bool
 }
 
 // Indexable reports whether careflow indexes parameters of type ptype: string, token, reference, date,
@@ -89,7 +95,7 @@ func NewRegistry(m *model.Model, bundle []byte, types []string) (*Registry, erro
 	if err := json.Unmarshal(bundle, &b); err != nil {
 		return nil, fmt.Errorf("search: parse SearchParameter bundle: %w", err)
 	}
-	r := &Registry{model: m, byType: map[string]map[string]*Param{}, notIndexed: map[string]map[string]string{}}
+	r := &Registry{model: m, byType: map[string]map[string]*Param{}, notIndexed: map[string]map[string]string{}, units: newUnitCache()}
 	// Every definition by URL, whatever its base: a composite's components name theirs.
 	defs := map[string]componentDef{}
 	for _, e := range b.Entry {
@@ -169,6 +175,17 @@ func NewRegistry(m *model.Model, bundle []byte, types []string) (*Registry, erro
 		}
 	}
 	r.shareFields()
+	r.componentExprs = map[string]map[string]bool{}
+	for typ, params := range r.byType {
+		for _, p := range params {
+			for _, c := range p.Components {
+				if r.componentExprs[typ] == nil {
+					r.componentExprs[typ] = map[string]bool{}
+				}
+				r.componentExprs[typ][c.Expression.String()] = true
+			}
+		}
+	}
 	return r, nil
 }
 
