@@ -234,18 +234,48 @@ func (r *Registry) IndexBody(typ string, body []byte) (map[string]any, error) {
 // references to served types, whatever element holds them.
 func (r *Registry) Index(typ string, resource map[string]any) (map[string]any, error) {
 	out := map[string]any{}
+	// Each expression's result, by its text: a composite's components are other parameters' expressions
+	// (clinical-code is the code of four Observation composites and a parameter itself).
+	var evals map[string][]fhirpath.Node
+	shared := r.componentExprs[typ]
+	eval := func(e *fhirpath.Expression) ([]fhirpath.Node, error) {
+		if !shared[e.String()] {
+			return e.Evaluate(r.model, resource)
+		}
+		if nodes, ok := evals[e.String()]; ok {
+			return nodes, nil
+		}
+		nodes, err := e.Evaluate(r.model, resource)
+		if err == nil {
+			if evals == nil {
+				evals = map[string][]fhirpath.Node{}
+			}
+			evals[e.String()] = nodes
+		}
+		return nodes, err
+	}
 	for code, p := range r.byType[typ] {
 		if serverFields[code] || p.shared {
 			continue
 		}
-		nodes, err := p.Expression.Evaluate(r.model, resource)
+		nodes, err := eval(p.Expression)
 		if err != nil {
 			return nil, fmt.Errorf("search: index %s.%s: %w", typ, code, err)
 		}
 		if len(nodes) == 0 {
 			continue
 		}
-		var x extracted
+		switch p.Type {
+		case TypeComposite:
+			if err := r.indexComposite(p, eval, nodes, out); err != nil {
+				return nil, fmt.Errorf("search: index %s.%s: %w", typ, code, err)
+			}
+			continue
+		case TypeSpecial:
+			indexNear(p, nodes, out)
+			continue
+		}
+		x := extracted{units: r.units}
 		for _, n := range nodes {
 			x.add(p.Type, n)
 		}
@@ -275,8 +305,8 @@ func (r *Registry) shareFields() {
 		owner := map[string]*Param{}
 		for _, code := range codes {
 			p := params[code]
-			if serverFields[code] {
-				continue
+			if serverFields[code] || p.Type == TypeComposite {
+				continue // a composite's values depend on its components too
 			}
 			k := p.Type + "\x00" + strings.Join(p.Target, ",") + "\x00" + sameElements(typ, p.expression)
 			if o, ok := owner[k]; ok {
@@ -320,6 +350,7 @@ type extracted struct {
 	nums                       []NumKey // number and quantity values (numeric.go)
 	numLeast                   float64  // the least of them, the sort key
 	hasNum                     bool
+	units                      *unitCache // the registry's (nil: units are parsed every time)
 }
 
 func (x *extracted) addKey(ks ...string) { x.keys = append(x.keys, ks...) }

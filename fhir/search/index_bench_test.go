@@ -12,8 +12,13 @@ import (
 
 // synthResources are the resources of n generated patients (seed 1), decoded as the server decodes them.
 func synthResources(tb testing.TB, n int) []map[string]any {
+	return synthHistory(tb, n, false)
+}
+
+// synthHistory is synthResources, with the clinical history (Observations…) when history is set.
+func synthHistory(tb testing.TB, n int, history bool) []map[string]any {
 	tb.Helper()
-	bs, err := synth.Generate(synth.Options{Seed: 1, Patients: n, Today: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)})
+	bs, err := synth.Generate(synth.Options{Seed: 1, Patients: n, History: history, Today: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -49,6 +54,29 @@ func BenchmarkIndex(b *testing.B) {
 	for b.Loop() {
 		r := res[i%len(res)]
 		if _, err := reg.Index(r["resourceType"].(string), r); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkIndexObservations: Registry.Index over the Observations of 20 generated patients' clinical
+// histories (vital signs with components, laboratory quantities); one op indexes one Observation.
+func BenchmarkIndexObservations(b *testing.B) {
+	reg := r4test.Load(b).Registry
+	var res []map[string]any
+	for _, r := range synthHistory(b, 20, true) {
+		if r["resourceType"] == "Observation" {
+			res = append(res, r)
+		}
+	}
+	if len(res) == 0 {
+		b.Fatal("no Observations generated")
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := reg.Index("Observation", res[i%len(res)]); err != nil {
 			b.Fatal(err)
 		}
 		i++

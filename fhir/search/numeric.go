@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/careflow/careflow/fhir/fhirpath"
 	"github.com/careflow/careflow/fhir/ucum"
@@ -43,14 +45,19 @@ var (
 	numMax = math.MaxFloat64
 )
 
-// decimal reads a FHIR decimal (JSON number or string) exactly.
-func decimal(v any) (*big.Rat, string, bool) {
+// decimal reads a FHIR decimal (JSON number or string): its text and the float64 nearest to it
+// (strconv.ParseFloat rounds correctly, as big.Rat's Float64 of the exact value does, without the
+// rational arithmetic).
+func decimal(v any) (float64, string, bool) {
 	s := primitive(v)
 	if s == "" || !numberOK(s) {
-		return nil, "", false
+		return 0, "", false
 	}
-	r, ok := new(big.Rat).SetString(s)
-	return r, s, ok
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil && !math.IsInf(f, 0) {
+		return 0, "", false
+	}
+	return f, s, true
 }
 
 func ratFloat(r *big.Rat) float64 {
@@ -60,11 +67,10 @@ func ratFloat(r *big.Rat) float64 {
 
 // addNumber indexes a number parameter's value (decimal or integer).
 func (x *extracted) addNumber(n fhirpath.Node) {
-	r, _, ok := decimal(n.Value)
+	f, _, ok := decimal(n.Value)
 	if !ok {
 		return
 	}
-	f := ratFloat(r)
 	x.nums = append(x.nums, NumKey{U: unitAny, Lo: f, Hi: f})
 	x.numSort(f)
 }
@@ -78,23 +84,83 @@ func (x *extracted) numSort(f float64) {
 
 // quantity is one Quantity value's parts.
 type quantity struct {
-	value         *big.Rat
-	system, code  string
-	unit          string
-	hasComparator bool
+	value        float64
+	text         string // the value as written, for exact scaling to canonical units
+	system, code string
+	unit         string
 }
 
 func quantityOf(m map[string]any) (quantity, bool) {
-	r, _, ok := decimal(m["value"])
+	f, s, ok := decimal(m["value"])
 	if !ok {
 		return quantity{}, false
 	}
-	return quantity{value: r, system: str(m, "system"), code: primitive(m["code"]), unit: str(m, "unit")}, true
+	return quantity{value: f, text: s, system: str(m, "system"), code: primitive(m["code"]), unit: str(m, "unit")}, true
 }
 
-// unitKeys are the unit keys of a quantity with their factor to the row's scale (1 but for the
-// canonical key).
-func (q quantity) unitKeys() (keys []string, canonical *ucum.Value) {
+// canonicalUnit is a UCUM code's canonical form as the index uses it: the unit key of its dimension and
+// its magnitude (nil when 1, so that the value needs no scaling).
+type canonicalUnit struct {
+	key string
+	mag *big.Rat
+	ok  bool
+}
+
+// unitCache memoises canonicalUnit per UCUM code: an Observation's quantities repeat a few codes, and
+// parsing one was half of the time of indexing a quantity. It is owned by a Registry, safe for concurrent
+// use, and bounded: beyond maxCachedUnits codes, units are parsed every time.
+type unitCache struct {
+	mu    sync.RWMutex
+	units map[string]canonicalUnit
+}
+
+const maxCachedUnits = 4096
+
+func newUnitCache() *unitCache { return &unitCache{units: map[string]canonicalUnit{}} }
+
+// canonical returns the canonical form of a UCUM code (c may be nil: no cache).
+func (c *unitCache) canonical(code string) canonicalUnit {
+	if c != nil {
+		c.mu.RLock()
+		u, ok := c.units[code]
+		c.mu.RUnlock()
+		if ok {
+			return u
+		}
+	}
+	var u canonicalUnit
+	if v, ok := ucum.Canonical(code); ok {
+		u = canonicalUnit{key: unitCanonical + v.Dim.String(), mag: v.Mag, ok: true}
+		if v.Mag.Cmp(ratOne) == 0 {
+			u.mag = nil
+		}
+	}
+	if c != nil {
+		c.mu.Lock()
+		if len(c.units) < maxCachedUnits {
+			c.units[code] = u
+		}
+		c.mu.Unlock()
+	}
+	return u
+}
+
+var ratOne = big.NewRat(1, 1)
+
+// scaled is the value of a decimal written s (nearest float f) times mag, rounded once.
+func scaled(f float64, s string, mag *big.Rat) float64 {
+	if mag == nil {
+		return f
+	}
+	r, ok := new(big.Rat).SetString(s)
+	if !ok {
+		return f * ratFloat(mag)
+	}
+	return ratFloat(r.Mul(r, mag))
+}
+
+// unitKeys are the unit keys of a quantity, and its canonical UCUM form if it has one.
+func (x *extracted) unitKeys(q quantity) (keys []string, canonical canonicalUnit) {
 	keys = []string{unitAny}
 	if q.code != "" {
 		keys = append(keys, unitCode+q.code)
@@ -106,9 +172,7 @@ func (q quantity) unitKeys() (keys []string, canonical *ucum.Value) {
 		keys = append(keys, unitCode+q.unit)
 	}
 	if q.system == ucum.System && q.code != "" {
-		if c, ok := ucum.Canonical(q.code); ok {
-			canonical = &c
-		}
+		canonical = x.units.canonical(q.code)
 	}
 	return keys, canonical
 }
@@ -132,25 +196,21 @@ func (x *extracted) addQuantity(n fhirpath.Node) {
 		if !okL {
 			unit = qh
 		}
-		keys, canon := unit.unitKeys()
+		keys, canon := x.unitKeys(unit)
 		bound := func(q quantity, ok bool, open float64, scale *big.Rat) float64 {
 			if !ok {
 				return open
 			}
-			if scale == nil {
-				return ratFloat(q.value)
-			}
-			return ratFloat(new(big.Rat).Mul(q.value, scale))
+			return scaled(q.value, q.text, scale)
 		}
 		for _, k := range keys {
 			x.nums = append(x.nums, NumKey{U: k, Lo: bound(ql, okL, numMin, nil), Hi: bound(qh, okH, numMax, nil)})
 		}
-		if canon != nil {
-			x.nums = append(x.nums, NumKey{U: unitCanonical + canon.Dim.String(),
-				Lo: bound(ql, okL, numMin, canon.Mag), Hi: bound(qh, okH, numMax, canon.Mag)})
+		if canon.ok {
+			x.nums = append(x.nums, NumKey{U: canon.key, Lo: bound(ql, okL, numMin, canon.mag), Hi: bound(qh, okH, numMax, canon.mag)})
 		}
 		if okL {
-			x.numSort(ratFloat(ql.value))
+			x.numSort(ql.value)
 		}
 		return
 	}
@@ -161,16 +221,15 @@ func (x *extracted) addQuantity(n fhirpath.Node) {
 	if !ok {
 		return
 	}
-	f := ratFloat(q.value)
-	keys, canon := q.unitKeys()
+	keys, canon := x.unitKeys(q)
 	for _, k := range keys {
-		x.nums = append(x.nums, NumKey{U: k, Lo: f, Hi: f})
+		x.nums = append(x.nums, NumKey{U: k, Lo: q.value, Hi: q.value})
 	}
-	if canon != nil {
-		c := ratFloat(new(big.Rat).Mul(q.value, canon.Mag))
-		x.nums = append(x.nums, NumKey{U: unitCanonical + canon.Dim.String(), Lo: c, Hi: c})
+	if canon.ok {
+		c := scaled(q.value, q.text, canon.mag)
+		x.nums = append(x.nums, NumKey{U: canon.key, Lo: c, Hi: c})
 	}
-	x.numSort(f)
+	x.numSort(q.value)
 }
 
 func quantityOfIf(m map[string]any, ok bool) (quantity, bool) {
@@ -234,6 +293,9 @@ type NumCond struct {
 // 5.4 g); with another system, by system and code; with "||code", by code or human unit; without units,
 // any value.
 func NumConds(c Criterion) []NumCond {
+	if c.Param.Type == TypeComposite {
+		return compositeNumConds(c, time.Now())
+	}
 	var out []NumCond
 	for _, v := range c.Values {
 		r, ok := new(big.Rat).SetString(v.Text)

@@ -359,7 +359,7 @@ func (p *parser) chain(typ, head, tail string, segs []string, depth int) (Criter
 func (p *parser) checkModifier(prm *Param, mod string) *failure {
 	if mod == "" || mod == "missing" {
 		switch prm.Type {
-		case TypeString, TypeToken, TypeReference, TypeDate, TypeURI, TypeNumber, TypeQuantity:
+		case TypeString, TypeToken, TypeReference, TypeDate, TypeURI, TypeNumber, TypeQuantity, TypeComposite, TypeSpecial:
 			return nil
 		}
 		return unsupported("%s parameters are not supported", prm.Type)
@@ -390,6 +390,10 @@ func (p *parser) checkModifier(prm *Param, mod string) *failure {
 	case TypeURI:
 		ok = mod == "above" || mod == "below"
 	case TypeDate, TypeNumber, TypeQuantity:
+	case TypeComposite, TypeSpecial:
+		// search.html#modifiers defines none for composites (each part is in its component's syntax);
+		// near takes none.
+		return fail(outcome.CodeInvalid, "%s parameter %s takes no modifier but :missing", prm.Type, prm.Code)
 	default:
 		return unsupported("%s parameters are not supported", prm.Type)
 	}
@@ -457,6 +461,36 @@ func (p *parser) value(prm *Param, mod, seg string) (Value, *failure) {
 		}
 	case TypeReference:
 		return p.referenceValue(prm, mod, v, seg)
+	case TypeComposite:
+		return p.compositeValue(prm, v, seg)
+	case TypeSpecial:
+		return nearValue(v, seg)
+	}
+	return v, nil
+}
+
+// compositeValue parses one value per component, joined by "$" (search.html#composite), each in its
+// component's syntax.
+func (p *parser) compositeValue(prm *Param, v Value, seg string) (Value, *failure) {
+	parts := splitUnescaped(seg, '$')
+	if len(parts) != len(prm.Components) {
+		var names []string
+		for _, c := range prm.Components {
+			names = append(names, c.Param.Code)
+		}
+		return v, fail(outcome.CodeInvalid, "composite %s takes %d values joined by $ (%s), not %s",
+			prm.Code, len(prm.Components), strings.Join(names, "$"), clip(v.Raw))
+	}
+	for i, part := range parts {
+		c := prm.Components[i]
+		if part == "" {
+			return v, fail(outcome.CodeInvalid, "composite %s: the value of component %s is empty in %s", prm.Code, c.Param.Code, clip(v.Raw))
+		}
+		cv, f := p.value(c.Param, "", part)
+		if f != nil {
+			return v, fail(f.code, "composite %s, component %s: %s", prm.Code, c.Param.Code, f.msg)
+		}
+		v.Parts = append(v.Parts, cv)
 	}
 	return v, nil
 }
@@ -619,8 +653,11 @@ func (p *parser) sort(name string, raws []string) *failure {
 		if !ok {
 			return fail(outcome.CodeInvalid, "unknown sort parameter %s for %s", clip(code), p.typ)
 		}
-		if prm.Type == TypeComposite || prm.Type == TypeSpecial {
-			return fail(outcome.CodeNotSupported, "cannot sort by %s parameter %s", prm.Type, prm.Code)
+		switch prm.Type {
+		case TypeComposite:
+			return fail(outcome.CodeNotSupported, "cannot sort by composite parameter %s: the specification defines no order for composite values (sort by one of its components' parameters instead)", prm.Code)
+		case TypeSpecial:
+			return fail(outcome.CodeNotSupported, "cannot sort by special parameter %s: sorting by distance is not supported", prm.Code)
 		}
 		p.q.Sort = append(p.q.Sort, SortKey{Param: prm, Descending: desc})
 	}

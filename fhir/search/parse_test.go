@@ -110,7 +110,18 @@ func renderCriterion(c Criterion) string {
 	}
 	var vals []string
 	for _, v := range c.Values {
-		vals = append(vals, renderValue(c.Param.Type, c.Modifier, v))
+		switch {
+		case c.Param.Type == TypeComposite && c.Modifier == "":
+			var parts []string
+			for i, pv := range v.Parts {
+				parts = append(parts, renderValue(c.Param.Components[i].Param.Type, "", pv))
+			}
+			vals = append(vals, strings.Join(parts, "$"))
+		case c.Param.Type == TypeSpecial && c.Modifier == "":
+			vals = append(vals, fmt.Sprintf("(%g,%g)<=%gm", v.Lat, v.Lon, v.Meters))
+		default:
+			vals = append(vals, renderValue(c.Param.Type, c.Modifier, v))
+		}
 	}
 	return name + "=" + strings.Join(vals, " OR ")
 }
@@ -673,9 +684,27 @@ func TestParseErrors(t *testing.T) {
 		{"Observation", "value-quantity=1e999999|http://unitsofmeasure.org|mg", false, inv, "value-quantity", "invalid quantity"},
 		{"RiskAssessment", "probability=gtx", false, inv, "probability", "invalid number"},
 		{"RiskAssessment", "probability=1e5000", false, inv, "probability", "invalid number"},
-		{"Observation", "code-value-quantity=http://loinc.org|8480-6$gt150", false, ns, "code-value-quantity", "composite parameters are not indexed yet"},
-		{"Location", "near=42.25|-83.69|10|km", false, ns, "near", "special parameters are not indexed yet"},
-		{"Observation", "_sort=code-value-quantity", false, ns, "_sort", "cannot sort by code-value-quantity"},
+		{"MolecularSequence", "chromosome-window-coordinate=1$ge1$le5", false, ns, "chromosome-window-coordinate", "two range components"},
+		{"Observation", "_sort=code-value-quantity", false, ns, "_sort", "cannot sort by composite parameter code-value-quantity: the specification defines no order"},
+		{"Location", "_sort=near", false, ns, "_sort", "cannot sort by special parameter near"},
+		// Composites: one value per component, each in its component's syntax (search.html#composite).
+		{"Observation", "code-value-quantity=http://loinc.org|8480-6", false, inv, "code-value-quantity", "takes 2 values joined by $ (code$value-quantity)"},
+		{"Observation", "code-value-quantity=a$1$2", false, inv, "code-value-quantity", "takes 2 values joined by $"},
+		{"Observation", "code-value-quantity=a$", false, inv, "code-value-quantity", "component value-quantity is empty"},
+		{"Observation", "code-value-quantity=a$big", false, inv, "code-value-quantity", "component value-quantity: invalid quantity"},
+		{"Observation", "code-value-date=a$2020-13", false, inv, "code-value-date", "component value-date: invalid date"},
+		{"Observation", "code-value-concept=a|b|c$x", false, inv, "code-value-concept", "component code: invalid token"},
+		{"DocumentReference", "relationship=Patient/1$replaces", false, inv, "relationship", `relatesto cannot refer to "Patient"`},
+		{"Observation", "code-value-concept:not=a$b", false, inv, "code-value-concept:not", "takes no modifier but :missing"},
+		// near: latitude|longitude[|distance[|units]].
+		{"Location", "near=42.25", false, inv, "near", "wrong number of parts"},
+		{"Location", "near=91|0|1|km", false, inv, "near", "latitude must be a number from -90 to 90"},
+		{"Location", "near=0|181", false, inv, "near", "longitude must be a number from -180 to 180"},
+		{"Location", "near=0|0|-1|km", false, inv, "near", "distance must be a non-negative number"},
+		{"Location", "near=0|0|1|kg", false, inv, "near", "units must be a UCUM length"},
+		{"Location", "near=0|0|1|furlongs", false, inv, "near", "units must be a UCUM length"},
+		{"Location", "near=0|0||km", false, inv, "near", "units without a distance"},
+		{"Location", "near:missing=maybe", false, inv, "near:missing", ":missing takes true or false"},
 	})
 }
 
@@ -697,7 +726,11 @@ func TestParseGenericTypes(t *testing.T) {
 	r := &Registry{byType: map[string]map[string]*Param{"Thing": {
 		"n": {Code: "n", Type: TypeNumber, Field: "s_n"},
 		"q": {Code: "q", Type: TypeQuantity, Field: "s_q"},
-		"c": {Code: "c", Type: TypeComposite, Field: "s_c"},
+		"c": {Code: "c", Type: TypeComposite, Field: "s_c", Components: []Component{
+			{Param: &Param{Code: "t", Type: TypeToken}}, {Param: &Param{Code: "q", Type: TypeQuantity}}}},
+		"d": {Code: "d", Type: TypeComposite, Field: "s_d", Components: []Component{
+			{Param: &Param{Code: "t", Type: TypeToken}}, {Param: &Param{Code: "dt", Type: TypeDate}}}},
+		"near": {Code: "near", Type: TypeSpecial, Field: "s_near"},
 	}}}
 	runParseCases(t, r, []parseCase{
 		{"Thing", "n=100", false, "n=eq100"},
@@ -707,7 +740,13 @@ func TestParseGenericTypes(t *testing.T) {
 		{"Thing", "q=le5.4|http://unitsofmeasure.org|mg", false, "q=le5.4|http://unitsofmeasure.org|mg"},
 		{"Thing", "q=5.4||mg", false, `q=eq5.4|""|mg`},
 		{"Thing", "q=5.4", false, "q=eq5.4"},
-		{"Thing", "c=x$y", false, "ignored=c"},
+		{"Thing", "c=http://s|x$gt5|http://unitsofmeasure.org|mg,y$5.4", false, "c=http://s|x$gt5|http://unitsofmeasure.org|mg OR y$eq5.4"},
+		{"Thing", `c=a\$b$1`, false, `c="a$b"$eq1`},
+		{"Thing", "d=|x$ge2020", false, `d=""|x$ge[2020-01-01T00:00:00Z,2021-01-01T00:00:00Z)`},
+		{"Thing", "c:missing=true", false, "c:missing=true"},
+		{"Thing", "near=42.25|-83.69", false, "near=(42.25,-83.69)<=10000m"},
+		{"Thing", "near=42.25|-83.69|2", false, "near=(42.25,-83.69)<=2000m"},
+		{"Thing", "near=42.25|-83.69|2|[mi_i],0|0|5|m", false, "near=(42.25,-83.69)<=3218.688m OR (0,0)<=5m"},
 		{"Thing", "_sort=-n", false, "_sort=-n"},
 	})
 	runErrCases(t, r, []errCase{
@@ -717,7 +756,8 @@ func TestParseGenericTypes(t *testing.T) {
 		{"Thing", "n:exact=1", false, outcome.CodeInvalid, "n:exact", "unknown modifier"},
 		{"Thing", "q=5.4|mg", false, outcome.CodeInvalid, "q", "invalid quantity"},
 		{"Thing", "q=x|s|c", false, outcome.CodeInvalid, "q", "invalid quantity"},
-		{"Thing", "c=x", true, outcome.CodeNotSupported, "c", "composite parameters are not supported"},
+		{"Thing", "c=x", true, outcome.CodeInvalid, "c", "composite c takes 2 values joined by $ (t$q)"},
+		{"Thing", "c=x$1|mg", true, outcome.CodeInvalid, "c", "component q: invalid quantity"},
 		{"Thing", "_sort=c", false, outcome.CodeNotSupported, "_sort", "cannot sort"},
 	})
 }

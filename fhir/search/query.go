@@ -77,6 +77,11 @@ type Value struct {
 	// reference: the parts of a local reference.
 	RefType, RefID string
 
+	// composite: one value per component, parsed in the component's syntax (Param.Components).
+	Parts []Value
+	// near: the point and the distance in metres (near.go).
+	Lat, Lon, Meters float64
+
 	// missing: true or false for :missing.
 	Missing bool
 }

@@ -37,6 +37,9 @@ type Param struct {
 	// name (letters, digits, underscore). It never comes from a client. Parameters of a type that select
 	// the same elements share one field (sharedFields: Patient phonetic is stored as name).
 	Field string
+	// Components are a composite parameter's parts, in order (SearchParameter.component): a search value
+	// is one value per component, joined by "$" (composite.go).
+	Components []Component
 
 	// expression is the official expression's text; shared: Field belongs to another parameter of the
 	// type, whose values Index stores.
@@ -44,21 +47,27 @@ type Param struct {
 	shared     bool
 }
 
-// Registry holds the search parameters of the served resource types. It is immutable after NewRegistry.
+// Registry holds the search parameters of the served resource types. It is immutable after NewRegistry
+// but for a bounded cache of parsed units, safe for concurrent use.
 type Registry struct {
 	model  *model.Model
 	byType map[string]map[string]*Param
 	// notIndexed maps type → code → why the official parameter is not indexed (Indexable): such
 	// parameters are neither extracted at write time nor listed by Params, and searching by one is a 400.
 	notIndexed map[string]map[string]string
+	// units memoises UCUM unit parsing for Index (numeric.go).
+	units *unitCache
+	// componentExprs are, per type, the expressions of its composites' components, whose results Index
+	// keeps for the other composites and parameters that share them.
+	componentExprs map[string]map[string]bool
 }
 
 // Indexable reports whether careflow indexes parameters of type ptype: string, token, reference, date,
-// uri, number and quantity. composite and special (Location near) are the next slice
-// (docs/ARCHITECTURE.md, "Resource types").
+// uri, number, quantity and composite, and special (only Location near exists in R4: near.go). A
+// composite parameter is indexed when its components' kinds are ones compositeKinds handles.
 func Indexable(ptype string) bool {
 	switch ptype {
-	case TypeString, TypeToken, TypeReference, TypeDate, TypeURI, TypeNumber, TypeQuantity:
+	case TypeString, TypeToken, TypeReference, TypeDate, TypeURI, TypeNumber, TypeQuantity, TypeComposite, TypeSpecial:
 		return true
 	}
 	return false
@@ -76,13 +85,23 @@ func NewRegistry(m *model.Model, bundle []byte, types []string) (*Registry, erro
 				Base       []string `json:"base"`
 				Target     []string `json:"target"`
 				Expression string   `json:"expression"`
+				Component  []struct {
+					Definition string `json:"definition"`
+					Expression string `json:"expression"`
+				} `json:"component"`
 			} `json:"resource"`
 		} `json:"entry"`
 	}
 	if err := json.Unmarshal(bundle, &b); err != nil {
 		return nil, fmt.Errorf("search: parse SearchParameter bundle: %w", err)
 	}
-	r := &Registry{model: m, byType: map[string]map[string]*Param{}, notIndexed: map[string]map[string]string{}}
+	r := &Registry{model: m, byType: map[string]map[string]*Param{}, notIndexed: map[string]map[string]string{}, units: newUnitCache()}
+	// Every definition by URL, whatever its base: a composite's components name theirs.
+	defs := map[string]componentDef{}
+	for _, e := range b.Entry {
+		sp := e.Resource
+		defs[sp.URL] = componentDef{code: sp.Code, url: sp.URL, typ: sp.Type, target: sp.Target, expression: sp.Expression}
+	}
 	served := map[string]bool{}
 	for _, t := range types {
 		served[t] = true
@@ -105,7 +124,23 @@ func NewRegistry(m *model.Model, bundle []byte, types []string) (*Registry, erro
 		}
 		why := ""
 		expr, err := fhirpath.Compile(sp.Expression)
+		var comps []Component
 		switch {
+		case sp.Type == TypeSpecial && sp.Code != "near":
+			why = "special parameters other than Location near are not indexed"
+		case sp.Type == TypeComposite:
+			var parts []compositePart
+			for _, c := range sp.Component {
+				parts = append(parts, compositePart{definition: c.Definition, expression: c.Expression})
+			}
+			if comps, why = compositeComponents(m, defs, parts, types); why == "" && err == nil {
+				if cerr := expr.Check(m); cerr != nil {
+					why = "its expression does not fit the R4 element model: " + cerr.Error()
+				}
+			}
+			if err != nil {
+				why = "its expression is outside careflow's FHIRPath subset: " + err.Error()
+			}
 		case !Indexable(sp.Type):
 			why = sp.Type + " parameters are not indexed yet"
 		case err != nil:
@@ -135,11 +170,22 @@ func NewRegistry(m *model.Model, bundle []byte, types []string) (*Registry, erro
 			}
 			r.byType[t][sp.Code] = &Param{
 				Code: sp.Code, URL: sp.URL, Type: sp.Type, Target: target, Expression: expr,
-				Field: fieldName(sp.Code), expression: sp.Expression,
+				Field: fieldName(sp.Code), expression: sp.Expression, Components: comps,
 			}
 		}
 	}
 	r.shareFields()
+	r.componentExprs = map[string]map[string]bool{}
+	for typ, params := range r.byType {
+		for _, p := range params {
+			for _, c := range p.Components {
+				if r.componentExprs[typ] == nil {
+					r.componentExprs[typ] = map[string]bool{}
+				}
+				r.componentExprs[typ][c.Expression.String()] = true
+			}
+		}
+	}
 	return r, nil
 }
 

@@ -20,6 +20,45 @@ import (
 
 // searchValue turns one value a parameter's expression selects from a resource into a query value that
 // must find that resource, or "" when the value has no query form (contained references, …).
+// compositeValue is a search value of a composite parameter for element e of the elements its expression
+// selects in tree: each component's value within that element (the innermost selected element holding
+// it), escaped and joined by "$"; "" when a component has none.
+func compositeValue(reg *search.Registry, p *search.Param, tree map[string]any, elems []fhirpath.Node, e int) string {
+	esc := strings.NewReplacer(`\`, `\\`, ",", `\,`, "$", `\$`)
+	var parts []string
+	for _, c := range p.Components {
+		vals, err := c.Expression.Evaluate(reg.Model(), tree)
+		if err != nil {
+			return ""
+		}
+		v := ""
+		for _, n := range vals {
+			if innermostElement(elems, n.Path) != e {
+				continue
+			}
+			if v = searchValue(c.Param, n); v != "" {
+				break
+			}
+		}
+		if v == "" {
+			return ""
+		}
+		parts = append(parts, esc.Replace(v))
+	}
+	return strings.Join(parts, "$")
+}
+
+// innermostElement is the index of the element whose path contains path most closely (-1: none).
+func innermostElement(elems []fhirpath.Node, path string) int {
+	best, bestLen := -1, -1
+	for i, el := range elems {
+		if len(el.Path) > bestLen && (path == el.Path || strings.HasPrefix(path, el.Path+".") || strings.HasPrefix(path, el.Path+"[")) {
+			best, bestLen = i, len(el.Path)
+		}
+	}
+	return best
+}
+
 func searchValue(p *search.Param, n fhirpath.Node) string {
 	str := func(m map[string]any, k string) string { s, _ := m[k].(string); return s }
 	m, isObj := n.Value.(map[string]any)
@@ -94,6 +133,10 @@ func searchValue(p *search.Param, n fhirpath.Node) string {
 	case search.TypeNumber:
 		if !isObj && n.Value != nil {
 			return fmt.Sprint(n.Value) // eq at the value's own precision
+		}
+	case search.TypeSpecial: // near: within 1 km of the position
+		if isObj && m["latitude"] != nil && m["longitude"] != nil {
+			return fmt.Sprint(m["latitude"]) + "|" + fmt.Sprint(m["longitude"]) + "|1|km"
 		}
 	case search.TypeQuantity:
 		num := func(q map[string]any) string {
@@ -224,8 +267,13 @@ func TestEveryParameterFindsItsExample(t *testing.T) {
 			if p.Code == "_id" {
 				value = ex.id
 			}
-			for _, n := range nodes {
-				if value = searchValue(p, n); value != "" {
+			for i, n := range nodes {
+				if p.Type == search.TypeComposite {
+					value = compositeValue(reg, p, ex.tree, nodes, i)
+				} else {
+					value = searchValue(p, n)
+				}
+				if value != "" {
 					break
 				}
 			}

@@ -103,11 +103,18 @@ func TestMultiTypeTransactionEverything(t *testing.T) {
 	if r := c.do("GET", "/Condition?encounter.class=IMP&subject:Patient.family=okafor", ""); len(asSlice(r.json(t)["entry"])) != 1 {
 		t.Errorf("Condition by chains: %d %s", r.status, r.body)
 	}
-	// Quantities are searchable on the new types (the HbA1c is 8.1 %); composites are not yet.
+	// Quantities are searchable on the new types (the HbA1c is 8.1 %), and composites.
 	if r := c.do("GET", "/Observation?value-quantity=gt8|http://unitsofmeasure.org|%25", ""); len(asSlice(r.json(t)["entry"])) != 1 {
 		t.Errorf("Observation by value-quantity: %d %s", r.status, r.body)
 	}
-	expectOutcome(t, c.do("GET", "/Observation?code-value-quantity=http://loinc.org|4548-4$gt8", ""), 400, "not-supported", "code-value-quantity")
+	if r := c.do("GET", "/Observation?code-value-quantity="+url.QueryEscape("http://loinc.org|4548-4$gt8"), ""); len(asSlice(r.json(t)["entry"])) != 1 {
+		t.Errorf("Observation by code-value-quantity: %d %s", r.status, r.body)
+	}
+	if r := c.do("GET", "/Observation?code-value-quantity="+url.QueryEscape("http://loinc.org|4548-4$gt9"), ""); len(asSlice(r.json(t)["entry"])) != 0 {
+		t.Errorf("Observation by code-value-quantity above its value: %d %s", r.status, r.body)
+	}
+	expectOutcome(t, c.do("GET", "/Observation?code-value-quantity=http://loinc.org|4548-4", ""), 400, "invalid", "code-value-quantity")
+	expectOutcome(t, c.do("GET", "/Observation?_sort=code-value-quantity", ""), 400, "not-supported", "_sort")
 }
 
 // TestGeneratedHistoryLoadsAndEverythingReturnsIt: a data set of the generator with the clinical history

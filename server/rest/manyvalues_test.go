@@ -36,6 +36,14 @@ func manyValuesServer(t *testing.T) (*client, map[string][]map[string]any) {
 // no result), in the several forms each type takes.
 func filler(p *search.Param, i int) string {
 	switch p.Type {
+	case search.TypeComposite:
+		var parts []string
+		for _, c := range p.Components {
+			parts = append(parts, strings.NewReplacer(`\`, `\\`, ",", `\,`, "$", `\$`).Replace(filler(c.Param, i)))
+		}
+		return strings.Join(parts, "$")
+	case search.TypeSpecial:
+		return fmt.Sprintf("%d|%d|1|m", i%90, i%180) // 1 m around points no stored position is near
 	case search.TypeToken:
 		return fmt.Sprintf([...]string{"zz%d", "http://zz.example/cs|zz%d", "http://zz.example/cs%d|", "|zz%d"}[i%4], i)
 	case search.TypeReference:
@@ -104,8 +112,13 @@ func TestSearchManyValues(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				for _, nd := range nodes {
-					if value = searchValue(p, nd); value != "" {
+				for i, nd := range nodes {
+					if p.Type == search.TypeComposite {
+						value = compositeValue(reg, p, ex, nodes, i)
+					} else {
+						value = searchValue(p, nd)
+					}
+					if value != "" {
 						break
 					}
 				}
@@ -119,7 +132,10 @@ func TestSearchManyValues(t *testing.T) {
 			if p.Code == "_lastUpdated" {
 				value = "gt2000-01-01"
 			}
-			vals := []string{strings.NewReplacer(`\`, `\\`, ",", `\,`, "$", `\$`).Replace(value)}
+			vals := []string{value} // a composite's parts are escaped already
+			if p.Type != search.TypeComposite {
+				vals[0] = strings.NewReplacer(`\`, `\\`, ",", `\,`, "$", `\$`).Replace(value)
+			}
 			for i := 1; i < n; i++ {
 				vals = append(vals, filler(p, i))
 			}

@@ -576,7 +576,7 @@ func TestCapabilityStatementSearchDetails(t *testing.T) {
 		}
 	}
 	// Every served type, with exactly the parameters careflow indexes: not those it cannot search by yet
-	// (quantity, number, composite, special), which answer 400.
+	// (MolecularSequence's two-range composites), which answer 400.
 	reg := r4test.Load(t).Registry
 	listed := map[string]bool{}
 	for _, res := range asSlice(asSlice(m["rest"])[0].(map[string]any)["resource"]) {
@@ -603,12 +603,13 @@ func TestCapabilityStatementSearchDetails(t *testing.T) {
 			t.Errorf("CapabilityStatement lacks %s", typ)
 		}
 	}
-	for _, p := range []struct{ typ, code string }{{"Location", "near"}, {"Observation", "code-value-quantity"}} {
+	for _, p := range []struct{ typ, code string }{{"MolecularSequence", "chromosome-window-coordinate"}} {
 		if _, ok := reg.Lookup(p.typ, p.code); ok {
 			t.Errorf("%s.%s is listed, but careflow does not index it", p.typ, p.code)
 		}
 	}
-	for _, p := range []struct{ typ, code string }{{"Observation", "value-quantity"}, {"RiskAssessment", "probability"}} {
+	for _, p := range []struct{ typ, code string }{{"Observation", "value-quantity"}, {"RiskAssessment", "probability"},
+		{"Location", "near"}, {"Observation", "code-value-quantity"}, {"DocumentReference", "relationship"}} {
 		if _, ok := reg.Lookup(p.typ, p.code); !ok {
 			t.Errorf("%s.%s is not listed, but careflow indexes it", p.typ, p.code)
 		}

@@ -34,6 +34,15 @@ func sampleValue(p *search.Param) string {
 		return "gt5.4"
 	case search.TypeQuantity:
 		return "5.4|http://unitsofmeasure.org|mg"
+	case search.TypeSpecial:
+		return "42.28|-83.74|10|km"
+	case search.TypeComposite:
+		// Each component's sample, joined.
+		var parts []string
+		for _, c := range p.Components {
+			parts = append(parts, sampleValue(c.Param))
+		}
+		return strings.Join(parts, "$")
 	}
 	return "x"
 }

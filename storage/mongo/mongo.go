@@ -431,9 +431,11 @@ func (s *Store) searchParamIndexes(typ string) []index {
 		switch p.Type {
 		case search.TypeDate:
 			fields = []string{p.Field + search.SuffixLow, p.Field + search.SuffixHigh}
-		case search.TypeNumber, search.TypeQuantity:
-			out = append(out, numericIndexes(p.Field)...)
-			continue
+		case search.TypeNumber, search.TypeQuantity, search.TypeComposite, search.TypeSpecial:
+			if p.Numeric() {
+				out = append(out, numericIndexes(p.Field)...)
+				continue
+			}
 		}
 		for _, f := range fields {
 			out = append(out, index{f, bson.D{{Key: f, Value: 1}}})

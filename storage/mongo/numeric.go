@@ -58,7 +58,7 @@ func presenceField(p *search.Param, field string) string {
 	switch {
 	case p.Type == search.TypeDate && field != fLastUpdated:
 		return field + search.SuffixLow
-	case p.Type == search.TypeNumber || p.Type == search.TypeQuantity:
+	case p.Numeric():
 		return field + suffixNumLow
 	}
 	return field
@@ -130,7 +130,7 @@ func numericFilter(field string, c search.Criterion) bson.D {
 // (or another value) meets one bound and a third the other. The filter is exact on MongoDB, and the check
 // makes both the same.
 func numericExact(c search.Criterion) bool {
-	return c.Param != nil && (c.Param.Type == search.TypeNumber || c.Param.Type == search.TypeQuantity) &&
+	return c.Param != nil && c.Param.Numeric() &&
 		c.Chain == nil && c.Has == nil && c.Modifier != "missing"
 }
 
@@ -171,6 +171,71 @@ func numericMatches(raw bson.Raw, field string, conds []search.NumCond) bool {
 					return true
 				}
 			}
+		}
+	}
+	return false
+}
+
+// nearFilter selects the resources whose position's latitude and longitude (unit key "g": f_ql holds
+// the latitude, f_qh the longitude) are in the box of one of the criterion's points; nearMatches keeps
+// those within the distance.
+func nearFilter(field string, c search.Criterion) bson.D {
+	lo, hi := field+suffixNumLow, field+suffixNumHigh
+	g := search.NearUnits[0]
+	rng := func(field string, from, to float64) bson.D {
+		return bson.D{{Key: field, Value: bson.D{{Key: "$elemMatch", Value: bson.D{{Key: "$gte", Value: numKey(g, from)}, {Key: "$lte", Value: numKey(g, to)}}}}}}
+	}
+	var parts bson.A
+	for _, n := range search.NearConds(c) {
+		var lons bson.A
+		for _, r := range n.Lon {
+			lons = append(lons, rng(hi, r[0], r[1]))
+		}
+		parts = append(parts, bson.D{{Key: "$and", Value: bson.A{rng(lo, n.LatLo, n.LatHi), anyOf(lons)}}})
+	}
+	if len(parts) == 0 {
+		return never
+	}
+	return anyOf(parts)
+}
+
+// nearMatches checks a candidate's unit vector (unit keys "v": x, y and "w": z) against the points.
+func nearMatches(raw bson.Raw, field string, conds []search.NearCond) bool {
+	los, ok1 := raw.Lookup(field + suffixNumLow).ArrayOK()
+	his, ok2 := raw.Lookup(field + suffixNumHigh).ArrayOK()
+	if !ok1 || !ok2 {
+		return false
+	}
+	lv, _ := los.Values()
+	hv, _ := his.Values()
+	if len(lv) != len(hv) {
+		return false
+	}
+	var x, y, z float64
+	found := 0
+	for i := range lv {
+		ls, _ := lv[i].StringValueOK()
+		hs, _ := hv[i].StringValueOK()
+		u, l, okL := parseNumKey(ls)
+		_, h, okH := parseNumKey(hs)
+		if !okL || !okH {
+			continue
+		}
+		switch u {
+		case search.NearUnits[1]:
+			x, y = l, h
+			found++
+		case search.NearUnits[2]:
+			z = l
+			found++
+		}
+	}
+	if found != 2 {
+		return false
+	}
+	for _, n := range conds {
+		if n.Matches(x, y, z) {
+			return true
 		}
 	}
 	return false

@@ -483,6 +483,13 @@ func (s *Store) criterion(ctx context.Context, typ string, c search.Criterion) (
 		return dateFilter(field, c), nil
 	case search.TypeNumber, search.TypeQuantity:
 		return numericFilter(field, c), nil
+	case search.TypeComposite:
+		if p.Numeric() {
+			return numericFilter(field, c), nil
+		}
+		return tokenMatch(field, search.CompositeMatches(c)), nil
+	case search.TypeSpecial:
+		return nearFilter(field, c), nil
 	}
 	return nil, fmt.Errorf("mongo: search parameter type %s is not supported", p.Type)
 }
@@ -522,7 +529,10 @@ func tokenMatch(field string, m search.TokenMatch) bson.D {
 	if len(m.Prefixes) == 0 {
 		return in(field, m.Keys)
 	}
-	parts := bson.A{in(field, m.Keys)}
+	var parts bson.A
+	if len(m.Keys) > 0 {
+		parts = append(parts, in(field, m.Keys))
+	}
 	for _, p := range m.Prefixes {
 		parts = append(parts, regex(field, "^"+regexp.QuoteMeta(p)))
 	}
@@ -657,13 +667,16 @@ type exactDates []exactCriterion
 
 type exactCriterion struct {
 	search.Criterion
-	nums []search.NumCond // a number or quantity criterion's conditions
+	nums  []search.NumCond  // a number or quantity criterion's conditions
+	nears []search.NearCond // a near criterion's
 }
 
 func exactDatesOf(criteria []search.Criterion) exactDates {
 	var out exactDates
 	for _, c := range criteria {
 		switch {
+		case numericExact(c) && c.Param.Type == search.TypeSpecial:
+			out = append(out, exactCriterion{Criterion: c, nears: search.NearConds(c)})
 		case numericExact(c):
 			out = append(out, exactCriterion{Criterion: c, nums: search.NumConds(c)})
 		case c.Param != nil && c.Param.Type == search.TypeDate && c.Param.Code != "_lastUpdated" &&
@@ -693,6 +706,12 @@ func (e exactDates) matches(raw bson.Raw) bool {
 	now := time.Now()
 	for _, c := range e {
 		if numericExact(c.Criterion) {
+			if c.Param.Type == search.TypeSpecial {
+				if !nearMatches(raw, c.Param.Field, c.nears) {
+					return false
+				}
+				continue
+			}
 			if !numericMatches(raw, c.Param.Field, c.nums) {
 				return false
 			}

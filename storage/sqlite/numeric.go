@@ -101,9 +101,37 @@ func (b *builder) numeric(a string, tid int64, c search.Criterion) string {
 	return a + ".rid IN (SELECT rid FROM ixq WHERE f = " + f + " AND " + or(conds) + ")"
 }
 
+// near is the condition "a's position is within the distance of one of the criterion's points"
+// (search.NearConds): the rows of unit key "g" in the box (a seek of ixq_fu on (f, "g") and a range on
+// the latitude), then, by the resource's clustered rows, the exact test on the unit vector in the rows
+// "v" and "w", computed as search.NearCond.Matches computes it.
+func (b *builder) near(a string, tid int64, c search.Criterion) string {
+	f, ok := b.field(tid, c.Param.Field)
+	if !ok {
+		return "0"
+	}
+	var conds []string
+	for _, n := range search.NearConds(c) {
+		var lons []string
+		for _, r := range n.Lon {
+			lons = append(lons, "(ng.hi >= "+b.arg(r[0])+" AND ng.hi <= "+b.arg(r[1])+")")
+		}
+		conds = append(conds, "(ng.lo >= "+b.arg(n.LatLo)+" AND ng.lo <= "+b.arg(n.LatHi)+" AND "+or(lons)+
+			" AND nv.lo * "+b.arg(n.X)+" + nv.hi * "+b.arg(n.Y)+" + nw.lo * "+b.arg(n.Z)+" >= "+b.arg(n.MinDot)+")")
+	}
+	u := search.NearUnits
+	return a + ".rid IN (SELECT ng.rid FROM ixq ng" +
+		" JOIN ixq nv ON nv.rid = ng.rid AND nv.f = ng.f AND nv.u = " + b.arg(u[1]) +
+		" JOIN ixq nw ON nw.rid = ng.rid AND nw.f = ng.f AND nw.u = " + b.arg(u[2]) +
+		" WHERE ng.f = " + f + " AND ng.u = " + b.arg(u[0]) + " AND " + or(conds) + ")"
+}
+
 // reindexNumeric fills ixq, and the sort rows of number and quantity parameters, for every current
-// resource of a file upgraded to the layout that has them: the values are extracted from each stored body
-// with extract (search.Registry.Index, given in Options.Reindex), in the upgrade's transaction.
+// resource of a file upgraded to the layout that has them (version 4), and the composite keys of ixk
+// (those holding search.CompositeSep; their ixq rows and near's are among ixq's) for a file upgraded to
+// version 5: the values are extracted from each stored body with extract (search.Registry.Index, given
+// in Options.Reindex), in the upgrade's transaction. Rows the resource has already are kept (INSERT OR
+// IGNORE): only the new kinds of values are added.
 func reindexNumeric(ctx context.Context, tx *sql.Tx, c *codec, extract func(typ string, body []byte) (map[string]any, error)) (int, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT r.rid, r.tid, t.name, v.body FROM res r
 		JOIN types t ON t.tid = r.tid JOIN ver v ON v.rid = r.rid AND v.vid = r.vid WHERE r.deleted = 0`)
@@ -158,10 +186,19 @@ func reindexNumeric(ctx context.Context, tx *sql.Tx, c *codec, extract func(typ 
 		if err != nil {
 			return 0, fmt.Errorf("sqlite: re-index %s (rid %d): %w", s.typ, s.rid, err)
 		}
-		var nums []any
+		var nums, keys []any
 		for name, val := range idx {
 			base, ok := strings.CutSuffix(name, search.SuffixNumeric)
 			if !ok {
+				if vals, isKeys := val.([]string); isKeys && len(vals) > 0 && strings.Contains(vals[0], search.CompositeSep) {
+					fid, err := fieldID(s.tid, name)
+					if err != nil {
+						return 0, err
+					}
+					for _, v := range vals {
+						keys = append(keys, s.rid, fid, v)
+					}
+				}
 				continue
 			}
 			fid, err := fieldID(s.tid, base)
@@ -180,6 +217,14 @@ func reindexNumeric(ctx context.Context, tx *sql.Tx, c *codec, extract func(typ 
 					return 0, fmt.Errorf("sqlite: re-index a sort key: %w", err)
 				}
 			}
+		}
+		for len(keys) > 0 {
+			n := min(len(keys), 3*rowsPerInsert)
+			q := "INSERT OR IGNORE INTO ixk(rid, f, v) VALUES " + strings.TrimSuffix(strings.Repeat("(?, ?, ?),", n/3), ",")
+			if _, err := tx.ExecContext(ctx, q, keys[:n]...); err != nil {
+				return 0, fmt.Errorf("sqlite: re-index composite values: %w", err)
+			}
+			keys = keys[n:]
 		}
 		for len(nums) > 0 {
 			n := len(nums)

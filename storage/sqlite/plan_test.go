@@ -18,7 +18,7 @@ import (
 
 // fullScan matches a plan step that reads a whole table or index of the store: SQLite prints SCAN for
 // those and SEARCH for a seek.
-var fullScan = regexp.MustCompile(`\bSCAN (res|ver|ixk|ixd|srt|types|fields|r\d+|s\d+|k)\b`)
+var fullScan = regexp.MustCompile(`\bSCAN (res|ver|ixk|ixd|ixq|srt|types|fields|r\d+|s\d+|k|ng|nv|nw)\b`)
 
 // TestSearchPlansUseIndexes runs EXPLAIN QUERY PLAN on the page and count statements of a search for every
 // parameter of every served type — each parameter type with its modifiers and prefixes, chains, _has,
@@ -124,6 +124,50 @@ func explain(t *testing.T, s *Store, stmt string, args []any) string {
 	return b.String()
 }
 
+// compositeQueries are the forms of a composite parameter: its leading components as tokens in each form
+// (or a reference), its last component in each of its kind's forms and prefixes, OR, AND and :missing.
+func compositeQueries(p *search.Param) []string {
+	c := p.Code
+	var lead, lead2 []string
+	for _, comp := range p.Components[:len(p.Components)-1] {
+		switch comp.Param.Type {
+		case search.TypeReference:
+			lead, lead2 = append(lead, comp.Param.Target[0]+"/x"), append(lead2, "x")
+		default:
+			lead, lead2 = append(lead, "http://s|x"), append(lead2, "|x")
+		}
+	}
+	prefix, prefix2 := strings.Join(lead, "$")+"$", strings.Join(lead2, "$")+"$"
+	var lasts []string
+	switch p.Components[len(p.Components)-1].Param.Type {
+	case search.TypeToken:
+		lasts = []string{"y", "http://s|y", "|y", "http://s|"}
+	case search.TypeString:
+		lasts = []string{"smi"}
+	case search.TypeReference:
+		lasts = []string{"x", "Patient/x"}
+	case search.TypeURI:
+		lasts = []string{"http://x/y"}
+	case search.TypeDate:
+		for _, pre := range []string{"", "eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"} {
+			lasts = append(lasts, pre+"2020-05")
+		}
+	case search.TypeNumber, search.TypeQuantity:
+		for _, pre := range []string{"", "eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"} {
+			lasts = append(lasts, pre+"5.4")
+		}
+		lasts = append(lasts, "5.4|http://unitsofmeasure.org|mg", "5.4||mg", "37|http://unitsofmeasure.org|Cel")
+	}
+	var out []string
+	for _, l := range lasts {
+		out = append(out, c+"="+url.QueryEscape(prefix+l))
+	}
+	out = append(out, c+"="+url.QueryEscape(prefix+lasts[0])+","+url.QueryEscape(prefix2+lasts[len(lasts)-1]),
+		c+"="+url.QueryEscape(prefix+lasts[0])+"&"+c+"="+url.QueryEscape(prefix2+lasts[0]),
+		c+":missing=true", c+":missing=false")
+	return out
+}
+
 // planQueries lists query strings covering every parameter of typ: on the coordination types
 // (definitions.Coordination) every form of each parameter (values, modifiers, prefixes, chains, sorts, the
 // _has of the coordination types), on the others the first form of each parameter — the SQL of a form
@@ -165,6 +209,12 @@ func planQueries(reg *search.Registry, typ string) []string {
 				out = append(out, c+"=5.4|http://unitsofmeasure.org|mg", c+"=gt5.4|http://unitsofmeasure.org|mg,lt1|http://unitsofmeasure.org|g",
 					c+"=5.4||mg", c+"=5.4|http://example.org/units|mg", c+"=37|http://unitsofmeasure.org|Cel")
 			}
+		case search.TypeComposite:
+			// Every composite on every type (66 pairs), each form of its last component.
+			out = append(out, compositeQueries(p)...)
+		case search.TypeSpecial:
+			out = append(out, c+"=42.28|-83.74|10|km", c+"=42.28|-83.74", c+"=-18|179.9|200|km,0|0|1|[mi_i]",
+				c+"=89.99|0|100|km", c+"=0|0|30000|km", c+":missing=true")
 		case search.TypeReference:
 			if len(p.Target) == 0 {
 				continue
@@ -182,7 +232,7 @@ func planQueries(reg *search.Registry, typ string) []string {
 		if c != "_id" && (p.Type == search.TypeString || p.Type == search.TypeToken || p.Type == search.TypeDate || p.Type == search.TypeReference || p.Type == search.TypeURI || numeric) {
 			out = append(out, "_sort="+c, "_sort=-"+c, "_sort="+c+"&_count=10&_cursor="+deep, "_sort=-"+c+"&_cursor="+deepBack)
 		}
-		if !full && !numeric && len(out) > first+1 {
+		if !full && !numeric && p.Type != search.TypeComposite && p.Type != search.TypeSpecial && len(out) > first+1 {
 			out = out[:first+1]
 		}
 	}

@@ -131,3 +131,112 @@ func copyFile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// TestUpgradeFromSchema4Reindexes: a file of schema version 4 (no composite or near values) gains them
+// when opened: with Options.Reindex the resources stored before are found by composite and near searches
+// at once, with the answers of a file written with them; without it they are not (until rewritten), and
+// the store says so.
+func TestUpgradeFromSchema4Reindexes(t *testing.T) {
+	reg := r4test.Load(t).Registry
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "v4.db")
+	s, err := Open(ctx, Options{Path: path, Logger: slog.New(slog.DiscardHandler), Synchronous: "normal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies := map[string]string{
+		"Observation/bp1": `{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"85354-9"}]},"component":[` +
+			`{"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":140,"system":"http://unitsofmeasure.org","code":"mm[Hg]"}},` +
+			`{"code":{"coding":[{"system":"http://loinc.org","code":"8462-4"}]},"valueQuantity":{"value":90,"system":"http://unitsofmeasure.org","code":"mm[Hg]"}}]}`,
+		"Observation/bp2": `{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"85354-9"}]},"component":[` +
+			`{"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":120,"system":"http://unitsofmeasure.org","code":"mm[Hg]"}},` +
+			`{"code":{"coding":[{"system":"http://loinc.org","code":"8462-4"}]},"valueQuantity":{"value":140,"system":"http://unitsofmeasure.org","code":"mm[Hg]"}}]}`,
+		"Observation/abo": `{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"883-9"}]},"valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"112144000"}]}}`,
+		"Location/a2":     `{"resourceType":"Location","name":"Ann Arbor","position":{"latitude":42.2808,"longitude":-83.743}}`,
+		"Location/det":    `{"resourceType":"Location","name":"Detroit","position":{"latitude":42.3314,"longitude":-83.0458}}`,
+	}
+	for key, body := range bodies {
+		typ, id, _ := strings.Cut(key, "/")
+		idx, err := reg.IndexBody(typ, []byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Create(ctx, storage.Write{Type: typ, ID: id, Body: []byte(body), Index: idx}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	find := func(s *Store, typ, raw string) string {
+		t.Helper()
+		params, _ := url.ParseQuery(raw)
+		q, oerr := reg.Parse(typ, params, search.ParseOptions{DefaultCount: 50, Strict: true})
+		if oerr != nil {
+			t.Fatal(oerr)
+		}
+		page, err := s.Search(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, v := range page.Versions {
+			got = append(got, v.ID)
+		}
+		return strings.Join(got, " ")
+	}
+	queries := []struct{ typ, q, want string }{
+		{"Observation", "component-code-value-quantity=" + url.QueryEscape("http://loinc.org|8480-6$gt130|http://unitsofmeasure.org|mm[Hg]"), "bp1"},
+		{"Observation", "component-code-value-quantity=" + url.QueryEscape("8462-4$ge140"), "bp2"},
+		{"Observation", "code-value-concept=" + url.QueryEscape("883-9$112144000"), "abo"},
+		{"Location", "near=" + url.QueryEscape("42.2808|-83.743|60|km"), "a2 det"},
+		{"Location", "near=" + url.QueryEscape("42.2808|-83.743|10|km"), "a2"},
+	}
+	for _, q := range queries {
+		if got := find(s, q.typ, q.q); got != q.want {
+			t.Fatalf("as written, %s?%s: %q, want %q", q.typ, q.q, got, q.want)
+		}
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Back to schema 4: no composite keys, no composite or near rows in ixq.
+	db, err := openDB(path, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		"DELETE FROM ixk WHERE instr(v, char(31)) > 0",
+		"DELETE FROM ixq WHERE instr(u, char(31)) > 0 OR f IN (SELECT fid FROM fields WHERE name = 's_near')",
+		"PRAGMA user_version = 4"} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	db.Close()
+	copyFile(t, path, filepath.Join(dir, "v4-plain.db"))
+
+	var logs strings.Builder
+	plain, err := Open(ctx, Options{Path: filepath.Join(dir, "v4-plain.db"), Logger: slog.New(slog.NewTextHandler(&logs, nil)), Synchronous: "normal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range queries {
+		if got := find(plain, q.typ, q.q); got != "" {
+			t.Errorf("without Reindex, %s?%s found %q", q.typ, q.q, got)
+		}
+	}
+	if !strings.Contains(logs.String(), "once rewritten") {
+		t.Errorf("without Reindex: log %q", logs.String())
+	}
+	plain.Close(ctx)
+
+	s, err = Open(ctx, Options{Path: path, Logger: slog.New(slog.DiscardHandler), Synchronous: "normal", Reindex: reg.IndexBody})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	for _, q := range queries {
+		if got := find(s, q.typ, q.q); got != q.want {
+			t.Errorf("after the upgrade with Reindex, %s?%s: %q, want %q", q.typ, q.q, got, q.want)
+		}
+	}
+}

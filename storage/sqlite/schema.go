@@ -11,7 +11,7 @@ import (
 )
 
 // schemaVersion is the layout this code reads and writes; PRAGMA user_version holds the file's.
-const schemaVersion = 4
+const schemaVersion = 5
 
 // schema creates the tables (see the package comment). Times are integers: lu and vis Unix milliseconds,
 // ixd bounds Unix microseconds. Index tables are WITHOUT ROWID and clustered by resource (rid first), so
@@ -67,7 +67,8 @@ const srtWalk = `CREATE INDEX srt_walk ON srt(f, v, w) WHERE w`
 const resDeleted = `CREATE INDEX res_deleted ON res(tid) WHERE deleted`
 
 // migrate creates the schema in a new file, upgrades a file of an earlier layout (reindexNumeric runs in
-// the upgrade that adds the number and quantity index) and refuses a file written by another layout.
+// the upgrades that add the number and quantity index and the composite and near values) and refuses a
+// file written by another layout.
 func migrate(ctx context.Context, db *sql.DB, reindexNumeric func(ctx context.Context, tx *sql.Tx) error) error {
 	var v int
 	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
@@ -76,7 +77,7 @@ func migrate(ctx context.Context, db *sql.DB, reindexNumeric func(ctx context.Co
 	switch v {
 	case schemaVersion:
 		return nil
-	case 1, 2, 3:
+	case 1, 2, 3, 4:
 		return upgrade(ctx, db, v, reindexNumeric)
 	case 0:
 	default:
@@ -136,6 +137,11 @@ var upgradeSteps = map[int]func(ctx context.Context, tx *sql.Tx) error{
 // numericStep is the version whose upgrade adds the number and quantity index (to version 4).
 const numericStep = 3
 
+// compositeStep is the version whose upgrade indexes composite and near values (to version 5): no table
+// changes — composite keys live in ixk and ixq, positions in ixq — but the resources stored before have
+// none, so the upgrade re-indexes them as the one to version 4 does (reindex, numeric.go).
+const compositeStep = 4
+
 // upgrade takes a file of version from to schemaVersion in place, in one transaction.
 func upgrade(ctx context.Context, db *sql.DB, from int, reindexNumeric func(ctx context.Context, tx *sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
@@ -155,7 +161,7 @@ func upgrade(ctx context.Context, db *sql.DB, from int, reindexNumeric func(ctx 
 			}
 		}
 	}
-	if from <= numericStep && reindexNumeric != nil {
+	if from <= compositeStep && reindexNumeric != nil {
 		if err := reindexNumeric(ctx, tx); err != nil {
 			return fmt.Errorf("sqlite: upgrade the schema from version %d: %w", from, err)
 		}

@@ -613,6 +613,13 @@ func (b *builder) criterion(a, typ string, tid int64, c search.Criterion) (strin
 		return b.date(a, tid, c), nil
 	case search.TypeNumber, search.TypeQuantity:
 		return b.numeric(a, tid, c), nil
+	case search.TypeComposite:
+		if p.Numeric() {
+			return b.numeric(a, tid, c), nil
+		}
+		return b.tokenMatch(a, tid, p.Field, search.CompositeMatches(c), false), nil
+	case search.TypeSpecial:
+		return b.near(a, tid, c), nil
 	}
 	return "", fmt.Errorf("sqlite: search parameter type %s is not supported", p.Type)
 }
@@ -624,10 +631,10 @@ func (b *builder) present(a string, tid int64, p *search.Param, want bool) strin
 		return boolSQL(want)
 	}
 	table := "ixk"
-	switch p.Type {
-	case search.TypeDate:
+	switch {
+	case p.Type == search.TypeDate:
 		table = "ixd"
-	case search.TypeNumber, search.TypeQuantity:
+	case p.Numeric():
 		table = "ixq"
 	}
 	f, ok := b.field(tid, p.Field)
@@ -685,7 +692,10 @@ func (b *builder) tokenMatch(a string, tid int64, field string, m search.TokenMa
 	if !ok {
 		return boolSQL(negate)
 	}
-	conds := []string{"v IN (" + b.list(m.Keys) + ")"}
+	var conds []string
+	if len(m.Keys) > 0 {
+		conds = append(conds, "v IN ("+b.list(m.Keys)+")")
+	}
 	for _, p := range m.Prefixes {
 		conds = append(conds, b.prefix(p))
 	}

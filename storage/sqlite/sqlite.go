@@ -167,12 +167,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	s.write.SetConnMaxIdleTime(0)
 	if err := migrate(ctx, s.write, func(ctx context.Context, tx *sql.Tx) error {
 		if o.Reindex == nil {
-			log.Warn("storage: the data file gained the number and quantity index; resources stored before are found by those searches once rewritten (or after careflow copy)")
+			log.Warn("storage: the data file gained the number, quantity, composite and near indexes; resources stored before are found by those searches once rewritten (or after careflow copy)")
 			return nil
 		}
 		n, err := reindexNumeric(ctx, tx, codec, o.Reindex)
 		if err == nil {
-			log.Info("storage: number and quantity values indexed for the resources stored before", "resources", n)
+			log.Info("storage: number, quantity, composite and near values indexed for the resources stored before", "resources", n)
 		}
 		return err
 	}); err != nil {

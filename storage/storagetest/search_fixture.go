@@ -214,4 +214,39 @@ var fixtureResources = []string{
 	`{"resourceType":"RiskAssessment","id":"ra1","status":"final","prediction":[{"probabilityDecimal":0.9},{"probabilityDecimal":0.3}]}`,
 	`{"resourceType":"RiskAssessment","id":"ra2","status":"final","prediction":[{"probabilityDecimal":0.5}]}`,
 	`{"resourceType":"RiskAssessment","id":"ra3","status":"final"}`,
+	// Composites (search.html#composite): both components of one element must match.
+	//
+	//	o8   blood pressure 140 / 90 mm[Hg]      o9   blood pressure 120 / 140 (the diastolic is 140)
+	//	o10  ABO group (883-9) = group A         o11  components: 883-9 = group AB, and another code = group A
+	//	o12  date of birth (21112-8) 2020-05-17T10:00:00Z            o13  a string value "Hello World"
+	//	doc1 replaces doc0                       doc2 appends doc0, replaces doc9
+	`{"resourceType":"Observation","id":"o8","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"85354-9"}]},
+	  "component":[
+	    {"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":140,"unit":"mmHg","system":"http://unitsofmeasure.org","code":"mm[Hg]"}},
+	    {"code":{"coding":[{"system":"http://loinc.org","code":"8462-4"}]},"valueQuantity":{"value":90,"unit":"mmHg","system":"http://unitsofmeasure.org","code":"mm[Hg]"}}]}`,
+	`{"resourceType":"Observation","id":"o9","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"85354-9"}]},
+	  "component":[
+	    {"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":120,"unit":"mmHg","system":"http://unitsofmeasure.org","code":"mm[Hg]"}},
+	    {"code":{"coding":[{"system":"http://loinc.org","code":"8462-4"}]},"valueQuantity":{"value":140,"unit":"mmHg","system":"http://unitsofmeasure.org","code":"mm[Hg]"}}]}`,
+	`{"resourceType":"Observation","id":"o10","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"883-9"}]},
+	  "valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"112144000"}]}}`,
+	`{"resourceType":"Observation","id":"o11","status":"final","code":{"text":"blood groups"},
+	  "component":[
+	    {"code":{"coding":[{"system":"http://loinc.org","code":"883-9"}]},"valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"165743006"}]}},
+	    {"code":{"coding":[{"system":"http://loinc.org","code":"10331-7"}]},"valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"112144000"}]}}]}`,
+	`{"resourceType":"Observation","id":"o12","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"21112-8"}]},
+	  "valueDateTime":"2020-05-17T10:00:00Z"}`,
+	`{"resourceType":"Observation","id":"o13","status":"final","code":{"coding":[{"system":"http://example.org/codes","code":"greeting"}]},
+	  "valueString":"Hello World"}`,
+	`{"resourceType":"DocumentReference","id":"doc1","status":"current","content":[{"attachment":{"url":"http://example.org/doc1"}}],
+	  "relatesTo":[{"code":"replaces","target":{"reference":"DocumentReference/doc0"}}]}`,
+	`{"resourceType":"DocumentReference","id":"doc2","status":"current","content":[{"attachment":{"url":"http://example.org/doc2"}}],
+	  "relatesTo":[{"code":"appends","target":{"reference":"DocumentReference/doc0"}},{"code":"replaces","target":{"reference":"DocumentReference/doc9"}}]}`,
+	// near (location.html#positional): Ann Arbor, Detroit (57.6 km east-north-east of it), Suva and a
+	// point 175 km east of it across the antimeridian, and a Location without a position.
+	`{"resourceType":"Location","id":"l-a2","name":"Ann Arbor","position":{"latitude":42.2808,"longitude":-83.7430}}`,
+	`{"resourceType":"Location","id":"l-det","name":"Detroit","position":{"latitude":42.3314,"longitude":-83.0458}}`,
+	`{"resourceType":"Location","id":"l-suva","name":"Suva","position":{"latitude":-18.1416,"longitude":178.4419}}`,
+	`{"resourceType":"Location","id":"l-east","name":"East of the antimeridian","position":{"latitude":-18.0,"longitude":-179.9}}`,
+	`{"resourceType":"Location","id":"l-none","name":"Nowhere in particular"}`,
 }
