@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/careflow/careflow/fhir/synth"
 )
 
 // fakeFHIR mimics the transaction endpoint (POST [base]) of a FHIR server: it checks the Bundle, resolves
@@ -354,6 +356,39 @@ func TestParseRetryAfter(t *testing.T) {
 	} {
 		if got := parseRetryAfter(in, now); got != want {
 			t.Errorf("Retry-After %q: %v, want %v", in, got, want)
+		}
+	}
+}
+
+// TestGeneratedInOrder: the generator source yields the patients of the data set in order, byte for byte
+// what synth.Patient renders (compacted), whatever the number of goroutines generating ahead, and stops
+// when the consumer stops.
+func TestGeneratedInOrder(t *testing.T) {
+	opts := synth.Options{Seed: 3, Patients: 7, Today: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC), History: true}
+	for _, workers := range []int{1, 3, 16} {
+		var got []job
+		if err := generated(opts, workers)(func(j job) bool { got = append(got, j); return true }); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != opts.Patients {
+			t.Fatalf("%d workers: %d bundles, want %d", workers, len(got), opts.Patients)
+		}
+		for i, j := range got {
+			b, err := synth.Patient(opts, i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want bytes.Buffer
+			if err := json.Compact(&want, b.JSON); err != nil {
+				t.Fatal(err)
+			}
+			if j.name != "generated "+b.File || !bytes.Equal(j.data, want.Bytes()) || j.entries != b.Entries {
+				t.Errorf("%d workers: bundle %d is %s (%d entries), want %s (%d)", workers, i, j.name, j.entries, b.File, b.Entries)
+			}
+		}
+		n := 0
+		if err := generated(opts, workers)(func(job) bool { n++; return n < 2 }); err != nil || n != 2 {
+			t.Errorf("%d workers: stopping after 2: %d yielded, %v", workers, n, err)
 		}
 	}
 }
