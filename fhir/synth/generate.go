@@ -191,11 +191,15 @@ func closed(d time.Time) bool {
 }
 
 // freeDay returns the nearest clinic day from off (moving in direction dir) without another appointment,
-// and reserves it.
+// and reserves it. Past a used day it moves in dir only: clinicDay's own direction (towards the past for a
+// past day) would lead from a used Friday over the weekend back to that Friday, forever.
 func (g *gen) freeDay(off, dir int) int {
 	off = g.clinicDay(off)
 	for g.usedDays[off] {
-		off = g.clinicDay(off + dir)
+		off += dir
+		for closed(g.day(off)) {
+			off += dir
+		}
 	}
 	g.usedDays[off] = true
 	return off
