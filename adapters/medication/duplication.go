@@ -62,6 +62,11 @@ import (
 // names with :text (product codes), and :missing (a contained Medication) — answered from the store's index
 // when it can (the embedded store: no body is read; a patient whose candidate records all share a coding
 // is left out), and only the candidate records of patients with two or more are read and decoded.
+// Measured (BenchmarkDuplications, 2,000 generated patients with their history, about 10,000 statements and
+// prescriptions, embedded store, 2 shared CPUs): 630 bodies read and about 0.2 s from the index, 1,249 and
+// about 0.2 s by search only; of that, the two :missing searches (which find nothing in that data, but are
+// how a contained Medication is found) cost about 0.1 s — the index holds no key for a "#" reference, so
+// medication:missing=false, which costs nothing, does not find them.
 
 // ATCSystem is the WHO ATC classification's code system.
 const ATCSystem = "http://www.whocc.no/atc"
