@@ -10,6 +10,9 @@ import (
 
 	"github.com/careflow/careflow/adapters/internal/adaptertest"
 	"github.com/careflow/careflow/adapters/medication"
+	"github.com/careflow/careflow/fhir/definitions"
+	"github.com/careflow/careflow/storage/mongo"
+	"github.com/careflow/careflow/storage/mongo/mongotest"
 )
 
 const atc = "http://www.whocc.no/atc"
@@ -54,7 +57,11 @@ var (
 
 func duplicationFixture(t *testing.T) *adaptertest.Env {
 	t.Helper()
-	e := adaptertest.New(t)
+	return putDuplications(adaptertest.New(t))
+}
+
+// putDuplications writes the duplication fixture into e's store.
+func putDuplications(e *adaptertest.Env) *adaptertest.Env {
 	// p1: OTC ibuprofen (statement, product code) and naproxen prescribed later (request): one finding.
 	e.Put("MedicationStatement", "p1-ibu", taking("p1", "active", "2026-10-01", "Patient/p1", ibuprofenSCD))
 	e.Put("MedicationRequest", "p1-nap", prescribed("p1", "active", "order", "2026-11-20", "Practitioner/ortho", naproxenSCD))
@@ -105,6 +112,30 @@ func duplicationFixture(t *testing.T) *adaptertest.Env {
 	return e
 }
 
+var duplicationsWant = []string{
+	"Patient/p1 NSAIDs (NSAIDs (non-steroidal anti-inflammatory drugs)): naproxen=MedicationRequest/p1-nap@2026-11-20[p1-nap] ibuprofen=MedicationStatement/p1-ibu@2026-10-01[p1-ibu]",
+	"Patient/p10 NSAIDs (NSAIDs (non-steroidal anti-inflammatory drugs)): naproxen=MedicationRequest/p10-nap@2026-10-02[p10-nap] ibuprofen=MedicationStatement/p10-ibu@2026-10-01[p10-ibu]",
+	"Patient/p11 NSAIDs (NSAIDs (non-steroidal anti-inflammatory drugs)): diclofenac=MedicationRequest/p11-dic@2026-11-24[p11-dic] naproxen=MedicationStatement/p11-nap@2026-10-01[p11-nap] ibuprofen=MedicationStatement/p11-ibu@2026-09-01[p11-ibu]",
+	"Patient/p4 ATC M01AE (in the ATC group M01AE): Naprosyn 250=MedicationStatement/p4-b@2026-11-10[p4-b] Brufen 400=MedicationStatement/p4-a@2026-11-01[p4-a]",
+	"Patient/p9 NSAIDs (NSAIDs (non-steroidal anti-inflammatory drugs)): ibuprofen=MedicationStatement/p9-ibu@2026-11-15[p9-ibu] naproxen=MedicationStatement/p9-nap@2026-08-01[p9-nap]",
+}
+
+// TestDuplicationsMongo: the same findings on the MongoDB store (FerretDB), which answers the candidate
+// searches (:text, :missing) itself and has no index answers.
+func TestDuplicationsMongo(t *testing.T) {
+	mongotest.Require(t)
+	e := adaptertest.New(t)
+	e.Store = mongotest.OpenWith(t, mongo.Options{Types: definitions.ResourceTypes, Registry: e.Registry})
+	putDuplications(e)
+	got, err := medication.New(e.Store, e.Registry).Duplications(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := describe(got); !reflect.DeepEqual(g, duplicationsWant) {
+		t.Errorf("duplications\n%s\nwant\n%s", strings.Join(g, "\n"), strings.Join(duplicationsWant, "\n"))
+	}
+}
+
 func describe(ds []medication.Duplication) []string {
 	var out []string
 	for _, d := range ds {
@@ -126,13 +157,7 @@ func describe(ds []medication.Duplication) []string {
 // store's index answers (the embedded store has them; a plain Searcher does not).
 func TestDuplications(t *testing.T) {
 	e := duplicationFixture(t)
-	want := []string{
-		"Patient/p1 NSAIDs (NSAIDs (non-steroidal anti-inflammatory drugs)): naproxen=MedicationRequest/p1-nap@2026-11-20[p1-nap] ibuprofen=MedicationStatement/p1-ibu@2026-10-01[p1-ibu]",
-		"Patient/p10 NSAIDs (NSAIDs (non-steroidal anti-inflammatory drugs)): naproxen=MedicationRequest/p10-nap@2026-10-02[p10-nap] ibuprofen=MedicationStatement/p10-ibu@2026-10-01[p10-ibu]",
-		"Patient/p11 NSAIDs (NSAIDs (non-steroidal anti-inflammatory drugs)): diclofenac=MedicationRequest/p11-dic@2026-11-24[p11-dic] naproxen=MedicationStatement/p11-nap@2026-10-01[p11-nap] ibuprofen=MedicationStatement/p11-ibu@2026-09-01[p11-ibu]",
-		"Patient/p4 ATC M01AE (in the ATC group M01AE): Naprosyn 250=MedicationStatement/p4-b@2026-11-10[p4-b] Brufen 400=MedicationStatement/p4-a@2026-11-01[p4-a]",
-		"Patient/p9 NSAIDs (NSAIDs (non-steroidal anti-inflammatory drugs)): ibuprofen=MedicationStatement/p9-ibu@2026-11-15[p9-ibu] naproxen=MedicationStatement/p9-nap@2026-08-01[p9-nap]",
-	}
+	want := duplicationsWant
 	ctx := context.Background()
 	indexed := &readRecorder{s: e.Store, read: map[string]bool{}}
 	plain := &readRecorder{s: e.Store, read: map[string]bool{}}
