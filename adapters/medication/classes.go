@@ -1,6 +1,11 @@
 package medication
 
-import "strings"
+import (
+	"slices"
+	"strings"
+
+	"github.com/careflow/careflow/adapters/internal/fhirread"
+)
 
 // Code systems of the drug-class table.
 const (
@@ -19,11 +24,17 @@ type Code struct {
 type DrugClass struct {
 	// Name names the class in findings ("penicillins").
 	Name string
+	// Spelled is the name spelled out for a sentence ("NSAIDs (non-steroidal anti-inflammatory drugs)").
+	Spelled string
 	// Members are the drugs of the class, as RxNorm ingredient codes.
 	Members []Code
 	// AllergyCodes are codes an AllergyIntolerance records an allergy to the class with: SNOMED CT
 	// "allergy to …" findings and the class substance.
 	AllergyCodes []Code
+	// NotDuplicates are the RxNorm codes of members that do not count for therapeutic duplication
+	// (Duplications): a member the class holds for its cross-reactivity but that is mostly taken for
+	// another purpose.
+	NotDuplicates []string
 }
 
 // DrugClasses returns the shipped drug-class table (a fresh copy on every call).
@@ -57,13 +68,20 @@ type DrugClass struct {
 //     SNOMED publication. No "allergy to NSAID" finding code is included: public sources gave four
 //     different codes for it, so none could be trusted.
 //
+// Therapeutic duplication (Duplications) counts every member except aspirin: in the table for its
+// cross-reactivity in NSAID hypersensitivity, but mostly taken at low dose as an antiplatelet (WHO ATC
+// places it in B01AC, platelet aggregation inhibitors, as well as N02BA, analgesics), where taking it with
+// an NSAID is an interaction to weigh, not two drugs doing the same job; an RxNorm ingredient code does not
+// tell the dose.
+//
 // Deliberately left out: celecoxib (COX-2 selective; usually tolerated by patients with NSAID
 // hypersensitivity) and non-antibiotic sulfonamides such as sulfasalazine (cross-reactivity with
 // sulfonamide antibiotics is not established).
 func DrugClasses() []DrugClass {
 	return []DrugClass{
 		{
-			Name: "penicillins",
+			Name:    "penicillins",
+			Spelled: "penicillins",
 			Members: []Code{
 				{RxNorm, "723", "amoxicillin"},
 				{RxNorm, "733", "ampicillin"},
@@ -77,7 +95,8 @@ func DrugClasses() []DrugClass {
 			},
 		},
 		{
-			Name: "sulfonamide antibiotics",
+			Name:    "sulfonamide antibiotics",
+			Spelled: "sulfonamide antibiotics",
 			Members: []Code{
 				{RxNorm, "10180", "sulfamethoxazole"},
 				{RxNorm, "10831", "sulfamethoxazole / trimethoprim"},
@@ -90,7 +109,8 @@ func DrugClasses() []DrugClass {
 			},
 		},
 		{
-			Name: "NSAIDs",
+			Name:    "NSAIDs",
+			Spelled: "NSAIDs (non-steroidal anti-inflammatory drugs)",
 			Members: []Code{
 				{RxNorm, "5640", "ibuprofen"},
 				{RxNorm, "7258", "naproxen"},
@@ -101,6 +121,7 @@ func DrugClasses() []DrugClass {
 			AllergyCodes: []Code{
 				{SNOMED, "372665008", "Non-steroidal anti-inflammatory agent"},
 			},
+			NotDuplicates: []string{"1191"}, // aspirin
 		},
 	}
 }
@@ -110,32 +131,33 @@ type classIndex struct {
 	members map[string][]string // drug code → class names
 	allergy map[string][]string // allergy code (class code or member) → class names
 	names   []memberName        // ingredient names, for product codes (see byName)
+	// dup maps a drug code to the class members it is, among those that count for therapeutic
+	// duplication (see duplicates).
+	dup map[string][]member
+}
+
+// member is one member of a drug class.
+type member struct {
+	class string // DrugClass.Name
+	code  Code
 }
 
 // memberName is a class member's ingredient name.
 type memberName struct {
 	words []string // lower-case words of the name ("sulfamethoxazole", "trimethoprim")
 	class string
+	m     member
+	dup   bool // the member counts for therapeutic duplication
 }
 
 // byName returns the classes whose member ingredient names all appear as words in a product label
 // ("Ibuprofen 600 MG Oral Tablet" → NSAIDs). RxNorm product (SCD/SBD) labels start with their
 // ingredients, so this recognises the products of the table's ingredients without shipping RxNorm.
 func (ix classIndex) byName(label string) []string {
-	words := map[string]bool{}
-	for _, w := range strings.FieldsFunc(strings.ToLower(label), func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-')
-	}) {
-		words[w] = true
-	}
 	var out []string
 	seen := map[string]bool{}
-	for _, n := range ix.names {
-		all := len(n.words) > 0
-		for _, w := range n.words {
-			all = all && words[w]
-		}
-		if all && !seen[n.class] {
+	for _, n := range ix.named(label) {
+		if !seen[n.class] {
 			seen[n.class] = true
 			out = append(out, n.class)
 		}
@@ -143,18 +165,65 @@ func (ix classIndex) byName(label string) []string {
 	return out
 }
 
+// named returns the members whose ingredient names all appear as words in a label, in table order.
+func (ix classIndex) named(label string) []memberName {
+	if label == "" {
+		return nil
+	}
+	words := map[string]bool{}
+	for _, w := range strings.FieldsFunc(strings.ToLower(label), func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-')
+	}) {
+		words[w] = true
+	}
+	var out []memberName
+	for _, n := range ix.names {
+		all := len(n.words) > 0
+		for _, w := range n.words {
+			all = all && words[w]
+		}
+		if all {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// duplicates returns the class members a medication coding is, among those that count for therapeutic
+// duplication: by its code, else — like Check, for a product code — by the ingredient names in its
+// display.
+func (ix classIndex) duplicates(c fhirread.Coding) []member {
+	if ms, ok := ix.dup[c.System+"|"+c.Code]; ok {
+		return ms
+	}
+	if len(ix.members[c.System+"|"+c.Code]) > 0 {
+		return nil // a member that does not count (aspirin)
+	}
+	var out []member
+	for _, n := range ix.named(c.Display) {
+		if n.dup {
+			out = append(out, n.m)
+		}
+	}
+	return out
+}
+
 func newClassIndex(classes []DrugClass) classIndex {
-	ix := classIndex{members: map[string][]string{}, allergy: map[string][]string{}}
+	ix := classIndex{members: map[string][]string{}, allergy: map[string][]string{}, dup: map[string][]member{}}
 	for _, c := range classes {
 		for _, m := range c.Members {
 			k := m.System + "|" + m.Code
 			ix.members[k] = append(ix.members[k], c.Name)
 			ix.allergy[k] = append(ix.allergy[k], c.Name)
+			dup := !slices.Contains(c.NotDuplicates, m.Code)
+			if dup {
+				ix.dup[k] = append(ix.dup[k], member{c.Name, m})
+			}
 			var words []string
 			for _, w := range strings.FieldsFunc(strings.ToLower(m.Display), func(r rune) bool { return r == ' ' || r == '/' }) {
 				words = append(words, w)
 			}
-			ix.names = append(ix.names, memberName{words: words, class: c.Name})
+			ix.names = append(ix.names, memberName{words: words, class: c.Name, m: member{c.Name, m}, dup: dup})
 		}
 		for _, a := range c.AllergyCodes {
 			k := a.System + "|" + a.Code

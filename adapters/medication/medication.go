@@ -36,6 +36,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/careflow/careflow/adapters/internal/fetch"
 	"github.com/careflow/careflow/adapters/internal/fhirread"
@@ -84,7 +85,10 @@ type Medication struct {
 	Instruction  string
 	// Informant is informationSource (normalised reference), if any.
 	Informant string
-	Resource  *storage.Version
+	// Start is when the medication was started: a statement's effective[x] (its start), else its
+	// dateAsserted; a prescription's authoredOn. Zero when none parses.
+	Start    time.Time
+	Resource *storage.Version
 }
 
 // DecodeMedication reads a stored MedicationStatement.
@@ -97,6 +101,11 @@ func DecodeMedication(v *storage.Version) (Medication, error) {
 	if ms.InformationSource != nil {
 		m.Informant = ms.InformationSource.Key()
 	}
+	effective := ms.EffectiveDateTime
+	if ms.EffectivePeriod != nil {
+		effective = ms.EffectivePeriod.Start
+	}
+	m.Start = startOf(effective, ms.DateAsserted)
 	if err := m.name(ms.MedicationCodeableConcept, ms.MedicationReference, ms.Contained); err != nil {
 		return Medication{}, fmt.Errorf("medication: MedicationStatement/%s: %w", v.ID, err)
 	}
@@ -107,6 +116,16 @@ func DecodeMedication(v *storage.Version) (Medication, error) {
 	}
 	m.Instruction = Instruction(ms.Dosage)
 	return m, nil
+}
+
+// startOf returns the start of the first of values that parses (dates in UTC), or zero.
+func startOf(values ...string) time.Time {
+	for _, v := range values {
+		if lo, _, ok := search.ParseDateTime(v, time.UTC); ok {
+			return lo
+		}
+	}
+	return time.Time{}
 }
 
 // name sets the medication's Name and Codes from medication[x]: its code, or a contained Medication's

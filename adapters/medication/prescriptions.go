@@ -28,6 +28,7 @@ func DecodeRequest(v *storage.Version) (Medication, string, error) {
 		Status                    string                    `json:"status"`
 		Intent                    string                    `json:"intent"`
 		Subject                   fhirread.Reference        `json:"subject"`
+		AuthoredOn                string                    `json:"authoredOn,omitempty"`
 		Requester                 *fhirread.Reference       `json:"requester,omitempty"`
 		MedicationCodeableConcept *fhirread.CodeableConcept `json:"medicationCodeableConcept,omitempty"`
 		MedicationReference       *fhirread.Reference       `json:"medicationReference,omitempty"`
@@ -37,7 +38,7 @@ func DecodeRequest(v *storage.Version) (Medication, string, error) {
 	if err := fhirread.Decode(v.Body, "MedicationRequest", &r); err != nil {
 		return Medication{}, "", fmt.Errorf("medication: MedicationRequest/%s: %w", v.ID, err)
 	}
-	m := Medication{Type: "MedicationRequest", ID: v.ID, Status: r.Status, Patient: r.Subject.Key(), Resource: v}
+	m := Medication{Type: "MedicationRequest", ID: v.ID, Status: r.Status, Patient: r.Subject.Key(), Start: startOf(r.AuthoredOn), Resource: v}
 	if r.Requester != nil {
 		m.Informant = r.Requester.Key()
 	}

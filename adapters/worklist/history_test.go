@@ -55,6 +55,7 @@ func TestHistorySituationsRaiseItems(t *testing.T) {
 		{synth.SitOutreachDue, worklist.OutreachDue, false},
 		{synth.SitPriorAuthPendingLate, worklist.PriorAuthPending, true},
 		{synth.SitPriorAuthDeniedNoAlter, worklist.PriorAuthDenied, true},
+		{synth.SitTherapeuticDuplication, worklist.TherapeuticDuplication, true},
 	} {
 		labelled := 0
 		for _, b := range bundles {

@@ -40,7 +40,8 @@ func TestSynthWorklist(t *testing.T) {
 	w := worklist.New(e.Store, e.Registry)
 	ctx := context.Background()
 
-	// Stored Tasks: ids from the full worklist at today, chosen by rank so that the choice is stable.
+	// Stored Tasks: ids from the full worklist at today, chosen by rank so that the choice is stable (among
+	// the kinds of item the golden file was first written with: a new kind adds its lines, and moves none).
 	full, err := w.Build(ctx, today, worklist.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -48,6 +49,9 @@ func TestSynthWorklist(t *testing.T) {
 	dayEnd := today.AddDate(0, 0, 1)
 	var later, inDay []worklist.Task
 	for _, task := range full {
+		if task.Code == worklist.TherapeuticDuplication {
+			continue
+		}
 		if task.Due.Before(dayEnd) {
 			inDay = append(inDay, task)
 		} else {

@@ -15,6 +15,7 @@
 //	rebook-appointment              Appointment         —            the missed slot's start     routine
 //	double-booking                  Appointment (1st)   Appointment  the first one's start       urgent
 //	allergy-conflict                MedicationStatement Allergy…     the reference time          urgent; routine if criticality low
+//	therapeutic-duplication         Medication… (newest) Medication… the reference time         urgent
 //	coverage-gap (appointment)      Appointment         —            the appointment's start     urgent
 //	coverage-gap (patient)          Patient             —            the reference time          routine
 //	approval-required               Appointment         Coverage     the appointment's start     urgent
@@ -24,23 +25,32 @@
 //	careplan-period-ended           CarePlan            —            the period's last day       routine
 //
 // An allergy conflict whose criticality is unable-to-assess or not recorded is treated as high. A
-// patient-level coverage gap is raised for the patients "in care" — with an active care plan or an
-// upcoming appointment in the horizon — who have no coverage in force at the reference time. Care plan
+// therapeutic duplication (medication.Duplications: two or more different drugs of one class current at
+// once, as MedicationStatements or MedicationRequests) is one Task per patient and class: focus the record
+// of the most recently started drug, reasonReference the next one (R4 allows one), and every drug but the
+// focus in Task.input (type text "Duplicated medication", valueReference); it is urgent whatever the class —
+// two NSAIDs double the risk of gastrointestinal bleeding and kidney injury, two antibiotics of one class
+// the toxicity, for no added effect — and due at once, like an allergy conflict. A patient-level coverage
+// gap is raised for the patients "in care" — with an active care plan or an upcoming appointment in the
+// horizon — who have no coverage in force at the reference time. Care plan
 // activity items are not raised for activities already reported as a follow-up item (when the follow-up
 // code is among the requested codes).
 //
 // Owner: the activity's first performer, else the plan's author (care plan and follow-up items); the
 // appointment's first Practitioner or PractitionerRole participant (appointment items); the
-// MedicationStatement's informationSource when it is a Practitioner or PractitionerRole (allergy
-// conflicts); the patient's first generalPractitioner (patient-level coverage gap). No owner otherwise.
+// MedicationStatement's informationSource or the MedicationRequest's requester when it is a Practitioner or
+// PractitionerRole (allergy conflicts; for a therapeutic duplication, the focus's, else that of the first
+// other drug, newest first, that has one); the patient's first generalPractitioner (patient-level coverage
+// gap). No owner otherwise.
 //
 // # Deterministic ids
 //
 // A Task's id is "wl-" followed by the first 40 hex digits of SHA-256 over its code, its focus, the detail
-// that distinguishes items with the same focus (activity, patient, other appointment or allergy) and the
-// relevant date (the due date for dated items, none for allergy conflicts and patient-level coverage gaps)
-// — so the same condition always yields the same id, whatever the reference time, and a changed
-// condition (a rescheduled activity) a new one.
+// that distinguishes items with the same focus (activity, patient, other appointment, allergy, or the other
+// medications of a duplication, sorted) and the relevant date (the due date for dated items, none for
+// allergy conflicts, therapeutic duplications and patient-level coverage gaps) — so the same condition
+// always yields the same id, whatever the reference time, and a changed condition (a rescheduled activity)
+// a new one.
 package worklist
 
 import (
@@ -94,6 +104,7 @@ const (
 	OutreachDue                = "outreach-due"
 	PriorAuthPending           = "prior-authorization-pending"
 	PriorAuthDenied            = "prior-authorization-denied"
+	TherapeuticDuplication     = "therapeutic-duplication"
 )
 
 // Item describes one code of the CodeSystem.
@@ -122,6 +133,7 @@ func Items() []Item {
 		{OutreachDue, "Outreach due", "A planned message or call to the patient or a family member is due and has not been made."},
 		{PriorAuthPending, "Prior authorization pending", "The payer has not decided a prior authorization request by its deadline (72 hours when urgent, 7 days otherwise)."},
 		{PriorAuthDenied, "Prior authorization denied", "The payer denied a prior authorization request and no other request has been made since."},
+		{TherapeuticDuplication, "Therapeutic duplication", "Two or more different drugs of the same therapeutic class (a drug class, or a WHO ATC level-4 group) are current for the patient at once, as medication statements or prescriptions."},
 	}
 }
 
@@ -270,6 +282,8 @@ type item struct {
 	topic                                                              string // what the item is about, for a message to the patient
 	due                                                                time.Time
 	dated                                                              bool // the due date identifies the item
+	// inputs are references listed in Task.input (the other medications of a therapeutic duplication).
+	inputs []string
 }
 
 // Build returns the worklist at now, ordered by due date, then priority (most urgent first), then id.
@@ -334,6 +348,7 @@ func (b *run) derive(ctx context.Context, now time.Time, opt Options) ([]Task, e
 		endings     []coverage.Ending
 		plans       []careplan.Plan
 		rxConflicts []medication.Conflict
+		dups        []medication.Duplication
 		stays       []transitions.Discharge
 		unrecon     []transitions.Unreconciled
 		referrals   []referral.Referral
@@ -357,6 +372,9 @@ func (b *run) derive(ctx context.Context, now time.Time, opt Options) ([]Task, e
 	if want(AllergyConflict) {
 		all.run(func() (err error) { conflicts, err = b.Meds.Conflicts(ctx, patient); return })
 		all.run(func() (err error) { rxConflicts, err = b.Meds.PrescriptionConflicts(ctx, patient); return })
+	}
+	if want(TherapeuticDuplication) {
+		all.run(func() (err error) { dups, err = b.Meds.Duplications(ctx, patient); return })
 	}
 	if want(CoverageGap, ApprovalRequired) {
 		checked = all.run(func() (err error) { checks, err = b.Cov.CheckAppointments(ctx, patient, now, until); return })
@@ -485,6 +503,9 @@ func (b *run) derive(ctx context.Context, now time.Time, opt Options) ([]Task, e
 			reason: "AllergyIntolerance/" + c.Allergy.ID, owner: owner, detail: c.Allergy.ID, due: now,
 			description: fmt.Sprintf("%s conflicts with the recorded allergy to %s (%s, criticality %s): ask the prescriber to review.",
 				c.Medication.Name, c.Allergy.Label, how, firstNonEmpty(c.Criticality, "not recorded"))})
+	}
+	for _, d := range dups {
+		items = append(items, duplicationItem(d, now))
 	}
 	for _, c := range checks {
 		a := c.Appointment
@@ -732,6 +753,14 @@ type (
 				End string `json:"end"`
 			} `json:"period"`
 		} `json:"restriction"`
+		Input []taskInput `json:"input,omitempty"`
+	}
+	// taskInput is a Task.input holding a reference.
+	taskInput struct {
+		Type struct {
+			Text string `json:"text"`
+		} `json:"type"`
+		ValueReference ref `json:"valueReference"`
 	}
 )
 
@@ -750,6 +779,11 @@ func render(it item, now time.Time) (Task, error) {
 		task.ReasonReference = &ref{it.reason}
 	}
 	task.Restriction.Period.End = it.due.In(now.Location()).Format(time.RFC3339Nano)
+	for _, in := range it.inputs {
+		var ti taskInput
+		ti.Type.Text, ti.ValueReference = "Duplicated medication", ref{in}
+		task.Input = append(task.Input, ti)
+	}
 	data, err := marshal(task)
 	if err != nil {
 		return Task{}, fmt.Errorf("worklist: %w", err)
@@ -770,4 +804,38 @@ func marshal(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// duplicationItem is the item of a therapeutic duplication: focus the newest drug's record, reason the
+// next newest, every other drug in Task.input, owner the first prescriber or informant (Practitioner or
+// PractitionerRole) of the drugs from the newest, due at the reference time.
+func duplicationItem(d medication.Duplication, now time.Time) item {
+	focus := d.Drugs[0].Medication
+	var others []string
+	owner := ""
+	for _, dr := range d.Drugs {
+		if t := fhirread.RefType(dr.Medication.Informant); owner == "" && (t == "Practitioner" || t == "PractitionerRole") {
+			owner = dr.Medication.Informant
+		}
+	}
+	for _, dr := range d.Drugs[1:] {
+		others = append(others, dr.Medication.Type+"/"+dr.Medication.ID)
+	}
+	detail := slices.Clone(others)
+	sort.Strings(detail)
+	// The names from the oldest drug to the newest: "Ibuprofen and naproxen are both NSAIDs (…)".
+	var names []string
+	for i := len(d.Drugs) - 1; i >= 0; i-- {
+		names = append(names, d.Drugs[i].Name)
+	}
+	list, both := names[0]+" and "+names[1], "both"
+	if len(names) > 2 {
+		list, both = strings.Join(names[:len(names)-1], ", ")+" and "+names[len(names)-1], "all"
+	}
+	if r := []rune(list); len(r) > 0 {
+		list = strings.ToUpper(string(r[0])) + string(r[1:])
+	}
+	return item{code: TherapeuticDuplication, priority: "urgent", patient: d.Patient, focus: focus.Type + "/" + focus.ID,
+		reason: others[0], owner: owner, detail: strings.Join(detail, ","), due: now, topic: d.Drugs[0].Name, inputs: others,
+		description: fmt.Sprintf("%s are %s %s: check with the prescriber whether %s are intended.", list, both, d.Spelled, both)}
 }

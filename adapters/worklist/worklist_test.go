@@ -224,7 +224,7 @@ func TestCodeSystem(t *testing.T) {
 	if err := json.Unmarshal(cs, &r); err != nil {
 		t.Fatal(err)
 	}
-	if r.URL != worklist.CodeSystemURL || r.Count != 18 || len(r.Concept) != 18 || r.Concept[0].Code != worklist.FollowUpDue {
+	if r.URL != worklist.CodeSystemURL || r.Count != 19 || len(r.Concept) != 19 || r.Concept[0].Code != worklist.FollowUpDue {
 		t.Errorf("CodeSystem: %s", cs)
 	}
 }

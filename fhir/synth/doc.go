@@ -14,8 +14,9 @@
 // random stream of its own, so the coordination records, their bytes and their situations are the same
 // with and without it, except that each Appointment gains its Appointment.slot. The history's own
 // situations (post-discharge follow-up, discharge reconciliation, referral loop, outreach, prior
-// authorization) are detected from its records (hsituations.go) and listed in Situations after the
-// coordination situations, marked History.
+// authorization, therapeutic duplication across statements and prescriptions: duplication.go) are detected
+// from its records (hsituations.go) and listed in Situations after the coordination situations, marked
+// History.
 //
 // # Determinism
 //

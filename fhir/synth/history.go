@@ -157,6 +157,7 @@ type history struct {
 	appts    []*apptRec // appointments of the history (referral visits, the visit after a hospital stay)
 	encs     []*encRec
 	mrs      []*mrRec
+	otc      []*otcRec // medicines bought over the counter that the history records (duplication.go)
 	srs      []*srRec
 	results  map[string]bool // ServiceRequest uuid → a Procedure is basedOn it (the result linked back)
 	crs      []*crRec
@@ -329,6 +330,7 @@ func (g *gen) buildHistory(r *rand.Rand) []hentry {
 	h.outreach()
 	h.bookings()
 	h.priorAuthorizations()
+	h.duplicateNSAIDs() // last: it draws from the stream only after everything else
 	return h.entries
 }
 
@@ -819,13 +821,18 @@ func (h *history) prescriptions(pcp *practitioner) {
 	}
 }
 
-func (h *history) medRequest(d *drug, status string, authored time.Time, prescriber, prescriberName string, reason any, enc string, basedOn any) {
+func (h *history) medRequest(d *drug, status string, authored time.Time, prescriber, prescriberName string, reason any, enc string, basedOn any) *mrRec {
+	return h.medRequestOf(d, concept(d.code, d.text), status, authored, prescriber, prescriberName, reason, enc, basedOn)
+}
+
+// medRequestOf is medRequest with the medicationCodeableConcept given.
+func (h *history) medRequestOf(d *drug, medication obj, status string, authored time.Time, prescriber, prescriberName string, reason any, enc string, basedOn any) *mrRec {
 	g := h.g
 	u := h.record("MedicationRequest", "MR", func(o *obj) {
 		o.set("basedOn", basedOn)
 		o.set("status", status)
 		o.set("intent", "order")
-		o.set("medicationCodeableConcept", concept(d.code, d.text))
+		o.set("medicationCodeableConcept", medication)
 		o.set("subject", g.patientRef())
 		if enc != "" {
 			o.set("encounter", ref(enc, ""))
@@ -843,7 +850,9 @@ func (h *history) medRequest(d *drug, status string, authored time.Time, prescri
 			{"expectedSupplyDuration", obj{{"value", dec(strconv.Itoa(days))}, {"unit", "days"}, {"system", sysUCUM}, {"code", "d"}}},
 		})
 	})
-	h.mrs = append(h.mrs, &mrRec{uuid: u, d: d, status: status, authored: authored, enc: enc})
+	m := &mrRec{uuid: u, d: d, status: status, authored: authored, enc: enc}
+	h.mrs = append(h.mrs, m)
+	return m
 }
 
 // referrals records the ServiceRequest behind every test and referral activity of the care plans, and a

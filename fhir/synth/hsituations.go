@@ -18,6 +18,7 @@ const (
 	SitOutreachDue            = "outreach-due"
 	SitPriorAuthPendingLate   = "prior-authorization-pending-past-deadline"
 	SitPriorAuthDeniedNoAlter = "prior-authorization-denied"
+	SitTherapeuticDuplication = "therapeutic-duplication"
 )
 
 // referralDays is how long an open referral may wait for an appointment.
@@ -36,6 +37,7 @@ var historySituations = []SituationInfo{
 	{Code: SitOutreachDue, History: true, Description: "An active CommunicationRequest whose occurrence is before today has no Communication basedOn it."},
 	{Code: SitPriorAuthPendingLate, History: true, Description: fmt.Sprintf("A Claim with use preauthorization has no ClaimResponse, and its decision deadline (created + %d days for priority stat, + %d days otherwise) is before today.", urgentDecision, normalDecision)},
 	{Code: SitPriorAuthDeniedNoAlter, History: true, Description: "A ClaimResponse to a preauthorization Claim has outcome error (denied), and no other preauthorization Claim of the patient was created on or after the denial (no alternative planned)."},
+	{Code: SitTherapeuticDuplication, History: true, Description: "Two or more different drugs of the same therapeutic class (NSAID pain relievers — low-dose aspirin does not count —, penicillins, sulfonamide antibiotics; or the same WHO ATC level-4 group, for records that carry ATC codes) are current at once, as active MedicationStatements or active MedicationRequests; a drug shown both ways (a statement and its prescription) is one drug."},
 }
 
 type encRec struct {
@@ -50,6 +52,7 @@ type mrRec struct {
 	status   string
 	authored time.Time
 	enc      string
+	atc      bool // the medication carries its WHO ATC code
 }
 
 type srRec struct {
@@ -224,5 +227,8 @@ func (h *history) detect() []Situation {
 			out = append(out, h.sit(SitPriorAuthDeniedNoAlter, fmt.Sprintf("%s denied %s", r.request.service, date(r.created)), r.request.uuid, r.uuid))
 		}
 	}
+
+	// Medication safety.
+	out = append(out, h.duplications()...)
 	return out
 }
