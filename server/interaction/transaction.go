@@ -8,6 +8,7 @@ import (
 	"github.com/careflow/careflow/auth"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,11 +36,13 @@ type txEntry struct {
 
 	// Transactions: what the entry resolves to.
 	cond     *search.Query  // criteria of a conditional interaction
+	lock     string         // the lock named after them
 	kind     storage.TxKind // the storage op (0: none)
 	write    storage.Write  // Type and ID are the target
 	pre      storage.Precondition
 	existing *storage.Version // conditional create that matched: nothing is written
 	matched  bool             // a conditional entry's criteria matched a resource
+	found    []string         // what they matched (versionKeys), checked again under the locks
 	result   storage.TxResult
 }
 
@@ -308,62 +311,74 @@ func (s *Service) transaction(ctx context.Context, call Call, raws []json.RawMes
 			return nil, e.fail400(outcome.CodeDuplicate, ".request.ifNoneExist", "Bundle.entry[%d] has the same ifNoneExist criteria; a transaction creates a resource at most once per criteria", j)
 		}
 		locks[lock] = e.index
-		e.cond = q
+		e.cond, e.lock = q, lock
 	}
 	names := make([]string, 0, len(locks))
 	for name := range locks {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+
+	// The writes are planned (targets matched, references resolved, every resource validated and indexed)
+	// before the locks are taken, so that transactions sharing a criterion — every Bundle of an EHR feed
+	// that conditionally creates the same Practitioner or Organization — run side by side and queue only
+	// for the check and the store. Under the locks every criterion is matched again: when each matches
+	// what it matched before (the usual case) the plan is stored as it is; otherwise, or when planning
+	// failed, the plan is made again under the locks, and that one is authoritative. Either way the
+	// transaction is as if it had been planned entirely under the locks.
+	planned, refs, perr := s.planTransaction(ctx, call, entries)
+	releases := make(map[string]func(), len(names))
+	defer func() {
+		for _, release := range releases {
+			release()
+		}
+	}()
 	for _, name := range names {
 		release, err := s.store.Lock(ctx, name)
 		if err != nil {
 			return nil, storageError(err, "", "")
 		}
-		defer release()
+		releases[name] = release
 	}
-
-	for _, e := range entries {
-		if err := s.resolveTarget(ctx, e); err != nil {
-			return nil, entryError(e.index, e.method, e.rawURL(), err)
-		}
-		if e.method == http.MethodPut && e.cond != nil && e.kind != 0 && !e.matched {
-			// A conditional update without a match creates.
-			var err error
-			if ctx, _, err = s.authorize(ctx, call, auth.Request{Interaction: "conditional-update-create", Type: e.typ}); err != nil {
-				return nil, entryError(e.index, e.method, e.rawURL(), err)
+	if len(names) > 0 {
+		same := perr == nil
+		for _, e := range entries {
+			if !same {
+				break
+			}
+			if e.cond != nil {
+				found, err := s.matches(ctx, e.cond)
+				if err != nil {
+					return nil, err
+				}
+				same = slices.Equal(versionKeys(found), e.found)
 			}
 		}
-	}
-	// A resource may be written by one entry only (http.html#trules).
-	targets := map[string]int{}
-	for _, e := range entries {
-		if e.kind == 0 {
-			continue
-		}
-		if j, dup := targets[e.target()]; dup {
-			return nil, e.fail400(outcome.CodeDuplicate, ".request", "%s is also written by Bundle.entry[%d]; a transaction writes each resource at most once", e.target(), j)
-		}
-		targets[e.target()] = e.index
-	}
-
-	// References to entries: fullUrl → the resource's id on this server.
-	refs := s.newRefResolver(ctx, call, true)
-	for _, e := range entries {
-		if e.fullURL == "" {
-			continue
-		}
-		switch {
-		case e.existing != nil:
-			refs.local[e.fullURL] = e.existing.Type + "/" + e.existing.ID
-		case e.kind == storage.TxCreate || e.kind == storage.TxUpdate:
-			refs.local[e.fullURL] = e.target()
+		if !same {
+			for _, e := range entries {
+				e.replan()
+			}
+			planned, refs, perr = s.planTransaction(ctx, call, entries)
 		}
 	}
-	refs.entries = entries // the conditional references' candidates (bundleCandidates), indexed when needed
+	if perr != nil {
+		return nil, perr
+	}
+	ctx = planned
+	// A conditional create whose criteria match creates nothing: its lock has done its work once the match
+	// is confirmed under it, and is released now rather than after the store, so that the next transaction
+	// with the same criteria (the Practitioner every Bundle of a feed names) need not wait for this one's
+	// writes. A lock that guards a create, an update or a delete is kept until the end.
+	keep := map[string]bool{}
 	for _, e := range entries {
-		if err := s.prepareWrite(ctx, e, refs); err != nil {
-			return nil, entryError(e.index, e.method, e.rawURL(), err)
+		if e.cond != nil && !(e.method == http.MethodPost && e.existing != nil) {
+			keep[e.lock] = true
+		}
+	}
+	for name, release := range releases {
+		if !keep[name] {
+			release()
+			delete(releases, name)
 		}
 	}
 
@@ -412,6 +427,71 @@ func (s *Service) transaction(ctx context.Context, call Call, raws []json.RawMes
 	return out, nil
 }
 
+// planTransaction decides what each entry of a transaction writes (transaction): its target after
+// matching its criteria, the references to other entries and conditional references resolved, the
+// resource validated and indexed. It returns the context the authorization of conditional updates that
+// create leaves, and the resolver of the references (for the reads that follow the writes).
+func (s *Service) planTransaction(ctx context.Context, call Call, entries []*txEntry) (context.Context, *refResolver, error) {
+	for _, e := range entries {
+		if err := s.resolveTarget(ctx, e); err != nil {
+			return nil, nil, entryError(e.index, e.method, e.rawURL(), err)
+		}
+		if e.method == http.MethodPut && e.cond != nil && e.kind != 0 && !e.matched {
+			// A conditional update without a match creates.
+			var err error
+			if ctx, _, err = s.authorize(ctx, call, auth.Request{Interaction: "conditional-update-create", Type: e.typ}); err != nil {
+				return nil, nil, entryError(e.index, e.method, e.rawURL(), err)
+			}
+		}
+	}
+	// A resource may be written by one entry only (http.html#trules).
+	targets := map[string]int{}
+	for _, e := range entries {
+		if e.kind == 0 {
+			continue
+		}
+		if j, dup := targets[e.target()]; dup {
+			return nil, nil, e.fail400(outcome.CodeDuplicate, ".request", "%s is also written by Bundle.entry[%d]; a transaction writes each resource at most once", e.target(), j)
+		}
+		targets[e.target()] = e.index
+	}
+
+	// References to entries: fullUrl → the resource's id on this server.
+	refs := s.newRefResolver(ctx, call, true)
+	for _, e := range entries {
+		if e.fullURL == "" {
+			continue
+		}
+		switch {
+		case e.existing != nil:
+			refs.local[e.fullURL] = e.existing.Type + "/" + e.existing.ID
+		case e.kind == storage.TxCreate || e.kind == storage.TxUpdate:
+			refs.local[e.fullURL] = e.target()
+		}
+	}
+	refs.entries = entries // the conditional references' candidates (bundleCandidates), indexed when needed
+	for _, e := range entries {
+		if err := s.prepareWrite(ctx, e, refs); err != nil {
+			return nil, nil, entryError(e.index, e.method, e.rawURL(), err)
+		}
+	}
+	return ctx, refs, nil
+}
+
+// versionKeys names versions as Type/id/versionId, to compare what a criterion matched.
+func versionKeys(vs []*storage.Version) []string {
+	keys := make([]string, len(vs))
+	for i, v := range vs {
+		keys[i] = v.Type + "/" + v.ID + "/" + strconv.FormatInt(v.VersionID, 10)
+	}
+	return keys
+}
+
+// replan forgets what planTransaction decided for the entry, before it plans again.
+func (e *txEntry) replan() {
+	e.kind, e.write, e.pre, e.existing, e.matched, e.found = 0, storage.Write{}, storage.Precondition{}, nil, false, nil
+}
+
 // resolveTarget decides what a write entry of a transaction does: its storage op and target resource,
 // after matching its criteria when it is conditional.
 func (s *Service) resolveTarget(ctx context.Context, e *txEntry) error {
@@ -421,7 +501,7 @@ func (s *Service) resolveTarget(ctx context.Context, e *txEntry) error {
 		if found, err = s.matches(ctx, e.cond); err != nil {
 			return err
 		}
-		e.matched = len(found) > 0
+		e.matched, e.found = len(found) > 0, versionKeys(found)
 		if len(found) > 1 {
 			what := "ifNoneExist"
 			if e.method != http.MethodPost {
