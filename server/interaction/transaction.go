@@ -259,8 +259,9 @@ func validFullURL(u string) bool {
 }
 
 // transaction processes a transaction Bundle (http.html#trules): all of it or nothing. Conditional
-// interactions are resolved first, under database locks named after their criteria (the same locks as
-// single conditional interactions take) held in sorted order until the transaction is stored; then
+// interactions are resolved first and confirmed under database locks named after their criteria (the same
+// locks as single conditional interactions take), taken in sorted order and held until the transaction is
+// stored, except those of conditional creates that matched (see below); then
 // fullUrls (urn:uuid: and others) and conditional references are resolved in every Reference.reference
 // of every resource; each resource is validated and indexed as a single create or update would; the
 // writes (DELETE, then POST, then PUT and PATCH) are stored with one storage transaction; the reads (GET,
