@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/careflow/careflow/adapters/internal/fetch"
 	"github.com/careflow/careflow/adapters/internal/fhirread"
 	"github.com/careflow/careflow/storage"
 )
@@ -147,27 +148,22 @@ func (s *Service) candidateQueries() []url.Values {
 			if slices.Contains(c.NotDuplicates, m.Code) {
 				continue
 			}
-			if k := escapeToken(m.System) + "|" + escapeToken(m.Code); !seen[k] {
+			if k := fetch.TokenValue(m.System, m.Code); !seen[k] {
 				seen[k] = true
 				codes = append(codes, k)
 			}
 			if w := strings.Fields(strings.ReplaceAll(m.Display, "/", " ")); len(w) > 0 && !seen["name:"+w[0]] {
 				seen["name:"+w[0]] = true
-				names = append(names, escapeToken(w[0]))
+				names = append(names, fetch.EscapeValue(w[0]))
 			}
 		}
 	}
-	codes = append(codes, escapeToken(ATCSystem)+"|")
+	codes = append(codes, fetch.TokenValue(ATCSystem, ""))
 	return []url.Values{
 		{"code": {strings.Join(codes, ",")}},
 		{"code:text": {strings.Join(names, ",")}},
 		{"code:missing": {"true"}},
 	}
-}
-
-// escapeToken escapes the characters a token search value gives a meaning to (search.html#escaping).
-func escapeToken(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `,`, `\,`, `|`, `\|`, `$`, `\$`).Replace(s)
 }
 
 // duplicationCandidates returns, by patient, the decoded current medications that may be in a

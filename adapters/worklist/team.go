@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
+	"github.com/careflow/careflow/adapters/internal/fetch"
 	"github.com/careflow/careflow/adapters/internal/fhirread"
 )
 
@@ -91,6 +94,44 @@ func withPriority(body json.RawMessage, p string) (json.RawMessage, error) {
 type pools struct {
 	owners map[string]bool
 	codes  map[string]bool
+}
+
+// ownerCandidates returns (copies of) the derived Tasks an owner filter with pools p can accept once merged
+// with their stored versions: those it accepts as derived, and those stored with an owner among p's
+// owners, or with none and one of p's role codes as performerType (a coordinator may have reassigned an
+// item to the pool). The stored state is read only for those: two searches on Task's owner and performer
+// instead of a lookup of every derived id.
+func (b *run) ownerCandidates(ctx context.Context, derived []Task, p *pools) ([]Task, error) {
+	stored := map[string]bool{}
+	owners := slices.Sorted(maps.Keys(p.owners))
+	vs, err := b.F.In(ctx, "Task", "owner", owners, url.Values{})
+	if err != nil {
+		return nil, fmt.Errorf("worklist: Tasks of the pools: %w", err)
+	}
+	for _, v := range vs {
+		stored[v.ID] = true
+	}
+	if len(p.codes) > 0 {
+		var codes []string
+		for _, k := range slices.Sorted(maps.Keys(p.codes)) {
+			system, code, _ := strings.Cut(k, "|")
+			codes = append(codes, fetch.TokenValue(system, code))
+		}
+		vs, err := b.F.All(ctx, "Task", url.Values{"performer": {strings.Join(codes, ",")}})
+		if err != nil {
+			return nil, fmt.Errorf("worklist: Tasks of the pools' roles: %w", err)
+		}
+		for _, v := range vs {
+			stored[v.ID] = true
+		}
+	}
+	var out []Task
+	for i := range derived {
+		if p.accepts(&derived[i]) || stored[derived[i].ID] {
+			out = append(out, derived[i])
+		}
+	}
+	return out, nil
 }
 
 func (p *pools) accepts(t *Task) bool {

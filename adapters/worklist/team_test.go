@@ -120,6 +120,17 @@ func TestTeamWorklist(t *testing.T) {
 			t.Errorf("derived %s (owner %q): in unassigned view = %v", task.ID, task.Owner, slices.Contains(un, task.ID))
 		}
 	}
+	// Reassigned away from the coordinator and their pools, the item leaves their worklist; the derived
+	// items of their own that nobody stored stay.
+	store(4, "Practitioner/other", "")
+	if got, want := ids(worklist.Options{Owner: "Practitioner/c1"}), sorted(team, org, byCode, directTeam); !slices.Equal(got, want) {
+		t.Errorf("owner=Practitioner/c1 after reassigning %s: %v, want %v", claimedByC1, got, want)
+	}
+	for _, task := range all[9:] {
+		if task.Owner == "Practitioner/c1" {
+			t.Errorf("the fixture derives %s for Practitioner/c1: the expectations above assume none", task.ID)
+		}
+	}
 }
 
 // TestEscalation: with Escalate, an open item not stored that is a day past due is at least urgent, a week

@@ -554,6 +554,18 @@ func (b *run) derive(ctx context.Context, now time.Time, opt Options) ([]Task, e
 // changes the elements of derived.
 func (b *run) finish(ctx context.Context, derived []Task, now time.Time, opt Options) ([]Task, error) {
 	loc := now.Location()
+	var owners *pools
+	if opt.Owner != "" {
+		var err error
+		if owners, err = b.poolsOf(ctx, opt.Owner); err != nil {
+			return nil, err
+		}
+		// Only the items the owner's pools can hold are merged (ownerCandidates): the whole day's
+		// thousands need not be looked up for one coordinator's few hundred.
+		if derived, err = b.ownerCandidates(ctx, derived, owners); err != nil {
+			return nil, err
+		}
+	}
 	// The stored state (status, owner, priority, due date) decides what is shown.
 	if err := b.merge(ctx, derived, loc); err != nil {
 		return nil, err
@@ -561,13 +573,6 @@ func (b *run) finish(ctx context.Context, derived []Task, now time.Time, opt Opt
 	statuses := opt.Statuses
 	if len(statuses) == 0 {
 		statuses = OpenStatuses()
-	}
-	var owners *pools
-	if opt.Owner != "" {
-		var err error
-		if owners, err = b.poolsOf(ctx, opt.Owner); err != nil {
-			return nil, err
-		}
 	}
 	var out []Task
 	for _, t := range derived {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/careflow/careflow/fhir/search"
@@ -306,6 +307,18 @@ func dedupe(values []string) []string {
 		}
 	}
 	return out
+}
+
+// TokenValue is the token search value system|code (search.html#token), each part escaped (EscapeValue) so
+// that it means exactly that system and code; an empty code is "system|", any code of the system.
+func TokenValue(system, code string) string {
+	return EscapeValue(system) + "|" + EscapeValue(code)
+}
+
+// EscapeValue escapes the backslash, comma, dollar and bar of a search value (search.html#escaping), so that
+// it is one value taken literally.
+func EscapeValue(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `,`, `\,`, `|`, `\|`, `$`, `\$`).Replace(s)
 }
 
 // joinEscaped joins values with commas, escaping the characters FHIR search gives a meaning to (search.html#escaping).
