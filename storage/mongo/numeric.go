@@ -147,14 +147,8 @@ func (e exactDates) numeric() bool {
 // numericMatches checks a candidate's stored values of field (the two arrays, pairwise) against a
 // criterion's conditions.
 func numericMatches(raw bson.Raw, field string, conds []search.NumCond) bool {
-	los, ok1 := raw.Lookup(field + suffixNumLow).ArrayOK()
-	his, ok2 := raw.Lookup(field + suffixNumHigh).ArrayOK()
-	if !ok1 || !ok2 {
-		return false
-	}
-	lv, _ := los.Values()
-	hv, _ := his.Values()
-	if len(lv) != len(hv) {
+	lv, hv, ok := numArrays(raw, field)
+	if !ok {
 		return false
 	}
 	for i := range lv {
@@ -174,6 +168,19 @@ func numericMatches(raw bson.Raw, field string, conds []search.NumCond) bool {
 		}
 	}
 	return false
+}
+
+// numArrays returns a document's two arrays of field's numeric keys (low and high, pairwise), false when
+// they are missing or of different lengths.
+func numArrays(raw bson.Raw, field string) (lv, hv []bson.RawValue, ok bool) {
+	los, ok1 := raw.Lookup(field + suffixNumLow).ArrayOK()
+	his, ok2 := raw.Lookup(field + suffixNumHigh).ArrayOK()
+	if !ok1 || !ok2 {
+		return nil, nil, false
+	}
+	lv, _ = los.Values()
+	hv, _ = his.Values()
+	return lv, hv, len(lv) == len(hv)
 }
 
 // nearFilter selects the resources whose position's latitude and longitude (unit key "g": f_ql holds
@@ -201,14 +208,8 @@ func nearFilter(field string, c search.Criterion) bson.D {
 
 // nearMatches checks a candidate's unit vector (unit keys "v": x, y and "w": z) against the points.
 func nearMatches(raw bson.Raw, field string, conds []search.NearCond) bool {
-	los, ok1 := raw.Lookup(field + suffixNumLow).ArrayOK()
-	his, ok2 := raw.Lookup(field + suffixNumHigh).ArrayOK()
-	if !ok1 || !ok2 {
-		return false
-	}
-	lv, _ := los.Values()
-	hv, _ := his.Values()
-	if len(lv) != len(hv) {
+	lv, hv, ok := numArrays(raw, field)
+	if !ok {
 		return false
 	}
 	var x, y, z float64

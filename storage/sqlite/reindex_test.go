@@ -44,20 +44,7 @@ func TestUpgradeFromSchema3Reindexes(t *testing.T) {
 	}
 	find := func(s *Store, raw string) string {
 		t.Helper()
-		params, _ := url.ParseQuery(raw)
-		q, oerr := reg.Parse("Observation", params, search.ParseOptions{DefaultCount: 50})
-		if oerr != nil {
-			t.Fatal(oerr)
-		}
-		page, err := s.Search(ctx, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, v := range page.Versions {
-			got = append(got, v.ID)
-		}
-		return strings.Join(got, " ")
+		return searchIDs(t, s, reg, "Observation", raw, false)
 	}
 	queries := []string{
 		"value-quantity=gt5|http://unitsofmeasure.org|mmol/L",
@@ -168,20 +155,7 @@ func TestUpgradeFromSchema4Reindexes(t *testing.T) {
 	}
 	find := func(s *Store, typ, raw string) string {
 		t.Helper()
-		params, _ := url.ParseQuery(raw)
-		q, oerr := reg.Parse(typ, params, search.ParseOptions{DefaultCount: 50, Strict: true})
-		if oerr != nil {
-			t.Fatal(oerr)
-		}
-		page, err := s.Search(ctx, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, v := range page.Versions {
-			got = append(got, v.ID)
-		}
-		return strings.Join(got, " ")
+		return searchIDs(t, s, reg, typ, raw, true)
 	}
 	queries := []struct{ typ, q, want string }{
 		{"Observation", "component-code-value-quantity=" + url.QueryEscape("http://loinc.org|8480-6$gt130|http://unitsofmeasure.org|mm[Hg]"), "bp1"},
@@ -239,4 +213,24 @@ func TestUpgradeFromSchema4Reindexes(t *testing.T) {
 			t.Errorf("after the upgrade with Reindex, %s?%s: %q, want %q", q.typ, q.q, got, q.want)
 		}
 	}
+}
+
+// searchIDs runs the search typ?raw (strict handling or lenient) on s and returns the ids found, in order,
+// space-separated.
+func searchIDs(t *testing.T, s *Store, reg *search.Registry, typ, raw string, strict bool) string {
+	t.Helper()
+	params, _ := url.ParseQuery(raw)
+	q, oerr := reg.Parse(typ, params, search.ParseOptions{DefaultCount: 50, Strict: strict})
+	if oerr != nil {
+		t.Fatal(oerr)
+	}
+	page, err := s.Search(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range page.Versions {
+		got = append(got, v.ID)
+	}
+	return strings.Join(got, " ")
 }
