@@ -62,10 +62,21 @@ func BenchmarkHTTPCreate(b *testing.B) {
 }
 
 // BenchmarkHTTPIngest measures POST /fhir with the generator's transaction Bundles (fhir/synth, one patient
-// each, with the clinical history; b.N patients), 8 concurrent clients; it reports resources/s and the CPU per resource.
+// each; b.N patients), 8 concurrent clients, with the clinical history (~68 resources per Bundle) and
+// without (the coordination records, ~9); it reports resources/s and the CPU per resource.
 func BenchmarkHTTPIngest(b *testing.B) {
+	for _, history := range []bool{true, false} {
+		name := "history"
+		if !history {
+			name = "coordination"
+		}
+		b.Run(name, func(b *testing.B) { benchIngest(b, history) })
+	}
+}
+
+func benchIngest(b *testing.B, history bool) {
 	h := writeBenchServer(b)
-	o := synth.Options{Seed: 1, Patients: b.N, Today: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC), History: true}
+	o := synth.Options{Seed: 1, Patients: b.N, Today: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC), History: history}
 	bundles := make([][]byte, o.Patients)
 	resources := make([]int, o.Patients)
 	for i := range bundles {
