@@ -3,7 +3,6 @@ package dashboard_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -44,27 +43,7 @@ func newTab(t *testing.T, ctx context.Context, name string) *tab {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("%s: starting the tab: %v", name, err)
 	}
-	messages := chromedp.Console(ctx)
-	go func() {
-		for msg, err := range messages {
-			if err != nil {
-				return
-			}
-			if msg.Type != chromedp.ConsoleError && msg.Type != chromedp.ConsoleException && msg.Type != "assert" {
-				continue
-			}
-			c := tb.console
-			c.mu.Lock()
-			expected := false
-			for _, s := range c.ignore {
-				expected = expected || strings.Contains(msg.Text, s)
-			}
-			if !expected {
-				c.problems = append(c.problems, fmt.Sprintf("%s (%s:%d)", msg, msg.URL, msg.Line))
-			}
-			c.mu.Unlock()
-		}
-	}()
+	tb.console.watch(ctx)
 	return tb
 }
 

@@ -373,6 +373,31 @@ type consoleLog struct {
 	problems []string
 }
 
+// watch records the console errors, exceptions and failed assertions of the browser tab ctx drives, except
+// the expected ones, until the tab closes.
+func (c *consoleLog) watch(ctx context.Context) {
+	messages := chromedp.Console(ctx)
+	go func() {
+		for msg, err := range messages {
+			if err != nil {
+				return
+			}
+			if msg.Type != chromedp.ConsoleError && msg.Type != chromedp.ConsoleException && msg.Type != "assert" {
+				continue
+			}
+			c.mu.Lock()
+			expected := false
+			for _, s := range c.ignore {
+				expected = expected || strings.Contains(msg.Text, s)
+			}
+			if !expected {
+				c.problems = append(c.problems, fmt.Sprintf("%s (%s:%d)", msg, msg.URL, msg.Line))
+			}
+			c.mu.Unlock()
+		}
+	}()
+}
+
 func (c *consoleLog) expect(substrings ...string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -460,26 +485,7 @@ func TestDashboardEndToEnd(t *testing.T) {
 		t.Fatalf("starting %s: %v (is it a working Chromium? scripts/test.sh installs Debian's chromium package)", chromium, err)
 	}
 	console := &consoleLog{}
-	messages := chromedp.Console(ctx)
-	go func() {
-		for msg, err := range messages {
-			if err != nil {
-				return
-			}
-			if msg.Type != chromedp.ConsoleError && msg.Type != chromedp.ConsoleException && msg.Type != "assert" {
-				continue
-			}
-			console.mu.Lock()
-			expected := false
-			for _, s := range console.ignore {
-				expected = expected || strings.Contains(msg.Text, s)
-			}
-			if !expected {
-				console.problems = append(console.problems, fmt.Sprintf("%s (%s:%d)", msg, msg.URL, msg.Line))
-			}
-			console.mu.Unlock()
-		}
-	}()
+	console.watch(ctx)
 	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(ctx, steps...); err != nil {

@@ -64,25 +64,10 @@ func TestUpgradeFromSchema3Reindexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Back to schema 3: the number and quantity index and its sort keys did not exist.
-	db, err := openDB(path, nil, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, stmt := range []string{
+	downgrade(t, path,
 		"DELETE FROM srt WHERE f IN (SELECT fid FROM fields WHERE name LIKE 's_value-quantity%' OR name LIKE 's_combo-value-quantity%')",
-		"DROP TABLE ixq", "PRAGMA user_version = 3"} {
-		if _, err := db.Exec(stmt); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
-		}
-	}
-	db.Close()
-	copyFile(t, path, filepath.Join(dir, "v3-plain.db"))
-
-	var logs strings.Builder
-	plain, err := Open(ctx, Options{Path: filepath.Join(dir, "v3-plain.db"), Logger: slog.New(slog.NewTextHandler(&logs, nil)), Synchronous: "normal"})
-	if err != nil {
-		t.Fatal(err)
-	}
+		"DROP TABLE ixq", "PRAGMA user_version = 3")
+	plain, logs := openCopyWithoutReindex(t, path, filepath.Join(dir, "v3-plain.db"))
 	if got := find(plain, queries[0]); got != "" || !strings.Contains(logs.String(), "once rewritten") {
 		t.Errorf("without Reindex: %q found, log %q", got, logs.String())
 	}
@@ -173,26 +158,11 @@ func TestUpgradeFromSchema4Reindexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Back to schema 4: no composite keys, no composite or near rows in ixq.
-	db, err := openDB(path, nil, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, stmt := range []string{
+	downgrade(t, path,
 		"DELETE FROM ixk WHERE instr(v, char(31)) > 0",
 		"DELETE FROM ixq WHERE instr(u, char(31)) > 0 OR f IN (SELECT fid FROM fields WHERE name = 's_near')",
-		"PRAGMA user_version = 4"} {
-		if _, err := db.Exec(stmt); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
-		}
-	}
-	db.Close()
-	copyFile(t, path, filepath.Join(dir, "v4-plain.db"))
-
-	var logs strings.Builder
-	plain, err := Open(ctx, Options{Path: filepath.Join(dir, "v4-plain.db"), Logger: slog.New(slog.NewTextHandler(&logs, nil)), Synchronous: "normal"})
-	if err != nil {
-		t.Fatal(err)
-	}
+		"PRAGMA user_version = 4")
+	plain, logs := openCopyWithoutReindex(t, path, filepath.Join(dir, "v4-plain.db"))
 	for _, q := range queries {
 		if got := find(plain, q.typ, q.q); got != "" {
 			t.Errorf("without Reindex, %s?%s found %q", q.typ, q.q, got)
@@ -233,4 +203,32 @@ func searchIDs(t *testing.T, s *Store, reg *search.Registry, typ, raw string, st
 		got = append(got, v.ID)
 	}
 	return strings.Join(got, " ")
+}
+
+// downgrade runs statements on the closed data file at path, turning it back into an earlier schema.
+func downgrade(t *testing.T, path string, statements ...string) {
+	t.Helper()
+	db, err := openDB(path, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, stmt := range statements {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+}
+
+// openCopyWithoutReindex copies the data file at path to copyPath and opens the copy without
+// Options.Reindex, returning the store and what it logs.
+func openCopyWithoutReindex(t *testing.T, path, copyPath string) (*Store, *strings.Builder) {
+	t.Helper()
+	copyFile(t, path, copyPath)
+	logs := &strings.Builder{}
+	s, err := Open(context.Background(), Options{Path: copyPath, Logger: slog.New(slog.NewTextHandler(logs, nil)), Synchronous: "normal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, logs
 }
