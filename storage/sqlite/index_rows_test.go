@@ -40,9 +40,13 @@ func TestIndexRowsRoundTrip(t *testing.T) {
 	lo := time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
 	hi := time.Date(9999, 12, 31, 23, 59, 59, 999_000_000, time.UTC)
 	index := func(gen int) map[string]any {
+		norm := make([]string, len(tricky))
+		for i, v := range tricky {
+			norm[i] = search.Normalize(v)
+		}
 		return map[string]any{
-			"s_tricky": tricky, "s_tricky_e": []string{"T"}, "s_many": many[gen:],
-			"s_tricky_sort": tricky[len(tricky)-gen-2], "s_tok_sort": "\x00z",
+			"s_tricky": tricky, "s_many": many[gen:], "s_str": norm, "s_str_e": tricky,
+			"s_str_sort": tricky[len(tricky)-gen-2], "s_tok_sort": "\x00z",
 			"s_name": []string{"n"}, "s_name_e": []string{"N"}, "s_name_sort": "n\"\\",
 			"s_birthdate_lo": lo, "s_birthdate_hi": hi, "s_birthdate_sort": "0001",
 			"s_date_lo": lo, "s_date_hi": hi, "s_date_r": []string{search.RangeKey(lo, hi.Add(-time.Microsecond/2)), search.RangeKey(time.Unix(0, 1500).UTC(), time.Unix(1, 0).UTC())},
@@ -79,15 +83,21 @@ func TestIndexRowsRoundTrip(t *testing.T) {
 			return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 		}
 		var lines []string
-		for _, f := range []string{"s_tricky", "s_tricky_e", "s_many", "s_name", "s_name_e"} {
+		for _, f := range []string{"s_tricky", "s_many"} {
 			for _, v := range idx[f].([]string) {
 				lines = append(lines, f+" "+quote(v))
+			}
+		}
+		// A string parameter's rows are its exact values' stringKeys, under its own field.
+		for _, f := range []string{"s_str", "s_name"} {
+			for _, v := range idx[f+search.SuffixExact].([]string) {
+				lines = append(lines, f+" "+quote(stringKey(v)))
 			}
 		}
 		slices.Sort(lines)
 		var sorts []string
 		// Sort keys are stored for date and string parameters only (a token's, s_tok_sort, is read from ixk).
-		for _, f := range []string{"s_tricky_sort", "s_name_sort", "s_birthdate_sort"} {
+		for _, f := range []string{"s_str_sort", "s_name_sort", "s_birthdate_sort"} {
 			sorts = append(sorts, f+" "+quote(idx[f].(string))+" 1")
 		}
 		slices.Sort(sorts)
@@ -109,8 +119,10 @@ func TestIndexRowsRoundTrip(t *testing.T) {
 	// The values as stored, byte for byte (quote() above stops at a NUL).
 	var n int
 	for _, v := range tricky {
-		if err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM ixk WHERE v = ? AND length(CAST(v AS BLOB)) = ?", v, len(v)).Scan(&n); err != nil || n != 1 {
-			t.Errorf("ixk holds %q %d times (err %v), want once", v, n, err)
+		for _, k := range []string{v, stringKey(v)} {
+			if err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM ixk WHERE v = ? AND length(CAST(v AS BLOB)) = ?", k, len(k)).Scan(&n); err != nil || n != 1+btoi(k == v && stringKey(v) == v) {
+				t.Errorf("ixk holds %q %d times (err %v), want it from s_tricky and from s_str", k, n, err)
+			}
 		}
 	}
 	if _, _, err := s.Update(ctx, storage.Write{Type: "Patient", ID: "p", Body: body, Index: index(1)}, storage.Precondition{}); err != nil {
@@ -119,4 +131,11 @@ func TestIndexRowsRoundTrip(t *testing.T) {
 	if got, w := dump(), want(index(1)); got != w {
 		t.Fatalf("index rows after the update:\n%s\nwant\n%s", got, w)
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

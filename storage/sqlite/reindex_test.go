@@ -205,7 +205,8 @@ func searchIDs(t *testing.T, s *Store, reg *search.Registry, typ, raw string, st
 	return strings.Join(got, " ")
 }
 
-// downgrade runs statements on the closed data file at path, turning it back into an earlier schema.
+// downgrade runs statements on the closed data file at path, turning it back into an earlier schema (one
+// before version 6: string values in two rows, splitStringKeys).
 func downgrade(t *testing.T, path string, statements ...string) {
 	t.Helper()
 	db, err := openDB(path, nil, false)
@@ -213,6 +214,7 @@ func downgrade(t *testing.T, path string, statements ...string) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	splitStringKeys(t, db, r4test.Load(t).Registry)
 	for _, stmt := range statements {
 		if _, err := db.Exec(stmt); err != nil {
 			t.Fatalf("%s: %v", stmt, err)

@@ -11,7 +11,7 @@ import (
 )
 
 // schemaVersion is the layout this code reads and writes; PRAGMA user_version holds the file's.
-const schemaVersion = 5
+const schemaVersion = 6
 
 // schema creates the tables (see the package comment). Times are integers: lu and vis Unix milliseconds,
 // ixd bounds Unix microseconds. Index tables are WITHOUT ROWID and clustered by resource (rid first), so
@@ -77,7 +77,7 @@ func migrate(ctx context.Context, db *sql.DB, reindexNumeric func(ctx context.Co
 	switch v {
 	case schemaVersion:
 		return nil
-	case 1, 2, 3, 4:
+	case 1, 2, 3, 4, 5:
 		return upgrade(ctx, db, v, reindexNumeric)
 	case 0:
 	default:
@@ -128,10 +128,12 @@ var upgrades = map[int][]string{
 }
 
 // upgradeSteps are the schema steps written as functions, run after upgrades[v]: each is self-contained
-// (it only adds its own tables), so a new file runs them all too. Version 4 adds the number and quantity
-// index, ixq (numeric.go).
+// (it only adds its own tables or rewrites rows a new file does not have), so a new file runs them all
+// too. Version 4 adds the number and quantity index, ixq (numeric.go); version 6 merges the two rows of
+// each string value into one (stringkey.go).
 var upgradeSteps = map[int]func(ctx context.Context, tx *sql.Tx) error{
-	numericStep: addNumericTables,
+	numericStep:         addNumericTables,
+	mergeStringKeysStep: mergeStringKeys,
 }
 
 // numericStep is the version whose upgrade adds the number and quantity index (to version 4).

@@ -708,19 +708,27 @@ func (b *builder) str(a string, tid int64, c search.Criterion) string {
 	case "exact":
 		var keys []string
 		for _, v := range c.Values {
-			keys = append(keys, v.Text)
+			if !strings.Contains(v.Text, keySep) { // no stored string holds a NUL
+				keys = append(keys, stringKey(v.Text))
+			}
 		}
-		return b.keys(a, tid, p.Field+search.SuffixExact, keys, false)
+		return b.keys(a, tid, p.Field, keys, false)
 	case "contains":
+		// In the normalised text only: before the stringKey's NUL, if it has one. The first match is
+		// there when there is one, as the text searched for has no NUL.
 		var conds []string
 		for _, v := range c.Values {
-			conds = append(conds, "instr(v, "+b.arg(search.Normalize(v.Text))+") > 0")
+			if n := search.Normalize(v.Text); !strings.Contains(n, keySep) {
+				conds = append(conds, "instr(v, "+b.arg(n)+") BETWEEN 1 AND instr(v || X'00', X'00') - 1")
+			}
 		}
 		return b.keysWhere(a, tid, p.Field, conds)
 	}
 	var conds []string
 	for _, v := range c.Values {
-		conds = append(conds, b.prefix(search.Normalize(v.Text)))
+		if n := search.Normalize(v.Text); !strings.Contains(n, keySep) {
+			conds = append(conds, b.prefix(n))
+		}
 	}
 	return b.keysWhere(a, tid, p.Field, conds)
 }

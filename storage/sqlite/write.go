@@ -451,7 +451,8 @@ func (t *wtx) unindex(rid int64) error {
 }
 
 // index stores a resource's search values (storage.Write.Index, as search.Registry.Index extracts them):
-// string lists go to ixk under their field name; a date parameter's range (field_lo, field_hi, or each of
+// string lists go to ixk under their field name, a string parameter's as one stringKey per value
+// (stringkey.go); a date parameter's range (field_lo, field_hi, or each of
 // field_r when it has several values) to ixd under the parameter's field; field_sort of a date or string
 // parameter to srt (the others' sort keys are read from ixk). Rows are
 // inserted with multi-row statements (one per table and up to rowsPerInsert rows).
@@ -512,6 +513,12 @@ func (t *wtx) index(rid, tid int64, idx map[string]any) error {
 			}
 			if len(vals) == 0 {
 				continue
+			}
+			if _, ok := idx[name+search.SuffixExact]; ok {
+				continue // a string parameter's normalised values: stored with its exact values, as stringKeys
+			}
+			if base, ok := stringField(idx, name); ok {
+				name, vals = base, stringKeys(vals)
 			}
 			fid, err := t.fieldID(tid, name)
 			if err != nil {
