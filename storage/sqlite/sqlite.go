@@ -154,11 +154,14 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	common := []string{"busy_timeout = 10000", "foreign_keys = off", "cache_size = -16000", "temp_store = memory"}
-	// page_size only takes effect on a new file, before WAL mode is set: 8 KiB pages hold four or five
-	// ~1.6 KB versions where 4 KiB pages hold two (measured: 2,210 bytes per version in ver with 4 KiB
-	// pages for a 1,551-byte average body). A checkpoint every 10,000 WAL pages rather than 5,000: +3–12 %
-	// creates/s, reads and ingest unchanged (docs/PERFORMANCE.md, session 9); the WAL file grows to ~80 MB.
-	s.write, err = openDB(o.Path, append(common, "page_size = 8192", "journal_mode = wal", "synchronous = "+syncMode, "wal_autocheckpoint = 10000"), false)
+	// page_size only takes effect on a new file, before WAL mode is set (a file keeps the size it was created
+	// with). 4 KiB: a create dirties ~45 pages scattered over the index (one per unique key), and commits
+	// write them whole to the WAL and again at the checkpoint — on this machine's disk the writer waits on
+	// that I/O (the same load on tmpfs: +50 % creates/s). 4 KiB pages write 35 % fewer bytes per create than
+	// 8 KiB pages: +10–15 % creates/s and +9 % coordination-Bundle ingest, −1–2 % history ingest, reads
+	// unchanged (docs/PERFORMANCE.md, session 9). A checkpoint every 10,000 WAL pages rather than 5,000:
+	// +3–12 % creates/s, reads and ingest unchanged.
+	s.write, err = openDB(o.Path, append(common, "page_size = 4096", "journal_mode = wal", "synchronous = "+syncMode, "wal_autocheckpoint = 10000"), false)
 	if err != nil {
 		return fail(err)
 	}
