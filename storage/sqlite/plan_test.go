@@ -46,8 +46,14 @@ func TestSearchPlansUseIndexes(t *testing.T) {
 				}
 			}
 			for _, n := range names {
-				if _, err := tx.fieldID(tid, n); err != nil {
+				f, err := tx.fieldID(tid, n)
+				if err != nil {
 					return err
+				}
+				if strings.HasSuffix(n, search.SuffixSort) {
+					if err := tx.enableWalk(f); err != nil { // so that sorted searches build their walk
+						return err
+					}
 				}
 			}
 		}

@@ -215,6 +215,9 @@ func downgrade(t *testing.T, path string, statements ...string) {
 	}
 	defer db.Close()
 	splitStringKeys(t, db, r4test.Load(t).Registry)
+	if _, err := db.Exec("DROP TABLE walked"); err != nil { // version 7
+		t.Fatal(err)
+	}
 	for _, stmt := range statements {
 		if _, err := db.Exec(stmt); err != nil {
 			t.Fatalf("%s: %v", stmt, err)

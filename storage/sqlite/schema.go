@@ -11,7 +11,7 @@ import (
 )
 
 // schemaVersion is the layout this code reads and writes; PRAGMA user_version holds the file's.
-const schemaVersion = 6
+const schemaVersion = 7
 
 // schema creates the tables (see the package comment). Times are integers: lu and vis Unix milliseconds,
 // ixd bounds Unix microseconds. Index tables are WITHOUT ROWID and clustered by resource (rid first), so
@@ -55,6 +55,7 @@ var schema = []string{
 	`CREATE TABLE srt(rid INTEGER NOT NULL, f INTEGER NOT NULL, v TEXT NOT NULL, w INTEGER, PRIMARY KEY(rid, f)) WITHOUT ROWID`,
 	srtWalk,
 	resDeleted,
+	`CREATE TABLE walked(f INTEGER PRIMARY KEY)`, // the fields whose sort keys are in srt_walk (walked.go)
 }
 
 // srtWalk orders the sort keys of date and string parameters (the ones clients sort large results by:
@@ -77,7 +78,7 @@ func migrate(ctx context.Context, db *sql.DB, reindexNumeric func(ctx context.Co
 	switch v {
 	case schemaVersion:
 		return nil
-	case 1, 2, 3, 4, 5:
+	case 1, 2, 3, 4, 5, 6:
 		return upgrade(ctx, db, v, reindexNumeric)
 	case 0:
 	default:
@@ -125,6 +126,9 @@ var upgrades = map[int][]string{
 	// The sort keys of token, reference and uri parameters (never walked; searches read them from ixk now)
 	// are dropped: about four fifths of srt.
 	2: {`DELETE FROM srt WHERE w IS NULL`},
+	// The fields with keys in srt_walk are listed as walked (walked.go); from now on a field's keys join
+	// srt_walk once a search sorts on it.
+	6: walkedUpgrade,
 }
 
 // upgradeSteps are the schema steps written as functions, run after upgrades[v]: each is self-contained

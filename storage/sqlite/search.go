@@ -280,6 +280,12 @@ func (s *Store) walk(ctx context.Context, db rowQueryer, b *builder, st *stateme
 	if inKeyless {
 		return nil // among the resources without the key: only the sorted statement finds them
 	}
+	if walked, err := isWalked(ctx, db, keys.walkFID); err != nil || !walked {
+		if err == nil {
+			s.requestWalk(keys.walkFID) // this search sorts; the next ones walk (walked.go)
+		}
+		return err
+	}
 	keyless := func() (bool, error) {
 		var live, keyed int
 		err := db.QueryRowContext(ctx, "SELECT ("+liveCount+"), (SELECT count(*) FROM srt WHERE f = ?2 AND w)", tid, keys.walkFID).Scan(&live, &keyed)

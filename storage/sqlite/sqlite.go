@@ -92,6 +92,10 @@ type Store struct {
 	names  *names
 	locks  *namedLocks
 	closed sync.Once
+	// walkAsked are the fields a search has asked the writer to make walked; walks counts the requests
+	// running (walked.go).
+	walkAsked sync.Map
+	walks     sync.WaitGroup
 }
 
 // ParseDSN reads a database setting "sqlite:PATH" (PATH relative to the working directory, or absolute;
@@ -221,7 +225,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 			s.cache = cache
 		}
 	}
-	s.w = newWriter(s, conn, batch)
+	walked, err := loadWalked(ctx, conn)
+	if err != nil {
+		_ = conn.Close()
+		return fail(err)
+	}
+	s.w = newWriter(s, conn, batch, walked)
 	log.Info("storage: embedded SQLite store", "path", o.Path, "synchronous", syncMode, "readers", readers, "driver", driverName, "read_cache", s.cache != nil)
 	return s, nil
 }
@@ -291,6 +300,7 @@ func (s *Store) Close(ctx context.Context) error {
 	var err error
 	s.closed.Do(func() {
 		s.w.stop()
+		s.walks.Wait() // the walk requests end once the writer has (errClosed)
 		if _, e := s.write.ExecContext(ctx, "PRAGMA optimize"); e != nil {
 			s.log.Warn("sqlite: PRAGMA optimize at close failed", "err", e)
 		}

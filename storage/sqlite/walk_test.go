@@ -66,6 +66,7 @@ func TestSortWalk(t *testing.T) {
 	for i := range 60 {
 		write(pat{fmt.Sprintf("p%02d", (i*37)%60), families[rng.IntN(len(families))], dates[rng.IntN(len(dates))], genders[rng.IntN(2)]}, false)
 	}
+	walkAll(t, s)       // the keys above are marked by the writer's back-fill, the ones below as they are written
 	for i := range 10 { // keys changed, added or removed
 		p := live[fmt.Sprintf("p%02d", i*5)]
 		p.family, p.birth = families[rng.IntN(len(families))], dates[rng.IntN(len(dates))]
@@ -233,6 +234,7 @@ func TestUpgradeFromSchema1(t *testing.T) {
 		}
 		return b.String()
 	}
+	walkAll(t, s) // version 1's upgrade marks every date and string parameter's keys
 	written := marks(s)
 	if err := s.Close(ctx); err != nil {
 		t.Fatal(err)
@@ -242,7 +244,7 @@ func TestUpgradeFromSchema1(t *testing.T) {
 		t.Fatal(err)
 	}
 	splitStringKeys(t, db, reg) // version 1 knew string parameters by their f_e fields
-	for _, stmt := range []string{"DROP INDEX srt_walk", "DROP INDEX res_deleted", "ALTER TABLE srt DROP COLUMN w",
+	for _, stmt := range []string{"DROP TABLE walked", "DROP INDEX srt_walk", "DROP INDEX res_deleted", "ALTER TABLE srt DROP COLUMN w",
 		// Version 1 also stored token sort keys.
 		"INSERT INTO fields(tid, name) SELECT tid, 's_gender_sort' FROM types WHERE name = 'Patient'",
 		"INSERT INTO srt(rid, f, v) SELECT rid, (SELECT fid FROM fields WHERE name = 's_gender_sort'), 'female' FROM res",
@@ -330,6 +332,7 @@ func TestUpgradeFromSchema2(t *testing.T) {
 		}
 		return n
 	}
+	walkAll(t, s) // version 2 marked the keys of every date and string parameter
 	marked := count(s, "w")
 	if n := count(s, "w IS NULL"); marked == 0 || n != 0 {
 		t.Fatalf("as written: %d marked sort keys, %d unmarked (want some, none)", marked, n)
@@ -344,7 +347,7 @@ func TestUpgradeFromSchema2(t *testing.T) {
 	for _, stmt := range []string{
 		"INSERT INTO fields(tid, name) SELECT tid, 's_gender_sort' FROM types WHERE name = 'Patient'",
 		"INSERT INTO srt(rid, f, v) SELECT rid, (SELECT fid FROM fields WHERE name = 's_gender_sort'), 'zzz' FROM res",
-		"PRAGMA user_version = 2"} {
+		"DROP TABLE walked", "PRAGMA user_version = 2"} {
 		if _, err := db.Exec(stmt); err != nil {
 			t.Fatalf("%s: %v", stmt, err)
 		}
@@ -361,6 +364,14 @@ func TestUpgradeFromSchema2(t *testing.T) {
 	}
 	if n, m := count(s, "w IS NULL"), count(s, "w"); n != 0 || m != marked {
 		t.Errorf("after the upgrade: %d unmarked sort keys (want 0), %d marked (want %d)", n, m, marked)
+	}
+	// Version 7 lists the fields with marked keys as walked.
+	var listed, fields int
+	if err := s.read.QueryRow("SELECT (SELECT count(*) FROM walked), (SELECT count(DISTINCT f) FROM srt WHERE w)").Scan(&listed, &fields); err != nil {
+		t.Fatal(err)
+	}
+	if listed == 0 || listed != fields {
+		t.Errorf("after the upgrade: %d walked fields, want the %d with marked keys", listed, fields)
 	}
 	for raw, want := range map[string]string{"_sort=gender": "p2 p1 p0", "_sort=-gender": "p0 p1 p2", "_sort=-family": "p2 p1 p0"} {
 		params, _ := url.ParseQuery(raw)

@@ -485,7 +485,7 @@ func (t *wtx) index(rid, tid int64, idx map[string]any) error {
 			if err != nil {
 				return err
 			}
-			sorts = append(sorts, rid, fid, s, 1)
+			sorts = append(sorts, rid, fid, s, t.walkMark(fid))
 		case strings.HasSuffix(name, search.SuffixLow):
 			base := strings.TrimSuffix(name, search.SuffixLow)
 			ranges, err := dateRanges(idx, base)

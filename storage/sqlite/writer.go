@@ -26,6 +26,8 @@ type writer struct {
 	ended chan struct{}
 	stmts map[string]wstmt
 	once  sync.Once
+	// walked are the fields whose sort keys go to srt_walk (walked.go); the writer's alone.
+	walked map[int64]bool
 
 	// mu guards the clock of the change feed (see horizon).
 	mu sync.Mutex
@@ -44,9 +46,9 @@ type job struct {
 	done chan error
 }
 
-func newWriter(s *Store, conn *sql.Conn, batch int) *writer {
+func newWriter(s *Store, conn *sql.Conn, batch int, walked map[int64]bool) *writer {
 	w := &writer{s: s, conn: conn, batch: batch, jobs: make(chan *job, batch), quit: make(chan struct{}),
-		ended: make(chan struct{}), stmts: map[string]wstmt{}}
+		ended: make(chan struct{}), stmts: map[string]wstmt{}, walked: walked}
 	go w.loop()
 	return w
 }
@@ -182,7 +184,7 @@ func (g *group) begin() error {
 	if _, err := g.t.w.conn.ExecContext(g.t.ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
-	g.t.interned = false
+	g.t.interned, g.t.walkedChanged = false, false
 	return nil
 }
 
@@ -196,7 +198,15 @@ func (g *group) rollback() {
 			t.w.s.log.Error("sqlite: reload names after a rollback", "err", err)
 		}
 	}
-	t.interned = false
+	if t.walkedChanged {
+		// So are fields made walked in it.
+		if walked, err := loadWalked(t.ctx, t.w.conn); err != nil {
+			t.w.s.log.Error("sqlite: reload the walked fields after a rollback", "err", err)
+		} else {
+			t.w.walked = walked
+		}
+	}
+	t.interned, t.walkedChanged = false, false
 }
 
 // add runs j in the open transaction and records its outcome.
@@ -302,6 +312,8 @@ type wtx struct {
 	ctx context.Context
 	// interned: a job of the open transaction added a type or field name.
 	interned bool
+	// walkedChanged: a job of the open transaction made a field walked.
+	walkedChanged bool
 	// dirty: the running job ran a statement that changes the database.
 	dirty bool
 }
