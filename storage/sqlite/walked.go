@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -80,7 +81,7 @@ func (s *Store) requestWalk(f int64) {
 		defer s.walks.Done()
 		if err := s.w.do(context.Background(), func(t *wtx) error { return t.enableWalk(f) }); err != nil {
 			s.walkAsked.Delete(f)
-			if err != errClosed {
+			if !errors.Is(err, errClosed) {
 				s.log.Warn("sqlite: could not make a sort field walked", "field", f, "err", err)
 			}
 		}
