@@ -159,6 +159,12 @@ func tokenKeys(sys, code string, hasSystem bool) []string {
 	return []string{tokenNoSystem(code)}
 }
 
+// TokenKeys is the type of a token parameter's index field (field) and of a reference's :identifier
+// field (field+SuffixIdentifier): the keys of tokenKeys and tokenOfType. Every other key field is a
+// []string. A store may keep token keys in another form, and knows them by this type (storage/sqlite
+// keeps a coding's two keys as one, tokenkey.go).
+type TokenKeys []string
+
 // TokenMatch is what token search values match in an index field (search values of a token parameter, or
 // of a reference's :identifier): a value equal to one of Keys, or starting with one of Prefixes.
 type TokenMatch struct {
@@ -279,7 +285,7 @@ func (r *Registry) Index(typ string, resource map[string]any) (map[string]any, e
 		for _, n := range nodes {
 			x.add(p.Type, n)
 		}
-		x.store(p.Field, out)
+		x.store(p.Field, p.Type == TypeToken, out)
 	}
 	if refs := r.localRefs(resource); len(refs) > 0 {
 		out[RefsField] = refs
@@ -608,9 +614,15 @@ func dedupe(s []string) []string {
 	return out
 }
 
-func (x *extracted) store(field string, out map[string]any) {
+// store puts the values in out under field and its suffixed fields; the keys of a token parameter
+// (token) as TokenKeys.
+func (x *extracted) store(field string, token bool, out map[string]any) {
 	if k := dedupe(x.keys); len(k) > 0 {
-		out[field] = k
+		if token {
+			out[field] = TokenKeys(k)
+		} else {
+			out[field] = k
+		}
 	}
 	if t := dedupe(x.texts); len(t) > 0 {
 		out[field+SuffixText] = t
@@ -619,7 +631,7 @@ func (x *extracted) store(field string, out map[string]any) {
 		out[field+SuffixExact] = e
 	}
 	if i := dedupe(x.idents); len(i) > 0 {
-		out[field+SuffixIdentifier] = i
+		out[field+SuffixIdentifier] = TokenKeys(i)
 	}
 	if x.hasDate {
 		out[field+SuffixLow] = x.lo

@@ -118,7 +118,7 @@ func TestCodingOfKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, _ := index[tagField(t, r)].([]string)
+	keys, _ := index[tagField(t, r)].(search.TokenKeys)
 	got := map[string]bool{}
 	for _, key := range keys {
 		if sys, code, ok := search.CodingOfKey(key); ok {
@@ -155,7 +155,7 @@ func TestTokenKeysWithoutSystem(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		keys, _ := idx["s_code"].([]string)
+		keys, _ := idx["s_code"].(search.TokenKeys)
 		return keys
 	}
 	withSys, noSys := index(map[string]any{"system": "urn:s", "code": "a"}), index(map[string]any{"code": "b"})

@@ -155,6 +155,8 @@ func values(index map[string]any, field string) []string {
 	switch v := index[field].(type) {
 	case []string:
 		return v
+	case TokenKeys:
+		return v
 	case string:
 		return []string{v}
 	}

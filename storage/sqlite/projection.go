@@ -44,6 +44,7 @@ func (s *Store) SearchIndex(ctx context.Context, q *search.Query, fields []strin
 	if len(fids) == 0 {
 		return nil
 	}
+	fn = s.publicKeys(tid, fields, fn)
 	tx, own, err := s.readTx(ctx)
 	if err != nil {
 		return fmt.Errorf("sqlite: search index %s: %w", q.Type, err)
@@ -103,6 +104,27 @@ func (s *Store) SearchIndex(ctx context.Context, q *search.Query, fields []strin
 		return fmt.Errorf("sqlite: search index %s: %w", q.Type, err)
 	}
 	return emit(rows, q.Type, pos, fn)
+}
+
+// publicKeys wraps fn so that the keys of token fields (of the type tid) reach it as the index gave them
+// (publicTokenKeys).
+func (s *Store) publicKeys(tid int64, fields []string, fn func(id string, field int, key string, lo, hi int64) error) func(id string, field int, key string, lo, hi int64) error {
+	token := make([]bool, len(fields))
+	some := false
+	for i, name := range fields {
+		if fid, ok := s.names.fieldID(tid, name); ok && s.names.isToken(fid) {
+			token[i], some = true, true
+		}
+	}
+	if !some {
+		return fn
+	}
+	return func(id string, field int, key string, lo, hi int64) error {
+		if field < 0 || field >= len(token) || !token[field] || key == "" {
+			return fn(id, field, key, lo, hi)
+		}
+		return publicTokenKeys(key, func(k string) error { return fn(id, field, k, lo, hi) })
+	}
 }
 
 // values is the statement part that lists, for every resource (rid) of the table m, its id (f = -1), then

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -426,6 +427,7 @@ func (s *Store) Distinct(ctx context.Context, typ string, fields ...string) (map
 		if !ok {
 			continue
 		}
+		token := s.names.isToken(fid) // its keys read back in their public form (tokenkey.go)
 		rows, err := s.read.QueryContext(ctx, "SELECT DISTINCT v FROM ixk WHERE f = ? ORDER BY v", fid)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: distinct %s.%s: %w", typ, f, err)
@@ -436,11 +438,19 @@ func (s *Store) Distinct(ctx context.Context, typ string, fields ...string) (map
 				rows.Close()
 				return nil, fmt.Errorf("sqlite: distinct %s.%s: %w", typ, f, err)
 			}
-			out[f] = append(out[f], v)
+			if !token {
+				out[f] = append(out[f], v)
+				continue
+			}
+			_ = publicTokenKeys(v, func(k string) error { out[f] = append(out[f], k); return nil })
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return nil, fmt.Errorf("sqlite: distinct %s.%s: %w", typ, f, err)
+		}
+		if token {
+			slices.Sort(out[f])
+			out[f] = slices.Compact(out[f])
 		}
 	}
 	return out, nil

@@ -214,6 +214,7 @@ func downgrade(t *testing.T, path string, statements ...string) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	publicTokenRows(t, db) // version 8
 	splitStringKeys(t, db, r4test.Load(t).Registry)
 	if _, err := db.Exec("DROP TABLE walked"); err != nil { // version 7
 		t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 )
 
 // schemaVersion is the layout this code reads and writes; PRAGMA user_version holds the file's.
-const schemaVersion = 7
+const schemaVersion = 8
 
 // schema creates the tables (see the package comment). Times are integers: lu and vis Unix milliseconds,
 // ixd bounds Unix microseconds. Index tables are WITHOUT ROWID and clustered by resource (rid first), so
@@ -23,7 +23,8 @@ const schemaVersion = 7
 // read from ixk by resource (rid, f) for the resources a search selects (search.go, leastKey).
 var schema = []string{
 	`CREATE TABLE types(tid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)`,
-	`CREATE TABLE fields(fid INTEGER PRIMARY KEY, tid INTEGER NOT NULL, name TEXT NOT NULL, UNIQUE(tid, name))`,
+	// tok is 1 on the fields whose token keys are stored as tokenkey.go describes.
+	`CREATE TABLE fields(fid INTEGER PRIMARY KEY, tid INTEGER NOT NULL, name TEXT NOT NULL, tok INTEGER, UNIQUE(tid, name))`,
 	`CREATE TABLE res(
 		rid INTEGER PRIMARY KEY,
 		tid INTEGER NOT NULL,
@@ -78,7 +79,7 @@ func migrate(ctx context.Context, db *sql.DB, reindexNumeric func(ctx context.Co
 	switch v {
 	case schemaVersion:
 		return nil
-	case 1, 2, 3, 4, 5, 6:
+	case 1, 2, 3, 4, 5, 6, 7:
 		return upgrade(ctx, db, v, reindexNumeric)
 	case 0:
 	default:
@@ -129,6 +130,9 @@ var upgrades = map[int][]string{
 	// The fields with keys in srt_walk are listed as walked (walked.go); from now on a field's keys join
 	// srt_walk once a search sorts on it.
 	6: walkedUpgrade,
+	// Token fields are marked as their resources are written (tokenkey.go); the keys stored before keep
+	// their form, which searches still match.
+	7: {`ALTER TABLE fields ADD COLUMN tok INTEGER`},
 }
 
 // upgradeSteps are the schema steps written as functions, run after upgrades[v]: each is self-contained
@@ -188,6 +192,7 @@ type names struct {
 	types  map[string]int64
 	typeOf map[int64]string
 	fields map[fieldKey]int64
+	tokens map[int64]bool // the fields marked tok
 }
 
 type fieldKey struct {
@@ -211,6 +216,7 @@ func (n *names) load(ctx context.Context, db queryer) error {
 	types := map[string]int64{}
 	typeOf := map[int64]string{}
 	fields := map[fieldKey]int64{}
+	tokens := map[int64]bool{}
 	rows, err := db.QueryContext(ctx, "SELECT tid, name FROM types")
 	if err != nil {
 		return fmt.Errorf("sqlite: load types: %w", err)
@@ -228,25 +234,29 @@ func (n *names) load(ctx context.Context, db queryer) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("sqlite: load types: %w", err)
 	}
-	rows, err = db.QueryContext(ctx, "SELECT fid, tid, name FROM fields")
+	rows, err = db.QueryContext(ctx, "SELECT fid, tid, name, tok IS NOT NULL FROM fields")
 	if err != nil {
 		return fmt.Errorf("sqlite: load fields: %w", err)
 	}
 	for rows.Next() {
 		var fid, tid int64
 		var name string
-		if err := rows.Scan(&fid, &tid, &name); err != nil {
+		var tok bool
+		if err := rows.Scan(&fid, &tid, &name, &tok); err != nil {
 			rows.Close()
 			return fmt.Errorf("sqlite: load fields: %w", err)
 		}
 		fields[fieldKey{tid, name}] = fid
+		if tok {
+			tokens[fid] = true
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("sqlite: load fields: %w", err)
 	}
 	n.mu.Lock()
-	n.types, n.typeOf, n.fields = types, typeOf, fields
+	n.types, n.typeOf, n.fields, n.tokens = types, typeOf, fields, tokens
 	n.mu.Unlock()
 	return nil
 }
@@ -306,5 +316,20 @@ func (n *names) addType(name string, id int64) {
 func (n *names) addField(tid int64, name string, id int64) {
 	n.mu.Lock()
 	n.fields[fieldKey{tid, name}] = id
+	n.mu.Unlock()
+}
+
+// isToken reports whether field fid holds token keys in their stored form (tokenkey.go). It may be true
+// before a reader's snapshot holds the mark (the writer sets it before its commit), which is harmless: the
+// stored forms only appear with it, and public keys read back as they are.
+func (n *names) isToken(fid int64) bool {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.tokens[fid]
+}
+
+func (n *names) markToken(fid int64) {
+	n.mu.Lock()
+	n.tokens[fid] = true
 	n.mu.Unlock()
 }

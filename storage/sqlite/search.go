@@ -641,7 +641,7 @@ func (b *builder) criterion(a, typ string, tid int64, c search.Criterion) (strin
 		return b.str(a, tid, c), nil
 	case search.TypeReference:
 		if c.Modifier == "identifier" {
-			return b.tokenMatch(a, tid, p.Field+search.SuffixIdentifier, search.TokenMatches(c.Values), false), nil
+			return b.tokenMatch(a, tid, p.Field+search.SuffixIdentifier, storedTokenMatch(search.TokenMatches(c.Values)), false), nil
 		}
 		var keys []string
 		for _, v := range c.Values {
@@ -720,7 +720,7 @@ func (b *builder) token(a string, tid int64, c search.Criterion) string {
 		}
 		return b.keys(a, tid, p.Field, keys, false)
 	}
-	return b.tokenMatch(a, tid, p.Field, search.TokenMatches(c.Values), c.Modifier == "not")
+	return b.tokenMatch(a, tid, p.Field, storedTokenMatch(search.TokenMatches(c.Values)), c.Modifier == "not")
 }
 
 // tokenMatch is "a has (or, negated, has not) a value of field equal to one of m.Keys or starting with one
@@ -997,7 +997,8 @@ func (b *builder) leastKey(a string, tid int64, p *search.Param) string {
 		return "NULL" // other types have no index values, so no sort key
 	}
 	if p.Type == search.TypeToken {
-		return "(SELECT min(substr(k.v, 3)) FROM ixk k WHERE k.rid = " + a + ".rid AND k.f = " + f +
+		// A codeKey's code ends at its NUL (tokenkey.go).
+		return "(SELECT min(substr(k.v, 3, instr(k.v || X'00', X'00') - 3)) FROM ixk k WHERE k.rid = " + a + ".rid AND k.f = " + f +
 			" AND (k.v GLOB 'c:*' OR k.v GLOB 'n:*'))"
 	}
 	return "(SELECT min(k.v) FROM ixk k WHERE k.rid = " + a + ".rid AND k.f = " + f + ")"

@@ -243,6 +243,7 @@ func TestUpgradeFromSchema1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	publicTokenRows(t, db)
 	splitStringKeys(t, db, reg) // version 1 knew string parameters by their f_e fields
 	for _, stmt := range []string{"DROP TABLE walked", "DROP INDEX srt_walk", "DROP INDEX res_deleted", "ALTER TABLE srt DROP COLUMN w",
 		// Version 1 also stored token sort keys.
@@ -344,6 +345,7 @@ func TestUpgradeFromSchema2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	publicTokenRows(t, db)
 	for _, stmt := range []string{
 		"INSERT INTO fields(tid, name) SELECT tid, 's_gender_sort' FROM types WHERE name = 'Patient'",
 		"INSERT INTO srt(rid, f, v) SELECT rid, (SELECT fid FROM fields WHERE name = 's_gender_sort'), 'zzz' FROM res",

@@ -185,6 +185,19 @@ func (t *wtx) fieldID(tid int64, name string) (int64, error) {
 	return id, nil
 }
 
+// tokenField marks field fid as holding token keys in their stored form (tokenkey.go).
+func (t *wtx) tokenField(fid int64) error {
+	if t.w.s.names.isToken(fid) {
+		return nil
+	}
+	if _, err := t.exec("UPDATE fields SET tok = 1 WHERE fid = ?", fid); err != nil {
+		return fmt.Errorf("sqlite: mark token field %d: %w", fid, err)
+	}
+	t.w.s.names.markToken(fid)
+	t.interned = true // a rollback reloads the names, marks included
+	return nil
+}
+
 // addVersion appends a version to ver and returns its sequence number. stored is body's stored form when
 // the caller has it already (nil: the body is packed here).
 func (t *wtx) addVersion(rid, tid, vid int64, lu time.Time, deleted bool, method string, body, stored []byte) (int64, error) {
@@ -503,9 +516,12 @@ func (t *wtx) index(rid, tid int64, idx map[string]any) error {
 			// With field_lo.
 		default:
 			var vals []string
+			token := false
 			switch v := val.(type) {
 			case []string:
 				vals = v
+			case search.TokenKeys:
+				vals, token = storedTokenKeys(v), true
 			case string:
 				vals = []string{v}
 			default:
@@ -523,6 +539,11 @@ func (t *wtx) index(rid, tid int64, idx map[string]any) error {
 			fid, err := t.fieldID(tid, name)
 			if err != nil {
 				return err
+			}
+			if token {
+				if err := t.tokenField(fid); err != nil {
+					return err
+				}
 			}
 			for _, k := range vals {
 				keys = append(keys, rid, fid, k)

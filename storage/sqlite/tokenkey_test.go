@@ -1,0 +1,317 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/careflow/careflow/fhir/r4/r4test"
+	"github.com/careflow/careflow/fhir/search"
+	"github.com/careflow/careflow/storage"
+)
+
+// publicTokenRows rewrites the token fields' rows of a closed data file as versions before 8 stored them
+// (the keys search.Registry.Index gives, publicTokenKeys) and drops the mark fields.tok.
+func publicTokenRows(t *testing.T, db *sql.DB) {
+	t.Helper()
+	type row struct {
+		rid, f int64
+		v      string
+	}
+	rows, err := db.Query("SELECT k.rid, k.f, k.v FROM ixk k JOIN fields f ON f.fid = k.f WHERE f.tok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.rid, &r.f, &r.v); err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, r)
+	}
+	rows.Close()
+	for _, r := range stored {
+		if _, err := db.Exec("DELETE FROM ixk WHERE rid = ? AND f = ? AND v = ?", r.rid, r.f, r.v); err != nil {
+			t.Fatal(err)
+		}
+		err := publicTokenKeys(r.v, func(k string) error {
+			_, err := db.Exec("INSERT OR IGNORE INTO ixk(rid, f, v) VALUES (?, ?, ?)", r.rid, r.f, k)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Exec("ALTER TABLE fields DROP COLUMN tok"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tokenPatients are Patients whose identifiers, telecoms, tags and gender exercise every token key form:
+// a system and a code (shared codes across systems, a code holding "|"), a code without a system, a
+// system without a code.
+var tokenPatients = map[string]map[string]any{
+	"a": {"gender": "female",
+		"identifier": []any{map[string]any{"system": "urn:mrn", "value": "100"}, map[string]any{"system": "urn:ssn", "value": "200"}},
+		"telecom":    []any{map[string]any{"system": "phone", "value": "555-0100"}, map[string]any{"system": "email", "value": "a@x.org"}},
+		"meta":       map[string]any{"tag": []any{map[string]any{"system": "urn:tags", "code": "vip"}, map[string]any{"code": "plain"}}}},
+	"b": {"gender": "male",
+		"identifier": []any{map[string]any{"system": "urn:mrn", "value": "200"}, map[string]any{"value": "300"}},
+		"telecom":    []any{map[string]any{"system": "phone", "value": "555-0199"}},
+		"meta":       map[string]any{"tag": []any{map[string]any{"system": "urn:tags", "code": "a|b"}, map[string]any{"system": "urn:only"}}}},
+	"c": {"gender": "female",
+		"identifier": []any{map[string]any{"system": "urn:ssn", "value": "100"}},
+		"meta":       map[string]any{"tag": []any{map[string]any{"system": "urn:other", "code": "vip"}}}},
+}
+
+// tokenQueries and the Patients each answers, sorted by id (sorts by a token by their least code or value).
+var tokenQueries = map[string]string{
+	"identifier=100":                  "a c",
+	"identifier=200":                  "a b",
+	"identifier=urn:mrn|200":          "b",
+	"identifier=urn:ssn|200":          "a",
+	"identifier=urn:mrn|":             "a b",
+	"identifier=urn:ssn|":             "a c",
+	"identifier=|300":                 "b",
+	"identifier=300":                  "b",
+	"identifier=|100":                 "",
+	"identifier=urn:mrn|300":          "",
+	"identifier=10":                   "",
+	"identifier:not=100":              "b",
+	"identifier:not=urn:mrn|":         "c",
+	"identifier=urn:mrn|100,urn:ssn|": "a c",
+	"phone=555-0100":                  "a",
+	"telecom=phone|":                  "a b",
+	"telecom=email|a@x.org":           "a",
+	"email=a@x.org":                   "a",
+	"gender=female":                   "a c",
+	"_tag=vip":                        "a c",
+	"_tag=urn:tags|vip":               "a",
+	"_tag=urn:tags|":                  "a b",
+	`_tag=urn:tags|a\|b`:              "b",
+	`_tag=urn:tags|a`:                 "",
+	`_tag=a\|b`:                       "b",
+	"_tag=urn:only|":                  "b",
+	"_tag=plain":                      "a",
+	"_tag=|plain":                     "a",
+	"_tag:missing=true":               "",
+	"identifier:missing=false":        "a b c",
+	"_sort=identifier":                "a c b",
+	"_sort=-identifier":               "b a c",
+	"_sort=_tag,_id":                  "b a c",
+}
+
+func tokenAnswers(t *testing.T, s *Store, reg *search.Registry) string {
+	t.Helper()
+	var b strings.Builder
+	qs := make([]string, 0, len(tokenQueries))
+	for q := range tokenQueries {
+		qs = append(qs, q)
+	}
+	slices.Sort(qs)
+	for _, q := range qs {
+		raw := q
+		if !strings.Contains(q, "_sort") {
+			raw += "&_sort=_id"
+		}
+		fmt.Fprintf(&b, "%s: %s\n", q, searchIDs(t, s, reg, "Patient", raw, true))
+	}
+	return b.String()
+}
+
+func tokenWant() string {
+	var b strings.Builder
+	qs := make([]string, 0, len(tokenQueries))
+	for q := range tokenQueries {
+		qs = append(qs, q)
+	}
+	slices.Sort(qs)
+	for _, q := range qs {
+		fmt.Fprintf(&b, "%s: %s\n", q, tokenQueries[q])
+	}
+	return b.String()
+}
+
+// TestTokenKeys: a token field's keys are stored one per coding with a system and a code ("c:code␀system")
+// plus one "m:system" per system, other forms as they are; every token search — code alone, system|code,
+// system|, |code, :not, :missing, several values — and sorts by a token answer on them; SearchIndex and
+// Distinct give back the keys the index wrote.
+func TestTokenKeys(t *testing.T) {
+	reg := r4test.Load(t).Registry
+	ctx := context.Background()
+	s, err := Open(ctx, Options{Path: filepath.Join(t.TempDir(), "tok.db"), Logger: slog.New(slog.DiscardHandler), Synchronous: "normal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	indexes := map[string]map[string]any{}
+	for id, body := range tokenPatients {
+		createPatient(t, s, reg, id, maps.Clone(body))
+		body = maps.Clone(body)
+		body["resourceType"] = "Patient"
+		idx, err := reg.Index("Patient", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		indexes[id] = idx
+	}
+	if got, want := tokenAnswers(t, s, reg), tokenWant(); got != want {
+		t.Errorf("answers:\n%s\nwant\n%s", got, want)
+	}
+	identifier, _ := reg.Lookup("Patient", "identifier")
+	rows := ixkRows(t, s.read)
+	for _, want := range []string{" " + identifier.Field + " c:100|urn:mrn\n", " " + identifier.Field + " m:urn:mrn\n", " " + identifier.Field + " n:300\n"} {
+		if !strings.Contains(rows, want) {
+			t.Errorf("no row %q in\n%s", want, rows)
+		}
+	}
+	for _, unwanted := range []string{" " + identifier.Field + " s:", " " + identifier.Field + " c:100\n"} {
+		if strings.Contains(rows, unwanted) {
+			t.Errorf("a row %q in\n%s", unwanted, rows)
+		}
+	}
+	// Read back: the keys search.Registry.Index wrote, for every token field asked for.
+	codes := []string{"identifier", "telecom", "_tag", "gender"}
+	fields := make([]string, len(codes))
+	for i, c := range codes {
+		p, _ := reg.Lookup("Patient", c)
+		fields[i] = p.Field
+	}
+	q, oerr := reg.Parse("Patient", url.Values{}, search.ParseOptions{})
+	if oerr != nil {
+		t.Fatal(oerr)
+	}
+	got := map[string]map[string][]string{}
+	err = s.SearchIndex(ctx, q, fields, func(id string, field int, key string, lo, hi int64) error {
+		if got[id] == nil {
+			got[id] = map[string][]string{}
+		}
+		got[id][fields[field]] = append(got[id][fields[field]], key)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, idx := range indexes {
+		for _, f := range fields {
+			want, _ := idx[f].(search.TokenKeys)
+			have := got[id][f]
+			slices.Sort(have)
+			have = slices.Compact(have)
+			if fmt.Sprint(have) != fmt.Sprint([]string(want)) {
+				t.Errorf("SearchIndex %s %s: %q, want %q", id, f, have, want)
+			}
+		}
+	}
+	tag, _ := reg.Lookup("Patient", "_tag")
+	distinct, err := s.Distinct(ctx, "Patient", tag.Field)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantTags []string
+	for _, idx := range indexes {
+		wantTags = append(wantTags, idx[tag.Field].(search.TokenKeys)...)
+	}
+	slices.Sort(wantTags)
+	if fmt.Sprint(distinct[tag.Field]) != fmt.Sprint(slices.Compact(wantTags)) {
+		t.Errorf("Distinct _tag: %q, want %q", distinct[tag.Field], slices.Compact(wantTags))
+	}
+}
+
+// TestTokenKeysOfVersion7: a file of version 7 holds token keys as the index gave them ("c:code" and
+// "s:system|code"); opened by this version, every token search answers as on a new file, also once some of
+// its resources are written again (in the stored form) and others not.
+func TestTokenKeysOfVersion7(t *testing.T) {
+	reg := r4test.Load(t).Registry
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v7.db")
+	open := func() *Store {
+		s, err := Open(ctx, Options{Path: path, Logger: slog.New(slog.DiscardHandler), Synchronous: "normal"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := open()
+	for id, body := range tokenPatients {
+		createPatient(t, s, reg, id, maps.Clone(body))
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db, err := openDB(path, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publicTokenRows(t, db)
+	if _, err := db.Exec("PRAGMA user_version = 7"); err != nil {
+		t.Fatal(err)
+	}
+	if rows := ixkRows(t, db); !strings.Contains(rows, " s:urn:mrn|100\n") || strings.Contains(rows, " m:") {
+		t.Fatalf("the version 7 layout was not written:\n%s", rows)
+	}
+	db.Close()
+	s = open()
+	defer s.Close(ctx)
+	want := tokenWant()
+	if got := tokenAnswers(t, s, reg); got != want {
+		t.Errorf("answers on the version 7 file:\n%s\nwant\n%s", got, want)
+	}
+	// b written again: its keys in the stored form, a's and c's as they were.
+	body := maps.Clone(tokenPatients["b"])
+	body["resourceType"] = "Patient"
+	raw, _ := json.Marshal(body)
+	idx, err := reg.Index("Patient", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Update(ctx, storage.Write{Type: "Patient", ID: "b", Body: raw, Index: idx}, storage.Precondition{}); err != nil {
+		t.Fatal(err)
+	}
+	if rows := ixkRows(t, s.read); !strings.Contains(rows, " c:200|urn:mrn\n") || !strings.Contains(rows, " s:urn:mrn|100\n") {
+		t.Fatalf("want both layouts:\n%s", rows)
+	}
+	if got := tokenAnswers(t, s, reg); got != want {
+		t.Errorf("answers with both layouts:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestStoredTokenKeys: the stored form of each public key form, and back.
+func TestStoredTokenKeys(t *testing.T) {
+	for _, c := range []struct{ public, stored string }{
+		{"[c:a s:urn:s|a]", "[c:a|urn:s m:urn:s]"},
+		{"[c:a s:urn:s|a s:urn:t|a]", "[c:a|urn:s c:a|urn:t m:urn:s m:urn:t]"},
+		{"[n:b]", "[n:b]"},
+		{"[y:urn:s]", "[y:urn:s]"},
+		{"[c:a c:b s:urn:s|a s:urn:s|b t:urn:v2|MR|a]", "[c:a|urn:s c:b|urn:s m:urn:s t:urn:v2|MR|a]"},
+		{"[c:e s:urn:x|d|e]", "[c:d|e|urn:x c:e m:urn:x]"}, // system "urn:x|d": its code is kept as it is
+	} {
+		var public []string
+		_ = json.Unmarshal([]byte(`["`+strings.ReplaceAll(strings.Trim(c.public, "[]"), " ", `","`)+`"]`), &public)
+		stored := storedTokenKeys(public)
+		shown := make([]string, len(stored))
+		for i, k := range stored {
+			shown[i] = strings.ReplaceAll(k, keySep, "|")
+		}
+		if got := fmt.Sprint(shown); got != c.stored {
+			t.Errorf("stored %s: %s, want %s", c.public, got, c.stored)
+		}
+		var back []string
+		for _, k := range stored {
+			_ = publicTokenKeys(k, func(k string) error { back = append(back, k); return nil })
+		}
+		slices.Sort(back)
+		if got := fmt.Sprint(slices.Compact(back)); got != c.public && !strings.Contains(c.public, "x|d") {
+			t.Errorf("public %s: %s", c.public, got)
+		}
+	}
+}
