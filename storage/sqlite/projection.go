@@ -123,7 +123,7 @@ func (s *Store) publicKeys(tid int64, fields []string, fn func(id string, field 
 		if field < 0 || field >= len(token) || !token[field] || key == "" {
 			return fn(id, field, key, lo, hi)
 		}
-		return publicTokenKeys(key, func(k string) error { return fn(id, field, k, lo, hi) })
+		return publicTokenKeys(key, s.names.systemURI, func(k string) error { return fn(id, field, k, lo, hi) })
 	}
 }
 

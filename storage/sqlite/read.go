@@ -442,7 +442,11 @@ func (s *Store) Distinct(ctx context.Context, typ string, fields ...string) (map
 				out[f] = append(out[f], v)
 				continue
 			}
-			_ = publicTokenKeys(v, func(k string) error { out[f] = append(out[f], k); return nil })
+			err := publicTokenKeys(v, s.names.systemURI, func(k string) error { out[f] = append(out[f], k); return nil })
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("sqlite: distinct %s.%s: %w", typ, f, err)
+			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {

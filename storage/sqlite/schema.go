@@ -57,7 +57,11 @@ var schema = []string{
 	srtWalk,
 	resDeleted,
 	`CREATE TABLE walked(f INTEGER PRIMARY KEY)`, // the fields whose sort keys are in srt_walk (walked.go)
+	systemsTable,
 }
+
+// systemsTable interns the code systems of token keys (tokenkey.go).
+const systemsTable = `CREATE TABLE systems(sid INTEGER PRIMARY KEY, uri TEXT NOT NULL UNIQUE)`
 
 // srtWalk orders the sort keys of date and string parameters (the ones clients sort large results by:
 // dates, names); a partial index, so token and reference keys cost no second copy. w is in it too (one
@@ -132,7 +136,7 @@ var upgrades = map[int][]string{
 	6: walkedUpgrade,
 	// Token fields are marked as their resources are written (tokenkey.go); the keys stored before keep
 	// their form, which searches still match.
-	7: {`ALTER TABLE fields ADD COLUMN tok INTEGER`},
+	7: {`ALTER TABLE fields ADD COLUMN tok INTEGER`, systemsTable},
 }
 
 // upgradeSteps are the schema steps written as functions, run after upgrades[v]: each is self-contained
@@ -193,6 +197,9 @@ type names struct {
 	typeOf map[int64]string
 	fields map[fieldKey]int64
 	tokens map[int64]bool // the fields marked tok
+	// systems and systemOf intern the code systems of token keys (tokenkey.go).
+	systems  map[string]int64
+	systemOf map[int64]string
 }
 
 type fieldKey struct {
@@ -255,8 +262,27 @@ func (n *names) load(ctx context.Context, db queryer) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("sqlite: load fields: %w", err)
 	}
+	systems, systemOf := map[string]int64{}, map[int64]string{}
+	rows, err = db.QueryContext(ctx, "SELECT sid, uri FROM systems")
+	if err != nil {
+		return fmt.Errorf("sqlite: load systems: %w", err)
+	}
+	for rows.Next() {
+		var sid int64
+		var uri string
+		if err := rows.Scan(&sid, &uri); err != nil {
+			rows.Close()
+			return fmt.Errorf("sqlite: load systems: %w", err)
+		}
+		systems[uri], systemOf[sid] = sid, uri
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: load systems: %w", err)
+	}
 	n.mu.Lock()
 	n.types, n.typeOf, n.fields, n.tokens = types, typeOf, fields, tokens
+	n.systems, n.systemOf = systems, systemOf
 	n.mu.Unlock()
 	return nil
 }
@@ -326,6 +352,28 @@ func (n *names) isToken(fid int64) bool {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	return n.tokens[fid]
+}
+
+// systemID returns the number of an interned code system.
+func (n *names) systemID(uri string) (int64, bool) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	sid, ok := n.systems[uri]
+	return sid, ok
+}
+
+// systemURI returns the code system interned as sid.
+func (n *names) systemURI(sid int64) (string, bool) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	uri, ok := n.systemOf[sid]
+	return uri, ok
+}
+
+func (n *names) addSystem(uri string, sid int64) {
+	n.mu.Lock()
+	n.systems[uri], n.systemOf[sid] = sid, uri
+	n.mu.Unlock()
 }
 
 func (n *names) markToken(fid int64) {

@@ -641,7 +641,7 @@ func (b *builder) criterion(a, typ string, tid int64, c search.Criterion) (strin
 		return b.str(a, tid, c), nil
 	case search.TypeReference:
 		if c.Modifier == "identifier" {
-			return b.tokenMatch(a, tid, p.Field+search.SuffixIdentifier, storedTokenMatch(search.TokenMatches(c.Values)), false), nil
+			return b.tokenMatch(a, tid, p.Field+search.SuffixIdentifier, storedTokenMatch(search.TokenMatches(c.Values), b.s.names.systemID), false), nil
 		}
 		var keys []string
 		for _, v := range c.Values {
@@ -720,7 +720,7 @@ func (b *builder) token(a string, tid int64, c search.Criterion) string {
 		}
 		return b.keys(a, tid, p.Field, keys, false)
 	}
-	return b.tokenMatch(a, tid, p.Field, storedTokenMatch(search.TokenMatches(c.Values)), c.Modifier == "not")
+	return b.tokenMatch(a, tid, p.Field, storedTokenMatch(search.TokenMatches(c.Values), b.s.names.systemID), c.Modifier == "not")
 }
 
 // tokenMatch is "a has (or, negated, has not) a value of field equal to one of m.Keys or starting with one

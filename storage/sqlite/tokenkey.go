@@ -1,7 +1,9 @@
 package sqlite
 
 import (
+	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/careflow/careflow/fhir/search"
@@ -11,14 +13,15 @@ import (
 // keys, search.TokenKeys "c:code" (a search of the code alone) and "s:system|code". Both depend on the
 // value, so an identifier's or a phone number's two keys each land on a page of ixk_fv of their own: a
 // Patient's identifiers and telecoms were about a fifth of the pages a create wrote. This store keeps one
-// key per such coding instead, its codeKey "c:code␀system", and one systemKey "m:system" per system of
-// the field's values:
+// key per such coding instead, its codeKey "c:code␀S", and one systemKey "m:S" per system of the field's
+// values, where S is the system interned as a number (the table systems, names.systemID; base 36): a
+// system URI is often longer than the code, and was written in every s: key twice (table and index).
 //
 //   - a search of the code alone reads the range of keys that start "c:code␀";
 //   - system|code looks the whole codeKey up;
-//   - "system|" looks up "m:system" (with "y:system", a coding with a system and no code, which keeps its
-//     key). A system's m: keys differ only by resource, and new resources have higher rids, so a create
-//     appends its m: keys to the ends of a few ranges that every create of the period writes to.
+//   - "system|" looks up "m:S" (with "y:system", a coding with a system and no code, which keeps its key). A
+//     system's m: keys differ only by resource, and new resources have higher rids, so a create appends its
+//     m: keys to the ends of a few ranges that every create of the period writes to.
 //
 // Other token keys ("n:code" without a system, "y:system", identifier types "t:…") are stored as they
 // are. FHIR strings cannot carry a NUL (fhir/validate refuses U+0000), so a codeKey is unambiguous. A
@@ -36,8 +39,13 @@ const (
 	systemPrefix = "m:"
 )
 
-// codeKey is the stored key of a coding with a system and a code.
-func codeKey(sys, code string) string { return codePrefix + code + keySep + sys }
+// codeKey is the stored key of a coding with a system (interned as sid) and a code.
+func codeKey(code string, sid int64) string {
+	return codePrefix + code + keySep + strconv.FormatInt(sid, 36)
+}
+
+// systemKey is the stored key of a field whose values include a coding of the system interned as sid.
+func systemKey(sid int64) string { return systemPrefix + strconv.FormatInt(sid, 36) }
 
 // systemOfKey splits the public key "s:system|code".
 func systemOfKey(k string) (sys, code string, ok bool) {
@@ -49,14 +57,20 @@ func systemOfKey(k string) (sys, code string, ok bool) {
 	return sys, code, ok && code != ""
 }
 
-// storedTokenKeys returns the stored keys of a token field's public keys, sorted and unique.
-func storedTokenKeys(public []string) []string {
+// storedTokenKeys returns the stored keys of a token field's public keys, sorted and unique; intern gives
+// a system's number (interning it if new).
+func storedTokenKeys(public []string, intern func(system string) (int64, error)) ([]string, error) {
 	out := make([]string, 0, len(public))
-	var codes, systems []string
+	var codes []string
+	var sids []int64
 	for _, k := range public {
 		if sys, code, ok := systemOfKey(k); ok {
-			out = append(out, codeKey(sys, code))
-			codes, systems = append(codes, code), append(systems, sys)
+			sid, err := intern(sys)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, codeKey(code, sid))
+			codes, sids = append(codes, code), append(sids, sid)
 		}
 	}
 	for _, k := range public {
@@ -68,25 +82,31 @@ func storedTokenKeys(public []string) []string {
 		}
 		out = append(out, k)
 	}
-	for _, sys := range systems {
-		out = append(out, systemPrefix+sys)
+	for _, sid := range sids {
+		out = append(out, systemKey(sid))
 	}
 	slices.Sort(out)
-	return slices.Compact(out)
+	return slices.Compact(out), nil
 }
 
 // publicTokenKeys calls fn with the public keys (search.TokenKeys) a stored key of a token field stands
-// for: a codeKey's "c:code" and "s:system|code", none for a systemKey, any other key itself.
-func publicTokenKeys(stored string, fn func(key string) error) error {
+// for: a codeKey's "c:code" and "s:system|code", none for a systemKey, any other key itself; system gives
+// the URI of an interned system.
+func publicTokenKeys(stored string, system func(sid int64) (string, bool), fn func(key string) error) error {
 	if strings.HasPrefix(stored, systemPrefix) {
 		return nil
 	}
 	if rest, ok := strings.CutPrefix(stored, codePrefix); ok {
-		if code, sys, ok := strings.Cut(rest, keySep); ok {
+		if code, s, ok := strings.Cut(rest, keySep); ok {
 			if err := fn(codePrefix + code); err != nil {
 				return err
 			}
-			return fn("s:" + sys + "|" + code)
+			sid, err := strconv.ParseInt(s, 36, 64)
+			uri, known := system(sid)
+			if err != nil || !known {
+				return fmt.Errorf("sqlite: token key %q names no known system", stored)
+			}
+			return fn("s:" + uri + "|" + code)
 		}
 	}
 	return fn(stored)
@@ -94,16 +114,20 @@ func publicTokenKeys(stored string, fn func(key string) error) error {
 
 // storedTokenMatch returns what a token field's stored keys must equal, or start with, to match m
 // (search.TokenMatches): the public forms themselves, which files of version 7 and earlier hold, and
-// their stored forms.
-func storedTokenMatch(m search.TokenMatch) search.TokenMatch {
+// their stored forms; system gives the number of an interned system (none: no stored key names it).
+func storedTokenMatch(m search.TokenMatch, system func(uri string) (int64, bool)) search.TokenMatch {
 	out := search.TokenMatch{Keys: slices.Clone(m.Keys), Prefixes: slices.Clone(m.Prefixes)}
 	for _, k := range m.Keys {
 		if sys, code, ok := systemOfKey(k); ok {
-			out.Keys = append(out.Keys, codeKey(sys, code))
+			if sid, ok := system(sys); ok {
+				out.Keys = append(out.Keys, codeKey(code, sid))
+			}
 		} else if code, ok := strings.CutPrefix(k, codePrefix); ok {
 			out.Prefixes = append(out.Prefixes, codePrefix+code+keySep)
 		} else if sys, ok := strings.CutPrefix(k, "y:"); ok {
-			out.Keys = append(out.Keys, systemPrefix+sys)
+			if sid, ok := system(sys); ok {
+				out.Keys = append(out.Keys, systemKey(sid))
+			}
 		}
 	}
 	return out

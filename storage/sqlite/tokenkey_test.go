@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -19,14 +20,30 @@ import (
 )
 
 // publicTokenRows rewrites the token fields' rows of a closed data file as versions before 8 stored them
-// (the keys search.Registry.Index gives, publicTokenKeys) and drops the mark fields.tok.
+// (the keys search.Registry.Index gives, publicTokenKeys) and drops the mark fields.tok and the table
+// systems.
 func publicTokenRows(t *testing.T, db *sql.DB) {
 	t.Helper()
 	type row struct {
 		rid, f int64
 		v      string
 	}
-	rows, err := db.Query("SELECT k.rid, k.f, k.v FROM ixk k JOIN fields f ON f.fid = k.f WHERE f.tok")
+	systems := map[int64]string{}
+	rows, err := db.Query("SELECT sid, uri FROM systems")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var sid int64
+		var uri string
+		if err := rows.Scan(&sid, &uri); err != nil {
+			t.Fatal(err)
+		}
+		systems[sid] = uri
+	}
+	rows.Close()
+	system := func(sid int64) (string, bool) { uri, ok := systems[sid]; return uri, ok }
+	rows, err = db.Query("SELECT k.rid, k.f, k.v FROM ixk k JOIN fields f ON f.fid = k.f WHERE f.tok")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +60,7 @@ func publicTokenRows(t *testing.T, db *sql.DB) {
 		if _, err := db.Exec("DELETE FROM ixk WHERE rid = ? AND f = ? AND v = ?", r.rid, r.f, r.v); err != nil {
 			t.Fatal(err)
 		}
-		err := publicTokenKeys(r.v, func(k string) error {
+		err := publicTokenKeys(r.v, system, func(k string) error {
 			_, err := db.Exec("INSERT OR IGNORE INTO ixk(rid, f, v) VALUES (?, ?, ?)", r.rid, r.f, k)
 			return err
 		})
@@ -51,8 +68,10 @@ func publicTokenRows(t *testing.T, db *sql.DB) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := db.Exec("ALTER TABLE fields DROP COLUMN tok"); err != nil {
-		t.Fatal(err)
+	for _, stmt := range []string{"ALTER TABLE fields DROP COLUMN tok", "DROP TABLE systems"} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -86,6 +105,8 @@ var tokenQueries = map[string]string{
 	"identifier=|100":                 "",
 	"identifier=urn:mrn|300":          "",
 	"identifier=10":                   "",
+	"identifier=urn:nope|100":         "",
+	"identifier=urn:nope|":            "",
 	"identifier:not=100":              "b",
 	"identifier:not=urn:mrn|":         "c",
 	"identifier=urn:mrn|100,urn:ssn|": "a c",
@@ -169,7 +190,12 @@ func TestTokenKeys(t *testing.T) {
 	}
 	identifier, _ := reg.Lookup("Patient", "identifier")
 	rows := ixkRows(t, s.read)
-	for _, want := range []string{" " + identifier.Field + " c:100|urn:mrn\n", " " + identifier.Field + " m:urn:mrn\n", " " + identifier.Field + " n:300\n"} {
+	mrn, ok := s.names.systemID("urn:mrn")
+	if !ok {
+		t.Fatal("urn:mrn is not interned")
+	}
+	sid := strconv.FormatInt(mrn, 36)
+	for _, want := range []string{" " + identifier.Field + " c:100|" + sid + "\n", " " + identifier.Field + " m:" + sid + "\n", " " + identifier.Field + " n:300\n"} {
 		if !strings.Contains(rows, want) {
 			t.Errorf("no row %q in\n%s", want, rows)
 		}
@@ -277,7 +303,8 @@ func TestTokenKeysOfVersion7(t *testing.T) {
 	if _, _, err := s.Update(ctx, storage.Write{Type: "Patient", ID: "b", Body: raw, Index: idx}, storage.Precondition{}); err != nil {
 		t.Fatal(err)
 	}
-	if rows := ixkRows(t, s.read); !strings.Contains(rows, " c:200|urn:mrn\n") || !strings.Contains(rows, " s:urn:mrn|100\n") {
+	mrn, _ := s.names.systemID("urn:mrn")
+	if rows := ixkRows(t, s.read); !strings.Contains(rows, " c:200|"+strconv.FormatInt(mrn, 36)+"\n") || !strings.Contains(rows, " s:urn:mrn|100\n") {
 		t.Fatalf("want both layouts:\n%s", rows)
 	}
 	if got := tokenAnswers(t, s, reg); got != want {
@@ -285,19 +312,31 @@ func TestTokenKeysOfVersion7(t *testing.T) {
 	}
 }
 
-// TestStoredTokenKeys: the stored form of each public key form, and back.
+// TestStoredTokenKeys: the stored form of each public key form (systems interned in order of first use:
+// urn:s 1, urn:t 2, urn:x|d's part urn:x 3), and back.
 func TestStoredTokenKeys(t *testing.T) {
 	for _, c := range []struct{ public, stored string }{
-		{"[c:a s:urn:s|a]", "[c:a|urn:s m:urn:s]"},
-		{"[c:a s:urn:s|a s:urn:t|a]", "[c:a|urn:s c:a|urn:t m:urn:s m:urn:t]"},
+		{"[c:a s:urn:s|a]", "[c:a|1 m:1]"},
+		{"[c:a s:urn:s|a s:urn:t|a]", "[c:a|1 c:a|2 m:1 m:2]"},
 		{"[n:b]", "[n:b]"},
 		{"[y:urn:s]", "[y:urn:s]"},
-		{"[c:a c:b s:urn:s|a s:urn:s|b t:urn:v2|MR|a]", "[c:a|urn:s c:b|urn:s m:urn:s t:urn:v2|MR|a]"},
-		{"[c:e s:urn:x|d|e]", "[c:d|e|urn:x c:e m:urn:x]"}, // system "urn:x|d": its code is kept as it is
+		{"[c:a c:b s:urn:s|a s:urn:s|b t:urn:v2|MR|a]", "[c:a|1 c:b|1 m:1 t:urn:v2|MR|a]"},
+		{"[c:e s:urn:x|d|e]", "[c:d|e|3 c:e m:3]"}, // system "urn:x|d": its code is kept as it is
 	} {
-		var public []string
-		_ = json.Unmarshal([]byte(`["`+strings.ReplaceAll(strings.Trim(c.public, "[]"), " ", `","`)+`"]`), &public)
-		stored := storedTokenKeys(public)
+		systems := map[string]int64{"urn:s": 1, "urn:t": 2}
+		uris := map[int64]string{}
+		intern := func(uri string) (int64, error) {
+			if _, ok := systems[uri]; !ok {
+				systems[uri] = 3
+			}
+			uris[systems[uri]] = uri
+			return systems[uri], nil
+		}
+		public := strings.Fields(strings.Trim(c.public, "[]"))
+		stored, err := storedTokenKeys(public, intern)
+		if err != nil {
+			t.Fatal(err)
+		}
 		shown := make([]string, len(stored))
 		for i, k := range stored {
 			shown[i] = strings.ReplaceAll(k, keySep, "|")
@@ -307,11 +346,17 @@ func TestStoredTokenKeys(t *testing.T) {
 		}
 		var back []string
 		for _, k := range stored {
-			_ = publicTokenKeys(k, func(k string) error { back = append(back, k); return nil })
+			err := publicTokenKeys(k, func(sid int64) (string, bool) { uri, ok := uris[sid]; return uri, ok }, func(k string) error { back = append(back, k); return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
 		}
 		slices.Sort(back)
 		if got := fmt.Sprint(slices.Compact(back)); got != c.public && !strings.Contains(c.public, "x|d") {
 			t.Errorf("public %s: %s", c.public, got)
+		}
+		if err := publicTokenKeys("c:a"+keySep+"z", func(int64) (string, bool) { return "", false }, func(string) error { return nil }); err == nil {
+			t.Error("a codeKey of an unknown system read back")
 		}
 	}
 }

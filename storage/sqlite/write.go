@@ -185,6 +185,20 @@ func (t *wtx) fieldID(tid int64, name string) (int64, error) {
 	return id, nil
 }
 
+// systemID interns a code system of token keys (tokenkey.go).
+func (t *wtx) systemID(uri string) (int64, error) {
+	if sid, ok := t.w.s.names.systemID(uri); ok {
+		return sid, nil
+	}
+	var sid int64
+	if err := t.queryRow("INSERT INTO systems(uri) VALUES(?) RETURNING sid", uri).Scan(&sid); err != nil {
+		return 0, fmt.Errorf("sqlite: intern code system %s: %w", uri, err)
+	}
+	t.w.s.names.addSystem(uri, sid)
+	t.interned = true
+	return sid, nil
+}
+
 // tokenField marks field fid as holding token keys in their stored form (tokenkey.go).
 func (t *wtx) tokenField(fid int64) error {
 	if t.w.s.names.isToken(fid) {
@@ -521,7 +535,11 @@ func (t *wtx) index(rid, tid int64, idx map[string]any) error {
 			case []string:
 				vals = v
 			case search.TokenKeys:
-				vals, token = storedTokenKeys(v), true
+				stored, err := storedTokenKeys(v, t.systemID)
+				if err != nil {
+					return err
+				}
+				vals, token = stored, true
 			case string:
 				vals = []string{v}
 			default:
