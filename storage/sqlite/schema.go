@@ -23,8 +23,9 @@ const schemaVersion = 8
 // read from ixk by resource (rid, f) for the resources a search selects (search.go, leastKey).
 var schema = []string{
 	`CREATE TABLE types(tid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)`,
-	// tok is 1 on the fields whose token keys are stored as tokenkey.go describes.
-	`CREATE TABLE fields(fid INTEGER PRIMARY KEY, tid INTEGER NOT NULL, name TEXT NOT NULL, tok INTEGER, UNIQUE(tid, name))`,
+	// tok is 1 on the fields whose token keys are stored as tokenkey.go describes, old on the fields of a
+	// file upgraded from version 7 or earlier (they may hold token keys as the index gave them).
+	`CREATE TABLE fields(fid INTEGER PRIMARY KEY, tid INTEGER NOT NULL, name TEXT NOT NULL, tok INTEGER, old INTEGER, UNIQUE(tid, name))`,
 	`CREATE TABLE res(
 		rid INTEGER PRIMARY KEY,
 		tid INTEGER NOT NULL,
@@ -136,7 +137,7 @@ var upgrades = map[int][]string{
 	6: walkedUpgrade,
 	// Token fields are marked as their resources are written (tokenkey.go); the keys stored before keep
 	// their form, which searches still match.
-	7: {`ALTER TABLE fields ADD COLUMN tok INTEGER`, systemsTable},
+	7: {`ALTER TABLE fields ADD COLUMN tok INTEGER`, `ALTER TABLE fields ADD COLUMN old INTEGER`, `UPDATE fields SET old = 1`, systemsTable},
 }
 
 // upgradeSteps are the schema steps written as functions, run after upgrades[v]: each is self-contained
@@ -197,6 +198,7 @@ type names struct {
 	typeOf map[int64]string
 	fields map[fieldKey]int64
 	tokens map[int64]bool // the fields marked tok
+	old    map[int64]bool // the fields marked old
 	// systems and systemOf intern the code systems of token keys (tokenkey.go).
 	systems  map[string]int64
 	systemOf map[int64]string
@@ -223,7 +225,7 @@ func (n *names) load(ctx context.Context, db queryer) error {
 	types := map[string]int64{}
 	typeOf := map[int64]string{}
 	fields := map[fieldKey]int64{}
-	tokens := map[int64]bool{}
+	tokens, old := map[int64]bool{}, map[int64]bool{}
 	rows, err := db.QueryContext(ctx, "SELECT tid, name FROM types")
 	if err != nil {
 		return fmt.Errorf("sqlite: load types: %w", err)
@@ -241,21 +243,24 @@ func (n *names) load(ctx context.Context, db queryer) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("sqlite: load types: %w", err)
 	}
-	rows, err = db.QueryContext(ctx, "SELECT fid, tid, name, tok IS NOT NULL FROM fields")
+	rows, err = db.QueryContext(ctx, "SELECT fid, tid, name, tok IS NOT NULL, old IS NOT NULL FROM fields")
 	if err != nil {
 		return fmt.Errorf("sqlite: load fields: %w", err)
 	}
 	for rows.Next() {
 		var fid, tid int64
 		var name string
-		var tok bool
-		if err := rows.Scan(&fid, &tid, &name, &tok); err != nil {
+		var tok, wasOld bool
+		if err := rows.Scan(&fid, &tid, &name, &tok, &wasOld); err != nil {
 			rows.Close()
 			return fmt.Errorf("sqlite: load fields: %w", err)
 		}
 		fields[fieldKey{tid, name}] = fid
 		if tok {
 			tokens[fid] = true
+		}
+		if wasOld {
+			old[fid] = true
 		}
 	}
 	rows.Close()
@@ -281,7 +286,7 @@ func (n *names) load(ctx context.Context, db queryer) error {
 		return fmt.Errorf("sqlite: load systems: %w", err)
 	}
 	n.mu.Lock()
-	n.types, n.typeOf, n.fields, n.tokens = types, typeOf, fields, tokens
+	n.types, n.typeOf, n.fields, n.tokens, n.old = types, typeOf, fields, tokens, old
 	n.systems, n.systemOf = systems, systemOf
 	n.mu.Unlock()
 	return nil
@@ -352,6 +357,13 @@ func (n *names) isToken(fid int64) bool {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	return n.tokens[fid]
+}
+
+// isOld reports whether field fid existed before its file was upgraded to version 8 (tokenkey.go).
+func (n *names) isOld(fid int64) bool {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.old[fid]
 }
 
 // systemID returns the number of an interned code system.

@@ -641,7 +641,7 @@ func (b *builder) criterion(a, typ string, tid int64, c search.Criterion) (strin
 		return b.str(a, tid, c), nil
 	case search.TypeReference:
 		if c.Modifier == "identifier" {
-			return b.tokenMatch(a, tid, p.Field+search.SuffixIdentifier, storedTokenMatch(search.TokenMatches(c.Values), b.s.names.systemID), false), nil
+			return b.storedTokenMatch(a, tid, p.Field+search.SuffixIdentifier, c.Values, false), nil
 		}
 		var keys []string
 		for _, v := range c.Values {
@@ -720,7 +720,16 @@ func (b *builder) token(a string, tid int64, c search.Criterion) string {
 		}
 		return b.keys(a, tid, p.Field, keys, false)
 	}
-	return b.tokenMatch(a, tid, p.Field, storedTokenMatch(search.TokenMatches(c.Values), b.s.names.systemID), c.Modifier == "not")
+	return b.storedTokenMatch(a, tid, p.Field, c.Values, c.Modifier == "not")
+}
+
+// storedTokenMatch is tokenMatch on a token field's stored keys (tokenkey.go).
+func (b *builder) storedTokenMatch(a string, tid int64, field string, values []search.Value, negate bool) string {
+	fid, ok := b.s.names.fieldID(tid, field)
+	if !ok {
+		return boolSQL(negate)
+	}
+	return b.tokenMatch(a, tid, field, storedTokenMatch(values, b.s.names.systemID, b.s.names.isOld(fid)), negate)
 }
 
 // tokenMatch is "a has (or, negated, has not) a value of field equal to one of m.Keys or starting with one
@@ -989,17 +998,19 @@ func walkable(ptype string) bool {
 
 // leastKey is the sort key of a token, reference or uri parameter, which srt does not hold: the least of
 // the values Registry.Index would have chosen, read from the resource's ixk rows — for a token, its codes
-// and values (the keys "c:code" and "n:code" without their prefix: every non-empty code or value has one
-// of them); otherwise its values (references and uris are stored as they are). NULL when it has none.
+// and values (every non-empty code or value has a codeKey "c:code␀…", tokenkey.go, or in a file of version
+// 7 a "c:code" or "n:code" key); otherwise its values (references and uris are stored as they are). NULL
+// when it has none.
 func (b *builder) leastKey(a string, tid int64, p *search.Param) string {
 	f, ok := b.field(tid, p.Field)
 	if !ok || p.Type != search.TypeToken && p.Type != search.TypeReference && p.Type != search.TypeURI {
 		return "NULL" // other types have no index values, so no sort key
 	}
 	if p.Type == search.TypeToken {
-		// A codeKey's code ends at its NUL (tokenkey.go).
+		// A codeKey's code ends at its NUL, and a system without a code (an empty code) has none
+		// (tokenkey.go); "n:" keys are those of files of version 7.
 		return "(SELECT min(substr(k.v, 3, instr(k.v || X'00', X'00') - 3)) FROM ixk k WHERE k.rid = " + a + ".rid AND k.f = " + f +
-			" AND (k.v GLOB 'c:*' OR k.v GLOB 'n:*'))"
+			" AND (k.v GLOB 'c:*' OR k.v GLOB 'n:*') AND instr(k.v || X'00', X'00') > 3)"
 	}
 	return "(SELECT min(k.v) FROM ixk k WHERE k.rid = " + a + ".rid AND k.f = " + f + ")"
 }

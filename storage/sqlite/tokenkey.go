@@ -12,121 +12,159 @@ import (
 // Token keys. The index gives a coding (or identifier, or contact point) that has a system and a code two
 // keys, search.TokenKeys "c:code" (a search of the code alone) and "s:system|code". Both depend on the
 // value, so an identifier's or a phone number's two keys each land on a page of ixk_fv of their own: a
-// Patient's identifiers and telecoms were about a fifth of the pages a create wrote. This store keeps one
-// key per such coding instead, its codeKey "c:code␀S", and one systemKey "m:S" per system of the field's
-// values, where S is the system interned as a number (the table systems, names.systemID; base 36): a
-// system URI is often longer than the code, and was written in every s: key twice (table and index).
+// Patient's identifiers and telecoms were about a fifth of the pages a create wrote. This store keeps
+// every coding as one codeKey "c:code␀S" instead, where S is its system interned as a number (the table
+// systems, names.systemID; base 36) and empty without a system ("n:code"), and the code is empty for a
+// system without a code ("y:system"), plus one systemKey "m:S" per system of the field's values. A system
+// URI is often longer than the code, and the s: keys wrote it twice (table and index). Each token search
+// value is then one index lookup:
 //
-//   - a search of the code alone reads the range of keys that start "c:code␀";
-//   - system|code looks the whole codeKey up;
-//   - "system|" looks up "m:S" (with "y:system", a coding with a system and no code, which keeps its key). A
-//     system's m: keys differ only by resource, and new resources have higher rids, so a create appends its
-//     m: keys to the ends of a few ranges that every create of the period writes to.
+//   - a code alone (with any system or none): the range of keys that start "c:code␀";
+//   - "|code": the key "c:code␀"; "system|code": the key "c:code␀S";
+//   - "system|": the key "m:S". A system's m: keys differ only by resource, and new resources have higher
+//     rids, so a create appends its m: keys to the ends of a few ranges every create of the period writes.
 //
-// Other token keys ("n:code" without a system, "y:system", identifier types "t:…") are stored as they
-// are. FHIR strings cannot carry a NUL (fhir/validate refuses U+0000), so a codeKey is unambiguous. A
-// system is taken to end at the first "|" of "s:system|code", as token search reads "system|code" and
-// search.CodingOfKey reads the key; should a "c:code" key have no codeKey for its code (a system holding
-// a "|"), it is kept as it is.
+// Identifier types ("t:…") keep their key. FHIR strings cannot carry a NUL (fhir/validate refuses
+// U+0000), so a codeKey is unambiguous. The system and code of "s:system|code" are split at the "|"
+// before a code the value also has a "c:code" key for (a system may hold a "|"; search.TokenMatches
+// writes the keys of a value with both, and search values are matched by their parts, not re-parsed).
 //
 // Fields stored this way are marked in fields.tok (names.isToken), so that SearchIndex and Distinct give
-// their callers the keys search.Registry.Index wrote (publicTokenKeys). Searches also match the keys
-// files of version 7 and earlier hold ("c:code", "s:system|code", found by the prefix "s:system|"), which
-// stay until their resource is next written: storedTokenMatch.
+// their callers the keys search.Registry.Index wrote (publicTokenKeys). The fields of a file upgraded from
+// version 7 or earlier are marked fields.old: their resources keep the keys as the index gave them until
+// they are next written, so searches on those fields also match those (storedTokenMatch).
 
 const (
 	codePrefix   = "c:"
 	systemPrefix = "m:"
 )
 
-// codeKey is the stored key of a coding with a system (interned as sid) and a code.
+// codeKey is the stored key of a coding with a code (empty: none) and a system interned as sid (0: none).
 func codeKey(code string, sid int64) string {
+	if sid == 0 {
+		return codePrefix + code + keySep
+	}
 	return codePrefix + code + keySep + strconv.FormatInt(sid, 36)
 }
 
 // systemKey is the stored key of a field whose values include a coding of the system interned as sid.
 func systemKey(sid int64) string { return systemPrefix + strconv.FormatInt(sid, 36) }
 
-// systemOfKey splits the public key "s:system|code".
-func systemOfKey(k string) (sys, code string, ok bool) {
-	rest, ok := strings.CutPrefix(k, "s:")
-	if !ok {
-		return "", "", false
-	}
-	sys, code, ok = strings.Cut(rest, "|")
-	return sys, code, ok && code != ""
-}
-
-// storedTokenKeys returns the stored keys of a token field's public keys, sorted and unique; intern gives
-// a system's number (interning it if new).
+// storedTokenKeys returns the stored keys of a token field's public keys (search.TokenKeys), sorted and
+// unique; intern gives a system's number, interning it if new.
 func storedTokenKeys(public []string, intern func(system string) (int64, error)) ([]string, error) {
-	out := make([]string, 0, len(public))
-	var codes []string
-	var sids []int64
+	var codes []string // the codes of "c:code" keys: codings with a system and a code
 	for _, k := range public {
-		if sys, code, ok := systemOfKey(k); ok {
+		if code, ok := strings.CutPrefix(k, codePrefix); ok {
+			codes = append(codes, code)
+		}
+	}
+	out := make([]string, 0, len(public))
+	covered := make([]bool, len(codes))
+	for _, k := range public {
+		switch {
+		case strings.HasPrefix(k, codePrefix):
+			// With its system, below.
+		case strings.HasPrefix(k, "s:"):
+			sys, code := splitSystemCode(k[2:], codes)
 			sid, err := intern(sys)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, codeKey(code, sid))
-			codes, sids = append(codes, code), append(sids, sid)
+			out = append(out, codeKey(code, sid), systemKey(sid))
+			if i := slices.Index(codes, code); i >= 0 {
+				covered[i] = true
+			}
+		case strings.HasPrefix(k, "y:"):
+			sid, err := intern(k[2:])
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, codeKey("", sid), systemKey(sid))
+		case strings.HasPrefix(k, "n:"):
+			out = append(out, codeKey(k[2:], 0))
+		default:
+			out = append(out, k)
 		}
 	}
-	for _, k := range public {
-		if _, _, ok := systemOfKey(k); ok {
-			continue
+	for i, code := range codes {
+		if !covered[i] {
+			// Only when two codings' s: keys coincide (code "a|b" in system "x" and code "b" in system
+			// "x|a" are both "s:x|a|b"): the second is kept as "c:b", which only a code search on a field
+			// of a file upgraded from version 7 finds.
+			out = append(out, codePrefix+code)
 		}
-		if code, ok := strings.CutPrefix(k, codePrefix); ok && slices.Contains(codes, code) {
-			continue // the codeKey of a coding with this code holds it
-		}
-		out = append(out, k)
-	}
-	for _, sid := range sids {
-		out = append(out, systemKey(sid))
 	}
 	slices.Sort(out)
 	return slices.Compact(out), nil
 }
 
+// splitSystemCode splits "system|code" at the "|" before one of codes, or else at the first "|".
+func splitSystemCode(rest string, codes []string) (sys, code string) {
+	for i := 0; i < len(rest); i++ {
+		if rest[i] == '|' && slices.Contains(codes, rest[i+1:]) {
+			return rest[:i], rest[i+1:]
+		}
+	}
+	sys, code, _ = strings.Cut(rest, "|")
+	return sys, code
+}
+
 // publicTokenKeys calls fn with the public keys (search.TokenKeys) a stored key of a token field stands
-// for: a codeKey's "c:code" and "s:system|code", none for a systemKey, any other key itself; system gives
-// the URI of an interned system.
+// for: a codeKey's "c:code" and "s:system|code", or "n:code", or "y:system"; none for a systemKey; any
+// other key itself. system gives the URI of an interned system.
 func publicTokenKeys(stored string, system func(sid int64) (string, bool), fn func(key string) error) error {
 	if strings.HasPrefix(stored, systemPrefix) {
 		return nil
 	}
-	if rest, ok := strings.CutPrefix(stored, codePrefix); ok {
-		if code, s, ok := strings.Cut(rest, keySep); ok {
-			if err := fn(codePrefix + code); err != nil {
-				return err
-			}
-			sid, err := strconv.ParseInt(s, 36, 64)
-			uri, known := system(sid)
-			if err != nil || !known {
-				return fmt.Errorf("sqlite: token key %q names no known system", stored)
-			}
-			return fn("s:" + uri + "|" + code)
-		}
+	rest, ok := strings.CutPrefix(stored, codePrefix)
+	if !ok {
+		return fn(stored)
 	}
-	return fn(stored)
+	code, s, ok := strings.Cut(rest, keySep)
+	if !ok {
+		return fn(stored)
+	}
+	if s == "" {
+		return fn("n:" + code)
+	}
+	sid, err := strconv.ParseInt(s, 36, 64)
+	uri, known := system(sid)
+	if err != nil || !known {
+		return fmt.Errorf("sqlite: token key %q names no known system", stored)
+	}
+	if code == "" {
+		return fn("y:" + uri)
+	}
+	if err := fn(codePrefix + code); err != nil {
+		return err
+	}
+	return fn("s:" + uri + "|" + code)
 }
 
-// storedTokenMatch returns what a token field's stored keys must equal, or start with, to match m
-// (search.TokenMatches): the public forms themselves, which files of version 7 and earlier hold, and
-// their stored forms; system gives the number of an interned system (none: no stored key names it).
-func storedTokenMatch(m search.TokenMatch, system func(uri string) (int64, bool)) search.TokenMatch {
-	out := search.TokenMatch{Keys: slices.Clone(m.Keys), Prefixes: slices.Clone(m.Prefixes)}
-	for _, k := range m.Keys {
-		if sys, code, ok := systemOfKey(k); ok {
-			if sid, ok := system(sys); ok {
-				out.Keys = append(out.Keys, codeKey(code, sid))
-			}
-		} else if code, ok := strings.CutPrefix(k, codePrefix); ok {
-			out.Prefixes = append(out.Prefixes, codePrefix+code+keySep)
-		} else if sys, ok := strings.CutPrefix(k, "y:"); ok {
-			if sid, ok := system(sys); ok {
+// storedTokenMatch returns what a token field's stored keys must equal, or start with, to match the
+// search values (as search.TokenMatches defines it for the public keys); when legacy, the public keys a
+// file of version 7 or earlier holds too. system gives the number of an interned system (none: no stored
+// key names it).
+func storedTokenMatch(values []search.Value, system func(uri string) (int64, bool), legacy bool) search.TokenMatch {
+	var out search.TokenMatch
+	if legacy {
+		out = search.TokenMatches(values)
+	}
+	for _, v := range values {
+		switch {
+		case !v.HasSystem:
+			out.Prefixes = append(out.Prefixes, codeKey(v.Code, 0))
+		case v.System == "":
+			out.Keys = append(out.Keys, codeKey(v.Code, 0))
+		default:
+			sid, ok := system(v.System)
+			switch {
+			case !ok:
+			case v.Code == "":
 				out.Keys = append(out.Keys, systemKey(sid))
+			default:
+				out.Keys = append(out.Keys, codeKey(v.Code, sid))
 			}
 		}
 	}
