@@ -50,7 +50,9 @@ type Write struct {
 	Body []byte
 	// Method recorded in history (POST, PUT, PATCH); defaults to POST for Create and PUT for Update.
 	Method string
-	// Index holds the resource's search values, by field name, pre-normalised by the caller.
+	// Index holds the resource's search values, by field name, pre-normalised by the caller: as
+	// search.Registry.Index returns them, with token fields typed search.TokenKeys (a store may keep those
+	// in its own form and searches them so; storage/sqlite does).
 	Index map[string]any
 }
 
