@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"maps"
 	"net/url"
 	"path/filepath"
@@ -131,48 +130,42 @@ var tokenQueries = map[string]string{
 	"_sort=_tag,_id":                  "b a c",
 }
 
+// tokenTable lists every token query, sorted, with answer(query).
+func tokenTable(answer func(q string) string) string {
+	qs := make([]string, 0, len(tokenQueries))
+	for q := range tokenQueries {
+		qs = append(qs, q)
+	}
+	slices.Sort(qs)
+	var b strings.Builder
+	for _, q := range qs {
+		fmt.Fprintf(&b, "%s: %s\n", q, answer(q))
+	}
+	return b.String()
+}
+
+// tokenAnswers is tokenTable with what s answers (sorted by id unless the query sorts).
 func tokenAnswers(t *testing.T, s *Store, reg *search.Registry) string {
 	t.Helper()
-	var b strings.Builder
-	qs := make([]string, 0, len(tokenQueries))
-	for q := range tokenQueries {
-		qs = append(qs, q)
-	}
-	slices.Sort(qs)
-	for _, q := range qs {
-		raw := q
+	return tokenTable(func(q string) string {
 		if !strings.Contains(q, "_sort") {
-			raw += "&_sort=_id"
+			q += "&_sort=_id"
 		}
-		fmt.Fprintf(&b, "%s: %s\n", q, searchIDs(t, s, reg, "Patient", raw, true))
-	}
-	return b.String()
+		return searchIDs(t, s, reg, "Patient", q, true)
+	})
 }
 
-func tokenWant() string {
-	var b strings.Builder
-	qs := make([]string, 0, len(tokenQueries))
-	for q := range tokenQueries {
-		qs = append(qs, q)
-	}
-	slices.Sort(qs)
-	for _, q := range qs {
-		fmt.Fprintf(&b, "%s: %s\n", q, tokenQueries[q])
-	}
-	return b.String()
-}
+// tokenWant is tokenTable with the expected answers.
+func tokenWant() string { return tokenTable(func(q string) string { return tokenQueries[q] }) }
 
-// TestTokenKeys: a token field's keys are stored one per coding with a system and a code ("c:code␀system")
-// plus one "m:system" per system, other forms as they are; every token search — code alone, system|code,
-// system|, |code, :not, :missing, several values — and sorts by a token answer on them; SearchIndex and
-// Distinct give back the keys the index wrote.
+// TestTokenKeys: a token field's keys are stored one per coding ("c:code␀S", S the interned system, empty
+// without one) plus one "m:S" per system, identifier types as they are, no "s:" keys; every token search —
+// code alone, system|code, system|, |code, an unknown system, :not, :missing, several values — and sorts by
+// a token answer on them; SearchIndex and Distinct give back the keys the index wrote.
 func TestTokenKeys(t *testing.T) {
 	reg := r4test.Load(t).Registry
 	ctx := context.Background()
-	s, err := Open(ctx, Options{Path: filepath.Join(t.TempDir(), "tok.db"), Logger: slog.New(slog.DiscardHandler), Synchronous: "normal"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openAt(t, filepath.Join(t.TempDir(), "tok.db"))
 	defer s.Close(ctx)
 	indexes := map[string]map[string]any{}
 	for id, body := range tokenPatients {
@@ -217,7 +210,7 @@ func TestTokenKeys(t *testing.T) {
 		t.Fatal(oerr)
 	}
 	got := map[string]map[string][]string{}
-	err = s.SearchIndex(ctx, q, fields, func(id string, field int, key string, lo, hi int64) error {
+	err := s.SearchIndex(ctx, q, fields, func(id string, field int, key string, lo, hi int64) error {
 		if got[id] == nil {
 			got[id] = map[string][]string{}
 		}
@@ -260,13 +253,7 @@ func TestTokenKeysOfVersion7(t *testing.T) {
 	reg := r4test.Load(t).Registry
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "v7.db")
-	open := func() *Store {
-		s, err := Open(ctx, Options{Path: path, Logger: slog.New(slog.DiscardHandler), Synchronous: "normal"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	open := func() *Store { return openAt(t, path) }
 	s := open()
 	for id, body := range tokenPatients {
 		createPatient(t, s, reg, id, maps.Clone(body))

@@ -196,13 +196,7 @@ func TestUpgradeFromSchema1(t *testing.T) {
 	reg := r4test.Load(t).Registry
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "v1.db")
-	open := func() *Store {
-		s, err := Open(ctx, Options{Path: path, Logger: slog.New(slog.DiscardHandler), Synchronous: "normal"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	open := func() *Store { return openAt(t, path) }
 	s := open()
 	for i, b := range []string{"1980-02-03", "1975", ""} {
 		body := map[string]any{"resourceType": "Patient", "gender": "female", "name": []any{map[string]any{"family": fmt.Sprintf("f%d", 3-i)}}}
@@ -304,13 +298,7 @@ func TestUpgradeFromSchema2(t *testing.T) {
 	reg := r4test.Load(t).Registry
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "v2.db")
-	open := func() *Store {
-		s, err := Open(ctx, Options{Path: path, Logger: slog.New(slog.DiscardHandler), Synchronous: "normal"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	open := func() *Store { return openAt(t, path) }
 	s := open()
 	for i, g := range []string{"male", "female", ""} {
 		body := map[string]any{"resourceType": "Patient", "name": []any{map[string]any{"family": fmt.Sprintf("f%d", i)}}}
@@ -393,4 +381,14 @@ func TestUpgradeFromSchema2(t *testing.T) {
 			t.Errorf("%s: got %s, want %s", raw, g, want)
 		}
 	}
+}
+
+// openAt opens the data file at path (synchronous=normal, logs discarded).
+func openAt(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), Options{Path: path, Logger: slog.New(slog.DiscardHandler), Synchronous: "normal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
