@@ -26,7 +26,10 @@ type stmtCache struct {
 	byText  map[string]*list.Element // of *cachedStmt
 	lru     *list.List               // front: most recently used
 	closed  bool
-	pending sync.WaitGroup // the preparations under way (tests wait for them)
+	pending sync.WaitGroup // the preparations under way (close waits for them; tests too)
+	// ctx is the preparations' context, cancelled by close: one waiting for a free read connection gives up.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 type cachedStmt struct {
@@ -44,7 +47,8 @@ const searchStmtCacheSize = 256
 const maxCachedText = 2048
 
 func newStmtCache(db *sql.DB, max int) *stmtCache {
-	return &stmtCache{db: db, max: max, byText: map[string]*list.Element{}, lru: list.New()}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &stmtCache{db: db, max: max, byText: map[string]*list.Element{}, lru: list.New(), ctx: ctx, cancel: cancel}
 }
 
 // get returns the prepared statement for text, or nil when it is not prepared yet (it then starts
@@ -73,7 +77,7 @@ func (c *stmtCache) get(text string) *sql.Stmt {
 // prepare prepares cs on the pool and stores it, unless it was evicted meanwhile or the cache closed.
 func (c *stmtCache) prepare(cs *cachedStmt) {
 	defer c.pending.Done()
-	st, err := c.db.PrepareContext(context.Background(), cs.text)
+	st, err := c.db.PrepareContext(c.ctx, cs.text)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.byText[cs.text]
@@ -104,14 +108,15 @@ func (c *stmtCache) evictLocked() {
 	}
 }
 
-// close closes every cached statement; get returns nil from then on. A preparation under way closes its
-// statement itself when it ends (it may be waiting for a read connection: closing the pool ends it).
+// close closes every cached statement; get returns nil from then on. It returns once no preparation is
+// under way: one may be opening a read connection, which creates the WAL's files if the writer's close
+// had already removed them — after the store's Close, in a directory its owner is deleting. A preparation
+// waiting for a free read connection gives up (ctx); one that ends closes its statement itself.
 func (c *stmtCache) close() {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.closed = true
 	for e := c.lru.Front(); e != nil; e = e.Next() {
 		if cs := e.Value.(*cachedStmt); cs.st != nil {
@@ -120,6 +125,9 @@ func (c *stmtCache) close() {
 	}
 	c.lru.Init()
 	c.byText = map[string]*list.Element{}
+	c.mu.Unlock()
+	c.cancel()
+	c.pending.Wait()
 }
 
 // cachedTx runs statements in a read transaction, prepared through the store's statement cache.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -202,6 +203,35 @@ func TestStmtCacheBounded(t *testing.T) {
 			s.search.mu.Unlock()
 			if n > 2 {
 				t.Fatalf("%d texts cached, bound 2", n)
+			}
+		}
+	}
+}
+
+// TestCloseEndsPreparations: Close returns only when no statement is being prepared — a preparation opening
+// a read connection after the writer's close removed the WAL's files created them again, after Close, in a
+// directory its owner was deleting (a test's TempDir cleanup failed with "directory not empty"). Each round
+// closes a store right after searches of new shapes started preparations; nothing but the data file and
+// its lock may be left.
+func TestCloseEndsPreparations(t *testing.T) {
+	reg := r4test.Load(t).Registry
+	for round := range 20 {
+		dir := t.TempDir()
+		s := openAt(t, filepath.Join(dir, "careflow.db"))
+		createPatient(t, s, reg, "p", map[string]any{"name": []any{map[string]any{"family": "Close"}}})
+		for n := range 8 {
+			searchIDs(t, s, reg, "Patient", fmt.Sprintf("name=clo&_count=%d&_sort=%s", n+1, []string{"_id", "-_id"}[n%2]), false)
+		}
+		if err := s.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if name := e.Name(); name != "careflow.db" && name != "careflow.db-lock" {
+				t.Fatalf("round %d: %s left after Close", round, name)
 			}
 		}
 	}
