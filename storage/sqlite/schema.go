@@ -73,10 +73,10 @@ const srtWalk = `CREATE INDEX srt_walk ON srt(f, v, w) WHERE w`
 // (all of res_id's minus these) without reading every row.
 const resDeleted = `CREATE INDEX res_deleted ON res(tid) WHERE deleted`
 
-// migrate creates the schema in a new file, upgrades a file of an earlier layout (reindexNumeric runs in
-// the upgrades that add the number and quantity index and the composite and near values) and refuses a
-// file written by another layout.
-func migrate(ctx context.Context, db *sql.DB, reindexNumeric func(ctx context.Context, tx *sql.Tx) error) error {
+// migrate creates the schema in a new file, upgrades a file of an earlier layout (reindex runs at the end
+// of an upgrade, in its transaction, with the version upgraded from: it fills in what the stored
+// resources need re-extracted for) and refuses a file written by another layout.
+func migrate(ctx context.Context, db *sql.DB, reindex func(ctx context.Context, tx *sql.Tx, from int) error) error {
 	var v int
 	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return fmt.Errorf("sqlite: read the schema version: %w", err)
@@ -85,7 +85,7 @@ func migrate(ctx context.Context, db *sql.DB, reindexNumeric func(ctx context.Co
 	case schemaVersion:
 		return nil
 	case 1, 2, 3, 4, 5, 6, 7:
-		return upgrade(ctx, db, v, reindexNumeric)
+		return upgrade(ctx, db, v, reindex)
 	case 0:
 	default:
 		return fmt.Errorf("sqlite: the database has schema version %d; this careflow reads version %d", v, schemaVersion)
@@ -158,7 +158,7 @@ const numericStep = 3
 const compositeStep = 4
 
 // upgrade takes a file of version from to schemaVersion in place, in one transaction.
-func upgrade(ctx context.Context, db *sql.DB, from int, reindexNumeric func(ctx context.Context, tx *sql.Tx) error) error {
+func upgrade(ctx context.Context, db *sql.DB, from int, reindex func(ctx context.Context, tx *sql.Tx, from int) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: upgrade the schema from version %d: %w", from, err)
@@ -176,8 +176,8 @@ func upgrade(ctx context.Context, db *sql.DB, from int, reindexNumeric func(ctx 
 			}
 		}
 	}
-	if from <= compositeStep && reindexNumeric != nil {
-		if err := reindexNumeric(ctx, tx); err != nil {
+	if reindex != nil {
+		if err := reindex(ctx, tx, from); err != nil {
 			return fmt.Errorf("sqlite: upgrade the schema from version %d: %w", from, err)
 		}
 	}

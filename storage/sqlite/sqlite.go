@@ -174,16 +174,31 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	s.write.SetMaxIdleConns(1)
 	s.write.SetConnMaxLifetime(0)
 	s.write.SetConnMaxIdleTime(0)
-	if err := migrate(ctx, s.write, func(ctx context.Context, tx *sql.Tx) error {
+	if err := migrate(ctx, s.write, func(ctx context.Context, tx *sql.Tx, from int) error {
 		if o.Reindex == nil {
-			log.Warn("storage: the data file gained the number, quantity, composite and near indexes; resources stored before are found by those searches once rewritten (or after careflow copy)")
+			if from <= compositeStep {
+				log.Warn("storage: the data file gained the number, quantity, composite and near indexes; resources stored before are found by those searches once rewritten (or after careflow copy)")
+			}
+			if from <= tokenStep {
+				log.Info("storage: token keys stored before keep their form until their resources are written again; searches match both")
+			}
 			return nil
 		}
-		n, err := reindexNumeric(ctx, tx, codec, o.Reindex)
-		if err == nil {
+		if from <= compositeStep {
+			n, err := reindexNumeric(ctx, tx, codec, o.Reindex)
+			if err != nil {
+				return err
+			}
 			log.Info("storage: number, quantity, composite and near values indexed for the resources stored before", "resources", n)
 		}
-		return err
+		if from <= tokenStep {
+			n, err := rewriteTokenKeys(ctx, tx, codec, o.Reindex)
+			if err != nil {
+				return err
+			}
+			log.Info("storage: token keys stored one per coding", "fields", n)
+		}
+		return nil
 	}); err != nil {
 		return fail(err)
 	}

@@ -1,6 +1,9 @@
 package sqlite
 
 import (
+	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -30,9 +33,11 @@ import (
 // writes the keys of a value with both, and search values are matched by their parts, not re-parsed).
 //
 // Fields stored this way are marked in fields.tok (names.isToken), so that SearchIndex and Distinct give
-// their callers the keys search.Registry.Index wrote (publicTokenKeys). The fields of a file upgraded from
-// version 7 or earlier are marked fields.old: their resources keep the keys as the index gave them until
-// they are next written, so searches on those fields also match those (storedTokenMatch).
+// their callers the keys search.Registry.Index wrote (publicTokenKeys). Opening a file of version 7 or
+// earlier rewrites its token fields' keys (rewriteTokenKeys, with Options.Reindex to tell which fields are
+// token fields); a field it could not tell, or every field when the store has no Reindex, stays marked
+// fields.old: its resources keep the keys as the index gave them until they are next written, so searches
+// on it also match those (storedTokenMatch).
 
 const (
 	codePrefix   = "c:"
@@ -169,4 +174,136 @@ func storedTokenMatch(values []search.Value, system func(uri string) (int64, boo
 		}
 	}
 	return out
+}
+
+// tokenStep is the version whose upgrade stores token keys as described above (to version 8).
+const tokenStep = 7
+
+// rewriteTokenKeys stores the token keys of a file upgraded from version 7 or earlier as new writes store
+// them, in the upgrade's transaction, and returns how many fields it rewrote. A field's kind is what
+// extract (search.Registry.Index) gives for the current version of one resource that has rows in it: a
+// token field's rows are rewritten resource by resource and the field marked tok; any other field holds
+// no token keys. Either way it is no longer old, so its searches need not match the index's own forms. A
+// field whose kind cannot be told (no current resource has it, or its resource's values lack it) stays
+// old.
+func rewriteTokenKeys(ctx context.Context, tx *sql.Tx, c *codec, extract func(typ string, body []byte) (map[string]any, error)) (int, error) {
+	type field struct {
+		fid       int64
+		typ, name string
+	}
+	var fields []field
+	rows, err := tx.QueryContext(ctx, "SELECT f.fid, t.name, f.name FROM fields f JOIN types t ON t.tid = f.tid WHERE f.old IS NOT NULL")
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: rewrite token keys: %w", err)
+	}
+	for rows.Next() {
+		var f field
+		if err := rows.Scan(&f.fid, &f.typ, &f.name); err != nil {
+			_ = rows.Close()
+			return 0, fmt.Errorf("sqlite: rewrite token keys: %w", err)
+		}
+		fields = append(fields, f)
+	}
+	if err := rows.Close(); err != nil {
+		return 0, fmt.Errorf("sqlite: rewrite token keys: %w", err)
+	}
+	systems := map[string]int64{}
+	intern := func(uri string) (int64, error) {
+		if sid, ok := systems[uri]; ok {
+			return sid, nil
+		}
+		var sid int64
+		err := tx.QueryRowContext(ctx, "INSERT INTO systems(uri) VALUES (?) ON CONFLICT(uri) DO UPDATE SET uri = excluded.uri RETURNING sid", uri).Scan(&sid)
+		if err != nil {
+			return 0, fmt.Errorf("sqlite: intern code system %s: %w", uri, err)
+		}
+		systems[uri] = sid
+		return sid, nil
+	}
+	rewritten := 0
+	for _, f := range fields {
+		var stored []byte
+		err := tx.QueryRowContext(ctx, `SELECT v.body FROM ixk k JOIN res r ON r.rid = k.rid JOIN ver v ON v.rid = r.rid AND v.vid = r.vid
+			WHERE k.f = ? AND r.deleted = 0 LIMIT 1`, f.fid).Scan(&stored)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("sqlite: rewrite token keys of %s.%s: %w", f.typ, f.name, err)
+		}
+		body, err := c.unpack(stored)
+		if err != nil {
+			return 0, err
+		}
+		idx, err := extract(f.typ, body)
+		if err != nil {
+			return 0, fmt.Errorf("sqlite: rewrite token keys of %s.%s: %w", f.typ, f.name, err)
+		}
+		switch idx[f.name].(type) {
+		case nil:
+			continue
+		case search.TokenKeys:
+			if err := rewriteField(ctx, tx, f.fid, intern); err != nil {
+				return 0, fmt.Errorf("sqlite: rewrite token keys of %s.%s: %w", f.typ, f.name, err)
+			}
+			rewritten++
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE fields SET old = NULL WHERE fid = ?", f.fid); err != nil {
+			return 0, fmt.Errorf("sqlite: rewrite token keys of %s.%s: %w", f.typ, f.name, err)
+		}
+	}
+	return rewritten, nil
+}
+
+// rewriteField stores the keys of token field fid as storedTokenKeys gives them, resource by resource, and
+// marks the field tok.
+func rewriteField(ctx context.Context, tx *sql.Tx, fid int64, intern func(string) (int64, error)) error {
+	var rids []int64
+	rows, err := tx.QueryContext(ctx, "SELECT DISTINCT rid FROM ixk WHERE f = ?", fid)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var rid int64
+		if err := rows.Scan(&rid); err != nil {
+			_ = rows.Close()
+			return err
+		}
+		rids = append(rids, rid)
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	for _, rid := range rids {
+		var public []string
+		rows, err := tx.QueryContext(ctx, "SELECT v FROM ixk WHERE rid = ? AND f = ?", rid, fid)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				_ = rows.Close()
+				return err
+			}
+			public = append(public, v)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		stored, err := storedTokenKeys(public, intern)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM ixk WHERE rid = ? AND f = ?", rid, fid); err != nil {
+			return err
+		}
+		for _, k := range stored {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO ixk(rid, f, v) VALUES (?, ?, ?)", rid, fid, k); err != nil {
+				return err
+			}
+		}
+	}
+	_, err = tx.ExecContext(ctx, "UPDATE fields SET tok = 1 WHERE fid = ?", fid)
+	return err
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/url"
 	"path/filepath"
@@ -168,7 +169,8 @@ func TestTokenKeys(t *testing.T) {
 	s := openAt(t, filepath.Join(t.TempDir(), "tok.db"))
 	defer s.Close(ctx)
 	indexes := map[string]map[string]any{}
-	for id, body := range tokenPatients {
+	for _, id := range slices.Sorted(maps.Keys(tokenPatients)) {
+		body := tokenPatients[id]
 		createPatient(t, s, reg, id, maps.Clone(body))
 		body = maps.Clone(body)
 		body["resourceType"] = "Patient"
@@ -246,25 +248,28 @@ func TestTokenKeys(t *testing.T) {
 	}
 }
 
-// TestTokenKeysOfVersion7: a file of version 7 holds token keys as the index gave them ("c:code" and
-// "s:system|code"); opened by this version, every token search answers as on a new file, also once some of
-// its resources are written again (in the stored form) and others not.
-func TestTokenKeysOfVersion7(t *testing.T) {
-	reg := r4test.Load(t).Registry
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "v7.db")
-	open := func() *Store { return openAt(t, path) }
-	s := open()
-	for id, body := range tokenPatients {
-		createPatient(t, s, reg, id, maps.Clone(body))
+// createTokenPatients writes tokenPatients to s in the order of their ids.
+func createTokenPatients(t *testing.T, s *Store, reg *search.Registry) {
+	t.Helper()
+	for _, id := range slices.Sorted(maps.Keys(tokenPatients)) {
+		createPatient(t, s, reg, id, maps.Clone(tokenPatients[id]))
 	}
-	if err := s.Close(ctx); err != nil {
+}
+
+// tokenFileOfVersion7 writes tokenPatients to a new file at path and turns it into a file of version 7:
+// token keys as the index gave them.
+func tokenFileOfVersion7(t *testing.T, reg *search.Registry, path string) {
+	t.Helper()
+	s := openAt(t, path)
+	createTokenPatients(t, s, reg)
+	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	db, err := openDB(path, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer db.Close()
 	publicTokenRows(t, db)
 	if _, err := db.Exec("PRAGMA user_version = 7"); err != nil {
 		t.Fatal(err)
@@ -272,8 +277,17 @@ func TestTokenKeysOfVersion7(t *testing.T) {
 	if rows := ixkRows(t, db); !strings.Contains(rows, " s:urn:mrn|100\n") || strings.Contains(rows, " m:") {
 		t.Fatalf("the version 7 layout was not written:\n%s", rows)
 	}
-	db.Close()
-	s = open()
+}
+
+// TestTokenKeysOfVersion7: a file of version 7 holds token keys as the index gave them ("c:code" and
+// "s:system|code"); opened by this version without Options.Reindex, every token search answers as on a new
+// file, also once some of its resources are written again (in the stored form) and others not.
+func TestTokenKeysOfVersion7(t *testing.T) {
+	reg := r4test.Load(t).Registry
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v7.db")
+	tokenFileOfVersion7(t, reg, path)
+	s := openAt(t, path)
 	defer s.Close(ctx)
 	want := tokenWant()
 	if got := tokenAnswers(t, s, reg); got != want {
@@ -296,6 +310,55 @@ func TestTokenKeysOfVersion7(t *testing.T) {
 	}
 	if got := tokenAnswers(t, s, reg); got != want {
 		t.Errorf("answers with both layouts:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestUpgradeFromSchema7RewritesTokenKeys: opened with Options.Reindex, a file of version 7 has its token
+// keys rewritten to the rows a new write stores, no field is left old (searched in both forms), and every
+// token search answers as before.
+func TestUpgradeFromSchema7RewritesTokenKeys(t *testing.T) {
+	reg := r4test.Load(t).Registry
+	ctx := context.Background()
+	dir := t.TempDir()
+	fresh := openAt(t, filepath.Join(dir, "new.db"))
+	createTokenPatients(t, fresh, reg)
+	written := ixkRows(t, fresh.read)
+	if written == "" {
+		t.Fatal("no rows written")
+	}
+	if err := fresh.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "v7.db")
+	tokenFileOfVersion7(t, reg, path)
+	s, err := Open(ctx, Options{Path: path, Logger: slog.New(slog.DiscardHandler), Synchronous: "normal", Reindex: reg.IndexBody})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	// The systems may be numbered in another order than on the new file: compare with them as URIs.
+	uris := func(st *Store, rows string) string {
+		for sid, uri := range st.names.systemOf {
+			n := strconv.FormatInt(sid, 36)
+			rows = strings.ReplaceAll(rows, "|"+n+"\n", "|<"+uri+">\n")
+			rows = strings.ReplaceAll(rows, " m:"+n+"\n", " m:<"+uri+">\n")
+		}
+		return rows
+	}
+	freshAgain := openAt(t, filepath.Join(dir, "new.db"))
+	defer freshAgain.Close(ctx)
+	if got, want := uris(s, ixkRows(t, s.read)), uris(freshAgain, written); got != want {
+		t.Errorf("rows after the upgrade:\n%s\nas a new file writes them:\n%s", got, want)
+	}
+	var old int
+	if err := s.read.QueryRow("SELECT count(*) FROM fields WHERE old IS NOT NULL AND fid IN (SELECT f FROM ixk)").Scan(&old); err != nil {
+		t.Fatal(err)
+	}
+	if old != 0 {
+		t.Errorf("%d fields with keys still old", old)
+	}
+	if got, want := tokenAnswers(t, s, reg), tokenWant(); got != want {
+		t.Errorf("answers after the upgrade:\n%s\nwant\n%s", got, want)
 	}
 }
 
