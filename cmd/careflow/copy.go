@@ -134,7 +134,7 @@ func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	registry := defs.Registry
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	open := func(db string) (closer, error) {
-		openCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		openCtx, cancel := openContext(ctx, db)
 		defer cancel()
 		// No settle window for the change feed, which lists the stores here: nothing else writes them
 		// during a copy. The embedded store commits with synchronous=normal: what a power loss would undo,

@@ -159,7 +159,7 @@ func (h *hardening) server(addr string, handler http.Handler) *http.Server {
 func (h *hardening) open(ctx context.Context, c storeConfig, registry *search.Registry, log *slog.Logger) (*guard.Store, error) {
 	opts := guard.Options{DBTimeout: h.dbTimeout, QueryTimeout: h.searchTimeout, Logger: log}
 	if _, ok, _ := sqlite.ParseDSN(c.Database); ok || !strings.HasPrefix(c.Database, "mongodb") {
-		openCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		openCtx, cancel := openContext(ctx, c.Database)
 		defer cancel()
 		s, err := openStore(openCtx, c, registry, log)
 		if err != nil {

@@ -52,6 +52,17 @@ type closer interface {
 	Close(ctx context.Context) error
 }
 
+// openContext bounds opening the store of database to 60 s when it is MongoDB (reaching a server). The
+// embedded store's file is local and opens at once, except when its layout is upgraded: that runs in one
+// transaction as long as the file needs (the 10,000-patient file's token-key rewrite takes 16 s), and a
+// bound would roll it back at every start of a large file, which could then never open.
+func openContext(ctx context.Context, database string) (context.Context, context.CancelFunc) {
+	if _, ok, _ := sqlite.ParseDSN(database); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, 60*time.Second)
+}
+
 // openStore opens the configured store.
 func openStore(ctx context.Context, c storeConfig, registry *search.Registry, log *slog.Logger) (closer, error) {
 	if path, ok, err := sqlite.ParseDSN(c.Database); ok {

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCheckMongoURI: at start a MongoDB URI is checked for its syntax only — a mongodb+srv:// URI without
@@ -38,5 +40,27 @@ func TestCheckMongoURI(t *testing.T) {
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%s: %v, want an error saying %q", tc.uri, err, tc.want)
 		}
+	}
+}
+
+// TestOpenContext: opening the embedded store is not bounded in time (an upgrade of a large file's layout
+// runs as long as it needs; a bound would roll it back at every start); opening MongoDB is, to 60 s.
+func TestOpenContext(t *testing.T) {
+	ctx, cancel := openContext(context.Background(), "sqlite:careflow-data/careflow.db")
+	defer cancel()
+	if d, ok := ctx.Deadline(); ok {
+		t.Errorf("the embedded store's open has a deadline (%v)", d)
+	}
+	ctx, cancel = openContext(context.Background(), "mongodb://127.0.0.1:27017/careflow")
+	defer cancel()
+	if d, ok := ctx.Deadline(); !ok || time.Until(d) > 60*time.Second || time.Until(d) < 50*time.Second {
+		t.Errorf("MongoDB's open: deadline %v (%v), want in 60 s", d, ok)
+	}
+	parent, stop := context.WithCancel(context.Background())
+	ctx, cancel = openContext(parent, "sqlite:x.db")
+	defer cancel()
+	stop()
+	if ctx.Err() == nil {
+		t.Error("the embedded store's open outlives its parent (a shutdown during an upgrade must stop it)")
 	}
 }
