@@ -30,8 +30,8 @@ import (
 //
 // Identifier types ("t:…") keep their key. FHIR strings cannot carry a NUL (fhir/validate refuses
 // U+0000), so a codeKey is unambiguous. The system and code of "s:system|code" are split at the "|"
-// before a code the value also has a "c:code" key for (a system may hold a "|"; search.TokenMatches
-// writes the keys of a value with both, and search values are matched by their parts, not re-parsed).
+// before a code the field also has a "c:code" key for (the index writes both for such a coding, and a
+// system may hold a "|"); search values are matched by their parsed parts, never re-split.
 //
 // Fields stored this way are marked in fields.tok (names.isToken), so that SearchIndex and Distinct give
 // their callers the keys search.Registry.Index wrote (publicTokenKeys). Opening a file of version 7 or
