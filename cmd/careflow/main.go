@@ -55,6 +55,8 @@ func main() {
 		err = load(os.Args[2:])
 	case "copy":
 		err = copyStore(os.Args[2:])
+	case "compact":
+		err = compact(os.Args[2:])
 	case "dev-issuer":
 		err = devIssuer(os.Args[2:])
 	case "dev-token":
@@ -83,6 +85,7 @@ commands:
   copy      copy every resource with all its versions from one store to another, e.g.
             careflow copy --from sqlite:careflow-data/careflow.db --to mongodb://host:27017/careflow
             (careflow copy -h)
+  compact   rewrite the embedded store's file without its free pages, careflow stopped (careflow compact -h)
   dev-issuer  development only: serve a signing key's JWKS as an OAuth issuer (careflow dev-issuer -h)
   dev-token   development only: print an access token signed with that key (careflow dev-token -h)
 `)
