@@ -2,12 +2,12 @@ package interaction
 
 import (
 	"context"
-	"github.com/careflow/careflow/auth"
 	"net/http"
 	"net/url"
 	"sort"
 	"strings"
 
+	"github.com/careflow/careflow/auth"
 	"github.com/careflow/careflow/fhir/outcome"
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/storage"

@@ -2,13 +2,13 @@ package interaction
 
 import (
 	"context"
-	"github.com/careflow/careflow/auth"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"time"
 
+	"github.com/careflow/careflow/auth"
 	"github.com/careflow/careflow/fhir/bundle"
 	"github.com/careflow/careflow/fhir/outcome"
 	"github.com/careflow/careflow/fhir/resource"

@@ -5,10 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/careflow/careflow/auth"
 	"net/http"
 	"sort"
 
+	"github.com/careflow/careflow/auth"
 	"github.com/careflow/careflow/fhir/resource"
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/storage"

@@ -5,13 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/careflow/careflow/auth"
-	"github.com/careflow/careflow/fhir/capability"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 
+	"github.com/careflow/careflow/auth"
+	"github.com/careflow/careflow/fhir/capability"
 	"github.com/careflow/careflow/fhir/operation"
 	"github.com/careflow/careflow/fhir/outcome"
 )

@@ -3,12 +3,12 @@ package interaction
 import (
 	"context"
 	"errors"
-	"github.com/careflow/careflow/auth"
 	"math/rand/v2"
 	"mime"
 	"net/http"
 	"time"
 
+	"github.com/careflow/careflow/auth"
 	"github.com/careflow/careflow/fhir/outcome"
 	"github.com/careflow/careflow/fhir/patch"
 	"github.com/careflow/careflow/storage"

@@ -3,10 +3,10 @@ package interaction
 import (
 	"context"
 	"errors"
-	"github.com/careflow/careflow/auth"
 	"net/http"
 	"strconv"
 
+	"github.com/careflow/careflow/auth"
 	"github.com/careflow/careflow/fhir/outcome"
 	"github.com/careflow/careflow/storage"
 )

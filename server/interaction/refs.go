@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/careflow/careflow/auth"
 	"net/http"
 	"strings"
 
+	"github.com/careflow/careflow/auth"
 	"github.com/careflow/careflow/fhir/outcome"
 	"github.com/careflow/careflow/fhir/resource"
 	"github.com/careflow/careflow/fhir/search"

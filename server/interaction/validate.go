@@ -3,10 +3,10 @@ package interaction
 import (
 	"context"
 	"encoding/json"
-	"github.com/careflow/careflow/auth"
 	"net/http"
 	"strings"
 
+	"github.com/careflow/careflow/auth"
 	"github.com/careflow/careflow/fhir/outcome"
 	"github.com/careflow/careflow/storage"
 )

@@ -3,9 +3,9 @@ package interaction
 import (
 	"context"
 	"fmt"
-	"github.com/careflow/careflow/auth"
 	"net/http"
 
+	"github.com/careflow/careflow/auth"
 	"github.com/careflow/careflow/fhir/outcome"
 	"github.com/careflow/careflow/fhir/search"
 	"github.com/careflow/careflow/storage"

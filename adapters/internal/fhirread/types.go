@@ -9,10 +9,10 @@ package fhirread
 
 import (
 	"encoding/json"
-
 	"fmt"
-	gojson "github.com/goccy/go-json"
 	"strings"
+
+	gojson "github.com/goccy/go-json"
 
 	"github.com/careflow/careflow/fhir/search"
 )
