@@ -45,12 +45,9 @@ file as it was.
 	if fs.NArg() > 0 {
 		return fmt.Errorf("compact: unexpected arguments %q", fs.Args())
 	}
-	path, ok, err := sqlite.ParseDSN(*db)
-	if !ok {
-		return fmt.Errorf("compact: %s is not the embedded store (sqlite:PATH); MongoDB gives space back with its own compact command", redact(*db))
-	}
+	path, err := embeddedPath("compact", *db, "MongoDB gives space back with its own compact command")
 	if err != nil {
-		return fmt.Errorf("compact: %w", err)
+		return err
 	}
 	before, after, err := sqlite.Compact(ctx, path)
 	if err != nil {

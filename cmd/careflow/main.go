@@ -57,6 +57,8 @@ func main() {
 		err = copyStore(os.Args[2:])
 	case "compact":
 		err = compact(os.Args[2:])
+	case "backup":
+		err = backup(os.Args[2:])
 	case "dev-issuer":
 		err = devIssuer(os.Args[2:])
 	case "dev-token":
@@ -86,6 +88,7 @@ commands:
             careflow copy --from sqlite:careflow-data/careflow.db --to mongodb://host:27017/careflow
             (careflow copy -h)
   compact   rewrite the embedded store's file without its free pages, careflow stopped (careflow compact -h)
+  backup    write a consistent copy of the embedded store's file, also while careflow runs (careflow backup -h)
   dev-issuer  development only: serve a signing key's JWKS as an OAuth issuer (careflow dev-issuer -h)
   dev-token   development only: print an access token signed with that key (careflow dev-token -h)
 `)

@@ -33,12 +33,8 @@ func Compact(ctx context.Context, path string) (before, after int64, err error) 
 		return 0, 0, fmt.Errorf("sqlite: compact: %w", err)
 	}
 	defer db.Close()
-	var version int
-	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return 0, 0, fmt.Errorf("sqlite: compact %s: %w", path, err)
-	}
-	if version < 1 || version > schemaVersion {
-		return 0, 0, fmt.Errorf("sqlite: compact: %s is not a careflow data file this careflow reads (schema version %d)", path, version)
+	if _, err := dataVersion(ctx, db, path); err != nil {
+		return 0, 0, fmt.Errorf("sqlite: compact: %w", err)
 	}
 	size := func() (int64, error) {
 		if _, err := db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
