@@ -76,12 +76,10 @@ func Backup(ctx context.Context, path, dest string) (Backed, error) {
 	if err := syncFile(tmpPath); err != nil {
 		return Backed{}, err
 	}
-	// A link, not a rename: it fails rather than replace a dest created meanwhile.
-	if err := os.Link(tmpPath, dest); err != nil {
-		return Backed{}, fmt.Errorf("sqlite: backup: %w", err)
+	if err := publish(tmpPath, dest); err != nil {
+		return Backed{}, err
 	}
 	done = true
-	_ = os.Remove(tmpPath)
 	if err := syncFile(filepath.Dir(dest)); err != nil {
 		return Backed{}, err
 	}
@@ -132,6 +130,28 @@ func checkBackup(ctx context.Context, path string, version int) (Backed, error) 
 	}
 	b.Bytes = st.Size()
 	return b, nil
+}
+
+// publish gives the complete copy tmp the name dest: a hard link, which fails rather than replace a dest
+// created meanwhile, or, on a file system without hard links (some network shares), a rename once dest is
+// checked absent again.
+func publish(tmp, dest string) error {
+	err := os.Link(tmp, dest)
+	if err == nil {
+		_ = os.Remove(tmp)
+		return nil
+	}
+	_, serr := os.Lstat(dest)
+	if errors.Is(err, fs.ErrExist) || serr == nil {
+		return fmt.Errorf("sqlite: backup: %s exists: a backup never overwrites a file", dest)
+	}
+	if !errors.Is(serr, fs.ErrNotExist) {
+		return fmt.Errorf("sqlite: backup: %s: %w", dest, errors.Join(err, serr))
+	}
+	if rerr := os.Rename(tmp, dest); rerr != nil {
+		return fmt.Errorf("sqlite: backup: %w", errors.Join(err, rerr))
+	}
+	return nil
 }
 
 // syncFile flushes the file or directory at path to the disk.
