@@ -6,20 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/careflow/careflow/storage/sqlite"
 )
 
-// backup runs careflow backup: a consistent copy of the embedded store's file, taken while careflow runs.
-func backup(args []string) error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	return runBackup(ctx, args, os.Stdout, os.Stderr)
-}
-
+// runBackup runs careflow backup: a consistent copy of the embedded store's file, taken while careflow
+// runs.
 func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
 	fs.SetOutput(stderr)

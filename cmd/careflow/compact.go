@@ -6,20 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/careflow/careflow/storage/sqlite"
 )
 
-// compact runs careflow compact: the embedded store's file rewritten without its free pages.
-func compact(args []string) error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	return runCompact(ctx, args, os.Stdout, os.Stderr)
-}
-
+// runCompact runs careflow compact: the embedded store's file rewritten without its free pages.
 func runCompact(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("compact", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -10,14 +10,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -41,15 +39,6 @@ type importer interface {
 	// deletions and bodies kept byte for byte), the current one indexed with index (none when it is a
 	// deletion). storage.CheckImport states what it accepts.
 	ImportResource(ctx context.Context, typ, id string, versions []*storage.Version, index map[string]any) error
-}
-
-// copyStore copies every resource with all its versions from one store to another:
-//
-//	careflow copy --from sqlite:careflow-data/careflow.db --to mongodb://db.example.org:27017/careflow
-func copyStore(args []string) error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	return runCopy(ctx, args, os.Stdout, os.Stderr)
 }
 
 type copyOptions struct {
@@ -106,6 +95,9 @@ flags:
 	return o, nil
 }
 
+// runCopy runs careflow copy: every resource with all its versions from one store to another,
+//
+//	careflow copy --from sqlite:careflow-data/careflow.db --to mongodb://db.example.org:27017/careflow
 func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseCopyFlags(args, stderr)
 	if err != nil {

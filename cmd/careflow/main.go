@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -54,11 +55,11 @@ func main() {
 	case "load":
 		err = load(os.Args[2:])
 	case "copy":
-		err = copyStore(os.Args[2:])
+		err = interruptible(runCopy, os.Args[2:])
 	case "compact":
-		err = compact(os.Args[2:])
+		err = interruptible(runCompact, os.Args[2:])
 	case "backup":
-		err = backup(os.Args[2:])
+		err = interruptible(runBackup, os.Args[2:])
 	case "dev-issuer":
 		err = devIssuer(os.Args[2:])
 	case "dev-token":
@@ -92,6 +93,13 @@ commands:
   dev-issuer  development only: serve a signing key's JWKS as an OAuth issuer (careflow dev-issuer -h)
   dev-token   development only: print an access token signed with that key (careflow dev-token -h)
 `)
+}
+
+// interruptible runs a command with a context that SIGINT and SIGTERM cancel, on the process's output.
+func interruptible(run func(ctx context.Context, args []string, stdout, stderr io.Writer) error, args []string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return run(ctx, args, os.Stdout, os.Stderr)
 }
 
 func env(key, def string) string {
