@@ -21,7 +21,7 @@ type Backed struct {
 
 // Backup writes a consistent copy of the data file at path to dest, also while a careflow server has the
 // file open and writes to it: the copy is one read transaction's snapshot (SQLite's VACUUM INTO, on a
-// read-only connection of its own), so it holds every write acknowledged before Backup started and no
+// connection of its own that only reads the file), so it holds every write acknowledged before Backup started and no
 // part of one that was not committed, and the server's writes go on meanwhile (its checkpoints only stop
 // short of the frames the snapshot still reads until Backup ends). The copy has no free pages and is a
 // data file careflow opens as it is: restoring is stopping careflow and putting the copy in the file's
