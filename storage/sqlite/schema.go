@@ -221,39 +221,47 @@ type queryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
+// eachRow runs query and scan on each row of its answer; errors name what (the table loaded).
+func eachRow(ctx context.Context, db queryer, what, query string, scan func(*sql.Rows) error) error {
+	rows, err := db.QueryContext(ctx, query)
+	if err != nil {
+		return fmt.Errorf("sqlite: load %s: %w", what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return fmt.Errorf("sqlite: load %s: %w", what, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: load %s: %w", what, err)
+	}
+	return nil
+}
+
 func (n *names) load(ctx context.Context, db queryer) error {
 	types := map[string]int64{}
 	typeOf := map[int64]string{}
 	fields := map[fieldKey]int64{}
 	tokens, old := map[int64]bool{}, map[int64]bool{}
-	rows, err := db.QueryContext(ctx, "SELECT tid, name FROM types")
-	if err != nil {
-		return fmt.Errorf("sqlite: load types: %w", err)
-	}
-	for rows.Next() {
+	err := eachRow(ctx, db, "types", "SELECT tid, name FROM types", func(rows *sql.Rows) error {
 		var id int64
 		var name string
 		if err := rows.Scan(&id, &name); err != nil {
-			rows.Close()
-			return fmt.Errorf("sqlite: load types: %w", err)
+			return err
 		}
 		types[name], typeOf[id] = id, name
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("sqlite: load types: %w", err)
-	}
-	rows, err = db.QueryContext(ctx, "SELECT fid, tid, name, tok IS NOT NULL, old IS NOT NULL FROM fields")
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("sqlite: load fields: %w", err)
+		return err
 	}
-	for rows.Next() {
+	err = eachRow(ctx, db, "fields", "SELECT fid, tid, name, tok IS NOT NULL, old IS NOT NULL FROM fields", func(rows *sql.Rows) error {
 		var fid, tid int64
 		var name string
 		var tok, wasOld bool
 		if err := rows.Scan(&fid, &tid, &name, &tok, &wasOld); err != nil {
-			rows.Close()
-			return fmt.Errorf("sqlite: load fields: %w", err)
+			return err
 		}
 		fields[fieldKey{tid, name}] = fid
 		if tok {
@@ -262,28 +270,23 @@ func (n *names) load(ctx context.Context, db queryer) error {
 		if wasOld {
 			old[fid] = true
 		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("sqlite: load fields: %w", err)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	systems, systemOf := map[string]int64{}, map[int64]string{}
-	rows, err = db.QueryContext(ctx, "SELECT sid, uri FROM systems")
-	if err != nil {
-		return fmt.Errorf("sqlite: load systems: %w", err)
-	}
-	for rows.Next() {
+	err = eachRow(ctx, db, "systems", "SELECT sid, uri FROM systems", func(rows *sql.Rows) error {
 		var sid int64
 		var uri string
 		if err := rows.Scan(&sid, &uri); err != nil {
-			rows.Close()
-			return fmt.Errorf("sqlite: load systems: %w", err)
+			return err
 		}
 		systems[uri], systemOf[sid] = sid, uri
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("sqlite: load systems: %w", err)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	n.mu.Lock()
 	n.types, n.typeOf, n.fields, n.tokens, n.old = types, typeOf, fields, tokens, old
